@@ -1,0 +1,1 @@
+"""Door access control: credentials, schedules, decisions and audit."""

@@ -1,0 +1,239 @@
+"""Composition root of the edge appliance: builds every component and starts them in order.
+
+Start order: database -> sync agent -> broker -> site bus/access -> vision -> web.
+aiohttp's cleanup_ctx tears down in reverse, which gives the staged shutdown we want:
+stop serving, stop intake (cameras, then device messages), stop the broker, then a last
+bounded sync flush, then checkpoint and close the database. The sync agent starts before
+intake so that its final flush runs after intake has stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import insert, select
+
+from edge import keys
+from edge.access.credentials import CredentialStore
+from edge.access.service import AccessService
+from edge.broker.directory import BrokerDirectory, BrokerUser, hash_password
+from edge.broker.server import EmbeddedBroker
+from edge.config import EdgeConfig
+from edge.devices.bus import CORE_USERNAME, SiteBus
+from edge.devices.router import DeviceRouter
+from edge.devices.state import SiteState
+from edge.storage.database import Database
+from edge.storage.journal import Journal, Outbox
+from edge.storage.schema import mqtt_client_bindings
+from edge.vision.detectors.registry import load_detector
+from edge.vision.pipeline import CameraPipeline, DetectionEvent
+from edge.web.auth import ConsoleAuth
+from edge.web.server import build_console
+from firmware_adapters.outpost_mqtt.codec import DEVICE_PUBLISHES, DEVICE_SUBSCRIBES
+from sync.agent import SyncAgent
+
+log = logging.getLogger(__name__)
+STAGE_TIMEOUT_S = 10.0
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    db = Database(config.storage.database_path)
+    version = await db.migrate()
+    log.info("edge database %s at schema version %d", db.path, version)
+    app[keys.DATABASE] = db
+    app[keys.JOURNAL] = Journal(db)
+    app[keys.OUTBOX] = Outbox(db)
+    app[keys.CREDENTIALS] = CredentialStore(db)
+    auth = ConsoleAuth(db, config.web.session_hours)
+    app[keys.CONSOLE_AUTH] = auth
+    pw_file = config.web.initial_admin_password_file
+    if pw_file is not None and await auth.user_count() == 0:
+        await auth.create_user("admin", pw_file.read_text().strip())
+        log.info("created console user 'admin' from %s", pw_file)
+    yield
+    await _stage("checkpoint database", db.checkpoint())
+    await db.close()
+
+
+async def _sync(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    agent: SyncAgent | None = None
+    secret = config.cloud.read_secret()
+    if config.cloud.url and secret:
+        agent = SyncAgent(
+            app[keys.OUTBOX], cloud_url=config.cloud.url, site_id=config.site.id, secret=secret,
+            batch_size=config.cloud.batch_size, interval_s=config.cloud.sync_interval_s,
+            max_backoff_s=config.cloud.max_backoff_s,
+        )
+        app[keys.JOURNAL].subscribe(lambda _entry: agent.notify())
+        await agent.start()
+        log.info("syncing to %s as site %s", config.cloud.url, config.site.id)
+    else:
+        log.info("no cloud configured: running offline")
+    app[keys.SYNC] = agent
+    yield
+    if agent is not None:
+        await agent.stop(flush_timeout_s=STAGE_TIMEOUT_S)
+
+
+def build_directory(config: EdgeConfig, core_password: str) -> BrokerDirectory:
+    """Create broker accounts: one per device (own topics only) plus the site core."""
+    directory = BrokerDirectory()
+    for device in config.devices:
+        if device.password_hash is None:
+            log.warning("device %s has no password_hash: it cannot connect", device.id)
+            continue
+        directory.add(
+            BrokerUser(
+                device.id,
+                device.password_hash,
+                publish=tuple(f"outpost/{device.id}/{ch}" for ch in DEVICE_PUBLISHES),
+                subscribe=tuple(f"outpost/{device.id}/{ch}" for ch in DEVICE_SUBSCRIBES),
+            )
+        )
+    directory.add(
+        BrokerUser(
+            CORE_USERNAME,
+            hash_password(core_password),
+            publish=("outpost/+/command", "outpost/+/receipt"),
+            subscribe=("outpost/+/status", "outpost/+/telemetry", "outpost/+/event", "outpost/+/ack"),
+        )
+    )
+    return directory
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    db = app[keys.DATABASE]
+    core_password = secrets.token_urlsafe(24)
+    directory = build_directory(config, core_password)
+    async with db.engine.connect() as conn:
+        for row in (await conn.execute(select(mqtt_client_bindings))).all():
+            directory.bindings[row.client_id] = row.username
+
+    async def persist_binding(client_id: str, username: str) -> None:
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(mqtt_client_bindings).values(client_id=client_id, username=username))
+
+    directory.persist_binding = persist_binding
+    session_db = config.storage.data_dir / "broker-sessions.db" if config.mqtt.persist_sessions else None
+    broker = EmbeddedBroker(directory, host=config.mqtt.host, port=config.mqtt.port, session_db=session_db)
+    await broker.start()
+    app[keys.BROKER] = broker
+    state = SiteState(config, app[keys.JOURNAL])
+    app[keys.SITE_STATE] = state
+    bus_host = "127.0.0.1" if config.mqtt.host in ("0.0.0.0", "::", "") else config.mqtt.host
+    bus = SiteBus(bus_host, broker.port, core_password)
+    access = AccessService(config, app[keys.CREDENTIALS], app[keys.JOURNAL], bus)
+    app[keys.BUS] = bus
+    app[keys.ACCESS] = access
+    await bus.start(DeviceRouter(state, access, bus))
+    yield
+    await _stage("stop device intake", bus.stop())
+    await _stage("stop broker", broker.stop())
+
+
+async def _vision(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    pipelines: dict[str, CameraPipeline] = {}
+    app[keys.CAMERAS] = pipelines
+    cameras = [c for c in config.cameras if c.enabled]
+    if not cameras:
+        yield
+        return
+    detector = await asyncio.get_running_loop().run_in_executor(None, load_detector, config.vision.detector)
+    executor = ThreadPoolExecutor(max_workers=len(cameras) + 1, thread_name_prefix="vision")
+    journal = app[keys.JOURNAL]
+
+    async def on_detection(event: DetectionEvent) -> None:
+        await journal.record(
+            "detection",
+            {
+                "camera_id": event.camera_id,
+                "zone": event.zone,
+                "category": event.category,
+                "count": event.count,
+                "detections": [d if isinstance(d, dict) else d.__dict__ for d in event.detections],
+                "snapshot": Path(event.snapshot_path).name if event.snapshot_path else None,
+            },
+            source=event.camera_id,
+            summary=f"{event.count} {event.category}{'s' if event.count != 1 else ''} on {event.camera_id}",
+            occurred_at=event.occurred_at,
+        )
+
+    for cam in cameras:
+        pipeline = CameraPipeline(cam, detector, config.storage.snapshot_dir, on_detection, executor=executor)
+        await pipeline.start()
+        pipelines[cam.id] = pipeline
+    yield
+    await _stage("stop cameras", asyncio.gather(*(p.stop() for p in pipelines.values())))
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _stage(name: str, awaitable: object) -> None:
+    """Run one shutdown stage with a timeout, logging if it overruns."""
+    try:
+        await asyncio.wait_for(awaitable, STAGE_TIMEOUT_S)  # type: ignore[arg-type]
+    except TimeoutError:
+        log.error("shutdown stage %r did not finish within %.0fs", name, STAGE_TIMEOUT_S)
+
+
+def build_app(config: EdgeConfig) -> web.Application:
+    """Build the edge application; components start when the app starts."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[keys.CONFIG] = config
+    app.cleanup_ctx.extend([_database, _sync, _broker, _vision])
+    build_console(app)
+    return app
+
+
+class EdgeRunner:
+    """Runs the edge app on its web port; usable from the CLI, the demo and tests."""
+
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        self.app = build_app(config)
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        self.web_port: int | None = None
+
+    @property
+    def mqtt_port(self) -> int:
+        """The broker's TCP port (known once started)."""
+        return self.app[keys.BROKER].port
+
+    async def start(self) -> None:
+        """Start every component and the web listener."""
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.web.host, self.config.web.port)
+        await site.start()
+        server = site._server  # noqa: SLF001 - aiohttp exposes the bound socket only here
+        sockets = getattr(server, "sockets", None) or []
+        self.web_port = sockets[0].getsockname()[1] if sockets else self.config.web.port
+        log.info("console on http://%s:%s/", self.config.web.host, self.web_port)
+
+    async def stop(self) -> None:
+        """Staged shutdown (see module docstring)."""
+        await self._runner.cleanup()
+
+
+async def run_edge(config: EdgeConfig) -> None:
+    """Run until SIGTERM/SIGINT, then shut down in stages."""
+    runner = EdgeRunner(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runner.start()
+    print(f"outpost-edge: console http://{config.web.host}:{runner.web_port}/  mqtt port {runner.mqtt_port}",
+          flush=True)
+    await stop.wait()
+    log.info("stopping")
+    await runner.stop()

@@ -1,0 +1,70 @@
+"""Start and stop the embedded amqtt broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+from amqtt.broker import Broker
+
+from edge.broker.directory import BrokerDirectory
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free right now on `host`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedBroker:
+    """The site's MQTT broker: TCP listener, Outpost auth + ACL, optional session persistence."""
+
+    def __init__(
+        self,
+        directory: BrokerDirectory,
+        *,
+        host: str,
+        port: int,
+        session_db: Path | None = None,
+    ) -> None:
+        self.directory = directory
+        self.host = host
+        self.port = port or free_port("127.0.0.1" if host in ("0.0.0.0", "") else host)
+        self._session_db = session_db
+        self._broker: Broker | None = None
+
+    def _config(self) -> dict[str, Any]:
+        plugins: dict[str, Any] = {
+            "edge.broker.plugin.OutpostAuthPlugin": {"directory": self.directory},
+            "edge.broker.plugin.OutpostTopicPlugin": {"directory": self.directory},
+        }
+        if self._session_db is not None:
+            plugins["amqtt.contrib.persistence.SessionDBPlugin"] = {
+                "connection": f"sqlite+aiosqlite:///{self._session_db}",
+                "clear_on_shutdown": False,
+            }
+        return {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "plugins": plugins,
+        }
+
+    async def start(self) -> None:
+        """Start listening."""
+        self._broker = Broker(self._config())
+        await self._broker.start()
+        log.info("MQTT broker listening on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Disconnect clients and stop listening."""
+        if self._broker is not None:
+            try:
+                await asyncio.wait_for(self._broker.shutdown(), 10)
+            except TimeoutError:
+                log.warning("MQTT broker did not shut down within 10 s")
+            self._broker = None

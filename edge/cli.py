@@ -1,0 +1,101 @@
+"""`outpost-edge`: run the appliance, check its config, manage console users and people."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from edge.config import ConfigError, EdgeConfig, load_config
+
+DEFAULT_CONFIG = Path("/etc/outpost/edge.toml")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="outpost-edge",
+        description="Run the Outpost edge appliance (MQTT broker, door access, cameras, console, cloud sync).",
+    )
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
+    parser.add_argument("--check-config", action="store_true", help="validate the config file and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run the appliance (the default)")
+    user = sub.add_parser("add-user", help="create a console user")
+    user.add_argument("username")
+    user.add_argument("--password-file", type=Path, help="read the password from this file (else prompt)")
+    person = sub.add_parser("add-person", help="add a person with badge numbers")
+    person.add_argument("name")
+    person.add_argument("--badge", action="append", default=[], help="credential number (repeatable)")
+    hasher = sub.add_parser("hash-password", help="print an argon2 hash for a device's password_hash")
+    hasher.add_argument("--password-file", type=Path, help="read the password from this file (else prompt)")
+    return parser
+
+
+def _read_password(path: Path | None) -> str:
+    return path.read_text().strip() if path else getpass.getpass("Password: ")
+
+
+async def _with_db(config: EdgeConfig, args: argparse.Namespace) -> None:
+    from edge.access.credentials import CredentialStore
+    from edge.storage.database import Database
+    from edge.web.auth import ConsoleAuth
+
+    db = Database(config.storage.database_path)
+    await db.migrate()
+    try:
+        if args.command == "add-user":
+            await ConsoleAuth(db, config.web.session_hours).create_user(
+                args.username, _read_password(args.password_file)
+            )
+            print(f"console user {args.username!r} created")
+        elif args.command == "add-person":
+            person_id = await CredentialStore(db).add_person(args.name, args.badge)
+            print(f"person {args.name!r} added with id {person_id}")
+    finally:
+        await db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `outpost-edge`."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "hash-password":
+        from edge.broker.directory import hash_password
+
+        print(hash_password(_read_password(args.password_file)))
+        return 0
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        print(f"outpost-edge: {err}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        print(f"{args.config}: OK ({len(config.devices)} devices, {len(config.doors)} doors, "
+              f"{len(config.cameras)} cameras)")
+        return 0
+    if args.command in ("add-user", "add-person"):
+        try:
+            asyncio.run(_with_db(config, args))
+        except ValueError as err:
+            print(f"outpost-edge: {err}", file=sys.stderr)
+            return 2
+        return 0
+    from edge.app import run_edge
+
+    try:
+        asyncio.run(run_edge(config))
+    except ConfigError as err:
+        print(f"outpost-edge: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Devices on the site broker: the core MQTT client and live device/door state."""

@@ -1,0 +1,97 @@
+"""Tables of the edge database (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    Column("number", String(128), nullable=False, unique=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("valid_from", DateTime(timezone=True)),
+    Column("valid_until", DateTime(timezone=True)),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(64), nullable=False, default=""),
+    Column("summary", Text, nullable=False, default=""),
+    Column("payload", JSON, nullable=False),
+    Index("ix_events_occurred_at", "occurred_at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("acked", Boolean, nullable=False, default=False),
+    Index("ix_outbox_pending", "acked", "seq"),
+    sqlite_autoincrement=True,
+)
+
+device_state = Table(
+    "device_state",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("online", Boolean, nullable=False, default=False),
+    Column("last_seen", DateTime(timezone=True)),
+    Column("state", JSON, nullable=False, default=dict),
+)
+
+mqtt_client_bindings = Table(
+    "mqtt_client_bindings",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("username", String(64), nullable=False),
+)
+
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""The LAN web console and JSON REST API."""

@@ -1,0 +1,1 @@
+"""Device protocol adapters. This package never imports `edge` or `cloud`."""

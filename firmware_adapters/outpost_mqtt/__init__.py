@@ -1,0 +1,35 @@
+"""Outpost's native MQTT JSON device protocol (docs/MQTT.md)."""
+
+from firmware_adapters.outpost_mqtt.codec import (
+    Ack,
+    BadgeRead,
+    Command,
+    ContactChange,
+    DeviceEvent,
+    DeviceMessage,
+    PayloadError,
+    Status,
+    Telemetry,
+    Topic,
+    decode,
+    encode,
+    topic_for,
+)
+from firmware_adapters.outpost_mqtt.config import OutpostMqttConfig
+
+__all__ = [
+    "Ack",
+    "BadgeRead",
+    "Command",
+    "ContactChange",
+    "DeviceEvent",
+    "DeviceMessage",
+    "OutpostMqttConfig",
+    "PayloadError",
+    "Status",
+    "Telemetry",
+    "Topic",
+    "decode",
+    "encode",
+    "topic_for",
+]

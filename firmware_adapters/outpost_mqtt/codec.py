@@ -1,0 +1,145 @@
+"""Pure mapping between MQTT topics/payloads and typed device messages.
+
+Topic layout: ``outpost/<device_id>/<channel>``; channels are listed in `CHANNELS`.
+Devices publish status/telemetry/event/ack and subscribe to command/receipt.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+ROOT = "outpost"
+CHANNELS = ("status", "telemetry", "event", "command", "ack", "receipt")
+DEVICE_PUBLISHES = ("status", "telemetry", "event", "ack")
+DEVICE_SUBSCRIBES = ("command", "receipt")
+DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
+
+Channel = Literal["status", "telemetry", "event", "command", "ack", "receipt"]
+
+
+class PayloadError(ValueError):
+    """A topic or payload does not follow the contract."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Status(_Msg):
+    """Retained online/offline state; `offline` is the device's Last Will."""
+
+    state: Literal["online", "offline"] = Field(description="Connection state")
+    firmware: str | None = Field(default=None, max_length=64, description="Firmware version, if known")
+
+
+class Telemetry(_Msg):
+    """Periodic sensor readings; keys are metric names (e.g. temperature_c)."""
+
+    values: dict[str, float] = Field(description="Metric name -> value", max_length=64)
+    ts: datetime = Field(default_factory=_now, description="When measured")
+
+
+class BadgeRead(_Msg):
+    """A credential presented at a reader."""
+
+    type: Literal["badge"] = "badge"
+    id: str = Field(default_factory=_new_id, max_length=64, description="Event id, echoed in the ack")
+    credential: str = Field(min_length=1, max_length=128, description="Card number / UID as read")
+    ts: datetime = Field(default_factory=_now, description="When read")
+
+
+class ContactChange(_Msg):
+    """A door contact opened or closed."""
+
+    type: Literal["contact"] = "contact"
+    id: str = Field(default_factory=_new_id, max_length=64, description="Event id, echoed in the ack")
+    open: bool = Field(description="True when the door is open")
+    ts: datetime = Field(default_factory=_now, description="When it changed")
+
+
+DeviceEvent = Annotated[BadgeRead | ContactChange, Field(discriminator="type")]
+_EVENT_ADAPTER: TypeAdapter[BadgeRead | ContactChange] = TypeAdapter(DeviceEvent)
+
+
+class Command(_Msg):
+    """A command to an actuator (lock)."""
+
+    id: str = Field(default_factory=_new_id, max_length=64, description="Command id, echoed in the ack")
+    action: Literal["unlock", "lock"] = Field(description="What to do")
+    duration_s: float | None = Field(default=None, ge=0, le=3600, description="Unlock time; None = until lock")
+    ts: datetime = Field(default_factory=_now, description="When issued")
+
+
+class Ack(_Msg):
+    """Acknowledges a command (device -> site, channel ack) or an event (site -> device, channel receipt)."""
+
+    id: str = Field(max_length=64, description="Id of the acknowledged command or event")
+    ok: bool = Field(default=True, description="False if the device could not carry it out")
+    detail: str = Field(default="", max_length=200, description="Why not, when ok is false")
+
+
+class Topic(_Msg):
+    """A parsed device topic."""
+
+    device_id: str
+    channel: Channel
+
+
+DeviceMessage = Status | Telemetry | BadgeRead | ContactChange | Command | Ack
+
+
+def topic_for(device_id: str, channel: Channel) -> str:
+    """Return the topic of `device_id`'s `channel`."""
+    if not _DEVICE_ID_RE.match(device_id):
+        raise PayloadError(f"invalid device id {device_id!r}")
+    return f"{ROOT}/{device_id}/{channel}"
+
+
+def parse_topic(topic: str) -> Topic:
+    """Split a device topic into device id and channel."""
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != ROOT or parts[2] not in CHANNELS or not _DEVICE_ID_RE.match(parts[1]):
+        raise PayloadError(f"topic {topic!r} is not outpost/<device_id>/<channel>")
+    return Topic(device_id=parts[1], channel=parts[2])  # type: ignore[arg-type]
+
+
+_CHANNEL_MODELS: dict[str, Any] = {
+    "status": Status,
+    "telemetry": Telemetry,
+    "command": Command,
+    "ack": Ack,
+    "receipt": Ack,
+}
+
+
+def decode(topic: str, payload: bytes) -> tuple[Topic, DeviceMessage]:
+    """Validate a message received on `topic`; raise PayloadError with the reason."""
+    parsed = parse_topic(topic)
+    try:
+        if parsed.channel == "event":
+            return parsed, _EVENT_ADAPTER.validate_json(payload)
+        model = _CHANNEL_MODELS[parsed.channel]
+        return parsed, model.model_validate_json(payload)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise PayloadError(f"{topic}: {where}: {first['msg']}") from err
+
+
+def encode(message: DeviceMessage) -> bytes:
+    """Serialise a message to its JSON payload."""
+    return message.model_dump_json(exclude_none=True).encode()

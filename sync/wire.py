@@ -1,0 +1,75 @@
+"""Pydantic wire models for edge -> cloud sync and enrollment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+RecordKind = Literal["event", "audit", "detection", "device_status", "telemetry"]
+
+SYNC_PATH = "/api/v1/sync/batch"
+ENROLL_PATH = "/api/v1/enroll"
+
+
+class WireModel(BaseModel):
+    """Base for all wire models: unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyncRecord(WireModel):
+    """One outbox record; `seq` is unique and increasing per site."""
+
+    seq: int = Field(ge=1, description="Per-site sequence number assigned by the edge outbox")
+    kind: RecordKind = Field(description="What the record describes")
+    occurred_at: datetime = Field(description="When it happened at the site (timezone-aware UTC)")
+    payload: dict[str, Any] = Field(description="Kind-specific body")
+
+
+class SyncBatch(WireModel):
+    """A batch of records posted by one site, gzip JSON, HMAC-signed."""
+
+    site_id: str = Field(min_length=1, max_length=64, description="Site identity from enrollment")
+    sent_at: datetime = Field(description="When the edge sent the batch")
+    records: list[SyncRecord] = Field(max_length=5000, description="Records in ascending seq order")
+
+    @model_validator(mode="after")
+    def _seqs_ascending_and_unique(self) -> SyncBatch:
+        seqs = [r.seq for r in self.records]
+        if seqs != sorted(set(seqs)):
+            raise ValueError("records must have unique seq values in ascending order")
+        return self
+
+
+class SyncAck(WireModel):
+    """The cloud's answer: every record with seq <= acked_seq in the batch is stored."""
+
+    acked_seq: int = Field(ge=0, description="Highest seq of the batch now stored (0 for an empty batch)")
+    stored: int = Field(ge=0, description="Records newly stored by this request")
+    duplicates: int = Field(ge=0, description="Records already stored before (replays)")
+
+
+class EnrollRequest(WireModel):
+    """Sent by `outpost-provision enroll` to claim a site."""
+
+    code: str = Field(min_length=4, max_length=128, description="One-time enrollment code")
+    hostname: str = Field(default="", max_length=255, description="The box's hostname, for the portal")
+
+
+class EnrollResponse(WireModel):
+    """What a successful enrollment returns: the site identity and its sync secret."""
+
+    site_id: str = Field(description="Site identity")
+    site_name: str = Field(description="Human name of the site")
+    tenant_id: str = Field(description="Owning tenant")
+    secret: str = Field(description="Site HMAC secret (hex); store with mode 0600")
+    timezone: str = Field(default="UTC", description="IANA time zone of the site")
+
+
+class ErrorBody(WireModel):
+    """Error answer of the cloud API."""
+
+    error: str = Field(description="Short machine-readable code")
+    detail: str = Field(default="", description="Human-readable explanation")

@@ -1,0 +1,54 @@
+"""Fixtures shared by all tests: paths to shared data, and a guard against leaked tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The shared data folder beside the repo (CI has it; tests fail loudly without it)."""
+    if not SHARED.is_dir():
+        pytest.fail(f"{SHARED} is missing: tests need ../shared (video and model) beside the repo")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def vtest_path(shared_dir: Path) -> Path:
+    """The real surveillance clip."""
+    path = shared_dir / "data" / "vtest.avi"
+    if not path.exists():
+        pytest.fail(f"{path} is missing")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nanodet_path(shared_dir: Path) -> Path:
+    """The default NanoDet ONNX model."""
+    path = shared_dir / "models" / "nanodet-coco-416.onnx"
+    if not path.exists():
+        pytest.fail(f"{path} is missing")
+    return path
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks():
+    """Fail a test that leaves asyncio tasks running."""
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    leaked = [
+        t for t in asyncio.all_tasks() - before
+        if not t.done() and t is not asyncio.current_task()
+    ]
+    if leaked:
+        for t in leaked:
+            t.cancel()
+        await asyncio.gather(*leaked, return_exceptions=True)
+        pytest.fail(f"test leaked {len(leaked)} task(s): {[t.get_name() for t in leaked]}")

@@ -1,0 +1,88 @@
+"""A badge read over the real broker opens the door; unknown badges are denied; both audited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import paho.mqtt.client as paho
+
+from edge import keys
+from tests.edge.conftest import DEVICE_PASSWORDS
+
+
+async def _wait_for(predicate, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    async def loop() -> None:
+        while not await predicate():
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(loop(), timeout_s)
+
+
+async def test_known_badge_from_paho_client_unlocks_the_door(edge_app, devices) -> None:
+    await edge_app.app[keys.CREDENTIALS].add_person("Ada Lovelace", ["0004217"])
+    lock = await devices("lock-front", "lock")
+
+    # The reader is a plain paho client with its own device credentials: no Outpost code on that side.
+    reader = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="reader-front", protocol=paho.MQTTv311)
+    reader.username_pw_set("reader-front", DEVICE_PASSWORDS["reader-front"])
+    reader.connect("127.0.0.1", edge_app.mqtt_port)
+    reader.loop_start()
+    try:
+        info = reader.publish(
+            "outpost/reader-front/event", json.dumps({"type": "badge", "credential": "0004217"}), qos=1
+        )
+        await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 5)
+        command = await asyncio.wait_for(lock.commands.get(), 5)
+    finally:
+        reader.loop_stop()
+        reader.disconnect()
+
+    assert command.action == "unlock"
+    assert command.duration_s == 2
+    journal = edge_app.app[keys.JOURNAL]
+
+    async def audited() -> bool:
+        return any(e.payload.get("granted") for e in await journal.recent(10, "audit"))
+
+    await _wait_for(audited)
+    audit = (await journal.recent(10, "audit"))[0]
+    assert audit.payload["reason"] == "granted"
+    assert audit.payload["person"] == "Ada Lovelace"
+    assert audit.payload["door_id"] == "front"
+    assert edge_app.app[keys.SYNC] is None  # no cloud at all
+
+
+async def test_unknown_badge_is_denied_and_audited(edge_app, devices) -> None:
+    lock = await devices("lock-front", "lock")
+    reader = await devices("reader-front", "reader")
+    badge = await reader.present("9999999")
+    assert await reader.wait_receipt(badge.id), "the site never confirmed the badge event"
+    entries = await edge_app.app[keys.JOURNAL].recent(10, "audit")
+    assert entries[0].payload["granted"] is False
+    assert entries[0].payload["reason"] == "unknown_credential"
+    await asyncio.sleep(0.3)
+    assert lock.commands.empty()
+
+
+async def test_lock_state_comes_from_the_device(edge_app, devices) -> None:
+    state = edge_app.app[keys.SITE_STATE]
+    assert state.doors["front"].status == "offline"
+    lock = await devices("lock-front", "lock")
+
+    async def locked() -> bool:
+        return state.doors["front"].status == "locked"
+
+    await _wait_for(locked)
+    await edge_app.app[keys.ACCESS].command_door("front", "unlock", by="tester")
+    await asyncio.wait_for(lock.commands.get(), 5)
+
+    async def unlocked() -> bool:
+        return state.doors["front"].status == "unlocked"
+
+    await _wait_for(unlocked)
+    await lock.stop()
+
+    async def offline() -> bool:
+        return state.doors["front"].status == "offline"
+
+    await _wait_for(offline)
