@@ -15,7 +15,6 @@ import secrets
 import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import insert, select
@@ -161,8 +160,8 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
                 "zone": event.zone,
                 "category": event.category,
                 "count": event.count,
-                "detections": [d if isinstance(d, dict) else d.__dict__ for d in event.detections],
-                "snapshot": Path(event.snapshot_path).name if event.snapshot_path else None,
+                "detections": [d.model_dump(mode="json") for d in event.detections],
+                "snapshot": event.snapshot_path.name if event.snapshot_path else None,
             },
             source=event.camera_id,
             summary=f"{event.count} {event.category}{'s' if event.count != 1 else ''} on {event.camera_id}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -43,6 +44,7 @@ class SiteBus:
         self._connected = asyncio.Event()
         self.bad_messages: Counter[str] = Counter()
         self.received = 0
+        self._last_message_at = 0.0
 
     async def start(self, handler: Handler, timeout_s: float = 10.0) -> None:
         """Start the client task, delivering to `handler`, and wait until it is subscribed."""
@@ -50,8 +52,16 @@ class SiteBus:
         self._task = asyncio.create_task(self._run(), name="site-bus")
         await asyncio.wait_for(self._connected.wait(), timeout_s)
 
-    async def stop(self) -> None:
-        """Stop receiving (intake first, at shutdown) and disconnect."""
+    async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Stop intake: unsubscribe, handle what was already delivered, then disconnect."""
+        if self._client is not None and self._connected.is_set():
+            try:
+                await self._client.unsubscribe(list(_SUBSCRIPTIONS))
+                deadline = time.monotonic() + drain_timeout_s
+                while time.monotonic() < deadline and time.monotonic() - self._last_message_at < 0.3:
+                    await asyncio.sleep(0.05)
+            except aiomqtt.MqttError as err:
+                log.warning("site bus: could not drain before stopping (%s)", err)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -92,6 +102,7 @@ class SiteBus:
 
     async def _dispatch(self, topic: str, payload: bytes) -> None:
         self.received += 1
+        self._last_message_at = time.monotonic()
         try:
             parsed, message = decode(topic, payload)
         except PayloadError as err:

@@ -34,7 +34,15 @@ async def status(request: web.Request) -> web.Response:
                  "last_seen": d.last_seen.isoformat() if d.last_seen else None, "values": d.values}
                 for d in state.devices.values()
             ],
-            "cameras": {cid: p.status for cid, p in app[keys.CAMERAS].items()},
+            "cameras": {
+                cid: {
+                    "state": p.status.state,
+                    "frames_processed": p.status.frames_processed,
+                    "last_frame_at": p.status.last_frame_at.isoformat() if p.status.last_frame_at else None,
+                    "events_emitted": p.status.events_emitted,
+                }
+                for cid, p in app[keys.CAMERAS].items()
+            },
             "sync": None if sync is None else {
                 "last_success": sync.last_success.isoformat() if sync.last_success else None,
                 "last_error": sync.last_error,

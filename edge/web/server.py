@@ -49,14 +49,22 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
             if not session.csrf_ok(token):
                 return web.json_response({"error": "csrf_token_missing_or_wrong"}, status=403)
         request[SESSION] = session
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _harden(exc)
+        raise
+    _harden(response)
+    return response
+
+
+def _harden(response: web.StreamResponse) -> None:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault(
         "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
     )
-    return response
 
 
 @aiohttp_jinja2.template("login.html")
@@ -78,12 +86,12 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         context = {"error": "Wrong username or password.", "site": request.app[keys.CONFIG].site}
         return aiohttp_jinja2.render_template("login.html", request, context, status=401)
     token, _session = result
-    response = web.HTTPSeeOther("/")
-    response.set_cookie(
+    redirect = web.HTTPSeeOther("/")
+    redirect.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/",
         max_age=int(request.app[keys.CONFIG].web.session_hours * 3600),
     )
-    return response
+    raise redirect
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -91,9 +99,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await request.app[keys.CONSOLE_AUTH].logout(token)
-    response = web.HTTPSeeOther("/login")
-    response.del_cookie(SESSION_COOKIE, path="/")
-    return response
+    redirect = web.HTTPSeeOther("/login")
+    redirect.del_cookie(SESSION_COOKIE, path="/")
+    raise redirect
 
 
 @aiohttp_jinja2.template("dashboard.html")

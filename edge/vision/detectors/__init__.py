@@ -1,0 +1,22 @@
+"""Object detector backends behind one small Detector contract."""
+
+from __future__ import annotations
+
+from edge.vision.detectors.base import Detection, Detector, DetectorError
+from edge.vision.detectors.nanodet import NanoDetDetector
+from edge.vision.detectors.registry import DETECTOR_TYPES, detect_layout, load_detector
+from edge.vision.detectors.yolo import Letterbox, YoloDetector, decode_yolo_output, letterbox
+
+__all__ = [
+    "DETECTOR_TYPES",
+    "Detection",
+    "Detector",
+    "DetectorError",
+    "Letterbox",
+    "NanoDetDetector",
+    "YoloDetector",
+    "decode_yolo_output",
+    "detect_layout",
+    "letterbox",
+    "load_detector",
+]

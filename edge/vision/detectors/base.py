@@ -1,0 +1,137 @@
+"""The detector contract shared by every backend, plus filtering and NMS helpers."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from edge.vision.config import DetectorConfig
+
+log = logging.getLogger(__name__)
+
+
+class DetectorError(Exception):
+    """A detector model cannot be loaded or run."""
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One detected object; the box is in frame pixels (x1, y1) top-left, (x2, y2) bottom-right."""
+
+    label: str
+    class_id: int
+    score: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """Return (x1, y1, x2, y2)."""
+        return (self.x1, self.y1, self.x2, self.y2)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return {label, score, box} for events and JSON."""
+        return {"label": self.label, "score": self.score, "box": self.box}
+
+
+class Detector(ABC):
+    """Run one ONNX object detector on BGR frames.
+
+    Contract: `detect` is thread-safe (onnxruntime sessions are), blocking, and returns only
+    detections whose label is in the configured classes and whose score reaches that label's
+    threshold, after class-wise NMS, with boxes clipped to the frame.
+    """
+
+    type_key: ClassVar[str]
+
+    def __init__(self, session: ort.InferenceSession, cfg: DetectorConfig) -> None:
+        self._session = session
+        self._cfg = cfg
+        self._input_name = session.get_inputs()[0].name
+
+    @property
+    @abstractmethod
+    def input_size(self) -> int:
+        """Return the square network input size in pixels."""
+
+    @property
+    @abstractmethod
+    def class_names(self) -> tuple[str, ...]:
+        """Return the model's class names indexed by class id."""
+
+    @abstractmethod
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Detect objects in a HxWx3 uint8 BGR frame."""
+
+    def _class_thresholds(self) -> np.ndarray:
+        """Return a per-class score threshold array; dropped classes get +inf."""
+        return build_class_thresholds(self.class_names, self._cfg)
+
+
+def build_class_thresholds(class_names: tuple[str, ...], cfg: DetectorConfig) -> np.ndarray:
+    """Return per-class thresholds from the config; classes not kept get +inf."""
+    wanted = set(cfg.classes)
+    missing = sorted(wanted - set(class_names))
+    if missing == sorted(wanted):
+        raise DetectorError(f"none of the configured classes {sorted(wanted)} exist in the model")
+    if missing:
+        log.warning("configured classes not in the model, ignored: %s", missing)
+    thresholds = np.full(len(class_names), np.inf, dtype=np.float32)
+    for class_id, name in enumerate(class_names):
+        if name in wanted:
+            thresholds[class_id] = cfg.class_thresholds.get(name, cfg.score_threshold)
+    return thresholds
+
+
+def nms_per_class(
+    boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float
+) -> np.ndarray:
+    """Return the indices kept by class-wise NMS, highest score first."""
+    if len(scores) == 0:
+        return np.zeros(0, dtype=np.int64)
+    xywh = boxes_xyxy.astype(np.float64, copy=True)
+    xywh[:, 2:] -= xywh[:, :2]
+    # Lists match OpenCV's typed signature; at most MAX_CANDIDATES rows, so the conversion is cheap.
+    picked = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), class_ids.tolist(), 0.0, float(iou))
+    keep = np.asarray(picked, dtype=np.int64).reshape(-1)
+    best_first: np.ndarray = keep[np.argsort(-scores[keep], kind="stable")]
+    return best_first
+
+
+def to_detections(
+    boxes_xyxy: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    class_names: tuple[str, ...],
+    frame_hw: tuple[int, int],
+) -> list[Detection]:
+    """Clip boxes to the frame and wrap them as Detection objects."""
+    h, w = frame_hw
+    boxes = boxes_xyxy.astype(np.float64, copy=True)
+    np.clip(boxes[:, 0::2], 0.0, float(w), out=boxes[:, 0::2])
+    np.clip(boxes[:, 1::2], 0.0, float(h), out=boxes[:, 1::2])
+    return [
+        Detection(class_names[c], c, s, x1, y1, x2, y2)
+        for (x1, y1, x2, y2), s, c in zip(
+            boxes.tolist(), scores.astype(np.float64).tolist(), class_ids.tolist(), strict=True
+        )
+    ]
+
+
+def select_candidates(
+    scores: np.ndarray, thresholds: np.ndarray, max_candidates: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (row, class) index arrays of score entries above their class threshold, best first."""
+    rows, cols = np.nonzero(scores >= thresholds[None, :])
+    if len(rows) > max_candidates:
+        top = np.argpartition(-scores[rows, cols], max_candidates - 1)[:max_candidates]
+        rows, cols = rows[top], cols[top]
+    return rows, cols

@@ -1,0 +1,135 @@
+"""NanoDet (GFL head, COCO-80) backend: six outputs, per-stride class scores and box bins."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from edge.vision.config import DetectorConfig
+from edge.vision.detectors.base import (
+    Detection,
+    Detector,
+    DetectorError,
+    nms_per_class,
+    select_candidates,
+    to_detections,
+)
+from edge.vision.model_files import COCO_CLASSES
+
+STRIDES: tuple[int, ...] = (8, 16, 32)
+# BGR order, as the model was trained (see shared/models/README.md).
+MEAN_BGR = np.array([103.53, 116.28, 123.675], dtype=np.float32)
+STD_BGR = np.array([57.375, 57.12, 58.395], dtype=np.float32)
+MAX_CANDIDATES = 1000
+
+
+class NanoDetDetector(Detector):
+    """NanoDet ONNX model with sigmoid class scores and GFL distance distributions."""
+
+    type_key: ClassVar[str] = "nanodet"
+
+    def __init__(self, session: ort.InferenceSession, cfg: DetectorConfig) -> None:
+        super().__init__(session, cfg)
+        shape = session.get_inputs()[0].shape
+        if len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]) or shape[2] != shape[3]:
+            raise DetectorError(f"NanoDet expects a static square NCHW input, got {shape}")
+        size = int(shape[2])
+        if cfg.input_size is not None and cfg.input_size != size:
+            raise DetectorError(f"input_size {cfg.input_size} differs from the model's fixed size {size}")
+        self._size = size
+        self._score_names, self._box_names, self._reg_max = _match_outputs(session, size)
+        self._centers, self._strides = _grid(size)
+        self._thresholds = self._class_thresholds()
+        self._bins = np.arange(self._reg_max + 1, dtype=np.float32)
+
+    @property
+    def input_size(self) -> int:
+        """Return the square network input size in pixels."""
+        return self._size
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Return the COCO class names."""
+        return COCO_CLASSES
+
+    def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Stretch-resize a BGR frame and normalise it into a [1,3,S,S] float32 tensor."""
+        resized = cv2.resize(frame_bgr, (self._size, self._size), interpolation=cv2.INTER_LINEAR)
+        x = (resized.astype(np.float32) - MEAN_BGR) / STD_BGR
+        return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Detect objects in a HxWx3 uint8 BGR frame."""
+        outputs = self._session.run(
+            self._score_names + self._box_names, {self._input_name: self.preprocess(frame_bgr)}
+        )
+        n = len(STRIDES)
+        scores = np.concatenate([o[0] for o in outputs[:n]], axis=0)
+        dists = np.concatenate([o[0] for o in outputs[n:]], axis=0)
+        boxes, kept_scores, class_ids = self.decode(scores, dists)
+        h, w = frame_bgr.shape[:2]
+        boxes[:, 0::2] *= w / self._size
+        boxes[:, 1::2] *= h / self._size
+        return to_detections(boxes, kept_scores, class_ids, self.class_names, (h, w))
+
+    def decode(self, scores: np.ndarray, dists: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Decode concatenated [cells,nc] scores and [cells,4*(reg_max+1)] bins to NMS'd input-pixel boxes."""
+        rows, class_ids = select_candidates(scores, self._thresholds, MAX_CANDIDATES)
+        if len(rows) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        logits = dists[rows].reshape(-1, 4, self._reg_max + 1)
+        logits = logits - logits.max(axis=2, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=2, keepdims=True)
+        distance = (probs @ self._bins) * self._strides[rows, None]  # [k, 4] = left, top, right, bottom
+        centers = self._centers[rows]
+        boxes = np.concatenate([centers - distance[:, :2], centers + distance[:, 2:]], axis=1)
+        kept_scores = scores[rows, class_ids]
+        keep = nms_per_class(boxes, kept_scores, class_ids, self._cfg.nms_iou)
+        return boxes[keep], kept_scores[keep], class_ids[keep]
+
+
+def _match_outputs(session: ort.InferenceSession, size: int) -> tuple[list[str], list[str], int]:
+    """Return score and box output names ordered by stride, matched by cell count, and reg_max."""
+    by_cells: dict[int, dict[str, str]] = {}
+    box_channels: set[int] = set()
+    for out in session.get_outputs():
+        shape = out.shape
+        if len(shape) != 3 or not isinstance(shape[1], int) or not isinstance(shape[2], int):
+            raise DetectorError(f"NanoDet output {out.name} has unexpected shape {shape}")
+        kind = "scores" if shape[2] == len(COCO_CLASSES) else "boxes"
+        if kind == "boxes":
+            if shape[2] % 4:
+                raise DetectorError(f"NanoDet box output {out.name} has {shape[2]} channels, not 4*bins")
+            box_channels.add(shape[2])
+        by_cells.setdefault(shape[1], {})[kind] = out.name
+    score_names: list[str] = []
+    box_names: list[str] = []
+    for stride in STRIDES:
+        cells = (size // stride) ** 2
+        pair = by_cells.get(cells, {})
+        if "scores" not in pair or "boxes" not in pair:
+            found = {o.name: o.shape for o in session.get_outputs()}
+            raise DetectorError(
+                f"NanoDet: no score/box output pair with {cells} cells for stride {stride}: {found}"
+            )
+        score_names.append(pair["scores"])
+        box_names.append(pair["boxes"])
+    if len(box_channels) != 1:
+        raise DetectorError(f"NanoDet box outputs disagree on channel count: {sorted(box_channels)}")
+    return score_names, box_names, box_channels.pop() // 4 - 1
+
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return cell centres [cells,2] (x, y in input pixels) and strides [cells], stride order, row-major."""
+    centers: list[np.ndarray] = []
+    strides: list[np.ndarray] = []
+    for stride in STRIDES:
+        n = size // stride
+        ys, xs = np.mgrid[0:n, 0:n].astype(np.float32)
+        centers.append(np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1))
+        strides.append(np.full(n * n, stride, dtype=np.float32))
+    return np.concatenate(centers), np.concatenate(strides)

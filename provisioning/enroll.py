@@ -1,0 +1,80 @@
+"""Claim a site in the cloud with a one-time code and write the edge config (mode 0600)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import tomli_w
+from pydantic import ValidationError
+
+from sync.wire import ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody
+
+
+class EnrollmentError(Exception):
+    """Enrollment failed; the message says why and what to do."""
+
+
+def claim_site(cloud_url: str, code: str, hostname: str | None = None, timeout_s: float = 15.0) -> EnrollResponse:
+    """Exchange an enrollment code for the site identity and secret."""
+    body = EnrollRequest(code=code.strip(), hostname=hostname or socket.gethostname())
+    url = cloud_url.rstrip("/") + ENROLL_PATH
+    try:
+        response = httpx.post(url, content=body.model_dump_json(), timeout=timeout_s,
+                              headers={"Content-Type": "application/json"})
+    except httpx.HTTPError as err:
+        raise EnrollmentError(f"cannot reach the cloud at {cloud_url}: {err}") from err
+    if response.status_code != 200:
+        try:
+            error = ErrorBody.model_validate_json(response.content)
+            reason = f"{error.detail or error.error} ({error.error})"
+        except ValidationError:
+            reason = response.text[:200] or response.reason_phrase
+        raise EnrollmentError(f"enrollment refused by the cloud (HTTP {response.status_code}): {reason}")
+    try:
+        return EnrollResponse.model_validate_json(response.content)
+    except ValidationError as err:
+        raise EnrollmentError(f"the cloud answered something unexpected: {err}") from err
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically with mode 0600 from the first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def apply_enrollment(config_path: Path, cloud_url: str, enrollment: EnrollResponse) -> dict[str, Any]:
+    """Merge the site identity and cloud secret into the edge config file (created if missing)."""
+    data: dict[str, Any] = tomllib.loads(config_path.read_text()) if config_path.exists() else {}
+    site = data.setdefault("site", {})
+    site.update({"id": enrollment.site_id, "name": enrollment.site_name, "timezone": enrollment.timezone})
+    cloud = data.setdefault("cloud", {})
+    cloud.pop("secret_file", None)
+    cloud.update({"url": cloud_url.rstrip("/"), "secret": enrollment.secret})
+    write_private(config_path, tomli_w.dumps(data))
+    return data
+
+
+def enroll(
+    cloud_url: str, code: str, config_path: Path, hostname: str | None = None, force: bool = False
+) -> EnrollResponse:
+    """Claim the site and write the config; refuse to overwrite an already enrolled config."""
+    if config_path.exists() and not force:
+        existing = tomllib.loads(config_path.read_text())
+        if existing.get("cloud", {}).get("secret"):
+            raise EnrollmentError(
+                f"{config_path} is already enrolled as site {existing.get('site', {}).get('id')!r}; "
+                "use --force to enroll again"
+            )
+    enrollment = claim_site(cloud_url, code, hostname)
+    apply_enrollment(config_path, cloud_url, enrollment)
+    return enrollment

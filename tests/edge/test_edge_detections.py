@@ -1,0 +1,50 @@
+"""The edge app runs the camera on the real clip: person detections are journaled with a snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+
+from edge import keys
+from edge.app import EdgeRunner
+from edge.config import EdgeConfig
+from tests.edge.conftest import ADMIN_PASSWORD, site_config_dict
+
+
+async def test_camera_detections_reach_journal_and_console(tmp_path: Path, vtest_path: Path, nanodet_path: Path) -> None:
+    config = EdgeConfig.model_validate(
+        site_config_dict(
+            tmp_path / "edge",
+            cameras=[{"id": "plaza", "name": "Plaza", "zone": "lobby", "source": str(vtest_path), "fps": 5}],
+            vision={"detector": {"model_path": str(nanodet_path), "threads": 1}},
+        )
+    )
+    runner = EdgeRunner(config)
+    await runner.start()
+    try:
+        journal = runner.app[keys.JOURNAL]
+        for _ in range(300):
+            detections = await journal.recent(5, "detection")
+            if any(d.payload["category"] == "person" for d in detections):
+                break
+            await asyncio.sleep(0.1)
+        person = next(d for d in detections if d.payload["category"] == "person")
+        assert person.payload["count"] >= 1
+        assert person.payload["camera_id"] == "plaza"
+        assert (config.storage.snapshot_dir / "plaza" / person.payload["snapshot"]).exists()
+        assert (await runner.app[keys.OUTBOX].pending(100))  # queued for the cloud
+
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.web_port}") as client:
+            await client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+            jpeg = await client.get("/api/v1/cameras/plaza/snapshot.jpg")
+            assert jpeg.status_code == 200 and jpeg.headers["content-type"] == "image/jpeg"
+            frame = cv2.imdecode(np.frombuffer(jpeg.content, np.uint8), cv2.IMREAD_COLOR)
+            assert frame.shape == (576, 768, 3)
+            status = (await client.get("/api/v1/status")).json()
+            assert status["cameras"]["plaza"]["frames_processed"] > 0
+    finally:
+        await runner.stop()

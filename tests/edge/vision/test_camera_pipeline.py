@@ -1,0 +1,151 @@
+"""The camera pipeline on the real video and model: events, snapshots, errors, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.vision import CameraConfig, CameraPipeline, DetectionEvent, NanoDetDetector
+from edge.vision.pipeline import OnDetection
+
+MakePipeline = Callable[..., CameraPipeline]
+
+
+@pytest.fixture
+async def make_pipeline(
+    nanodet: NanoDetDetector, vtest_path: Path, tmp_path: Path
+) -> AsyncIterator[MakePipeline]:
+    """Return a factory of vtest.avi pipelines (not realtime); all are stopped after the test."""
+    made: list[CameraPipeline] = []
+
+    def make(on_detection: OnDetection, *, min_interval_s: float = 5.0, **camera: object) -> CameraPipeline:
+        cfg = CameraConfig.model_validate(
+            {"id": "plaza", "name": "Plaza", "zone": "yard", "source": str(vtest_path), "fps": 5.0, **camera}
+        )
+        pipeline = CameraPipeline(
+            cfg, nanodet, tmp_path / "snapshots", on_detection, min_interval_s=min_interval_s, realtime=False
+        )
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        await pipeline.stop()
+
+
+async def wait_for(condition: Callable[[], bool], within: float) -> None:
+    """Poll until condition() holds; fail after `within` seconds."""
+    async with asyncio.timeout(within):
+        # Status and files are what the pipeline exposes, so the test watches them as a user would.
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def ignore(event: DetectionEvent) -> None:
+    """Accept and drop an event."""
+
+
+def decode_jpeg(path: Path) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(path.read_bytes(), dtype=np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, f"{path} is not a decodable JPEG"
+    return image
+
+
+async def test_emits_a_person_event_with_a_snapshot(
+    nanodet: NanoDetDetector, vtest_path: Path, tmp_path: Path
+) -> None:
+    events: asyncio.Queue[DetectionEvent] = asyncio.Queue()
+
+    async def on_detection(event: DetectionEvent) -> None:
+        await events.put(event)
+
+    camera = CameraConfig(id="plaza", name="Plaza", zone="yard", source=str(vtest_path), fps=5.0)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as executor:
+        pipeline = CameraPipeline(camera, nanodet, tmp_path, on_detection, executor, realtime=False)
+        await pipeline.start()
+        try:
+            async with asyncio.timeout(30):
+                event = await events.get()
+                while event.category != "person":
+                    event = await events.get()
+            assert pipeline.status.state == "running"
+        finally:
+            started = time.monotonic()
+            await pipeline.stop()
+            stop_s = time.monotonic() - started
+
+    assert stop_s < 2.0
+    assert pipeline.status.state == "stopped"
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+    assert (event.camera_id, event.zone, event.category) == ("plaza", "yard", "person")
+    assert event.count == len(event.detections) >= 1
+    assert {d.label for d in event.detections} == {"person"}
+    assert event.occurred_at.utcoffset() is not None
+    assert event.snapshot_path is not None and event.snapshot_path.parent == tmp_path / "plaza"
+    assert event.snapshot_path.name.endswith("Z-person.jpg")
+    assert decode_jpeg(event.snapshot_path).shape == (576, 768, 3)
+    assert decode_jpeg(tmp_path / "plaza" / "latest.jpg").shape == (576, 768, 3)
+    assert pipeline.status.frames_processed >= 1
+
+
+async def test_latest_jpg_keeps_updating_without_events(make_pipeline: MakePipeline) -> None:
+    # At most one event per category in this test, so later latest.jpg writes come from the 1 s refresh.
+    pipeline = make_pipeline(ignore, min_interval_s=3600.0)
+    versions: set[int] = set()
+
+    def seen_versions() -> int:
+        if pipeline.latest_path.exists():
+            versions.add(pipeline.latest_path.stat().st_mtime_ns)
+        return len(versions)
+
+    await pipeline.start()
+    await wait_for(lambda: seen_versions() >= 4, within=30)
+
+    events = pipeline.status.events_emitted
+    assert 1 <= events <= 2
+    names = sorted(p.name for p in pipeline.camera_dir.iterdir())
+    assert names[-1] == "latest.jpg" and len(names) == 1 + events  # one file per event, no temp files
+    assert all(n.endswith(("-person.jpg", "-vehicle.jpg")) for n in names[:-1])
+
+
+async def test_a_failing_callback_does_not_stop_the_pipeline(make_pipeline: MakePipeline) -> None:
+    async def on_detection(event: DetectionEvent) -> None:
+        raise RuntimeError("consumer bug")
+
+    pipeline = make_pipeline(on_detection, min_interval_s=0.0)
+    await pipeline.start()
+    await wait_for(lambda: pipeline.status.callback_errors >= 2, within=30)
+    frames = pipeline.status.frames_processed
+
+    await wait_for(lambda: pipeline.status.frames_processed > frames + 3, within=10)
+    assert pipeline.status.state == "running"
+
+
+async def test_a_missing_file_reports_an_error_and_keeps_retrying(
+    make_pipeline: MakePipeline, tmp_path: Path
+) -> None:
+    pipeline = make_pipeline(ignore, source=str(tmp_path / "gone.avi"))
+
+    await pipeline.start()
+    await wait_for(lambda: pipeline.status.state.startswith("error:"), within=5)
+
+    assert "gone.avi" in pipeline.status.state
+    assert pipeline.status.frames_processed == 0
+    await pipeline.stop()
+    assert pipeline.status.state == "stopped"
+
+
+async def test_a_file_without_loop_stops_at_its_end(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline(ignore, fps=1.0, loop=False)
+
+    await pipeline.start()
+    await wait_for(lambda: pipeline.status.state == "stopped", within=60)
+
+    assert pipeline.status.frames_processed == 80  # 795 frames, every 10th

@@ -1,0 +1,93 @@
+"""Frame sampling from the real video file."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.vision import CameraError, CameraSource, EndOfStream
+from edge.vision.camera import redact_source
+
+
+def digest(frame: np.ndarray) -> bytes:
+    """Return a short fingerprint of a frame's pixels."""
+    return hashlib.blake2b(frame.tobytes(), digest_size=16).digest()
+
+
+@pytest.fixture(scope="module")
+def all_frames(vtest_path: Path) -> list[bytes]:
+    """Return the fingerprint of every frame of vtest.avi, decoded sequentially."""
+    cap = cv2.VideoCapture(str(vtest_path), cv2.CAP_FFMPEG)
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(digest(frame))
+    cap.release()
+    return frames
+
+
+def test_samples_every_fifth_frame_at_2_fps(vtest_path: Path, all_frames: list[bytes]) -> None:
+    with CameraSource(str(vtest_path), 2.0, loop=False) as source:
+        sampled = []
+        with pytest.raises(EndOfStream):
+            while True:
+                sampled.append(digest(source.read_sampled()))
+
+    assert source.native_fps == 10.0
+    assert len(sampled) == len(all_frames[::5]) == 159
+    assert sampled == all_frames[::5]
+
+
+def test_loops_at_the_end_of_a_file(vtest_path: Path, all_frames: list[bytes]) -> None:
+    with CameraSource(str(vtest_path), 5.0, loop=True) as source:
+        frames = [digest(source.read_sampled()) for _ in range(len(all_frames) // 2 + 3)]
+
+    # 795 frames at step 2 end with frame 794 (index 397); then the file starts again at frame 0.
+    assert frames[395:] == [all_frames[790], all_frames[792], all_frames[794], all_frames[0], all_frames[2]]
+
+
+def test_realtime_paces_to_the_sampling_rate(vtest_path: Path) -> None:
+    with CameraSource(str(vtest_path), 10.0, realtime=True) as source:
+        started = time.monotonic()
+        for _ in range(4):
+            source.read_sampled()
+        elapsed = time.monotonic() - started
+
+    assert 0.25 <= elapsed < 1.0  # three 0.1 s intervals after the first frame
+
+
+def test_missing_file_raises_camera_error(tmp_path: Path) -> None:
+    with (
+        pytest.raises(CameraError, match="not found"),
+        CameraSource(str(tmp_path / "none.avi"), 2.0) as source,
+    ):
+        source.read_sampled()
+
+
+def test_unreachable_stream_raises_camera_error() -> None:
+    # Port 9 (discard) on localhost refuses at once, so this fails fast rather than waiting for the timeout.
+    with CameraSource("rtsp://user:secret@127.0.0.1:9/cam", 2.0, timeout_s=2.0) as source:
+        with pytest.raises(CameraError) as info:
+            source.read_sampled()
+    assert "secret" not in str(info.value)
+
+
+def test_interrupt_makes_reads_fail(vtest_path: Path) -> None:
+    source = CameraSource(str(vtest_path), 2.0)
+    source.read_sampled()
+    source.interrupt()
+    with pytest.raises(CameraError, match="closed"):
+        source.read_sampled()
+    source.close()
+
+
+def test_redact_source_hides_credentials() -> None:
+    assert redact_source("rtsp://admin:pw@10.0.0.5:554/s1") == "rtsp://***@10.0.0.5:554/s1"
+    assert redact_source("/videos/a.mp4") == "/videos/a.mp4"
