@@ -68,8 +68,12 @@ async def _sync(app: web.Application) -> AsyncIterator[None]:
     secret = config.cloud.read_secret()
     if config.cloud.url and secret:
         agent = SyncAgent(
-            app[keys.OUTBOX], cloud_url=config.cloud.url, site_id=config.site.id, secret=secret,
-            batch_size=config.cloud.batch_size, interval_s=config.cloud.sync_interval_s,
+            app[keys.OUTBOX],
+            cloud_url=config.cloud.url,
+            site_id=config.site.id,
+            secret=secret,
+            batch_size=config.cloud.batch_size,
+            interval_s=config.cloud.sync_interval_s,
             max_backoff_s=config.cloud.max_backoff_s,
         )
         app[keys.JOURNAL].subscribe(lambda _entry: agent.notify())
@@ -231,8 +235,10 @@ async def run_edge(config: EdgeConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await runner.start()
-    print(f"outpost-edge: console http://{config.web.host}:{runner.web_port}/  mqtt port {runner.mqtt_port}",
-          flush=True)
+    print(
+        f"outpost-edge: console http://{config.web.host}:{runner.web_port}/  mqtt port {runner.mqtt_port}",
+        flush=True,
+    )
     await stop.wait()
     log.info("stopping")
     await runner.stop()

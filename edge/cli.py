@@ -19,7 +19,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="outpost-edge",
         description="Run the Outpost edge appliance (MQTT broker, door access, cameras, console, cloud sync).",
     )
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
+    )
     parser.add_argument("--check-config", action="store_true", help="validate the config file and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -77,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"outpost-edge: {err}", file=sys.stderr)
         return 2
     if args.check_config:
-        print(f"{args.config}: OK ({len(config.devices)} devices, {len(config.doors)} doors, "
-              f"{len(config.cameras)} cameras)")
+        print(
+            f"{args.config}: OK ({len(config.devices)} devices, {len(config.doors)} doors, "
+            f"{len(config.cameras)} cameras)"
+        )
         return 0
     if args.command in ("add-user", "add-person"):
         try:

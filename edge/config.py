@@ -90,7 +90,9 @@ class CloudConfig(_Section):
     """Sync to the cloud aggregator; absent url = offline site."""
 
     url: str | None = Field(default=None, description="Base URL of the cloud aggregator")
-    secret: str | None = Field(default=None, repr=False, description="Site HMAC secret (hex), from enrollment")
+    secret: str | None = Field(
+        default=None, repr=False, description="Site HMAC secret (hex), from enrollment"
+    )
     secret_file: Path | None = Field(default=None, description="File holding the site secret (mode 0600)")
     sync_interval_s: float = Field(default=2.0, gt=0, le=3600, description="Idle time between sync attempts")
     batch_size: int = Field(default=500, ge=1, le=5000, description="Records per sync batch")

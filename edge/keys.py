@@ -7,17 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from edge.access.credentials import CredentialStore
-    from edge.access.service import AccessService
-    from edge.broker.server import EmbeddedBroker
-    from edge.config import EdgeConfig
-    from edge.devices.bus import SiteBus
-    from edge.devices.state import SiteState
-    from edge.storage.database import Database
-    from edge.storage.journal import Journal, Outbox
-    from edge.vision.pipeline import CameraPipeline
-    from edge.web.auth import ConsoleAuth
-    from sync.agent import SyncAgent
+    pass
 
 CONFIG = web.AppKey("config", "EdgeConfig")
 DATABASE = web.AppKey("database", "Database")

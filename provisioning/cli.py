@@ -18,19 +18,25 @@ def default_cache_dir() -> Path:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="outpost-provision", description="Installer tools: enroll this box into a cloud tenant; build models."
+        prog="outpost-provision",
+        description="Installer tools: enroll this box into a cloud tenant; build models.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     enroll = sub.add_parser(
-        "enroll", help="claim a site with a one-time enrollment code",
+        "enroll",
+        help="claim a site with a one-time enrollment code",
         description="Claim a site with the one-time code a tenant admin created in the HQ portal, "
         "and write the site identity and sync secret into the edge config (mode 0600).",
     )
     enroll.add_argument("--cloud", required=True, metavar="URL", help="base URL of the cloud aggregator")
     enroll.add_argument("--code", required=True, help="one-time enrollment code (e.g. ABCD-EFGH-JKLM-NPQR)")
-    enroll.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"edge config to write ({DEFAULT_CONFIG})")
+    enroll.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help=f"edge config to write ({DEFAULT_CONFIG})"
+    )
     enroll.add_argument("--hostname", help="name shown in the portal (default: this host's name)")
-    enroll.add_argument("--force", action="store_true", help="enroll again even if the config has a site secret")
+    enroll.add_argument(
+        "--force", action="store_true", help="enroll again even if the config has a site secret"
+    )
 
     model = sub.add_parser("model", help="detector model tools")
     model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
@@ -71,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.model_command == "build-default":
             print(f"Building the default detector in {args.cache_dir} (first run downloads ~1 GB) ...")
             built = build_default_model(args.cache_dir, progress=_progress, force=args.force)
-            print(f"Model ready: {built.path} ({built.family}, {len(built.classes)} classes, {built.input_size}px)")
+            print(
+                f"Model ready: {built.path} ({built.family}, {len(built.classes)} classes, {built.input_size}px)"
+            )
         else:
             described = describe_onnx_model(args.file)
             print(described.model_dump_json(indent=2))

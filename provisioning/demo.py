@@ -50,7 +50,9 @@ def resolve_model(cache_dir: Path) -> Path:
     return Path(build_default_model(cache_dir, progress=lambda m: _say(f"  {m}")).path)
 
 
-def edge_config_dict(work: Path, video: Path, model: Path, hashes: dict[str, str], admin_pw_file: Path) -> dict[str, Any]:
+def edge_config_dict(
+    work: Path, video: Path, model: Path, hashes: dict[str, str], admin_pw_file: Path
+) -> dict[str, Any]:
     """The demo site's edge config before enrollment adds the site identity and secret."""
     return {
         "storage": {"data_dir": str(work / "edge")},
@@ -58,20 +60,45 @@ def edge_config_dict(work: Path, video: Path, model: Path, hashes: dict[str, str
         "web": {"host": "127.0.0.1", "port": 0, "initial_admin_password_file": str(admin_pw_file)},
         "cloud": {"sync_interval_s": 1.0},
         "vision": {"detector": {"model_path": str(model), "threads": 1}},
-        "cameras": [{"id": "yard-cam", "name": "Yard camera", "zone": "yard", "source": str(video), "fps": 2.0}],
+        "cameras": [
+            {"id": "yard-cam", "name": "Yard camera", "zone": "yard", "source": str(video), "fps": 2.0}
+        ],
         "zones": [{"id": "yard", "name": "Yard"}, {"id": "office", "name": "Office"}],
         "devices": [
-            {"id": dev, "kind": kind, "zone": zone, "password_hash": hashes[dev]} for dev, kind, zone in DEMO_DEVICES
+            {"id": dev, "kind": kind, "zone": zone, "password_hash": hashes[dev]}
+            for dev, kind, zone in DEMO_DEVICES
         ],
         "doors": [
-            {"id": "gate", "name": "Yard gate", "zone": "yard", "lock": "lock-gate", "readers": ["reader-gate"],
-             "contact": "contact-gate", "unlock_s": 4},
-            {"id": "office", "name": "Office door", "zone": "office", "lock": "lock-office",
-             "readers": ["reader-office"], "contact": "contact-office", "unlock_s": 4, "schedule": "office-hours"},
+            {
+                "id": "gate",
+                "name": "Yard gate",
+                "zone": "yard",
+                "lock": "lock-gate",
+                "readers": ["reader-gate"],
+                "contact": "contact-gate",
+                "unlock_s": 4,
+            },
+            {
+                "id": "office",
+                "name": "Office door",
+                "zone": "office",
+                "lock": "lock-office",
+                "readers": ["reader-office"],
+                "contact": "contact-office",
+                "unlock_s": 4,
+                "schedule": "office-hours",
+            },
         ],
         "schedules": {
-            "office-hours": {"windows": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                                          "start": "00:00", "end": "00:00"}]}
+            "office-hours": {
+                "windows": [
+                    {
+                        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                        "start": "00:00",
+                        "end": "00:00",
+                    }
+                ]
+            }
         },
     }
 
@@ -122,8 +149,9 @@ async def run_demo(work: Path, duration_s: float | None, cloud_db: str | None) -
     hq_password = secrets.token_urlsafe(9)
     console_password = secrets.token_urlsafe(9)
     async with started_cloud(build_config(cloud_values)) as cloud:
-        boot = await bootstrap_tenant(cloud.db, "Demo Logistics", "hq@demo.example", hq_password,
-                                      site_name="Depot North")
+        boot = await bootstrap_tenant(
+            cloud.db, "Demo Logistics", "hq@demo.example", hq_password, site_name="Depot North"
+        )
         assert boot.enrollment is not None
         _say(f"cloud up at {cloud.url}; enrollment code {boot.enrollment.code}")
 
@@ -144,11 +172,17 @@ async def run_demo(work: Path, duration_s: float | None, cloud_db: str | None) -
 
             for name, badge in DEMO_PEOPLE:
                 await edge.app[keys.CREDENTIALS].add_person(name, [badge])
-            kinds = {"reader": SimulatedReader, "lock": SimulatedLock, "contact": SimulatedContact,
-                     "sensor": SimulatedSensor}
+            kinds = {
+                "reader": SimulatedReader,
+                "lock": SimulatedLock,
+                "contact": SimulatedContact,
+                "sensor": SimulatedSensor,
+            }
             devices: dict[str, Any] = {}
             for dev, kind, _zone in DEMO_DEVICES:
-                sim = kinds[kind](SimulatedDeviceConfig(device_id=dev, password=passwords[dev], port=edge.mqtt_port))
+                sim = kinds[kind](
+                    SimulatedDeviceConfig(device_id=dev, password=passwords[dev], port=edge.mqtt_port)
+                )
                 await sim.start()
                 devices[dev] = sim
             print(
@@ -184,14 +218,22 @@ def main(argv: list[str] | None = None) -> int:
         description="Run a whole Outpost site on this machine: cloud aggregator, an edge box enrolled into it, "
         "simulated readers/locks/contacts/sensor over MQTT, and a looping real video as the camera.",
     )
-    parser.add_argument("--workdir", type=Path, default=default_cache_dir() / "demo",
-                        help="where the demo keeps its state (wiped at start)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=default_cache_dir() / "demo",
+        help="where the demo keeps its state (wiped at start)",
+    )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    parser.add_argument("--cloud-db", default=None, help="cloud database URL (default: SQLite in the work dir)")
+    parser.add_argument(
+        "--cloud-db", default=None, help="cloud database URL (default: SQLite in the work dir)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True, mode=0o700)
     try:

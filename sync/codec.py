@@ -28,6 +28,8 @@ def decode_batch(body: bytes) -> SyncBatch:
         raise BatchDecodeError("body is not gzip") from err
     if len(raw) > MAX_BODY_BYTES or inflater.unconsumed_tail:
         raise BatchDecodeError("batch too large once decompressed")
+    if not inflater.eof or inflater.unused_data:
+        raise BatchDecodeError("gzip body is truncated or has trailing bytes")
     try:
         return SyncBatch.model_validate_json(raw)
     except ValueError as err:

@@ -1,11 +1,15 @@
-"""Pydantic wire models for edge -> cloud sync and enrollment."""
+"""Pydantic wire models for edge -> cloud sync and enrollment.
+
+A batch is POSTed to `SYNC_PATH` as gzip JSON with ``Content-Encoding: gzip``; the HMAC (see
+`sync.signing`) covers the compressed bytes exactly as sent, so a server must not inflate the body before
+verifying it (aiohttp: ``auto_decompress=False``).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 RecordKind = Literal["event", "audit", "detection", "device_status", "telemetry"]
 
@@ -24,7 +28,7 @@ class SyncRecord(WireModel):
 
     seq: int = Field(ge=1, description="Per-site sequence number assigned by the edge outbox")
     kind: RecordKind = Field(description="What the record describes")
-    occurred_at: datetime = Field(description="When it happened at the site (timezone-aware UTC)")
+    occurred_at: AwareDatetime = Field(description="When it happened at the site (timezone-aware)")
     payload: dict[str, Any] = Field(description="Kind-specific body")
 
 
@@ -32,7 +36,7 @@ class SyncBatch(WireModel):
     """A batch of records posted by one site, gzip JSON, HMAC-signed."""
 
     site_id: str = Field(min_length=1, max_length=64, description="Site identity from enrollment")
-    sent_at: datetime = Field(description="When the edge sent the batch")
+    sent_at: AwareDatetime = Field(description="When the edge sent the batch (timezone-aware)")
     records: list[SyncRecord] = Field(max_length=5000, description="Records in ascending seq order")
 
     @model_validator(mode="after")

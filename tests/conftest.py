@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,12 +47,36 @@ async def no_leaked_tasks():
     before = asyncio.all_tasks()
     yield
     await asyncio.sleep(0)
-    leaked = [
-        t for t in asyncio.all_tasks() - before
-        if not t.done() and t is not asyncio.current_task()
-    ]
+    leaked = [t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()]
     if leaked:
         for t in leaked:
             t.cancel()
         await asyncio.gather(*leaked, return_exceptions=True)
         pytest.fail(f"test leaked {len(leaked)} task(s): {[t.get_name() for t in leaked]}")
+
+
+# The admin connection used to create and drop one throw-away database per test.
+PG_ADMIN_DSN = os.environ.get("OUTPOST_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A migrated-nothing database: a SQLite file in tmp_path, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'cloud-test.db'}"
+        return
+    name = f"outpost_test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    host_part = PG_ADMIN_DSN.split("://", 1)[1].rsplit("/", 1)[0]
+    try:
+        yield f"postgresql+asyncpg://{host_part}/{name}"
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -56,7 +56,12 @@ class CredentialStore:
         if row is None:
             return None
         return CredentialRecord(
-            row.number, row.active, _aware(row.valid_from), _aware(row.valid_until), row.id, row.name,
+            row.number,
+            row.active,
+            _aware(row.valid_from),
+            _aware(row.valid_until),
+            row.id,
+            row.name,
             row.person_active,
         )
 
@@ -78,17 +83,22 @@ class CredentialStore:
             for number in numbers:
                 await conn.execute(
                     insert(credentials).values(
-                        person_id=person_id, number=number, active=True,
-                        valid_from=valid_from, valid_until=valid_until,
+                        person_id=person_id,
+                        number=number,
+                        active=True,
+                        valid_from=valid_from,
+                        valid_until=valid_until,
                     )
                 )
         return person_id
 
     async def list_people(self) -> list[dict[str, object]]:
         """Return people with their credential numbers."""
-        query = select(people.c.id, people.c.name, people.c.active, credentials.c.number).outerjoin(
-            credentials, credentials.c.person_id == people.c.id
-        ).order_by(people.c.name)
+        query = (
+            select(people.c.id, people.c.name, people.c.active, credentials.c.number)
+            .outerjoin(credentials, credentials.c.person_id == people.c.id)
+            .order_by(people.c.name)
+        )
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         out: dict[int, dict[str, object]] = {}

@@ -24,7 +24,9 @@ class UnknownDoor(LookupError):
 class AccessService:
     """Decides locally (never waits on the network) and audits every decision."""
 
-    def __init__(self, config: EdgeConfig, credentials: CredentialStore, journal: Journal, bus: SiteBus) -> None:
+    def __init__(
+        self, config: EdgeConfig, credentials: CredentialStore, journal: Journal, bus: SiteBus
+    ) -> None:
         self._config = config
         self._credentials = credentials
         self._journal = journal
@@ -72,12 +74,19 @@ class AccessService:
         door = self._doors.get(door_id)
         if door is None:
             raise UnknownDoor(door_id)
-        command = Command(action="unlock" if action == "unlock" else "lock",
-                          duration_s=door.unlock_s if action == "unlock" else None)
+        command = Command(
+            action="unlock" if action == "unlock" else "lock",
+            duration_s=door.unlock_s if action == "unlock" else None,
+        )
         await self._journal.record(
             "audit",
-            {"type": "manual_command", "door_id": door.id, "action": command.action, "by": by,
-             "command_id": command.id},
+            {
+                "type": "manual_command",
+                "door_id": door.id,
+                "action": command.action,
+                "by": by,
+                "command_id": command.id,
+            },
             source=f"console:{by}",
             summary=f"{by} {command.action}ed {door.name}",
         )

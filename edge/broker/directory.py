@@ -72,8 +72,10 @@ class BrokerDirectory:
     def may_publish(self, username: str | None, topic: str) -> bool:
         """Return True if `username` may publish to the topic name `topic`."""
         user = self.users.get(username or "")
-        ok = user is not None and is_valid_topic_name(topic) and any(
-            topic_matches(f, topic) for f in user.publish
+        ok = (
+            user is not None
+            and is_valid_topic_name(topic)
+            and any(topic_matches(f, topic) for f in user.publish)
         )
         self.denied += not ok
         return ok

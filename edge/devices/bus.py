@@ -58,7 +58,8 @@ class SiteBus:
             try:
                 await self._client.unsubscribe(list(_SUBSCRIPTIONS))
                 deadline = time.monotonic() + drain_timeout_s
-                while time.monotonic() < deadline and time.monotonic() - self._last_message_at < 0.3:
+                # Wait for a quiet period: messages already delivered to us are handled before we go.
+                while time.monotonic() < deadline and time.monotonic() - self._last_message_at < 0.3:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
             except aiomqtt.MqttError as err:
                 log.warning("site bus: could not drain before stopping (%s)", err)
@@ -67,7 +68,9 @@ class SiteBus:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def publish(self, device_id: str, channel: str, message: DeviceMessage, *, retain: bool = False) -> None:
+    async def publish(
+        self, device_id: str, channel: str, message: DeviceMessage, *, retain: bool = False
+    ) -> None:
         """Publish a message to a device channel with QoS 1."""
         if self._client is None or not self._connected.is_set():
             raise ConnectionError("site bus is not connected")

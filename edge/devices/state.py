@@ -56,9 +56,7 @@ class SiteState:
     def __init__(self, config: EdgeConfig, journal: Journal) -> None:
         self._journal = journal
         self.devices = {d.id: DeviceState(d.id, d.kind, d.zone) for d in config.devices}
-        self.doors = {
-            d.id: DoorState(d.id, d.name, d.zone, d.lock) for d in config.doors
-        }
+        self.doors = {d.id: DoorState(d.id, d.name, d.zone, d.lock) for d in config.doors}
         self._door_by_lock = {d.lock: d.id for d in config.doors}
         self._door_by_contact = {d.contact: d.id for d in config.doors if d.contact}
 
@@ -115,8 +113,13 @@ class SiteState:
             self.doors[door_id].open = change.open
         await self._journal.record(
             "event",
-            {"type": "door_contact", "device_id": device_id, "door_id": door_id, "open": change.open,
-             "event_id": change.id},
+            {
+                "type": "door_contact",
+                "device_id": device_id,
+                "door_id": door_id,
+                "open": change.open,
+                "event_id": change.id,
+            },
             source=device_id,
             summary=f"{door_id or device_id} {'opened' if change.open else 'closed'}",
             occurred_at=change.ts,

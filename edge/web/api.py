@@ -30,8 +30,14 @@ async def status(request: web.Request) -> web.Response:
             "site": app[keys.CONFIG].site.model_dump(),
             "doors": [_door_json(d) for d in state.doors.values()],
             "devices": [
-                {"id": d.device_id, "kind": d.kind, "zone": d.zone, "online": d.online,
-                 "last_seen": d.last_seen.isoformat() if d.last_seen else None, "values": d.values}
+                {
+                    "id": d.device_id,
+                    "kind": d.kind,
+                    "zone": d.zone,
+                    "online": d.online,
+                    "last_seen": d.last_seen.isoformat() if d.last_seen else None,
+                    "values": d.values,
+                }
                 for d in state.devices.values()
             ],
             "cameras": {
@@ -43,13 +49,18 @@ async def status(request: web.Request) -> web.Response:
                 }
                 for cid, p in app[keys.CAMERAS].items()
             },
-            "sync": None if sync is None else {
+            "sync": None
+            if sync is None
+            else {
                 "last_success": sync.last_success.isoformat() if sync.last_success else None,
                 "last_error": sync.last_error,
                 "backlog": await app[keys.OUTBOX].backlog(),
             },
-            "mqtt": {"received": bus.received, "bad_messages": sum(bus.bad_messages.values()),
-                     "acl_denied": app[keys.BROKER].directory.denied},
+            "mqtt": {
+                "received": bus.received,
+                "bad_messages": sum(bus.bad_messages.values()),
+                "acl_denied": app[keys.BROKER].directory.denied,
+            },
         }
     )
 
@@ -79,8 +90,14 @@ async def events(request: web.Request) -> web.Response:
     entries = await request.app[keys.JOURNAL].recent(limit, request.query.get("kind"))
     return web.json_response(
         [
-            {"id": e.id, "kind": e.kind, "occurred_at": e.occurred_at.isoformat(), "source": e.source,
-             "summary": e.summary, "payload": e.payload}
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "occurred_at": e.occurred_at.isoformat(),
+                "source": e.source,
+                "summary": e.summary,
+                "payload": e.payload,
+            }
             for e in entries
         ]
     )
@@ -107,7 +124,9 @@ async def add_person(request: web.Request) -> web.Response:
     try:
         body = PersonIn.model_validate_json(await request.read())
     except ValidationError as err:
-        return web.json_response({"error": "invalid_body", "detail": err.errors(include_url=False)}, status=400)
+        return web.json_response(
+            {"error": "invalid_body", "detail": err.errors(include_url=False)}, status=400
+        )
     person_id = await request.app[keys.CREDENTIALS].add_person(
         body.name, body.credentials, valid_from=body.valid_from, valid_until=body.valid_until
     )

@@ -9,9 +9,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from aiohttp import web
 from sqlalchemy import delete, func, insert, select
 
 from edge.storage.database import Database
@@ -72,7 +72,9 @@ class ConsoleAuth:
     async def login(self, username: str, password: str) -> tuple[str, ConsoleSession] | None:
         """Verify credentials; return (cookie token, session) or None."""
         async with self._db.engine.connect() as conn:
-            row = (await conn.execute(select(console_users).where(console_users.c.username == username))).first()
+            row = (
+                await conn.execute(select(console_users).where(console_users.c.username == username))
+            ).first()
         stored = row.password_hash if row else _DUMMY_HASH
         loop = asyncio.get_running_loop()
         try:
@@ -84,10 +86,14 @@ class ConsoleAuth:
         token = secrets.token_urlsafe(32)
         session = ConsoleSession(row.id, row.username, secrets.token_urlsafe(24))
         async with self._db.engine.begin() as conn:
-            await conn.execute(delete(console_sessions).where(console_sessions.c.expires_at < datetime.now(UTC)))
+            await conn.execute(
+                delete(console_sessions).where(console_sessions.c.expires_at < datetime.now(UTC))
+            )
             await conn.execute(
                 insert(console_sessions).values(
-                    token_hash=_token_hash(token), user_id=row.id, csrf_token=session.csrf_token,
+                    token_hash=_token_hash(token),
+                    user_id=row.id,
+                    csrf_token=session.csrf_token,
                     expires_at=datetime.now(UTC) + self._lifetime,
                 )
             )
@@ -98,8 +104,12 @@ class ConsoleAuth:
         if not token:
             return None
         query = (
-            select(console_sessions.c.csrf_token, console_sessions.c.expires_at, console_users.c.id,
-                   console_users.c.username)
+            select(
+                console_sessions.c.csrf_token,
+                console_sessions.c.expires_at,
+                console_users.c.id,
+                console_users.c.username,
+            )
             .join(console_users, console_users.c.id == console_sessions.c.user_id)
             .where(console_sessions.c.token_hash == _token_hash(token))
         )
@@ -115,4 +125,6 @@ class ConsoleAuth:
     async def logout(self, token: str) -> None:
         """End a session."""
         async with self._db.engine.begin() as conn:
-            await conn.execute(delete(console_sessions).where(console_sessions.c.token_hash == _token_hash(token)))
+            await conn.execute(
+                delete(console_sessions).where(console_sessions.c.token_hash == _token_hash(token))
+            )

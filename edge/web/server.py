@@ -88,7 +88,12 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     token, _session = result
     redirect = web.HTTPSeeOther("/")
     redirect.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/",
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/",
         max_age=int(request.app[keys.CONFIG].web.session_hours * 3600),
     )
     raise redirect

@@ -80,7 +80,9 @@ class Command(_Msg):
 
     id: str = Field(default_factory=_new_id, max_length=64, description="Command id, echoed in the ack")
     action: Literal["unlock", "lock"] = Field(description="What to do")
-    duration_s: float | None = Field(default=None, ge=0, le=3600, description="Unlock time; None = until lock")
+    duration_s: float | None = Field(
+        default=None, ge=0, le=3600, description="Unlock time; None = until lock"
+    )
     ts: datetime = Field(default_factory=_now, description="When issued")
 
 

@@ -51,7 +51,9 @@ class SimulatedDevice(DeviceAdapter):
         """Connect and wait until subscribed."""
         self._task = asyncio.create_task(self._run(), name=f"sim-{self.device_id}")
         waiter = asyncio.create_task(self._ready.wait())
-        done, _ = await asyncio.wait({self._task, waiter}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {self._task, waiter}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
         waiter.cancel()
         if self._task in done:
             err = self._task.exception()
@@ -77,10 +79,12 @@ class SimulatedDevice(DeviceAdapter):
 
     async def wait_receipt(self, event_id: str, timeout_s: float = 5.0) -> bool:
         """Wait until the site confirms an event is stored."""
+
         async def _wait() -> None:
             while event_id not in self.receipts:
                 self._receipt_event.clear()
                 await self._receipt_event.wait()
+
         try:
             await asyncio.wait_for(_wait(), timeout_s)
         except TimeoutError:
@@ -99,8 +103,14 @@ class SimulatedDevice(DeviceAdapter):
             topic_for(self.device_id, "status"), encode(Status(state="offline")), qos=1, retain=True
         )
         async with aiomqtt.Client(
-            self.config.host, self.config.port, identifier=self.device_id, username=self.device_id,
-            password=self.config.password, protocol=paho.MQTTv311, will=will, clean_session=True,
+            self.config.host,
+            self.config.port,
+            identifier=self.device_id,
+            username=self.device_id,
+            password=self.config.password,
+            protocol=paho.MQTTv311,
+            will=will,
+            clean_session=True,
         ) as client:
             self._client = client
             await client.subscribe(topic_for(self.device_id, "command"), qos=1)
@@ -201,7 +211,10 @@ class SimulatedSensor(SimulatedDevice):
             temperature += self._rng.uniform(-0.2, 0.2)
             humidity = 45 + self._rng.uniform(-3, 3)
             await self.publish(
-                "telemetry", Telemetry(values={"temperature_c": round(temperature, 2), "humidity_pct": round(humidity, 1)})
+                "telemetry",
+                Telemetry(
+                    values={"temperature_c": round(temperature, 2), "humidity_pct": round(humidity, 1)}
+                ),
             )
             await asyncio.sleep(self.interval_s)
 

@@ -43,14 +43,31 @@ def site_config_dict(data_dir: Path, **overrides: Any) -> dict[str, Any]:
         "web": {"host": "127.0.0.1", "port": 0, "initial_admin_password_file": str(pw_file)},
         "zones": [{"id": "lobby", "name": "Lobby"}],
         "devices": [
-            {"id": "reader-front", "kind": "reader", "zone": "lobby", "password_hash": _HASHES["reader-front"]},
+            {
+                "id": "reader-front",
+                "kind": "reader",
+                "zone": "lobby",
+                "password_hash": _HASHES["reader-front"],
+            },
             {"id": "lock-front", "kind": "lock", "zone": "lobby", "password_hash": _HASHES["lock-front"]},
-            {"id": "contact-front", "kind": "contact", "zone": "lobby", "password_hash": _HASHES["contact-front"]},
+            {
+                "id": "contact-front",
+                "kind": "contact",
+                "zone": "lobby",
+                "password_hash": _HASHES["contact-front"],
+            },
             {"id": "temp-lobby", "kind": "sensor", "zone": "lobby", "password_hash": _HASHES["temp-lobby"]},
         ],
         "doors": [
-            {"id": "front", "name": "Front door", "zone": "lobby", "lock": "lock-front",
-             "readers": ["reader-front"], "contact": "contact-front", "unlock_s": 2}
+            {
+                "id": "front",
+                "name": "Front door",
+                "zone": "lobby",
+                "lock": "lock-front",
+                "readers": ["reader-front"],
+                "contact": "contact-front",
+                "unlock_s": 2,
+            }
         ],
     }
     config.update(overrides)
@@ -81,7 +98,12 @@ DeviceFactory = Callable[..., Any]
 async def devices(edge_app: EdgeRunner) -> AsyncIterator[DeviceFactory]:
     """Start simulated devices against the edge broker; all are stopped after the test."""
     started: list[SimulatedDevice] = []
-    kinds = {"reader": SimulatedReader, "lock": SimulatedLock, "contact": SimulatedContact, "sensor": SimulatedSensor}
+    kinds = {
+        "reader": SimulatedReader,
+        "lock": SimulatedLock,
+        "contact": SimulatedContact,
+        "sensor": SimulatedSensor,
+    }
 
     async def start(device_id: str, kind: str, password: str | None = None) -> Any:
         cfg = SimulatedDeviceConfig(

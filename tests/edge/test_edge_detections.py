@@ -15,7 +15,9 @@ from edge.config import EdgeConfig
 from tests.edge.conftest import ADMIN_PASSWORD, site_config_dict
 
 
-async def test_camera_detections_reach_journal_and_console(tmp_path: Path, vtest_path: Path, nanodet_path: Path) -> None:
+async def test_camera_detections_reach_journal_and_console(
+    tmp_path: Path, vtest_path: Path, nanodet_path: Path
+) -> None:
     config = EdgeConfig.model_validate(
         site_config_dict(
             tmp_path / "edge",
@@ -36,7 +38,7 @@ async def test_camera_detections_reach_journal_and_console(tmp_path: Path, vtest
         assert person.payload["count"] >= 1
         assert person.payload["camera_id"] == "plaza"
         assert (config.storage.snapshot_dir / "plaza" / person.payload["snapshot"]).exists()
-        assert (await runner.app[keys.OUTBOX].pending(100))  # queued for the cloud
+        assert await runner.app[keys.OUTBOX].pending(100)  # queued for the cloud
 
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.web_port}") as client:
             await client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})

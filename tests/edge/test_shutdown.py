@@ -22,8 +22,13 @@ async def test_sigterm_keeps_every_confirmed_event(tmp_path: Path) -> None:
     config_path.write_text(tomli_w.dumps(site_config_dict(data_dir)))
     config_path.chmod(0o600)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "edge.cli", "--config", str(config_path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "edge.cli",
+        "--config",
+        str(config_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
@@ -48,7 +53,9 @@ async def test_sigterm_keeps_every_confirmed_event(tmp_path: Path) -> None:
     confirmed = {b.id for b in sent} & reader.receipts
     assert confirmed, "no event was confirmed before SIGTERM"
     with sqlite3.connect(data_dir / "edge.db") as db:
-        rows = db.execute("SELECT json_extract(payload, '$.event_id') FROM events WHERE kind='audit'").fetchall()
+        rows = db.execute(
+            "SELECT json_extract(payload, '$.event_id') FROM events WHERE kind='audit'"
+        ).fetchall()
         stored = {r[0] for r in rows}
         outbox = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
         events = db.execute("SELECT count(*) FROM events").fetchone()[0]

@@ -9,13 +9,7 @@ import paho.mqtt.client as paho
 
 from edge import keys
 from tests.edge.conftest import DEVICE_PASSWORDS
-
-
-async def _wait_for(predicate, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async def loop() -> None:
-        while not await predicate():
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(loop(), timeout_s)
+from tests.polling import eventually
 
 
 async def test_known_badge_from_paho_client_unlocks_the_door(edge_app, devices) -> None:
@@ -44,7 +38,7 @@ async def test_known_badge_from_paho_client_unlocks_the_door(edge_app, devices) 
     async def audited() -> bool:
         return any(e.payload.get("granted") for e in await journal.recent(10, "audit"))
 
-    await _wait_for(audited)
+    await eventually(audited)
     audit = (await journal.recent(10, "audit"))[0]
     assert audit.payload["reason"] == "granted"
     assert audit.payload["person"] == "Ada Lovelace"
@@ -72,17 +66,17 @@ async def test_lock_state_comes_from_the_device(edge_app, devices) -> None:
     async def locked() -> bool:
         return state.doors["front"].status == "locked"
 
-    await _wait_for(locked)
+    await eventually(locked)
     await edge_app.app[keys.ACCESS].command_door("front", "unlock", by="tester")
     await asyncio.wait_for(lock.commands.get(), 5)
 
     async def unlocked() -> bool:
         return state.doors["front"].status == "unlocked"
 
-    await _wait_for(unlocked)
+    await eventually(unlocked)
     await lock.stop()
 
     async def offline() -> bool:
         return state.doors["front"].status == "offline"
 
-    await _wait_for(offline)
+    await eventually(offline)

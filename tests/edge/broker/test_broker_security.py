@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import paho.mqtt.client as paho
-import pytest
 
 from edge import keys
 from edge.broker.directory import BrokerDirectory, BrokerUser, hash_password
@@ -20,10 +19,18 @@ from tests.edge.conftest import DEVICE_PASSWORDS
 class PahoDevice:
     """A synchronous paho client driven from a thread, recording what arrives."""
 
-    def __init__(self, port: int, client_id: str, username: str | None, password: str | None,
-                 clean_session: bool = True) -> None:
+    def __init__(
+        self,
+        port: int,
+        client_id: str,
+        username: str | None,
+        password: str | None,
+        clean_session: bool = True,
+    ) -> None:
         self.client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311,
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=paho.MQTTv311,
             clean_session=clean_session,
         )
         if username is not None:
@@ -126,7 +133,9 @@ async def test_plus_grant_does_not_allow_hash_subscription(tmp_path: Path) -> No
 async def test_persistent_subscription_survives_broker_restart(tmp_path: Path) -> None:
     """With session persistence, restored subscriptions keep passing the ACL (amqtt's own ACL drops them)."""
     directory = BrokerDirectory()
-    directory.add(BrokerUser("lock-9", hash_password("pw-lock"), publish=(), subscribe=("outpost/lock-9/command",)))
+    directory.add(
+        BrokerUser("lock-9", hash_password("pw-lock"), publish=(), subscribe=("outpost/lock-9/command",))
+    )
     directory.add(BrokerUser("core", hash_password("pw-core"), publish=("outpost/+/command",), subscribe=()))
     session_db = tmp_path / "sessions.db"
     broker = EmbeddedBroker(directory, host="127.0.0.1", port=0, session_db=session_db)
@@ -162,15 +171,51 @@ async def test_mosquitto_clients_interoperate(edge_app, devices) -> None:
     await edge_app.app[keys.CREDENTIALS].add_person("Grace Hopper", ["55501"])
     port = str(edge_app.mqtt_port)
     sub = await asyncio.create_subprocess_exec(
-        "mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-i", "lock-front",
-        "-u", "lock-front", "-P", DEVICE_PASSWORDS["lock-front"], "-t", "outpost/lock-front/command",
-        "-q", "1", "-C", "1", "-W", "10", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "mosquitto_sub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        port,
+        "-V",
+        "mqttv311",
+        "-i",
+        "lock-front",
+        "-u",
+        "lock-front",
+        "-P",
+        DEVICE_PASSWORDS["lock-front"],
+        "-t",
+        "outpost/lock-front/command",
+        "-q",
+        "1",
+        "-C",
+        "1",
+        "-W",
+        "10",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     await asyncio.sleep(0.8)  # let the subscription land
     pub = await asyncio.create_subprocess_exec(
-        "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-V", "mqttv311", "-i", "reader-front",
-        "-u", "reader-front", "-P", DEVICE_PASSWORDS["reader-front"], "-t", "outpost/reader-front/event",
-        "-q", "1", "-m", json.dumps({"type": "badge", "credential": "55501"}),
+        "mosquitto_pub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        port,
+        "-V",
+        "mqttv311",
+        "-i",
+        "reader-front",
+        "-u",
+        "reader-front",
+        "-P",
+        DEVICE_PASSWORDS["reader-front"],
+        "-t",
+        "outpost/reader-front/event",
+        "-q",
+        "1",
+        "-m",
+        json.dumps({"type": "badge", "credential": "55501"}),
     )
     assert await pub.wait() == 0
     out, err = await asyncio.wait_for(sub.communicate(), 15)

@@ -1,0 +1,164 @@
+"""The portal's JSON API: session login, the tenant's sites and records, enrollment codes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import get_args
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from cloud.api_models import (
+    EnrollmentCodeOut,
+    EnrollmentCodeRequest,
+    KindCountOut,
+    LoginRequest,
+    RecordList,
+    RecordOut,
+    SessionInfo,
+    SiteList,
+    SiteOut,
+)
+from cloud.appkeys import AUTHENTICATOR, DB, SESSIONS
+from cloud.auth import end_session, require_admin, require_principal, set_session_cookie
+from cloud.db.models import Record
+from cloud.enrollment import IssuedCode
+from cloud.responses import api_error, error_response, invalid_request, json_model
+from cloud.tenancy import SiteNotFound, TenantScope
+from sync.wire import RecordKind
+
+DEFAULT_RECORD_LIMIT = 100
+MAX_RECORD_LIMIT = 1000
+RECORD_KINDS = frozenset(get_args(RecordKind))
+
+
+async def site_summaries(scope: TenantScope, only: str | None = None) -> list[SiteOut]:
+    """Return the tenant's sites (or just site `only`) with their sync state and per-kind record counts."""
+    try:
+        sites = [await scope.site(only)] if only is not None else await scope.sites()
+    except SiteNotFound:
+        return []
+    counts = await scope.record_counts(site_id=only)
+    return [
+        SiteOut(
+            id=site.id,
+            name=site.name,
+            hostname=site.hostname,
+            timezone=site.timezone,
+            enrolled_at=site.enrolled_at,
+            last_sync_at=site.last_sync_at,
+            last_seq=site.last_seq,
+            counts={
+                kind: KindCountOut(total=c.total, last_24h=c.recent)
+                for kind, c in sorted(counts.get(site.id, {}).items())
+            },
+        )
+        for site in sites
+    ]
+
+
+def record_out(record: Record) -> RecordOut:
+    """Convert an ORM record to its API model."""
+    return RecordOut.model_validate(record, from_attributes=True)
+
+
+def code_out(issued: IssuedCode) -> EnrollmentCodeOut:
+    """Convert an issued code to its API model."""
+    return EnrollmentCodeOut(
+        code=issued.code, site_name=issued.site_name, timezone=issued.timezone, expires_at=issued.expires_at
+    )
+
+
+async def handle_login(request: web.Request) -> web.Response:
+    """POST /api/v1/login {email, password}: start a session; answer the CSRF token."""
+    try:
+        credentials = LoginRequest.model_validate_json(await request.read())
+    except ValidationError as err:
+        return invalid_request(err)
+    user = await request.app[AUTHENTICATOR].authenticate(credentials.email, credentials.password)
+    if user is None:
+        return error_response(401, "bad_credentials", "wrong e-mail or password")
+    token = await request.app[SESSIONS].create(user.id)
+    principal = await request.app[SESSIONS].resolve(token)
+    assert principal is not None  # just created
+    response = json_model(
+        SessionInfo(
+            email=principal.email,
+            role=principal.role,
+            tenant_id=principal.tenant_id,
+            csrf_token=principal.csrf_token,
+        )
+    )
+    set_session_cookie(request, response, token)
+    return response
+
+
+async def handle_logout(request: web.Request) -> web.Response:
+    """POST /api/v1/logout: end the session."""
+    require_principal(request)
+    response = web.Response(status=204)
+    await end_session(request, response)
+    return response
+
+
+async def handle_sites(request: web.Request) -> web.Response:
+    """GET /api/v1/sites: the tenant's sites."""
+    principal = require_principal(request)
+    async with request.app[DB]() as session:
+        sites = await site_summaries(TenantScope(session, principal))
+    return json_model(SiteList(sites=sites))
+
+
+async def handle_site(request: web.Request) -> web.Response:
+    """GET /api/v1/sites/{site_id}: one site of the tenant."""
+    principal = require_principal(request)
+    site_id = request.match_info["site_id"]
+    async with request.app[DB]() as session:
+        for site in await site_summaries(TenantScope(session, principal), only=site_id):
+            return json_model(site)
+    return error_response(404, "not_found", "no such site")
+
+
+def _record_query(request: web.Request) -> tuple[int, str | None]:
+    raw_limit = request.query.get("limit", str(DEFAULT_RECORD_LIMIT))
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_RECORD_LIMIT:
+        raise api_error(
+            web.HTTPBadRequest, "bad_query", f"limit must be an integer from 1 to {MAX_RECORD_LIMIT}"
+        )
+    kind = request.query.get("kind")
+    if kind is not None and kind not in RECORD_KINDS:
+        raise api_error(
+            web.HTTPBadRequest, "bad_query", f"kind must be one of {', '.join(sorted(RECORD_KINDS))}"
+        )
+    return limit, kind
+
+
+async def handle_site_records(request: web.Request) -> web.Response:
+    """GET /api/v1/sites/{site_id}/records?limit=&kind=: a site's latest records, newest first."""
+    principal = require_principal(request)
+    limit, kind = _record_query(request)
+    site_id = request.match_info["site_id"]
+    async with request.app[DB]() as session:
+        try:
+            records = await TenantScope(session, principal).records(site_id, limit, kind)
+        except SiteNotFound:
+            return error_response(404, "not_found", "no such site")
+    return json_model(RecordList(site_id=site_id, records=[record_out(r) for r in records]))
+
+
+async def handle_create_code(request: web.Request) -> web.Response:
+    """POST /api/v1/enrollment-codes {site_name, ttl_hours, timezone}: issue a code (tenant admins)."""
+    principal = require_admin(request)
+    try:
+        body = EnrollmentCodeRequest.model_validate_json(await request.read())
+    except ValidationError as err:
+        return invalid_request(err)
+    async with request.app[DB].begin() as session:
+        issued = await TenantScope(session, principal).issue_enrollment_code(
+            body.site_name, timedelta(hours=body.ttl_hours), body.timezone
+        )
+    return json_model(code_out(issued), status=201)

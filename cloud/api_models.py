@@ -1,0 +1,110 @@
+"""Pydantic models of the portal's JSON API (the edge-facing wire models live in `sync.wire`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cloud.enrollment import DEFAULT_TTL, MAX_TTL, check_timezone
+
+
+class ApiModel(BaseModel):
+    """Base of the API models: unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(ApiModel):
+    """Credentials for `POST /api/v1/login`."""
+
+    email: str = Field(min_length=3, max_length=320, description="Login e-mail address")
+    password: str = Field(min_length=1, max_length=1024, description="Password")
+
+
+class SessionInfo(ApiModel):
+    """The logged-in user, with the CSRF token every write must send as `X-CSRF-Token`."""
+
+    email: str = Field(description="Login e-mail address")
+    role: str = Field(description="admin or viewer")
+    tenant_id: str = Field(description="The user's tenant")
+    csrf_token: str = Field(description="Send as X-CSRF-Token on POST requests")
+
+
+class KindCountOut(ApiModel):
+    """Record counts of one kind."""
+
+    total: int = Field(description="All records of this kind")
+    last_24h: int = Field(description="Records of this kind that occurred in the last 24 hours")
+
+
+class SiteOut(ApiModel):
+    """One site of the tenant, with its sync state and record counts."""
+
+    id: str = Field(description="Site identity")
+    name: str = Field(description="Human name")
+    hostname: str = Field(description="Hostname the box reported at enrollment")
+    timezone: str = Field(description="IANA time zone")
+    enrolled_at: datetime = Field(description="When the site enrolled")
+    last_sync_at: datetime | None = Field(description="When the last batch arrived")
+    last_seq: int = Field(description="Highest record seq received")
+    counts: dict[str, KindCountOut] = Field(description="Record counts per kind")
+
+
+class SiteList(ApiModel):
+    """`GET /api/v1/sites`."""
+
+    sites: list[SiteOut] = Field(description="The tenant's sites")
+
+
+class RecordOut(ApiModel):
+    """One stored record."""
+
+    seq: int = Field(description="Per-site sequence number")
+    kind: str = Field(description="Record kind")
+    occurred_at: datetime = Field(description="When it happened at the site")
+    received_at: datetime = Field(description="When the cloud stored it")
+    payload: dict[str, Any] = Field(description="Kind-specific body")
+
+
+class RecordList(ApiModel):
+    """`GET /api/v1/sites/{id}/records`: newest first."""
+
+    site_id: str = Field(description="Site identity")
+    records: list[RecordOut] = Field(description="Latest records, newest first")
+
+
+class EnrollmentCodeRequest(ApiModel):
+    """`POST /api/v1/enrollment-codes`."""
+
+    site_name: str = Field(min_length=1, max_length=200, description="Name of the site the code will create")
+    ttl_hours: int = Field(
+        default=int(DEFAULT_TTL.total_seconds() // 3600),
+        ge=1,
+        le=int(MAX_TTL.total_seconds() // 3600),
+        description="Hours until the code expires",
+    )
+    timezone: str = Field(default="UTC", max_length=64, description="IANA time zone of the new site")
+
+    @field_validator("site_name")
+    @classmethod
+    def _strip_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("site_name must not be blank")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+class EnrollmentCodeOut(ApiModel):
+    """A new one-time enrollment code (shown once; only its hash is stored)."""
+
+    code: str = Field(description="The code to type on the box")
+    site_name: str = Field(description="Name of the site it will create")
+    timezone: str = Field(description="IANA time zone of the new site")
+    expires_at: datetime = Field(description="When the code stops working")

@@ -1,0 +1,176 @@
+"""Composition root of the cloud aggregator: builds the aiohttp application and runs it.
+
+Start order (teardown runs in reverse through `cleanup_ctx`): database (migrated to head) -> auth -> web.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloud import api, enrollment, ingest, portal
+from cloud.appkeys import AUTHENTICATOR, CONFIG, DB, ENGINE, SESSIONS
+from cloud.auth import (
+    API_LOGIN_PATH,
+    API_LOGOUT_PATH,
+    LOGIN_PATH,
+    LOGOUT_PATH,
+    Authenticator,
+    session_middleware,
+)
+from cloud.config import CloudConfig
+from cloud.db.engine import create_engine, is_sqlite, session_factory
+from cloud.db.migrate import upgrade
+from cloud.responses import api_error_middleware
+from cloud.sessions import SessionStore, load_session_secret
+from sync.codec import MAX_BODY_BYTES
+from sync.wire import ENROLL_PATH, SYNC_PATH
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_S = 10.0
+CHECKPOINT_TIMEOUT_S = 10.0
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(config.database_url)
+    engine = create_engine(config.database_url)
+    app[ENGINE] = engine
+    app[DB] = session_factory(engine)
+    log.info("database ready (%s)", engine.url.render_as_string(hide_password=True))
+    yield
+    if is_sqlite(config.database_url):
+        try:
+            async with asyncio.timeout(CHECKPOINT_TIMEOUT_S), engine.connect() as conn:
+                await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        except TimeoutError:
+            log.warning("SQLite WAL checkpoint did not finish within %.0f s", CHECKPOINT_TIMEOUT_S)
+    await engine.dispose()
+
+
+async def _auth(app: web.Application) -> AsyncIterator[None]:
+    app[SESSIONS] = SessionStore(app[DB], load_session_secret(app[CONFIG]))
+    app[AUTHENTICATOR] = await Authenticator.create(app[DB])
+    yield
+
+
+def _utc(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _add_routes(app: web.Application) -> None:
+    router = app.router
+    # Machine endpoints (edge boxes).
+    router.add_post(SYNC_PATH, ingest.handle_sync_batch)
+    router.add_post(ENROLL_PATH, enrollment.handle_enroll)
+    # JSON API (session cookie + X-CSRF-Token).
+    router.add_post(API_LOGIN_PATH, api.handle_login)
+    router.add_post(API_LOGOUT_PATH, api.handle_logout)
+    router.add_get("/api/v1/sites", api.handle_sites)
+    router.add_get("/api/v1/sites/{site_id}", api.handle_site)
+    router.add_get("/api/v1/sites/{site_id}/records", api.handle_site_records)
+    router.add_post("/api/v1/enrollment-codes", api.handle_create_code)
+    # HTML portal.
+    router.add_get("/", portal.handle_root)
+    router.add_get(LOGIN_PATH, portal.handle_login_page)
+    router.add_post(LOGIN_PATH, portal.handle_login_form)
+    router.add_post(LOGOUT_PATH, portal.handle_logout)
+    router.add_get(portal.PORTAL_PATH, portal.handle_portal)
+    router.add_post(f"{portal.PORTAL_PATH}/enrollment-codes", portal.handle_create_code_form)
+    router.add_get(f"{portal.PORTAL_PATH}/sites/{{site_id}}", portal.handle_site_page)
+
+
+def build_app(config: CloudConfig) -> web.Application:
+    """Build the cloud application; the database is migrated and opened when the app starts.
+
+    Serve it through `make_runner` (or `started_cloud`, `run_cloud`): sync bodies must stay compressed.
+    """
+    app = web.Application(
+        # The sync body is gzip JSON, at most MAX_BODY_BYTES once decompressed; compressed it is smaller.
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[api_error_middleware, session_middleware],
+    )
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_auth)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("cloud", "templates"),
+        autoescape=True,
+        filters={"utc": _utc},
+    )
+    _add_routes(app)
+    return app
+
+
+@dataclass(frozen=True)
+class RunningCloud:
+    """A started cloud server: where it listens and its services (for demos and tests)."""
+
+    app: web.Application
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server, e.g. http://127.0.0.1:8600."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def db(self) -> async_sessionmaker[AsyncSession]:
+        """The session factory, e.g. for `cloud.admin.bootstrap_tenant`."""
+        return self.app[DB]
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    """Wrap the app in a runner with the settings the cloud needs; use this rather than a bare AppRunner."""
+    # auto_decompress=False: the sync HMAC covers the gzip bytes as sent (Content-Encoding: gzip), so the
+    # server must hand them over untouched; sync.codec inflates them afterwards, with a size bound.
+    return web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, auto_decompress=False)
+
+
+@asynccontextmanager
+async def started_cloud(config: CloudConfig) -> AsyncIterator[RunningCloud]:
+    """Start the cloud on config.host/port (0 picks a free port), yield it, stop it on exit."""
+    runner = make_runner(build_app(config))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        running = RunningCloud(app=runner.app, host=host, port=port)
+        log.info("cloud listening on %s", running.url)
+        yield running
+    finally:
+        # Stops accepting, waits for in-flight requests, then runs cleanup_ctx in reverse (database last).
+        await runner.cleanup()
+
+
+async def run_cloud(config: CloudConfig, ready: asyncio.Future[RunningCloud] | None = None) -> None:
+    """Serve until cancelled; `ready` (if given) receives the RunningCloud once the port is bound."""
+    try:
+        async with started_cloud(config) as running:
+            if ready is not None and not ready.done():
+                ready.set_result(running)
+            await asyncio.Event().wait()
+    except BaseException as err:
+        # A demo awaiting `ready` must not hang if start-up fails or is cancelled before the port is bound.
+        if ready is not None and not ready.done():
+            if isinstance(err, Exception):
+                ready.set_exception(err)
+            else:
+                ready.cancel()
+        raise

@@ -1,0 +1,156 @@
+"""Who is asking: password login, the session cookie, CSRF checks and role checks."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloud.appkeys import CONFIG, PRINCIPAL, SESSIONS
+from cloud.db.models import User
+from cloud.passwords import hash_password, needs_rehash, verify_password
+from cloud.responses import api_error, is_api_request
+from cloud.sessions import SESSION_COOKIE
+from cloud.tenancy import Principal
+from sync.wire import ENROLL_PATH, SYNC_PATH
+
+log = logging.getLogger(__name__)
+
+LOGIN_PATH = "/login"
+LOGOUT_PATH = "/logout"
+API_LOGIN_PATH = "/api/v1/login"
+API_LOGOUT_PATH = "/api/v1/logout"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Endpoints that never use the session cookie and so cannot be forged cross-site: boxes authenticate with
+# an HMAC (sync) or a one-time code (enroll); the login endpoints check a password (the HTML form also
+# carries its own double-submit token, the JSON one requires a JSON body, which needs a CORS preflight).
+CSRF_EXEMPT_PATHS = frozenset({SYNC_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH})
+MACHINE_PATHS = frozenset({SYNC_PATH, ENROLL_PATH})
+
+
+def normalise_email(email: str) -> str:
+    """Return the canonical (trimmed, lower-case) form of an e-mail address."""
+    return email.strip().lower()
+
+
+class Authenticator:
+    """Check e-mail/password pairs against the argon2 hashes in the database."""
+
+    def __init__(self, db: async_sessionmaker[AsyncSession], dummy_hash: str) -> None:
+        self._db = db
+        # Verified against when the e-mail is unknown, so both cases cost one argon2 verification.
+        self._dummy_hash = dummy_hash
+
+    @classmethod
+    async def create(cls, db: async_sessionmaker[AsyncSession]) -> Authenticator:
+        """Build an authenticator (hashes a throw-away password once)."""
+        return cls(db, await hash_password(secrets.token_urlsafe(16)))
+
+    async def authenticate(self, email: str, password: str) -> User | None:
+        """Return the user if the password is right, else None."""
+        async with self._db() as session:
+            user = await session.scalar(select(User).where(User.email == normalise_email(email)))
+        if user is None:
+            await verify_password(self._dummy_hash, password)
+            return None
+        if not await verify_password(user.password_hash, password):
+            return None
+        if needs_rehash(user.password_hash):
+            new_hash = await hash_password(password)
+            async with self._db.begin() as session:
+                await session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
+        return user
+
+
+def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    """Attach the session cookie (HttpOnly, SameSite=Lax, Secure behind https)."""
+    store = request.app[SESSIONS]
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(store.ttl.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[CONFIG].secure_cookies,
+    )
+
+
+async def end_session(request: web.Request, response: web.StreamResponse) -> None:
+    """Revoke the request's session and clear its cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await request.app[SESSIONS].revoke(token)
+    response.del_cookie(SESSION_COOKIE, path="/")
+
+
+def unauthenticated(request: web.Request) -> web.HTTPException:
+    """Return the error for a request that needs a login: 401 JSON for the API, a redirect for pages."""
+    if is_api_request(request):
+        return api_error(web.HTTPUnauthorized, "unauthenticated", "log in first")
+    return web.HTTPSeeOther(LOGIN_PATH)
+
+
+def forbidden(request: web.Request, error: str, detail: str) -> web.HTTPException:
+    """Return a 403 in the request's dialect (JSON for the API, text for pages)."""
+    if is_api_request(request):
+        return api_error(web.HTTPForbidden, error, detail)
+    return web.HTTPForbidden(text=detail)
+
+
+def require_principal(request: web.Request) -> Principal:
+    """Return the logged-in user or raise 401/redirect."""
+    principal: Principal | None = request.get(PRINCIPAL)
+    if principal is None:
+        raise unauthenticated(request)
+    return principal
+
+
+def require_admin(request: web.Request) -> Principal:
+    """Return the logged-in user if they are a tenant admin, else raise 403."""
+    principal = require_principal(request)
+    if not principal.is_admin:
+        raise forbidden(request, "forbidden", "only tenant admins can do this")
+    return principal
+
+
+async def _submitted_csrf_token(request: web.Request) -> str:
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        value = (await request.post()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the session cookie into `request[PRINCIPAL]`; demand a CSRF token on every unsafe request."""
+    if request.path in MACHINE_PATHS:
+        return await handler(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    principal = await request.app[SESSIONS].resolve(token) if token else None
+    if principal is not None:
+        request[PRINCIPAL] = principal
+    if request.method not in SAFE_METHODS and request.path not in CSRF_EXEMPT_PATHS:
+        if principal is None:
+            raise unauthenticated(request)
+        submitted = await _submitted_csrf_token(request)
+        if not hmac.compare_digest(submitted.encode(), principal.csrf_token.encode()):
+            log.warning(
+                "CSRF token missing or wrong for %s %s (user %s)",
+                request.method,
+                request.path,
+                principal.user_id,
+            )
+            raise forbidden(request, "csrf_failed", "missing or wrong CSRF token; reload the page and retry")
+    return await handler(request)

@@ -1,0 +1,190 @@
+"""`outpost-cloud`: serve the cloud aggregator and administer tenants."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloud.admin import AdminError, bootstrap_tenant, create_enrollment_code
+from cloud.app import run_cloud
+from cloud.config import CloudConfig, ConfigError, load_config
+from cloud.db.engine import create_engine, session_factory
+from cloud.db.migrate import upgrade
+from cloud.enrollment import DEFAULT_TTL
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="outpost-cloud", description="Outpost multi-tenant cloud aggregator."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP server", description="Run the cloud HTTP server.")
+    serve.add_argument("--config", required=True, type=Path, help="TOML config file")
+    serve.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the config, print problems and exit (non-zero if bad)",
+    )
+
+    boot = commands.add_parser(
+        "bootstrap",
+        help="create a tenant and its admin (idempotent)",
+        description="Create the tenant and its admin user if missing; with --site-name also issue an "
+        "enrollment code. Prints one JSON line: tenant_id (and enrollment_code, expires_at).",
+    )
+    boot.add_argument("--config", required=True, type=Path, help="TOML config file")
+    boot.add_argument("--tenant", required=True, help="tenant name")
+    boot.add_argument("--admin-email", required=True, help="e-mail address of the tenant admin")
+    boot.add_argument(
+        "--admin-password-file", required=True, type=Path, help="file holding the admin password (first line)"
+    )
+    boot.add_argument("--site-name", help="also issue an enrollment code for a site with this name")
+    _code_options(boot)
+
+    code = commands.add_parser(
+        "create-code",
+        help="issue an enrollment code for a new site",
+        description="Issue a one-time enrollment code and print it.",
+    )
+    code.add_argument("--config", required=True, type=Path, help="TOML config file")
+    code.add_argument("--tenant-id", required=True, help="tenant that will own the site")
+    code.add_argument("--site-name", required=True, help="name of the site the code creates")
+    _code_options(code)
+    return parser
+
+
+def _code_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ttl-hours",
+        type=int,
+        default=int(DEFAULT_TTL.total_seconds() // 3600),
+        help="hours until the code expires (default: %(default)s)",
+    )
+    parser.add_argument("--timezone", default="UTC", help="IANA time zone of the site (default: %(default)s)")
+
+
+def _load(path: Path) -> CloudConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        print(f"outpost-cloud: invalid config {path}:\n{err}", file=sys.stderr)
+        return None
+
+
+async def _with_db(
+    config: CloudConfig, action: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
+) -> T:
+    await upgrade(config.database_url)
+    engine = create_engine(config.database_url)
+    try:
+        return await action(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+async def _serve(config: CloudConfig) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await run_cloud(config)
+    except asyncio.CancelledError:
+        logging.getLogger(__name__).info("stopped")
+
+
+def _read_password(path: Path) -> str:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines[0] if lines else ""
+
+
+def _cmd_serve(args: argparse.Namespace, config: CloudConfig) -> int:
+    if args.check_config:
+        print(f"{args.config}: OK")
+        return EXIT_OK
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosqlite logs every statement with its parameters (site secrets among them) at DEBUG.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    asyncio.run(_serve(config))
+    return EXIT_OK
+
+
+def _cmd_bootstrap(args: argparse.Namespace, config: CloudConfig) -> int:
+    password = _read_password(args.admin_password_file)
+    result = asyncio.run(
+        _with_db(
+            config,
+            lambda db: bootstrap_tenant(
+                db,
+                args.tenant,
+                args.admin_email,
+                password,
+                site_name=args.site_name,
+                ttl=timedelta(hours=args.ttl_hours),
+                timezone=args.timezone,
+            ),
+        )
+    )
+    line: dict[str, str] = {"tenant_id": result.tenant_id}
+    if result.enrollment is not None:
+        line["enrollment_code"] = result.enrollment.code
+        line["expires_at"] = result.enrollment.expires_at.isoformat()
+    print(json.dumps(line))
+    return EXIT_OK
+
+
+def _cmd_create_code(args: argparse.Namespace, config: CloudConfig) -> int:
+    issued = asyncio.run(
+        _with_db(
+            config,
+            lambda db: create_enrollment_code(
+                db,
+                args.tenant_id,
+                args.site_name,
+                ttl=timedelta(hours=args.ttl_hours),
+                timezone=args.timezone,
+            ),
+        )
+    )
+    print(issued.code)
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, CloudConfig], int]] = {
+    "serve": _cmd_serve,
+    "bootstrap": _cmd_bootstrap,
+    "create-code": _cmd_create_code,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `outpost-cloud` command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    try:
+        return _COMMANDS[args.command](args, config)
+    except (AdminError, OSError) as err:
+        print(f"outpost-cloud {args.command}: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Cloud database: ORM models, engine factory and Alembic migrations."""

@@ -1,0 +1,120 @@
+"""Sync ingest: verify a site's signed batch, store its records idempotently, acknowledge."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+from aiohttp import web
+from sqlalchemy import Insert, Table, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloud.appkeys import DB
+from cloud.db.models import Record, Site, utcnow
+from cloud.responses import error_response, json_model
+from sync.codec import BatchDecodeError, decode_batch
+from sync.signing import SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from sync.wire import SyncAck, SyncBatch
+
+log = logging.getLogger(__name__)
+
+# 500 rows x 6 columns stays far below the bind-parameter limits of SQLite (32766) and asyncpg (32767).
+INSERT_CHUNK = 500
+
+RECORDS = cast(Table, Record.__table__)
+SITES = cast(Table, Site.__table__)
+
+
+def _insert_ignoring_duplicates(dialect: str, rows: Sequence[dict[str, Any]]) -> Insert:
+    """INSERT ... ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq: only new rows come back."""
+    keys = [RECORDS.c.site_id, RECORDS.c.seq]
+    if dialect == "postgresql":
+        pg_insert = postgresql.insert(RECORDS).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
+        return pg_insert.returning(RECORDS.c.seq)
+    if dialect == "sqlite":
+        lite_insert = sqlite.insert(RECORDS).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
+        return lite_insert.returning(RECORDS.c.seq)
+    raise ValueError(f"unsupported database dialect {dialect!r}")
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch) -> SyncAck:
+    """Store the batch's new records, skip those already stored, and advance the site's checkpoint."""
+    now = utcnow()
+    rows = [
+        {
+            "site_id": batch.site_id,
+            "seq": record.seq,
+            "kind": record.kind,
+            "occurred_at": record.occurred_at,
+            "payload": record.payload,
+            "received_at": now,
+        }
+        for record in batch.records
+    ]
+    max_seq = batch.records[-1].seq if batch.records else 0
+    stored = 0
+    async with db.begin() as session:
+        # Writes only, starting with the insert: on SQLite the transaction takes the write lock at once
+        # (waiting up to busy_timeout) instead of failing a read-to-write upgrade with SQLITE_BUSY_SNAPSHOT.
+        dialect = session.get_bind().dialect.name
+        for chunk in _chunks(rows, INSERT_CHUNK):
+            stored += len((await session.execute(_insert_ignoring_duplicates(dialect, chunk))).all())
+        await session.execute(
+            update(SITES)
+            .where(SITES.c.id == batch.site_id)
+            .values(
+                last_sync_at=now,
+                last_seq=case((SITES.c.last_seq < max_seq, max_seq), else_=SITES.c.last_seq),
+            )
+        )
+    return SyncAck(acked_seq=max_seq, stored=stored, duplicates=len(rows) - stored)
+
+
+async def _site_secret(db: async_sessionmaker[AsyncSession], site_id: str) -> str | None:
+    async with db() as session:
+        return await session.scalar(select(Site.secret).where(Site.id == site_id))
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+async def handle_sync_batch(request: web.Request) -> web.Response:
+    """POST /api/v1/sync/batch: authenticate by HMAC over the raw body, then decode and store."""
+    body = await request.read()
+    site_id = request.headers.get(SITE_HEADER, "")
+    secret = await _site_secret(request.app[DB], site_id) if site_id else None
+    if secret is None:
+        log.warning("sync batch for unknown site %r rejected", site_id[:64])
+        return error_response(401, "unknown_site", f"no enrolled site with the id in {SITE_HEADER}")
+    try:
+        # Before decoding: nothing from an unauthenticated body is parsed.
+        verify(secret, body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
+    except SignatureError as err:
+        log.warning("sync batch from site %s rejected: %s", site_id, err)
+        if request.headers.get("Content-Encoding", "").lower() == "gzip" and not body.startswith(GZIP_MAGIC):
+            # The server inflated the body first, so the signed bytes are gone (see cloud.app.make_runner).
+            log.error("sync body arrived already decompressed; serve the app with auto_decompress=False")
+        return error_response(401, "bad_signature", str(err))
+    try:
+        batch = decode_batch(body)
+    except BatchDecodeError as err:
+        return error_response(400, "bad_batch", str(err))
+    if batch.site_id != site_id:
+        return error_response(400, "site_mismatch", f"batch site_id does not match the {SITE_HEADER} header")
+    ack = await store_batch(request.app[DB], batch)
+    log.info(
+        "site %s: batch of %d, stored %d, duplicates %d, acked seq %d",
+        site_id,
+        len(batch.records),
+        ack.stored,
+        ack.duplicates,
+        ack.acked_seq,
+    )
+    return json_model(ack)

@@ -1,0 +1,152 @@
+"""The HTML portal: login form, the tenant's sites, a site's latest records, enrollment codes."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from pydantic import ValidationError
+
+from cloud.api import DEFAULT_RECORD_LIMIT, code_out, record_out, site_summaries
+from cloud.api_models import EnrollmentCodeOut, EnrollmentCodeRequest
+from cloud.appkeys import AUTHENTICATOR, CONFIG, DB, SESSIONS
+from cloud.auth import LOGIN_PATH, end_session, require_admin, require_principal, set_session_cookie
+from cloud.config import format_validation_error
+from cloud.tenancy import Principal, SiteNotFound, TenantScope
+
+PORTAL_PATH = "/portal"
+# Double-submit token of the login form (there is no session yet to hold a CSRF token).
+LOGIN_CSRF_COOKIE = "outpost_login_csrf"
+LOGIN_CSRF_FIELD = "login_csrf"
+
+
+def _see_other(location: str) -> web.Response:
+    # A plain response, not web.HTTPSeeOther: returning exceptions is deprecated, and these carry cookies.
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _render_login(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+    token = secrets.token_urlsafe(32)
+    response = aiohttp_jinja2.render_template(
+        "login.html", request, {"login_csrf": token, "error": error}, status=status
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        path=LOGIN_PATH,
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[CONFIG].secure_cookies,
+    )
+    return response
+
+
+async def handle_root(request: web.Request) -> web.Response:
+    """GET /: go to the portal."""
+    raise web.HTTPSeeOther(PORTAL_PATH)
+
+
+async def handle_login_page(request: web.Request) -> web.Response:
+    """GET /login: the login form."""
+    return _render_login(request)
+
+
+async def handle_login_form(request: web.Request) -> web.Response:
+    """POST /login: check the password, start a session, go to the portal."""
+    form = await request.post()
+    submitted = str(form.get(LOGIN_CSRF_FIELD, ""))
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(submitted.encode(), expected.encode()):
+        return _render_login(request, "The form expired; please try again.", status=403)
+    user = await request.app[AUTHENTICATOR].authenticate(
+        str(form.get("email", "")), str(form.get("password", ""))
+    )
+    if user is None:
+        return _render_login(request, "Wrong e-mail or password.", status=401)
+    response = _see_other(PORTAL_PATH)
+    token = await request.app[SESSIONS].create(user.id)
+    set_session_cookie(request, response, token)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path=LOGIN_PATH)
+    return response
+
+
+async def handle_logout(request: web.Request) -> web.Response:
+    """POST /logout: end the session."""
+    response = _see_other(LOGIN_PATH)
+    await end_session(request, response)
+    return response
+
+
+async def _render_portal(
+    request: web.Request,
+    principal: Principal,
+    new_code: EnrollmentCodeOut | None = None,
+    form_error: str = "",
+    status: int = 200,
+) -> web.Response:
+    async with request.app[DB]() as session:
+        sites = await site_summaries(TenantScope(session, principal))
+    context: dict[str, Any] = {
+        "principal": principal,
+        "sites": sites,
+        "new_code": new_code,
+        "form_error": form_error,
+        "public_url": request.app[CONFIG].public_url,
+    }
+    return aiohttp_jinja2.render_template("portal.html", request, context, status=status)
+
+
+async def handle_portal(request: web.Request) -> web.Response:
+    """GET /portal: the tenant's sites with sync state and record counts."""
+    return await _render_portal(request, require_principal(request))
+
+
+async def handle_create_code_form(request: web.Request) -> web.Response:
+    """POST /portal/enrollment-codes: issue a code and show it once."""
+    principal = require_admin(request)
+    form = await request.post()
+    try:
+        body = EnrollmentCodeRequest.model_validate(
+            {
+                "site_name": str(form.get("site_name", "")),
+                "ttl_hours": str(form.get("ttl_hours", "24")),
+                "timezone": str(form.get("timezone", "UTC")) or "UTC",
+            },
+            strict=False,
+        )
+    except ValidationError as err:
+        return await _render_portal(
+            request, principal, form_error=format_validation_error(err, root="(form)"), status=400
+        )
+    async with request.app[DB].begin() as session:
+        issued = await TenantScope(session, principal).issue_enrollment_code(
+            body.site_name, timedelta(hours=body.ttl_hours), body.timezone
+        )
+    # Rendered directly rather than redirected, so the code never appears in a URL or the history.
+    return await _render_portal(request, principal, new_code=code_out(issued))
+
+
+async def handle_site_page(request: web.Request) -> web.Response:
+    """GET /portal/sites/{site_id}: a site's latest records."""
+    principal = require_principal(request)
+    site_id = request.match_info["site_id"]
+    async with request.app[DB]() as session:
+        scope = TenantScope(session, principal)
+        summaries = await site_summaries(scope, only=site_id)
+        if not summaries:
+            raise web.HTTPNotFound(text="No such site.")
+        try:
+            records = await scope.records(site_id, DEFAULT_RECORD_LIMIT)
+        except SiteNotFound as err:  # deleted between the two queries
+            raise web.HTTPNotFound(text="No such site.") from err
+    context = {
+        "principal": principal,
+        "site": summaries[0],
+        "records": [record_out(r) for r in records],
+        "limit": DEFAULT_RECORD_LIMIT,
+    }
+    return aiohttp_jinja2.render_template("site.html", request, context)

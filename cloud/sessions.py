@@ -1,0 +1,94 @@
+"""Server-side login sessions: a random cookie token, stored only as a keyed digest, plus a CSRF token."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cloud.config import CloudConfig
+from cloud.db.models import User, UserSession, utcnow
+from cloud.tenancy import Principal
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "outpost_session"
+SESSION_TTL = timedelta(hours=12)
+SECRET_BYTES = 32
+
+
+def load_session_secret(config: CloudConfig) -> bytes:
+    """Read the session secret file, or create `<data_dir>/session_secret` (mode 0600) on first start."""
+    path = config.session_secret_file or config.data_dir / "session_secret"
+    if config.session_secret_file is None and not path.exists():
+        _create_secret_file(path)
+    secret = path.read_bytes().strip()
+    if len(secret) < 16:
+        raise ValueError(f"session secret in {path} is shorter than 16 bytes")
+    return secret
+
+
+def _create_secret_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(SECRET_BYTES) + "\n")
+    log.info("generated a session secret in %s", path)
+
+
+class SessionStore:
+    """Create, resolve and revoke sessions in the database."""
+
+    def __init__(self, db: async_sessionmaker[AsyncSession], secret: bytes, ttl: timedelta = SESSION_TTL):
+        self._db = db
+        self._secret = secret
+        self.ttl = ttl
+
+    def _digest(self, token: str) -> str:
+        # Keyed, so a copy of the database alone cannot be matched against captured cookies.
+        return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()
+
+    async def create(self, user_id: int) -> str:
+        """Start a session for `user_id` and return the cookie token."""
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        async with self._db.begin() as session:
+            # Housekeeping on login rather than in a background task: sessions expire at most 12 h late.
+            await session.execute(delete(UserSession).where(UserSession.expires_at < now))
+            session.add(
+                UserSession(
+                    token_digest=self._digest(token),
+                    user_id=user_id,
+                    csrf_token=secrets.token_urlsafe(32),
+                    created_at=now,
+                    expires_at=now + self.ttl,
+                )
+            )
+        return token
+
+    async def resolve(self, token: str) -> Principal | None:
+        """Return the principal of a live session, or None."""
+        query = (
+            select(UserSession.csrf_token, User.id, User.tenant_id, User.email, User.role)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.token_digest == self._digest(token), UserSession.expires_at > utcnow())
+        )
+        async with self._db() as session:
+            row = (await session.execute(query)).first()
+        if row is None:
+            return None
+        return Principal(
+            user_id=row.id, tenant_id=row.tenant_id, email=row.email, role=row.role, csrf_token=row.csrf_token
+        )
+
+    async def revoke(self, token: str) -> None:
+        """End the session of `token` (no error if it is already gone)."""
+        async with self._db.begin() as session:
+            await session.execute(delete(UserSession).where(UserSession.token_digest == self._digest(token)))

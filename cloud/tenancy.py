@@ -1,0 +1,107 @@
+"""Tenant isolation in one place.
+
+Every query of tenant-owned data (sites, records, enrollment codes) made on behalf of a logged-in user goes
+through `TenantScope`, whose queries all start from `scoped_sites()`: the only place that filters by tenant.
+A site of another tenant is indistinguishable from a missing one (`SiteNotFound`, answered as 404).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.db.models import Record, Site, utcnow
+from cloud.enrollment import IssuedCode, issue_code
+
+RECENT_WINDOW = timedelta(hours=24)
+
+
+class SiteNotFound(LookupError):
+    """No site with this id in the user's tenant."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The logged-in user a request acts for."""
+
+    user_id: int
+    tenant_id: str
+    email: str
+    role: str
+    csrf_token: str
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the user may change tenant data (issue enrollment codes)."""
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class KindCounts:
+    """How many records of one kind a site has, in total and in the recent window."""
+
+    total: int
+    recent: int
+
+
+def scoped_sites(principal: Principal) -> Select[Site]:
+    """Return a query of the sites the principal's tenant owns."""
+    return select(Site).where(Site.tenant_id == principal.tenant_id)
+
+
+class TenantScope:
+    """Tenant-data queries for one principal in one database session."""
+
+    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+
+    async def sites(self) -> list[Site]:
+        """Return the tenant's sites, by name."""
+        return list(await self.session.scalars(scoped_sites(self.principal).order_by(Site.name, Site.id)))
+
+    async def site(self, site_id: str) -> Site:
+        """Return one of the tenant's sites or raise SiteNotFound."""
+        site = await self.session.scalar(scoped_sites(self.principal).where(Site.id == site_id))
+        if site is None:
+            raise SiteNotFound(site_id)
+        return site
+
+    async def records(self, site_id: str, limit: int, kind: str | None = None) -> list[Record]:
+        """Return a site's latest records, newest first (`kind="event"` gives its events)."""
+        site = await self.site(site_id)
+        query = select(Record).where(Record.site_id == site.id)
+        if kind is not None:
+            query = query.where(Record.kind == kind)
+        return list(await self.session.scalars(query.order_by(Record.seq.desc()).limit(limit)))
+
+    async def record_counts(
+        self, site_id: str | None = None, now: datetime | None = None
+    ) -> dict[str, dict[str, KindCounts]]:
+        """Return {site_id: {kind: counts}} for the tenant's sites; recent means occurred in the last 24 h."""
+        since = (now or utcnow()) - RECENT_WINDOW
+        site_query = scoped_sites(self.principal)
+        if site_id is not None:
+            site_query = site_query.where(Site.id == site_id)
+        sites = site_query.subquery()
+        query = (
+            select(
+                Record.site_id,
+                Record.kind,
+                func.count(),
+                func.count(case((Record.occurred_at >= since, 1))),
+            )
+            .join(sites, sites.c.id == Record.site_id)
+            .group_by(Record.site_id, Record.kind)
+        )
+        counts: dict[str, dict[str, KindCounts]] = {}
+        for site_id, kind, total, recent in await self.session.execute(query):
+            counts.setdefault(site_id, {})[kind] = KindCounts(total=total, recent=recent)
+        return counts
+
+    async def issue_enrollment_code(self, site_name: str, ttl: timedelta, timezone: str) -> IssuedCode:
+        """Issue a one-time code that enrolls a new site into the principal's tenant."""
+        return await issue_code(self.session, self.principal.tenant_id, site_name, ttl=ttl, timezone=timezone)
