@@ -1,6 +1,6 @@
 """Composition root of the edge appliance: builds every component and starts them in order.
 
-Start order: database -> sync agent -> broker -> site bus/access -> vision -> web.
+Start order: database -> sync agent -> broker -> device adapters/access -> vision -> web.
 aiohttp's cleanup_ctx tears down in reverse, which gives the staged shutdown we want:
 stop serving, stop intake (cameras, then device messages), stop the broker, then a last
 bounded sync flush, then checkpoint and close the database. The sync agent starts before
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +21,10 @@ from sqlalchemy import insert, select
 from edge import keys
 from edge.access.credentials import CredentialStore
 from edge.access.service import AccessService
-from edge.broker.directory import BrokerDirectory, BrokerUser, hash_password
+from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.broker.server import EmbeddedBroker
 from edge.config import EdgeConfig
-from edge.devices.bus import CORE_USERNAME, SiteBus
+from edge.devices.gateway import DeviceGateway
 from edge.devices.router import DeviceRouter
 from edge.devices.state import SiteState
 from edge.storage.database import Database
@@ -35,7 +34,7 @@ from edge.vision.detectors.registry import load_detector
 from edge.vision.pipeline import CameraPipeline, DetectionEvent
 from edge.web.auth import ConsoleAuth
 from edge.web.server import build_console
-from firmware_adapters.outpost_mqtt.codec import DEVICE_PUBLISHES, DEVICE_SUBSCRIBES
+from firmware_adapters.registry import ADAPTER_TYPES
 from sync.agent import SyncAgent
 
 log = logging.getLogger(__name__)
@@ -87,37 +86,28 @@ async def _sync(app: web.Application) -> AsyncIterator[None]:
         await agent.stop(flush_timeout_s=STAGE_TIMEOUT_S)
 
 
-def build_directory(config: EdgeConfig, core_password: str) -> BrokerDirectory:
-    """Create broker accounts: one per device (own topics only) plus the site core."""
+def build_directory(config: EdgeConfig) -> BrokerDirectory:
+    """Create broker accounts: devices that connect themselves (own topics only) and configured extras."""
     directory = BrokerDirectory()
     for device in config.devices:
+        acl = ADAPTER_TYPES[device.adapter.type].device_acl(device.id, device.adapter)
+        if acl is None:
+            continue
         if device.password_hash is None:
             log.warning("device %s has no password_hash: it cannot connect", device.id)
             continue
+        directory.add(BrokerUser(device.id, device.password_hash, publish=acl[0], subscribe=acl[1]))
+    for account in config.mqtt.accounts:
         directory.add(
-            BrokerUser(
-                device.id,
-                device.password_hash,
-                publish=tuple(f"outpost/{device.id}/{ch}" for ch in DEVICE_PUBLISHES),
-                subscribe=tuple(f"outpost/{device.id}/{ch}" for ch in DEVICE_SUBSCRIBES),
-            )
+            BrokerUser(account.username, account.password_hash, tuple(account.publish), tuple(account.subscribe))
         )
-    directory.add(
-        BrokerUser(
-            CORE_USERNAME,
-            hash_password(core_password),
-            publish=("outpost/+/command", "outpost/+/receipt"),
-            subscribe=("outpost/+/status", "outpost/+/telemetry", "outpost/+/event", "outpost/+/ack"),
-        )
-    )
     return directory
 
 
 async def _broker(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     db = app[keys.DATABASE]
-    core_password = secrets.token_urlsafe(24)
-    directory = build_directory(config, core_password)
+    directory = build_directory(config)
     async with db.engine.connect() as conn:
         for row in (await conn.execute(select(mqtt_client_bindings))).all():
             directory.bindings[row.client_id] = row.username
@@ -133,14 +123,15 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     app[keys.BROKER] = broker
     state = SiteState(config, app[keys.JOURNAL])
     app[keys.SITE_STATE] = state
-    bus_host = "127.0.0.1" if config.mqtt.host in ("0.0.0.0", "::", "") else config.mqtt.host
-    bus = SiteBus(bus_host, broker.port, core_password)
-    access = AccessService(config, app[keys.CREDENTIALS], app[keys.JOURNAL], bus)
-    app[keys.BUS] = bus
+    local_host = "127.0.0.1" if config.mqtt.host in ("0.0.0.0", "::", "") else config.mqtt.host
+    # Adapter accounts are added to the live directory before any adapter connects.
+    gateway = DeviceGateway(config.devices, directory, local_host, broker.port)
+    access = AccessService(config, app[keys.CREDENTIALS], app[keys.JOURNAL], gateway)
+    app[keys.GATEWAY] = gateway
     app[keys.ACCESS] = access
-    await bus.start(DeviceRouter(state, access, bus))
+    await gateway.start(DeviceRouter(state, access, gateway))
     yield
-    await _stage("stop device intake", bus.stop())
+    await _stage("stop device intake", gateway.stop())
     await _stage("stop broker", broker.stop())
 
 

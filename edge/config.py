@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge.broker.acl import is_valid_filter
 from edge.vision.config import CameraConfig, DetectorConfig
 from firmware_adapters.outpost_mqtt.codec import DEVICE_ID_PATTERN
 from firmware_adapters.outpost_mqtt.config import OutpostMqttConfig
+from firmware_adapters.registry import AdapterConfig
 
 ENV_PREFIX = "OUTPOST_EDGE__"
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -73,6 +75,24 @@ class MqttConfig(_Section):
     host: str = Field(default="0.0.0.0", description="Address the broker listens on")
     port: int = Field(default=1883, ge=0, le=65535, description="Broker TCP port; 0 picks a free port")
     persist_sessions: bool = Field(default=True, description="Keep persistent sessions across restarts")
+    accounts: list[MqttAccountConfig] = Field(default_factory=list, description="Extra broker accounts")
+
+
+class MqttAccountConfig(_Section):
+    """An extra broker account, e.g. for a Zigbee2MQTT bridge or an integration."""
+
+    username: str = Field(pattern=DEVICE_ID_PATTERN, description="MQTT username (and client id prefix)")
+    password_hash: str = Field(repr=False, description="argon2 hash of the password (outpost-edge hash-password)")
+    publish: list[str] = Field(default_factory=list, description="Topic filters it may publish to")
+    subscribe: list[str] = Field(default_factory=list, description="Topic filters it may subscribe to")
+
+    @field_validator("publish", "subscribe")
+    @classmethod
+    def _valid_filters(cls, filters: list[str]) -> list[str]:
+        for item in filters:
+            if not is_valid_filter(item):
+                raise ValueError(f"{item!r} is not a valid MQTT topic filter")
+        return filters
 
 
 class WebConfig(_Section):
@@ -148,7 +168,7 @@ class DeviceConfig(_Section):
     password_hash: str | None = Field(
         default=None, repr=False, description="argon2 hash of the device's MQTT password"
     )
-    adapter: OutpostMqttConfig = Field(default_factory=OutpostMqttConfig, description="Protocol adapter")
+    adapter: AdapterConfig = Field(default_factory=OutpostMqttConfig, description="Protocol adapter")
 
 
 class DoorConfig(_Section):

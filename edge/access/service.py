@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from edge.access.credentials import CredentialStore
 from edge.access.decision import Decision, Reason, decide
 from edge.config import DoorConfig, EdgeConfig
-from edge.devices.bus import SiteBus
+from edge.devices.gateway import AdapterError, DeviceGateway, UnknownDevice
 from edge.storage.journal import Journal
 from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead, Command
 
@@ -25,12 +25,12 @@ class AccessService:
     """Decides locally (never waits on the network) and audits every decision."""
 
     def __init__(
-        self, config: EdgeConfig, credentials: CredentialStore, journal: Journal, bus: SiteBus
+        self, config: EdgeConfig, credentials: CredentialStore, journal: Journal, gateway: DeviceGateway
     ) -> None:
         self._config = config
         self._credentials = credentials
         self._journal = journal
-        self._bus = bus
+        self._gateway = gateway
         self._tz = ZoneInfo(config.site.timezone)
         self._doors = {d.id: d for d in config.doors}
         self.pending_commands: dict[str, Command] = {}
@@ -108,6 +108,6 @@ class AccessService:
         if len(self.pending_commands) > 1000:
             self.pending_commands.pop(next(iter(self.pending_commands)))
         try:
-            await self._bus.publish(door.lock, "command", command)
-        except ConnectionError as err:
+            await self._gateway.send(door.lock, command)
+        except (AdapterError, UnknownDevice) as err:
             log.error("cannot send %s to %s: %s", command.action, door.lock, err)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge.access.service import AccessService
-from edge.devices.bus import SiteBus
+from edge.devices.gateway import DeviceGateway
 from edge.devices.state import SiteState
 from firmware_adapters.outpost_mqtt.codec import (
     Ack,
@@ -12,21 +12,19 @@ from firmware_adapters.outpost_mqtt.codec import (
     DeviceMessage,
     Status,
     Telemetry,
-    Topic,
 )
 
 
 class DeviceRouter:
     """Dispatches by message type; sends a receipt once an event is on disk."""
 
-    def __init__(self, state: SiteState, access: AccessService, bus: SiteBus) -> None:
+    def __init__(self, state: SiteState, access: AccessService, gateway: DeviceGateway) -> None:
         self._state = state
         self._access = access
-        self._bus = bus
+        self._gateway = gateway
 
-    async def __call__(self, topic: Topic, message: DeviceMessage) -> None:
+    async def __call__(self, device: str, message: DeviceMessage) -> None:
         """Handle one device message."""
-        device = topic.device_id
         match message:
             case Status():
                 await self._state.on_status(device, message)
@@ -34,10 +32,10 @@ class DeviceRouter:
                 await self._state.on_telemetry(device, message)
             case BadgeRead():
                 await self._access.on_badge(device, message)
-                await self._bus.publish(device, "receipt", Ack(id=message.id))
+                await self._gateway.send(device, Ack(id=message.id))
             case ContactChange():
                 await self._state.on_contact(device, message)
-                await self._bus.publish(device, "receipt", Ack(id=message.id))
+                await self._gateway.send(device, Ack(id=message.id))
             case Ack():
                 await self._access.on_ack(device, message)
             case _:

@@ -24,7 +24,7 @@ async def status(request: web.Request) -> web.Response:
     app = request.app
     state = app[keys.SITE_STATE]
     sync = app[keys.SYNC]
-    bus = app[keys.BUS]
+    gateway = app[keys.GATEWAY]
     return web.json_response(
         {
             "site": app[keys.CONFIG].site.model_dump(),
@@ -56,11 +56,7 @@ async def status(request: web.Request) -> web.Response:
                 "last_error": sync.last_error,
                 "backlog": await app[keys.OUTBOX].backlog(),
             },
-            "mqtt": {
-                "received": bus.received,
-                "bad_messages": sum(bus.bad_messages.values()),
-                "acl_denied": app[keys.BROKER].directory.denied,
-            },
+            "mqtt": {**gateway.stats(), "acl_denied": app[keys.BROKER].directory.denied},
         }
     )
 

@@ -1,4 +1,8 @@
-"""Simulated reader, lock, door contact and sensor: real MQTT clients with an LWT."""
+"""Simulated reader, lock, door contact and sensor: real MQTT clients with an LWT.
+
+These are the device side of the native contract (peers of the site, not site adapters): the demo and the
+tests run them against the real broker.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import ClassVar
 import aiomqtt
 import paho.mqtt.client as paho
 
-from firmware_adapters.base import AdapterError, DeviceAdapter
+from firmware_adapters.base import AdapterError
 from firmware_adapters.outpost_mqtt.codec import (
     Ack,
     BadgeRead,
@@ -31,7 +35,7 @@ from firmware_adapters.simulated.config import SimulatedDeviceConfig
 log = logging.getLogger(__name__)
 
 
-class SimulatedDevice(DeviceAdapter):
+class SimulatedDevice:
     """A device process: connects with its credentials, announces itself, handles commands."""
 
     type_key: ClassVar[str] = "simulated"

@@ -34,8 +34,8 @@ def fake_repo(tmp_path: Path) -> Path:
 def test_uses_the_shared_video(shared_dir: Path, tmp_path: Path) -> None:
     messages: list[str] = []
     found = find_demo_video(tmp_path / "cache", progress=messages.append)
-    assert REPO_ROOT.parent / "shared" == shared_dir.resolve()
-    assert found == shared_dir.resolve() / "data" / "vtest.avi"
+    assert (REPO_ROOT.parent / "shared").resolve() == shared_dir.resolve()
+    assert found.resolve() == (shared_dir / "data" / "vtest.avi").resolve()
     assert messages == [f"demo video: using {found} (shared data)"]
     assert not (tmp_path / "cache").exists(), "nothing is copied or downloaded"
 

@@ -87,4 +87,4 @@ def test_default_model_path_prefers_the_environment(
     assert default_model_path() == override
 
     monkeypatch.setenv("OUTPOST_MODEL", str(tmp_path / "absent.onnx"))
-    assert default_model_path() == nanodet_path.resolve()
+    assert default_model_path().resolve() == nanodet_path.resolve()
