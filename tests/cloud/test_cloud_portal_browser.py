@@ -9,20 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 from cloud_helpers import TenantFixture, make_batch, send_batch
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from cloud.app import RunningCloud
 from sync.wire import EnrollResponse
+from tests.browser import chromium
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 390, "height": 844}
 
 
@@ -34,14 +28,8 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with chromium() as launched:
+        yield launched
 
 
 async def test_admin_logs_in_sees_sites_and_creates_a_code(
