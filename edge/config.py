@@ -10,7 +10,7 @@ import os
 import re
 import stat
 import tomllib
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,7 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.broker.acl import is_valid_filter
+from edge.broker.passwords import scheme_of
+from edge.vision.clips import ClipConfig
 from edge.vision.config import CameraConfig, DetectorConfig
+from edge.vision.plates import PlateReaderConfig
+from edge.vision.retention import RetentionPolicy
 from firmware_adapters.outpost_mqtt.codec import DEVICE_ID_PATTERN
 from firmware_adapters.outpost_mqtt.config import OutpostMqttConfig
 from firmware_adapters.registry import AdapterConfig
@@ -68,21 +72,55 @@ class StorageConfig(_Section):
         """Directory of annotated camera snapshots."""
         return self.data_dir / "snapshots"
 
+    @property
+    def clip_dir(self) -> Path:
+        """Directory of event clips."""
+        return self.data_dir / "clips"
+
 
 class MqttConfig(_Section):
-    """The embedded MQTT broker."""
+    """The site's MQTT broker: embedded (amqtt, the default) or an external Mosquitto for large sites."""
 
-    host: str = Field(default="0.0.0.0", description="Address the broker listens on")
+    mode: Literal["embedded", "external"] = Field(
+        default="embedded",
+        description="'embedded': the edge's own broker; 'external': Mosquitto fed from the same accounts "
+        "(large sites; every password hash must then be a Mosquitto $7$ hash). See docs/MQTT.md",
+    )
+    host: str = Field(default="0.0.0.0", description="Address the broker listens on (embedded or managed Mosquitto)")
     port: int = Field(default=1883, ge=0, le=65535, description="Broker TCP port; 0 picks a free port")
     persist_sessions: bool = Field(default=True, description="Keep persistent sessions across restarts")
     accounts: list[MqttAccountConfig] = Field(default_factory=list, description="Extra broker accounts")
+    external_manage: bool = Field(
+        default=True,
+        description="External mode: run and supervise a private mosquitto on host/port (true), or only write "
+        "the password and ACL files for a system-managed Mosquitto at external_host/external_port (false)",
+    )
+    external_binary: Path = Field(default=Path("/usr/sbin/mosquitto"), description="mosquitto executable to run")
+    external_host: str = Field(default="127.0.0.1", description="Address of a system-managed Mosquitto")
+    external_port: int = Field(default=1883, ge=1, le=65535, description="Port of a system-managed Mosquitto")
+    external_files_dir: Path | None = Field(
+        default=None, description="Where to write passwd and acl for a system Mosquitto (default <data_dir>/mosquitto)"
+    )
+    external_reload_command: list[str] = Field(
+        default_factory=list,
+        description="Command that makes a system-managed Mosquitto reread its files after the edge rewrote them, "
+        'e.g. ["sudo", "systemctl", "reload", "mosquitto"]',
+    )
+
+    @model_validator(mode="after")
+    def _system_broker_reloads(self) -> MqttConfig:
+        if self.mode == "external" and not self.external_manage and not self.external_reload_command:
+            raise ValueError("external_reload_command is required when external_manage is false")
+        return self
 
 
 class MqttAccountConfig(_Section):
     """An extra broker account, e.g. for a Zigbee2MQTT bridge or an integration."""
 
     username: str = Field(pattern=DEVICE_ID_PATTERN, description="MQTT username (and client id prefix)")
-    password_hash: str = Field(repr=False, description="argon2 hash of the password (outpost-edge hash-password)")
+    password_hash: str = Field(
+        repr=False, description="argon2 or Mosquitto $7$ hash of the password (outpost-edge hash-password)"
+    )
     publish: list[str] = Field(default_factory=list, description="Topic filters it may publish to")
     subscribe: list[str] = Field(default_factory=list, description="Topic filters it may subscribe to")
 
@@ -135,17 +173,59 @@ class CloudConfig(_Section):
 
 
 class ScheduleWindow(_Section):
-    """A weekly time window in the site's time zone; end before start spans midnight."""
+    """A weekly time window in the site's time zone; end before start spans midnight, end == start is 24 h.
+
+    A window belongs to the day it starts on: on a holiday of the schedule it does not start (a window that
+    started the evening before runs to its end). Times are wall-clock: in the hour skipped by a DST change a
+    window starting inside it opens when the clock jumps; in the repeated hour a window is open both times.
+    """
 
     days: list[Weekday] = Field(min_length=1, description="Weekdays the window starts on")
-    start: time = Field(description="Local start time, HH:MM")
-    end: time = Field(description="Local end time, HH:MM (exclusive)")
+    start: time = Field(description="Local start time, HH:MM[:SS]")
+    end: time = Field(description="Local end time, HH:MM[:SS] (exclusive)")
+
+
+class HolidayWindow(_Section):
+    """A time window that applies on holidays instead of the weekly windows."""
+
+    start: time = Field(description="Local start time, HH:MM[:SS]")
+    end: time = Field(description="Local end time, HH:MM[:SS] (exclusive); before start spans midnight")
 
 
 class ScheduleConfig(_Section):
-    """A named weekly schedule."""
+    """A named weekly schedule, optionally with holiday calendars that replace its windows on those dates."""
 
     windows: list[ScheduleWindow] = Field(default_factory=list, description="Open windows")
+    holidays: list[str] = Field(
+        default_factory=list, description="Ids of holiday calendars (top-level `holidays`) this schedule honours"
+    )
+    holiday_windows: list[HolidayWindow] = Field(
+        default_factory=list, description="Windows on holidays (none = closed all holiday)"
+    )
+
+
+class HolidayCalendarConfig(_Section):
+    """A named set of holiday dates in the site's time zone."""
+
+    name: str = Field(default="", max_length=120, description="Human name, e.g. 'Bavaria 2026'")
+    dates: list[date] = Field(default_factory=list, description="One-off holiday dates, YYYY-MM-DD")
+    annual: list[str] = Field(
+        default_factory=list, description="Holidays on the same date every year, MM-DD (e.g. '12-25')"
+    )
+
+    @field_validator("annual")
+    @classmethod
+    def _month_day(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                month, day = (int(part) for part in value.split("-"))
+                date(2024, month, day)  # a leap year, so 02-29 is allowed
+            except ValueError as err:
+                raise ValueError(f"{value!r} is not MM-DD") from err
+        return values
+
+
+PassbackMode = Literal["off", "soft", "hard"]
 
 
 class ZoneConfig(_Section):
@@ -153,6 +233,11 @@ class ZoneConfig(_Section):
 
     id: str = Field(pattern=SLUG, description="Zone id")
     name: str = Field(description="Human name")
+    passback: PassbackMode = Field(
+        default="off",
+        description="Anti-passback for this zone: 'hard' denies re-entry without exit (and exit without "
+        "entry), 'soft' grants but flags it, 'off' does not track",
+    )
 
 
 DeviceKind = Literal["reader", "lock", "contact", "sensor"]
@@ -166,28 +251,153 @@ class DeviceConfig(_Section):
     zone: str = Field(description="Zone the device is in")
     name: str = Field(default="", description="Human name")
     password_hash: str | None = Field(
-        default=None, repr=False, description="argon2 hash of the device's MQTT password"
+        default=None, repr=False, description="argon2 or Mosquitto $7$ hash of the device's MQTT password"
     )
     adapter: AdapterConfig = Field(default_factory=OutpostMqttConfig, description="Protocol adapter")
 
 
+class DoorReaderConfig(_Section):
+    """A reader at a door and which way it lets people through."""
+
+    device: str = Field(description="Device id of the reader")
+    direction: Literal["in", "out"] = Field(
+        default="in", description="'in' enters the door's zone, 'out' leaves it (used by anti-passback)"
+    )
+
+
 class DoorConfig(_Section):
-    """A door: its lock, readers and contact."""
+    """A door: its lock, readers and contact, and how it is operated."""
 
     id: str = Field(pattern=SLUG, description="Door id")
     name: str = Field(description="Human name")
     zone: str = Field(description="Zone the door leads into")
     lock: str = Field(description="Device id of the lock")
-    readers: list[str] = Field(default_factory=list, description="Device ids of readers at this door")
+    readers: list[DoorReaderConfig] = Field(
+        default_factory=list,
+        description="Readers at this door: {device, direction}; a bare device id means direction 'in'",
+    )
     contact: str | None = Field(default=None, description="Device id of the door contact")
-    schedule: str = Field(default="always", description="Schedule when badges are honoured ('always')")
+    rex: str | None = Field(
+        default=None,
+        description="Device id of a request-to-exit input (a contact-kind device; open = pressed); "
+        "shunts the forced-open alarm like a grant",
+    )
+    schedule: str = Field(
+        default="always", description="Schedule when badges are honoured at this door at all ('always')"
+    )
     unlock_s: float = Field(default=5.0, gt=0, le=600, description="How long a granted badge unlocks")
+    held_open_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Door-held-open alarm after the contact is open this long"
+    )
+    fail_mode: Literal["secure", "safe"] = Field(
+        default="secure",
+        description="What the lock hardware does without power/control: 'secure' stays locked, 'safe' "
+        "releases (shown as 'unlocked (fail-safe)' while its controller is unreachable)",
+    )
+    unlock_schedule: str | None = Field(
+        default=None, description="Schedule during which the door is held unlocked (free access)"
+    )
+    first_person_in: bool = Field(
+        default=False,
+        description="With unlock_schedule: hold the door unlocked only after the first authorised badge "
+        "inside the window",
+    )
+    require_pin: bool = Field(default=False, description="Card and PIN: a badge must be followed by the PIN")
+    pin_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Card-then-PIN: how long the PIN may follow the card"
+    )
+    two_person: bool = Field(
+        default=False, description="Two-person rule: two distinct authorised badges are needed to open"
+    )
+    two_person_window_s: float = Field(
+        default=10.0, gt=0, le=300, description="Two-person rule: the second badge must follow within this"
+    )
+
+    @field_validator("readers", mode="before")
+    @classmethod
+    def _bare_reader_ids(cls, value: Any) -> Any:
+        # Shorthand kept from config v1: `readers = ["reader-front"]` is an entry reader.
+        if isinstance(value, list):
+            return [{"device": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @model_validator(mode="after")
+    def _modes_consistent(self) -> DoorConfig:
+        if self.first_person_in and self.unlock_schedule is None:
+            raise ValueError("first_person_in needs an unlock_schedule")
+        ids = [r.device for r in self.readers]
+        if len(set(ids)) != len(ids):
+            raise ValueError("readers: a reader is listed twice")
+        return self
+
+    @property
+    def reader_ids(self) -> list[str]:
+        """Device ids of the door's readers."""
+        return [r.device for r in self.readers]
+
+    def direction_of(self, reader_id: str) -> Literal["in", "out"]:
+        """Return whether `reader_id` lets people into or out of the door's zone."""
+        return next((r.direction for r in self.readers if r.device == reader_id), "in")
+
+
+class AccessLevelConfig(_Section):
+    """An access level: a set of doors usable during one schedule. People hold levels (in the database)."""
+
+    name: str = Field(default="", max_length=120, description="Human name")
+    doors: list[str] = Field(min_length=1, description="Door ids, or ['*'] for every door")
+    schedule: str = Field(default="always", description="Schedule during which the doors open ('always')")
+
+
+class AccessConfig(_Section):
+    """Access control policy: levels, lockdown overrides, lock command delivery, PIN key."""
+
+    levels: dict[str, AccessLevelConfig] = Field(
+        default_factory=dict,
+        description="Access levels by id; with none defined every valid credential opens every door "
+        "(within the door's schedule)",
+    )
+    lockdown_override_roles: list[str] = Field(
+        default_factory=list, description="Person roles whose valid badges still open doors in lockdown"
+    )
+    command_ack_timeout_s: float = Field(
+        default=1.0, gt=0, le=30, description="Wait this long for a lock's ack before resending (doubles)"
+    )
+    command_retries: int = Field(default=3, ge=0, le=10, description="Resends before a command is a fault")
+    release_grace_s: float = Field(
+        default=2.0, ge=0, le=60, description="Extra time after a grant's unlock_s in which opening is not forced"
+    )
+    pin_key_file: Path | None = Field(
+        default=None,
+        description="File with the site's PIN hashing key (mode 0600; created if missing); default "
+        "<data_dir>/access-pin.key",
+    )
+
+    @field_validator("levels")
+    @classmethod
+    def _level_ids(cls, levels: dict[str, AccessLevelConfig]) -> dict[str, AccessLevelConfig]:
+        for level_id in levels:
+            if not re.match(SLUG, level_id):
+                raise ValueError(f"level id {level_id!r} must match {SLUG}")
+        return levels
+
+    @field_validator("lockdown_override_roles")
+    @classmethod
+    def _role_names(cls, roles: list[str]) -> list[str]:
+        for role in roles:
+            if not re.match(SLUG, role):
+                raise ValueError(f"role {role!r} must match {SLUG}")
+        return roles
 
 
 class VisionConfig(_Section):
     """Object detection settings shared by all cameras."""
 
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Detector backend")
+    plates: PlateReaderConfig = Field(default_factory=PlateReaderConfig, description="Licence plate reading")
+    clips: ClipConfig = Field(default_factory=ClipConfig, description="Event clips")
+    retention: RetentionPolicy = Field(
+        default_factory=RetentionPolicy, description="Age/disk budget of snapshots and clips"
+    )
 
 
 class EdgeConfig(_Section):
@@ -204,6 +414,10 @@ class EdgeConfig(_Section):
     devices: list[DeviceConfig] = Field(default_factory=list, description="MQTT devices")
     doors: list[DoorConfig] = Field(default_factory=list, description="Doors")
     schedules: dict[str, ScheduleConfig] = Field(default_factory=dict, description="Named schedules")
+    holidays: dict[str, HolidayCalendarConfig] = Field(
+        default_factory=dict, description="Holiday calendars by id, referenced by schedules"
+    )
+    access: AccessConfig = Field(default_factory=AccessConfig, description="Access control policy")
 
     @model_validator(mode="after")
     def _references_resolve(self) -> EdgeConfig:
@@ -223,7 +437,7 @@ class EdgeConfig(_Section):
             if door.zone not in zones:
                 raise ValueError(f"doors.{door.id}.zone: unknown zone {door.zone!r}")
             _expect_kind(devices, f"doors.{door.id}.lock", door.lock, "lock")
-            for reader in door.readers:
+            for reader in door.reader_ids:
                 _expect_kind(devices, f"doors.{door.id}.readers", reader, "reader")
             if door.contact is not None:
                 _expect_kind(devices, f"doors.{door.id}.contact", door.contact, "contact")
@@ -231,9 +445,71 @@ class EdgeConfig(_Section):
                 raise ValueError(f"doors.{door.id}.schedule: unknown schedule {door.schedule!r}")
         return self
 
+    @model_validator(mode="after")
+    def _access_references_resolve(self) -> EdgeConfig:
+        devices = {d.id: d for d in self.devices}
+        zones = {z.id: z for z in self.zones}
+        doors = {d.id for d in self.doors}
+
+        def schedule_known(key: str, name: str) -> None:
+            if name != "always" and name not in self.schedules:
+                raise ValueError(f"{key}: unknown schedule {name!r}")
+
+        for name, schedule in self.schedules.items():
+            for calendar in schedule.holidays:
+                if calendar not in self.holidays:
+                    raise ValueError(f"schedules.{name}.holidays: unknown holiday calendar {calendar!r}")
+        readers_seen: dict[str, str] = {}
+        inputs_seen: dict[str, str] = {}
+        for door in self.doors:
+            for reader in door.reader_ids:
+                if reader in readers_seen:
+                    raise ValueError(f"doors.{door.id}.readers: {reader!r} is already at door {readers_seen[reader]!r}")
+                readers_seen[reader] = door.id
+            for key, device in (("contact", door.contact), ("rex", door.rex)):
+                if device is None:
+                    continue
+                if device in inputs_seen:
+                    raise ValueError(f"doors.{door.id}.{key}: {device!r} is already used by {inputs_seen[device]}")
+                inputs_seen[device] = f"doors.{door.id}"
+            if door.rex is not None:
+                _expect_kind(devices, f"doors.{door.id}.rex", door.rex, "contact")
+            if door.unlock_schedule is not None:
+                schedule_known(f"doors.{door.id}.unlock_schedule", door.unlock_schedule)
+        for level_id, level in self.access.levels.items():
+            schedule_known(f"access.levels.{level_id}.schedule", level.schedule)
+            for door_id in level.doors:
+                if door_id != "*" and door_id not in doors:
+                    raise ValueError(f"access.levels.{level_id}.doors: unknown door {door_id!r}")
+        for zone in zones.values():
+            if zone.passback == "off":
+                continue
+            directions = {r.direction for d in self.doors if d.zone == zone.id for r in d.readers}
+            if directions != {"in", "out"}:
+                raise ValueError(f"zones.{zone.id}.passback: needs at least one 'in' and one 'out' reader on its doors")
+        return self
+
+    @model_validator(mode="after")
+    def _mqtt_hashes_fit_broker(self) -> EdgeConfig:
+        # Owned with MqttConfig: an external Mosquitto can check only its own $7$ hashes.
+        wanted = ("mosquitto",) if self.mqtt.mode == "external" else ("argon2", "mosquitto")
+        hashes = [(f"devices.{d.id}.password_hash", d.password_hash) for d in self.devices if d.password_hash]
+        hashes += [(f"mqtt.accounts.{a.username}.password_hash", a.password_hash) for a in self.mqtt.accounts]
+        for key, value in hashes:
+            if scheme_of(value) not in wanted:
+                raise ValueError(
+                    f"{key}: not a {' or '.join(wanted)} password hash"
+                    + (
+                        " (mqtt.mode = 'external' needs `outpost-edge hash-password --format mosquitto`)"
+                        if self.mqtt.mode == "external"
+                        else ""
+                    )
+                )
+        return self
+
     def door_for_reader(self, reader_id: str) -> DoorConfig | None:
         """Return the door a reader belongs to."""
-        return next((d for d in self.doors if reader_id in d.readers), None)
+        return next((d for d in self.doors if reader_id in d.reader_ids), None)
 
     def door_for_contact(self, contact_id: str) -> DoorConfig | None:
         """Return the door a contact supervises."""

@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="rebuild even if a valid model is cached")
     info = model_sub.add_parser("info", help="describe an ONNX detector file (family, classes, input size)")
     info.add_argument("file", type=Path)
+    imp = model_sub.add_parser(
+        "import", help="validate an .onnx (or Ultralytics .pt) detector and add it to the models folder"
+    )
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--models-dir", type=Path, default=default_cache_dir() / "models", help="destination folder")
+    imp.add_argument("--imgsz", type=int, default=640, help="export size for .pt weights")
+    imp.add_argument("--replace", action="store_true", help="overwrite a different model of the same name")
     return parser
 
 
@@ -70,6 +77,21 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"Enrolled as site {result.site_id} ({result.site_name}) of tenant {result.tenant_id}.")
         print(f"Wrote {args.config} (mode 0600). Start the box with: outpost-edge --config {args.config}")
+        return 0
+    if args.model_command == "import":
+        from provisioning.model_import import ModelImportError, import_model
+
+        try:
+            imported = import_model(
+                args.file, args.models_dir, progress=_progress, imgsz=args.imgsz, replace=args.replace
+            )
+        except ModelImportError as err:
+            print(f"outpost-provision: {err}", file=sys.stderr)
+            return 1
+        print(
+            f"Model ready: {imported.path} ({imported.family}, {len(imported.classes)} classes, "
+            f"{imported.input_size}px); set vision.detector.model_path to it"
+        )
         return 0
     from provisioning.model_build import ModelBuildError, build_default_model, describe_onnx_model
 

@@ -20,6 +20,7 @@ BIN = Path(sys.executable).parent
         ["outpost-provision", "--help"],
         ["outpost-provision", "enroll", "--help"],
         ["outpost-provision", "model", "build-default", "--help"],
+        ["outpost-provision", "model", "import", "--help"],
         ["outpost-demo", "--help"],
     ],
 )
