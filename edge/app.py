@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +21,11 @@ from sqlalchemy import insert, select
 
 from edge import keys
 from edge.access.credentials import CredentialStore
+from edge.access.pins import PinHasher
 from edge.access.service import AccessService
 from edge.broker.directory import BrokerDirectory, BrokerUser
-from edge.broker.server import EmbeddedBroker
+from edge.broker.mosquitto import ManagedMosquitto, SystemMosquitto
+from edge.broker.server import EmbeddedBroker, SiteBroker
 from edge.config import EdgeConfig
 from edge.devices.gateway import DeviceGateway
 from edge.devices.router import DeviceRouter
@@ -30,8 +33,12 @@ from edge.devices.state import SiteState
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from edge.storage.schema import mqtt_client_bindings
+from edge.vision.clips import ClipRecorder
 from edge.vision.detectors.registry import load_detector
+from edge.vision.events import TrackEvent
 from edge.vision.pipeline import CameraPipeline, DetectionEvent
+from edge.vision.plates import PlateReader
+from edge.vision.retention import RetentionSweeper
 from edge.web.auth import ConsoleAuth
 from edge.web.server import build_console
 from firmware_adapters.registry import ADAPTER_TYPES
@@ -104,6 +111,33 @@ def build_directory(config: EdgeConfig) -> BrokerDirectory:
     return directory
 
 
+def site_broker(config: EdgeConfig, directory: BrokerDirectory) -> SiteBroker:
+    """The configured MQTT broker: embedded amqtt, or an external Mosquitto fed from `directory` (docs/MQTT.md)."""
+    mqtt = config.mqtt
+    if mqtt.mode == "embedded":
+        session_db = config.storage.data_dir / "broker-sessions.db" if mqtt.persist_sessions else None
+        return EmbeddedBroker(directory, host=mqtt.host, port=mqtt.port, session_db=session_db)
+    # Accounts the edge creates itself (the adapters') must be checkable by Mosquitto too.
+    directory.password_scheme = "mosquitto"
+    files_dir = config.storage.data_dir / "mosquitto"
+    if mqtt.external_manage:
+        return ManagedMosquitto(
+            directory,
+            host=mqtt.host,
+            port=mqtt.port,
+            state_dir=files_dir,
+            binary=mqtt.external_binary,
+            persistence=mqtt.persist_sessions,
+        )
+    return SystemMosquitto(
+        directory,
+        host=mqtt.external_host,
+        port=mqtt.external_port,
+        files_dir=mqtt.external_files_dir or files_dir,
+        reload_command=mqtt.external_reload_command,
+    )
+
+
 async def _broker(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     db = app[keys.DATABASE]
@@ -117,21 +151,24 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
             await conn.execute(insert(mqtt_client_bindings).values(client_id=client_id, username=username))
 
     directory.persist_binding = persist_binding
-    session_db = config.storage.data_dir / "broker-sessions.db" if config.mqtt.persist_sessions else None
-    broker = EmbeddedBroker(directory, host=config.mqtt.host, port=config.mqtt.port, session_db=session_db)
+    broker = site_broker(config, directory)
     await broker.start()
     app[keys.BROKER] = broker
     state = SiteState(config, app[keys.JOURNAL])
     app[keys.SITE_STATE] = state
-    local_host = "127.0.0.1" if config.mqtt.host in ("0.0.0.0", "::", "") else config.mqtt.host
+    local_host = broker.client_host
     # Adapter accounts are added to the live directory before any adapter connects.
     gateway = DeviceGateway(config.devices, directory, local_host, broker.port)
-    access = AccessService(config, app[keys.CREDENTIALS], app[keys.JOURNAL], gateway)
+    pins = PinHasher.from_file(config.access.pin_key_file or config.storage.data_dir / "access-pin.key")
+    access = AccessService(config, db, app[keys.CREDENTIALS], app[keys.JOURNAL], gateway, state, pins)
     app[keys.GATEWAY] = gateway
     app[keys.ACCESS] = access
+    await access.load()  # lockdowns and anti-passback presence, before the first badge arrives
     await gateway.start(DeviceRouter(state, access, gateway))
+    await access.start()  # door modes (scheduled unlocks, lockdown) need the adapters to send commands
     yield
     await _stage("stop device intake", gateway.stop())
+    await _stage("stop door modes and lock commands", access.stop())
     await _stage("stop broker", broker.stop())
 
 
@@ -143,14 +180,20 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
     if not cameras:
         yield
         return
-    detector = await asyncio.get_running_loop().run_in_executor(None, load_detector, config.vision.detector)
-    executor = ThreadPoolExecutor(max_workers=len(cameras) + 1, thread_name_prefix="vision")
+    loop = asyncio.get_running_loop()
+    detector = await loop.run_in_executor(None, load_detector, config.vision.detector)
+    # Capture has a thread per camera (in the pipeline); this pool runs inference, snapshots, clips, OCR.
+    executor = ThreadPoolExecutor(max_workers=min(len(cameras), os.cpu_count() or 2) + 1, thread_name_prefix="vision")
     journal = app[keys.JOURNAL]
+    plates = PlateReader(config.vision.plates) if any(c.read_plates for c in cameras) else None
+    if plates is not None:
+        await loop.run_in_executor(executor, plates.load)
 
     async def on_detection(event: DetectionEvent) -> None:
         await journal.record(
             "detection",
             {
+                "kind": "count",
                 "camera_id": event.camera_id,
                 "zone": event.zone,
                 "category": event.category,
@@ -163,11 +206,33 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
             occurred_at=event.occurred_at,
         )
 
+    async def on_track_event(event: TrackEvent) -> None:
+        await journal.record(
+            "detection", event.payload(), source=event.camera_id, summary=event.summary(), occurred_at=event.occurred_at
+        )
+
     for cam in cameras:
-        pipeline = CameraPipeline(cam, detector, config.storage.snapshot_dir, on_detection, executor=executor)
+        clips = (
+            ClipRecorder(cam.id, config.storage.clip_dir, config.vision.clips, executor) if cam.record_clips else None
+        )
+        pipeline = CameraPipeline(
+            cam,
+            detector,
+            config.storage.snapshot_dir,
+            on_detection,
+            executor=executor,
+            on_track_event=on_track_event,
+            clips=clips,
+            plates=plates if cam.read_plates else None,
+        )
         await pipeline.start()
         pipelines[cam.id] = pipeline
+    sweeper = RetentionSweeper(
+        [config.storage.snapshot_dir, config.storage.clip_dir], config.vision.retention, executor=executor
+    )
+    await sweeper.start()
     yield
+    await _stage("stop retention", sweeper.stop())
     await _stage("stop cameras", asyncio.gather(*(p.stop() for p in pipelines.values())))
     executor.shutdown(wait=False, cancel_futures=True)
 

@@ -32,8 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     person = sub.add_parser("add-person", help="add a person with badge numbers")
     person.add_argument("name")
     person.add_argument("--badge", action="append", default=[], help="credential number (repeatable)")
-    hasher = sub.add_parser("hash-password", help="print an argon2 hash for a device's password_hash")
+    hasher = sub.add_parser("hash-password", help="print a hash for a device's or account's password_hash")
     hasher.add_argument("--password-file", type=Path, help="read the password from this file (else prompt)")
+    hasher.add_argument(
+        "--format",
+        choices=["argon2", "mosquitto"],
+        default="argon2",
+        help="argon2 (default) or mosquitto ($7$ PBKDF2-SHA512, as mosquitto_passwd writes; needed with "
+        "mqtt.mode = 'external', also accepted by the embedded broker)",
+    )
     return parser
 
 
@@ -69,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command == "hash-password":
-        from edge.broker.directory import hash_password
+        from edge.broker.passwords import hash_password
 
-        print(hash_password(_read_password(args.password_file)))
+        print(hash_password(_read_password(args.password_file), args.format))
         return 0
     try:
         config = load_config(args.config)

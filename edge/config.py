@@ -25,7 +25,7 @@ from edge.vision.plates import PlateReaderConfig
 from edge.vision.retention import RetentionPolicy
 from firmware_adapters.outpost_mqtt.codec import DEVICE_ID_PATTERN
 from firmware_adapters.outpost_mqtt.config import OutpostMqttConfig
-from firmware_adapters.registry import AdapterConfig
+from firmware_adapters.registry import ADAPTER_TYPES, AdapterConfig
 
 ENV_PREFIX = "OUTPOST_EDGE__"
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -244,7 +244,7 @@ DeviceKind = Literal["reader", "lock", "contact", "sensor"]
 
 
 class DeviceConfig(_Section):
-    """A device that connects to the site broker."""
+    """A device: native MQTT (the default adapter) or served by a protocol adapter (docs/MQTT.md, "Adapters")."""
 
     id: str = Field(pattern=DEVICE_ID_PATTERN, description="Device id; also its MQTT username")
     kind: DeviceKind = Field(description="What the device is")
@@ -254,6 +254,13 @@ class DeviceConfig(_Section):
         default=None, repr=False, description="argon2 or Mosquitto $7$ hash of the device's MQTT password"
     )
     adapter: AdapterConfig = Field(default_factory=OutpostMqttConfig, description="Protocol adapter")
+
+    @model_validator(mode="after")
+    def _adapter_serves_kind(self) -> DeviceConfig:
+        kinds = ADAPTER_TYPES[self.adapter.type].device_kinds
+        if kinds is not None and self.kind not in kinds:
+            raise ValueError(f"a {self.adapter.type} device cannot be a {self.kind} (only {', '.join(sorted(kinds))})")
+        return self
 
 
 class DoorReaderConfig(_Section):

@@ -8,12 +8,16 @@ to and from Outpost's typed device messages (`firmware_adapters.outpost_mqtt.cod
 from __future__ import annotations
 
 import abc
+import asyncio
+import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from firmware_adapters.outpost_mqtt.codec import Ack, Command, DeviceMessage
+from firmware_adapters.outpost_mqtt.codec import DeviceMessage, SiteMessage
+
+log = logging.getLogger(__name__)
 
 DeviceSink = Callable[[str, DeviceMessage], Awaitable[None]]
 """Receives (device id, message) for every validated message a device reports."""
@@ -49,11 +53,15 @@ class DeviceAdapter(abc.ABC):
       after a failed `start()`.
     - Every message a device reports is validated and passed to the sink as a typed message; anything
       malformed is counted in `bad_messages` and logged, never raised.
-    - `send(device_id, message)` delivers a `Command` (or a receipt `Ack`) to a device; it raises
-      `AdapterError` if the device cannot be reached now.
+    - `send(device_id, message)` delivers a `Command`, an event receipt `Ack` or reader `Feedback` to a
+      device; it raises `AdapterError` if the device cannot be reached now or cannot do that at all. A
+      message a protocol has no use for (a receipt to a Zigbee lock) is accepted and dropped.
+    - Every task an adapter starts is owned by it and cancelled by `stop()`.
     """
 
     type_key: ClassVar[str]
+    device_kinds: ClassVar[frozenset[str] | None] = None
+    """Device kinds (reader, lock, contact, sensor) this protocol can serve; None = any."""
 
     def __init__(self, devices: Mapping[str, Any], context: AdapterContext) -> None:
         self.devices = dict(devices)
@@ -76,6 +84,21 @@ class DeviceAdapter(abc.ABC):
         """Topic filters (publish, subscribe) the adapter's broker account needs; None if it uses no MQTT."""
         return None
 
+    def reject(self, key: str, reason: object) -> None:
+        """Count and log a malformed device message under `key` (a topic, device id or reason); never raise."""
+        self.bad_messages[key] += 1
+        log.warning(
+            "%s: bad device message on %s (%d so far): %s", self.type_key, key, sum(self.bad_messages.values()), reason
+        )
+
+    async def deliver(self, sink: DeviceSink, device_id: str, message: DeviceMessage) -> None:
+        """Hand one validated message to the sink."""
+        try:
+            await sink(device_id, message)
+        except Exception:  # supervision point: one failing handler run must not stop intake
+            self.bad_messages["handler-error"] += 1
+            log.exception("%s: handling a message from %s failed", self.type_key, device_id)
+
     @abc.abstractmethod
     async def start(self, sink: DeviceSink) -> None:
         """Open the transport and begin delivering messages to `sink`."""
@@ -85,5 +108,35 @@ class DeviceAdapter(abc.ABC):
         """Close the transport."""
 
     @abc.abstractmethod
-    async def send(self, device_id: str, message: Command | Ack) -> None:
-        """Deliver a command (or an event receipt) to a device."""
+    async def send(self, device_id: str, message: SiteMessage) -> None:
+        """Deliver a command, an event receipt or reader feedback to a device."""
+
+
+class OwnedTasks:
+    """The background tasks of one adapter: started with a name, cancelled together on stop."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
+        """Start `coro` as a task owned by this set."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def cancel_all(self) -> None:
+        """Cancel every task and wait until they have finished."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()

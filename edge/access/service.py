@@ -1,73 +1,220 @@
-"""Badge read -> decision -> unlock command -> audit; and manual door commands."""
+"""Access control service: badge -> decision -> audit -> lock command; door modes, alarms, people changes.
+
+Decisions are local: one SQLite read, in-memory policy, no network. Every decision is audited (journal kind
+"audit", ``type: "access_decision"``) with its reason before the lock is commanded.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.access.credentials import CredentialStore
-from edge.access.decision import Decision, Reason, decide
+from edge.access.commands import CommandOutcome, CommandTransport, LockCommander
+from edge.access.credentials import CredentialRecord, CredentialStore, PersonChanges
+from edge.access.decision import AccessPolicy, Decision, PinCheck, Reason, decide, door_policy
+from edge.access.lockdown import LockdownState
+from edge.access.modes import DoorModeRunner
+from edge.access.passback import PassbackTracker
+from edge.access.pins import PinHasher
+from edge.access.schedule import compile_schedules
+from edge.access.snapshot import CredentialSnapshot, SnapshotRejected, SnapshotResult, apply_snapshot
+from edge.access.supervision import DoorSupervisor
+from edge.access.two_person import TwoPersonRule
 from edge.config import DoorConfig, EdgeConfig
-from edge.devices.gateway import AdapterError, DeviceGateway, UnknownDevice
+from edge.devices.state import SiteState
+from edge.storage.database import Database
 from edge.storage.journal import Journal
-from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead, Command
+from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead, Command, ContactChange
 
 log = logging.getLogger(__name__)
+_WAITING = (Reason.PIN_REQUIRED, Reason.TWO_PERSON_PENDING)
 
 
 class UnknownDoor(LookupError):
     """No door with that id."""
 
 
+class UnknownZone(LookupError):
+    """No zone with that id."""
+
+
+class UnknownLevel(ValueError):
+    """An access level id that the site config does not define."""
+
+
 class AccessService:
-    """Decides locally (never waits on the network) and audits every decision."""
+    """Decides locally (never waits on the network), audits every decision and operates the doors."""
 
     def __init__(
-        self, config: EdgeConfig, credentials: CredentialStore, journal: Journal, gateway: DeviceGateway
+        self,
+        config: EdgeConfig,
+        db: Database,
+        credentials: CredentialStore,
+        journal: Journal,
+        gateway: CommandTransport,
+        state: SiteState,
+        pins: PinHasher,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._config = config
+        self._db = db
         self._credentials = credentials
         self._journal = journal
-        self._gateway = gateway
-        self._tz = ZoneInfo(config.site.timezone)
+        self._state = state
+        self._pins = pins
+        self._clock = clock
+        tz = ZoneInfo(config.site.timezone)
+        schedules = compile_schedules(config.schedules, tz, config.holidays)
+        self.policy = AccessPolicy.from_config(config, schedules)
         self._doors = {d.id: d for d in config.doors}
-        self.pending_commands: dict[str, Command] = {}
-        self.acks: asyncio.Queue[Ack] = asyncio.Queue(maxsize=1000)
+        self._door_policies = {d.id: door_policy(d, schedules) for d in config.doors}
+        self._zones = {z.id for z in config.zones}
+        self.lockdowns = LockdownState(db)
+        self.passback = PassbackTracker(db, {z.id: z.passback for z in config.zones})
+        self.two_person = TwoPersonRule()
+        self.supervisor = DoorSupervisor(config, state, journal, held_unlocked=self._held_unlocked)
+        self.commander = LockCommander(
+            gateway,
+            ack_timeout_s=config.access.command_ack_timeout_s,
+            retries=config.access.command_retries,
+            on_fault=self._command_failed,
+            on_acked=self._command_acked,
+        )
+        self.modes = DoorModeRunner(
+            config.doors,
+            schedules,
+            self.lockdowns,
+            self.commander,
+            state,
+            clock=clock,
+            on_hold_ended=self.supervisor.start_held_timer,
+        )
+        self._pin_waits: dict[str, tuple[str, datetime]] = {}
+        self._snapshot_lock = asyncio.Lock()
+
+    def _held_unlocked(self, door_id: str) -> bool:
+        return self.modes.held_unlocked(door_id)
+
+    async def load(self) -> None:
+        """Read persisted lockdowns and anti-passback presence (before device intake starts)."""
+        await self.lockdowns.load()
+        await self.passback.load()
+
+    async def start(self) -> None:
+        """Apply door modes now and follow their schedules (after device intake started)."""
+        await self.modes.start()
+
+    async def stop(self) -> None:
+        """Stop schedules, command deliveries and alarm timers."""
+        await self.modes.stop()
+        await self.commander.stop()
+        await self.supervisor.stop()
+
+    # --- badge reads -------------------------------------------------------------------------------------
 
     async def on_badge(self, reader_id: str, badge: BadgeRead) -> Decision:
         """Decide on a badge read, audit it durably, then command the lock."""
-        now = datetime.now(UTC)
+        now = self._clock()
         door = self._config.door_for_reader(reader_id)
         credential = await self._credentials.lookup(badge.credential)
+        direction = door.direction_of(reader_id) if door else "in"
+        companion: int | None = None
         if door is None:
-            decision = Decision(False, Reason.NO_DOOR)
+            decision = decide(credential, None, self.policy, now)
         else:
-            schedule = None if door.schedule == "always" else self._config.schedules[door.schedule]
-            decision = decide(credential, schedule, now, self._tz)
+            decision = decide(
+                credential,
+                self._door_policies[door.id],
+                self.policy,
+                now,
+                lockdown=self.lockdowns.applies(door.zone),
+                pin=self._pin_check(door, reader_id, badge, credential, now),
+                passback=self.passback.check(credential.person_id, door.zone, direction) if credential else None,
+            )
+            if decision.reason == Reason.PIN_REQUIRED and credential is not None:
+                self._pin_waits[reader_id] = (credential.number, now + timedelta(seconds=door.pin_timeout_s))
+            else:
+                self._pin_waits.pop(reader_id, None)
+            if decision.granted and door.two_person and credential is not None:
+                offer = self.two_person.offer(
+                    door.id, credential.person_id, now, timedelta(seconds=door.two_person_window_s)
+                )
+                if offer.complete:
+                    companion = offer.companion
+                else:
+                    decision = replace(decision, granted=False, reason=Reason.TWO_PERSON_PENDING)
+        await self._audit_decision(reader_id, door, direction, badge, credential, decision, companion, now)
+        if decision.granted and door is not None and credential is not None:
+            await self._grant(door, direction, [credential.person_id, *([companion] if companion else [])], now)
+        return decision
+
+    def _pin_check(
+        self, door: DoorConfig, reader_id: str, badge: BadgeRead, credential: CredentialRecord | None, now: datetime
+    ) -> PinCheck:
+        if not door.require_pin or credential is None or badge.pin is None:
+            return "absent"
+        wait = self._pin_waits.get(reader_id)
+        if wait is not None and wait[0] == credential.number and now > wait[1]:
+            return "timeout"
+        if not credential.pin_hash:
+            return "not_set"
+        return "ok" if self._pins.verify(badge.pin, credential.pin_hash) else "wrong"
+
+    async def _grant(self, door: DoorConfig, direction: str, person_ids: list[int], now: datetime) -> None:
+        for person_id in person_ids:
+            await self.passback.record(person_id, door.zone, direction, now)
+        await self.modes.on_grant(door.id)
+        self.supervisor.note_release(door.id)
+        if not self.modes.held_unlocked(door.id):
+            await self.commander.send(door.lock, Command(action="unlock", duration_s=door.unlock_s))
+
+    async def _audit_decision(
+        self,
+        reader_id: str,
+        door: DoorConfig | None,
+        direction: str,
+        badge: BadgeRead,
+        credential: CredentialRecord | None,
+        decision: Decision,
+        companion: int | None,
+        now: datetime,
+    ) -> None:
         who = credential.person_name if credential else "unknown"
+        verdict = "GRANTED" if decision.granted else "WAITING" if decision.reason in _WAITING else "DENIED"
+        flags = " [passback]" if decision.passback_violation and decision.granted else ""
+        flags += " [lockdown override]" if decision.lockdown_override and decision.granted else ""
         await self._journal.record(
             "audit",
             {
                 "type": "access_decision",
                 "door_id": door.id if door else None,
                 "reader_id": reader_id,
+                "direction": direction,
                 "credential": badge.credential,
+                "pin_presented": badge.pin is not None,
                 "person_id": credential.person_id if credential else None,
                 "person": credential.person_name if credential else None,
                 "granted": decision.granted,
                 "reason": decision.reason.value,
+                "level": decision.level,
+                "lockdown_override": decision.lockdown_override,
+                "passback_violation": decision.passback_violation,
+                "companion_id": companion,
+                "lock_online": self._state.doors[door.id].lock_online if door else None,
                 "event_id": badge.id,
             },
             source=reader_id,
-            summary=f"{'GRANTED' if decision.granted else 'DENIED'} {who} at {door.name if door else reader_id}"
-            f" ({decision.reason.value})",
+            summary=f"{verdict} {who} at {door.name if door else reader_id} ({decision.reason.value}){flags}",
             occurred_at=now,
         )
-        if decision.granted and door is not None:
-            await self._send(door, Command(action="unlock", duration_s=door.unlock_s))
-        return decision
+
+    # --- operators -----------------------------------------------------------------------------------------
 
     async def command_door(self, door_id: str, action: str, by: str) -> Command:
         """Lock or unlock a door by hand (console/API); audited."""
@@ -86,28 +233,173 @@ class AccessService:
                 "action": command.action,
                 "by": by,
                 "command_id": command.id,
+                "during_lockdown": self.lockdowns.applies(door.zone),
             },
             source=f"console:{by}",
             summary=f"{by} {command.action}ed {door.name}",
         )
-        await self._send(door, command)
+        if command.action == "unlock":
+            self.supervisor.note_release(door.id)
+        await self.commander.send(door.lock, command)
         return command
 
-    async def on_ack(self, device_id: str, ack: Ack) -> None:
-        """Resolve a pending command acknowledged by its device."""
-        command = self.pending_commands.pop(ack.id, None)
-        if command is None:
-            return
-        if not ack.ok:
-            log.warning("%s refused command %s: %s", device_id, command.action, ack.detail)
-        if not self.acks.full():
-            self.acks.put_nowait(ack)
+    async def set_lockdown(self, zone: str | None, active: bool, by: str, reason: str = "") -> bool:
+        """Start or lift a lockdown of the site (zone None) or one zone; audited; return True if it changed."""
+        if zone is not None and zone not in self._zones:
+            raise UnknownZone(zone)
+        changed = await self.lockdowns.set(zone, active, by, reason)
+        if changed:
+            where = f"zone {zone}" if zone else "the site"
+            await self._journal.record(
+                "audit",
+                {"type": "lockdown", "zone": zone, "active": active, "by": by, "reason": reason},
+                source=f"console:{by}",
+                summary=f"{by} {'locked down' if active else 'lifted the lockdown of'} {where}"
+                + (f": {reason}" if reason else ""),
+            )
+            await self.modes.reevaluate()
+        return changed
 
-    async def _send(self, door: DoorConfig, command: Command) -> None:
-        self.pending_commands[command.id] = command
-        if len(self.pending_commands) > 1000:
-            self.pending_commands.pop(next(iter(self.pending_commands)))
+    # --- device reports --------------------------------------------------------------------------------------
+
+    async def on_ack(self, device_id: str, ack: Ack) -> None:
+        """Resolve a command acknowledged by its device."""
+        if not self.commander.on_ack(device_id, ack):
+            log.debug("ack %s from %s matches no command in flight", ack.id, device_id)
+
+    async def on_device_status(self, device_id: str, online: bool) -> None:
+        """A device went online or offline: supervise locks, re-send held modes to a returning lock."""
+        door = self._state.door_for_lock(device_id)
+        if door is None:
+            return
+        await self.supervisor.on_lock_online(door.door_id, online)
+        if online:
+            await self.modes.reassert(door.door_id)
+
+    async def on_contact(self, device_id: str, change: ContactChange) -> None:
+        """A door contact or request-to-exit input changed."""
+        await self.supervisor.on_contact(device_id, change)
+
+    async def _command_failed(self, lock_id: str, command: Command, outcome: CommandOutcome) -> None:
+        door = self._state.door_for_lock(lock_id)
+        detail = f"{command.action} {command.id}: " + (
+            f"refused ({outcome.detail})" if outcome.acked else outcome.detail
+        )
+        log.error("lock %s: %s", lock_id, detail)
+        if door is not None:
+            door.fault = detail
+            await self.supervisor.raise_alarm(door.door_id, "command_failed", detail)
+
+    async def _command_acked(self, lock_id: str, command: Command, outcome: CommandOutcome) -> None:
+        door = self._state.door_for_lock(lock_id)
+        if door is not None and door.fault is not None:
+            door.fault = None
+            await self.supervisor.clear_alarm(door.door_id, "command_failed")
+
+    # --- people and snapshots ---------------------------------------------------------------------------------
+
+    def _check_levels(self, levels: list[str] | tuple[str, ...]) -> None:
+        unknown = sorted(set(levels) - set(self._config.access.levels))
+        if unknown:
+            raise UnknownLevel(f"unknown access level(s): {', '.join(unknown)}")
+
+    async def add_person(
+        self,
+        name: str,
+        numbers: list[str],
+        by: str,
+        *,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        levels: list[str] | None = None,
+        role: str | None = None,
+        pin: str | None = None,
+    ) -> int:
+        """Enrol a person (console/API); audited without the PIN."""
+        self._check_levels(levels or [])
+        person_id = await self._credentials.add_person(
+            name,
+            numbers,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            levels=levels or [],
+            role=role,
+            pin_hash=self._pins.hash(pin) if pin else None,
+        )
+        await self._journal.record(
+            "audit",
+            {
+                "type": "person_added",
+                "person_id": person_id,
+                "person": name,
+                "credentials": len(numbers),
+                "levels": levels or [],
+                "role": role,
+                "pin": "set" if pin else None,
+                "by": by,
+            },
+            source=f"console:{by}",
+            summary=f"{by} enrolled {name}",
+        )
+        return person_id
+
+    async def update_person(self, person_id: int, fields: dict[str, Any], by: str) -> None:
+        """Change a person (suspend/activate, levels, role, validity, PIN); audited without the PIN."""
+        clear = frozenset(k for k in ("role", "valid_from", "valid_until", "pin") if k in fields and fields[k] is None)
+        levels = fields.get("levels")
+        if levels is not None:
+            self._check_levels(levels)
+        pin = fields.get("pin")
+        changes = PersonChanges(
+            name=fields.get("name"),
+            active=fields.get("active"),
+            role=fields.get("role"),
+            valid_from=fields.get("valid_from"),
+            valid_until=fields.get("valid_until"),
+            levels=tuple(levels) if levels is not None else None,
+            pin_hash=self._pins.hash(pin) if pin else None,
+            clear=frozenset("pin_hash" if k == "pin" else k for k in clear),
+        )
+        await self._credentials.update_person(person_id, changes)
+        if fields.get("reset_passback"):
+            await self.passback.forget(person_id)
+        shown = {k: v for k, v in fields.items() if k != "pin"}
+        if "pin" in fields:
+            shown["pin"] = "cleared" if fields["pin"] is None else "set"
+        active = fields.get("active")
+        verb = "suspended" if active is False else "activated" if active is True else "changed"
+        await self._journal.record(
+            "audit",
+            {"type": "person_changed", "person_id": person_id, "changes": _jsonable(shown), "by": by},
+            source=f"console:{by}",
+            summary=f"{by} {verb} person {person_id} ({', '.join(sorted(shown))})",
+        )
+
+    async def apply_credential_snapshot(self, snapshot: CredentialSnapshot, by: str = "cloud") -> SnapshotResult:
+        """Apply a full or delta snapshot atomically (see edge.access.snapshot); audited."""
         try:
-            await self._gateway.send(door.lock, command)
-        except (AdapterError, UnknownDevice) as err:
-            log.error("cannot send %s to %s: %s", command.action, door.lock, err)
+            self._check_levels([lv for person in snapshot.people for lv in person.levels])
+        except UnknownLevel as err:
+            raise SnapshotRejected(str(err)) from err
+        pin_hashes = {
+            p.id: (self._pins.hash(p.pin) if p.pin else None) for p in snapshot.people if "pin" in p.model_fields_set
+        }
+        async with self._snapshot_lock:
+            result = await apply_snapshot(self._db, snapshot, pin_hashes)
+        if result.applied:
+            await self._journal.record(
+                "audit",
+                {"type": "credential_snapshot", "kind": snapshot.kind, "by": by, **result.as_json()},
+                source=f"snapshot:{by}",
+                summary=f"credential snapshot v{result.version} ({snapshot.kind}) applied: "
+                f"+{result.added} ~{result.updated} -{result.removed}",
+            )
+        return result
+
+    def lockdown_json(self) -> list[dict[str, object]]:
+        """Active lockdowns for the API."""
+        return [lock.as_json() for lock in self.lockdowns.active()]
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}

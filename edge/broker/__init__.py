@@ -1,1 +1,1 @@
-"""The embedded MQTT broker (amqtt) with Outpost's own authentication and topic ACL."""
+"""The site's MQTT broker: embedded amqtt with Outpost's auth and topic ACL, or an external Mosquitto."""

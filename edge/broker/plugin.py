@@ -40,14 +40,20 @@ class OutpostTopicPlugin(BaseTopicPlugin):
         self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
     ) -> bool | None:
         """Allow the action only if the session's account may use the topic."""
-        if session is None or not topic:
-            return False
-        directory: BrokerDirectory = self.config.directory
-        username = directory.username_for(session.client_id, session.username)
-        if action == Action.PUBLISH:
-            return directory.may_publish(username, topic)
-        if action == Action.SUBSCRIBE:
-            return directory.may_subscribe(username, topic)
-        if action == Action.RECEIVE:
-            return directory.may_receive(username, topic)
+        return topic_allowed(self.config.directory, session, topic, action)
+
+
+def topic_allowed(
+    directory: BrokerDirectory, session: Session | None, topic: str | None, action: Action | None
+) -> bool:
+    """The topic decision itself (synchronous): may this session's account do `action` on `topic`?"""
+    if session is None or not topic:
         return False
+    username = directory.username_for(session.client_id, session.username)
+    if action == Action.PUBLISH:
+        return directory.may_publish(username, topic)
+    if action == Action.SUBSCRIBE:
+        return directory.may_subscribe(username, topic)
+    if action == Action.RECEIVE:
+        return directory.may_receive(username, topic)
+    return False

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections import defaultdict
 from typing import Any
 
-from edge.broker.directory import BrokerDirectory, BrokerUser, hash_password
+from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.config import DeviceConfig
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, MqttEndpoint
-from firmware_adapters.outpost_mqtt.codec import Ack, Command
+from firmware_adapters.outpost_mqtt.codec import SiteMessage
 from firmware_adapters.registry import ADAPTER_TYPES
 
 log = logging.getLogger(__name__)
@@ -20,8 +21,18 @@ class UnknownDevice(LookupError):
     """No adapter serves that device id."""
 
 
+def adapter_username(type_key: str, group: str) -> str:
+    """The broker account of one adapter instance, e.g. adapter-outpost_mqtt, adapter-osdp-_dev_ttyUSB0."""
+    name = f"adapter-{type_key}" if group == type_key else f"adapter-{type_key}-{group}"
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
+
+
 class DeviceGateway:
-    """Owns one adapter instance per (protocol, group) and knows which adapter serves which device."""
+    """Owns one adapter instance per (protocol, group) and knows which adapter serves which device.
+
+    An adapter that fails to start (a reader bus unplugged, a GPIO chip missing) is logged and left out: the
+    rest of the site runs, sends to its devices raise AdapterError, and `stats()` counts it.
+    """
 
     def __init__(self, devices: list[DeviceConfig], directory: BrokerDirectory, mqtt_host: str, mqtt_port: int) -> None:
         groups: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
@@ -32,44 +43,60 @@ class DeviceGateway:
             # The native adapter always runs, so devices added later and stray messages are still seen.
             groups[("outpost_mqtt", "outpost_mqtt")] = {}
         self.adapters: list[DeviceAdapter] = []
+        self.failed: dict[str, str] = {}
+        self._labels: dict[int, str] = {}
         self._by_device: dict[str, DeviceAdapter] = {}
         for (type_key, group), members in groups.items():
             adapter_type = ADAPTER_TYPES[type_key]
             endpoint = None
             acl = adapter_type.broker_acl(members)
             if acl is not None:
-                username = f"adapter-{group}"[:64]
+                username = adapter_username(type_key, group)
                 password = secrets.token_urlsafe(24)
-                directory.add(BrokerUser(username, hash_password(password), publish=acl[0], subscribe=acl[1]))
+                # In the format the site's broker checks (an external Mosquitto cannot check argon2).
+                directory.add(BrokerUser(username, directory.hash_password(password), publish=acl[0], subscribe=acl[1]))
                 endpoint = MqttEndpoint(mqtt_host, mqtt_port, username, password)
             adapter = adapter_type(members, AdapterContext(mqtt=endpoint))
             self.adapters.append(adapter)
+            self._labels[id(adapter)] = f"{type_key}:{group}"
             for device_id in members:
                 self._by_device[device_id] = adapter
 
     async def start(self, sink: DeviceSink) -> None:
         """Start every adapter; deliver what devices report to `sink`."""
         for adapter in self.adapters:
-            await adapter.start(sink)
+            label = self._labels[id(adapter)]
+            try:
+                await adapter.start(sink)
+            except AdapterError as err:
+                self.failed[label] = str(err)
+                log.error("device adapter %s did not start; its devices are unavailable: %s", label, err)
 
     async def stop(self) -> None:
         """Stop intake from every adapter."""
         for adapter in reversed(self.adapters):
-            await adapter.stop()
+            try:
+                await adapter.stop()
+            except Exception:  # supervision point: one adapter failing to stop must not keep the others running
+                log.exception("device adapter %s did not stop cleanly", self._labels[id(adapter)])
 
-    async def send(self, device_id: str, message: Command | Ack) -> None:
-        """Send a command or receipt to a device through its adapter."""
+    async def send(self, device_id: str, message: SiteMessage) -> None:
+        """Send a command, receipt or reader feedback to a device through its adapter."""
         adapter = self._by_device.get(device_id)
         if adapter is None:
             raise UnknownDevice(device_id)
+        label = self._labels[id(adapter)]
+        if label in self.failed:
+            raise AdapterError(f"{device_id}: adapter {label} is not running ({self.failed[label]})")
         await adapter.send(device_id, message)
 
     def stats(self) -> dict[str, int]:
-        """Messages received and rejected across adapters."""
+        """Messages received and rejected across adapters, and adapters that failed to start."""
         return {
             "received": sum(a.received for a in self.adapters),
             "bad_messages": sum(sum(a.bad_messages.values()) for a in self.adapters),
+            "adapters_failed": len(self.failed),
         }
 
 
-__all__ = ["AdapterError", "DeviceGateway", "UnknownDevice"]
+__all__ = ["AdapterError", "DeviceGateway", "UnknownDevice", "adapter_username"]

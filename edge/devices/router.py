@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+
 from edge.access.service import AccessService
-from edge.devices.gateway import DeviceGateway
+from edge.devices.gateway import AdapterError, DeviceGateway, UnknownDevice
 from edge.devices.state import SiteState
 from firmware_adapters.outpost_mqtt.codec import (
     Ack,
     BadgeRead,
     ContactChange,
     DeviceMessage,
+    Feedback,
     Status,
     Telemetry,
 )
 
+log = logging.getLogger(__name__)
+
 
 class DeviceRouter:
-    """Dispatches by message type; sends a receipt once an event is on disk."""
+    """Dispatches by message type: state first (what the device reports), then access control.
+
+    A badge read gets reader feedback (granted or not; a pending card+PIN or two-person read is 'not yet') and
+    then its receipt, once the decision is on disk.
+    """
 
     def __init__(self, state: SiteState, access: AccessService, gateway: DeviceGateway) -> None:
         self._state = state
@@ -27,16 +36,28 @@ class DeviceRouter:
         """Handle one device message."""
         match message:
             case Status():
-                await self._state.on_status(device, message)
+                if await self._state.on_status(device, message):
+                    await self._access.on_device_status(device, message.state == "online")
             case Telemetry():
                 await self._state.on_telemetry(device, message)
             case BadgeRead():
-                await self._access.on_badge(device, message)
+                decision = await self._access.on_badge(device, message)
+                await self._feedback(
+                    device, Feedback(id=message.id, granted=decision.granted, reason=decision.reason.value)
+                )
                 await self._gateway.send(device, Ack(id=message.id))
             case ContactChange():
                 await self._state.on_contact(device, message)
+                await self._access.on_contact(device, message)
                 await self._gateway.send(device, Ack(id=message.id))
             case Ack():
                 await self._access.on_ack(device, message)
             case _:
                 pass
+
+    async def _feedback(self, reader: str, feedback: Feedback) -> None:
+        # Best effort: a reader that cannot show the decision still gets its receipt.
+        try:
+            await self._gateway.send(reader, feedback)
+        except (AdapterError, UnknownDevice) as err:
+            log.debug("no feedback to %s: %s", reader, err)

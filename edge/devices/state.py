@@ -26,28 +26,79 @@ class DeviceState:
     _journaled_at: float = 0.0
 
 
+ALARM_TEXT = {
+    "forced_open": "door forced open",
+    "held_open": "door held open",
+    "lock_offline": "lock controller unreachable",
+    "command_failed": "lock did not carry out a command",
+}
+
+
 @dataclass
 class DoorState:
-    """A door's observed state."""
+    """A door's observed state (from device reports), its operating mode and its active alarms."""
 
     door_id: str
     name: str
     zone: str
     lock_id: str
+    fail_mode: str = "secure"
     lock_online: bool = False
     locked: bool | None = None
     open: bool | None = None
+    mode: str = "secure"
+    alarms: dict[str, datetime] = field(default_factory=dict)
+    fault: str | None = None
 
     @property
     def status(self) -> str:
-        """One word for the console: offline, open, unlocked, locked or unknown."""
+        """One word for the console, worst first: offline (or 'unlocked (fail-safe)'), forced, held,
+        fault, open, unlocked, locked, unknown."""
         if not self.lock_online:
-            return "offline"
+            return "unlocked (fail-safe)" if self.fail_mode == "safe" else "offline"
+        if "forced_open" in self.alarms:
+            return "forced"
+        if "held_open" in self.alarms:
+            return "held"
+        if "command_failed" in self.alarms:
+            return "fault"
         if self.open:
             return "open"
         if self.locked is None:
             return "unknown"
         return "locked" if self.locked else "unlocked"
+
+    @property
+    def status_key(self) -> str:
+        """The status as a CSS-safe word."""
+        return "failsafe" if self.status == "unlocked (fail-safe)" else self.status
+
+    @property
+    def faulted(self) -> bool:
+        """True while the door cannot be controlled (lock unreachable or not carrying out commands)."""
+        return not self.lock_online or "command_failed" in self.alarms
+
+    def as_json(self) -> dict[str, object]:
+        """Return the door state for the API."""
+        return {
+            "door_id": self.door_id,
+            "name": self.name,
+            "zone": self.zone,
+            "lock_id": self.lock_id,
+            "fail_mode": self.fail_mode,
+            "lock_online": self.lock_online,
+            "locked": self.locked,
+            "open": self.open,
+            "mode": self.mode,
+            "status": self.status,
+            "status_key": self.status_key,
+            "fault": self.faulted,
+            "fault_detail": self.fault,
+            "alarms": [
+                {"alarm": name, "text": ALARM_TEXT.get(name, name), "since": since.isoformat()}
+                for name, since in sorted(self.alarms.items())
+            ],
+        }
 
 
 class SiteState:
@@ -56,9 +107,15 @@ class SiteState:
     def __init__(self, config: EdgeConfig, journal: Journal) -> None:
         self._journal = journal
         self.devices = {d.id: DeviceState(d.id, d.kind, d.zone) for d in config.devices}
-        self.doors = {d.id: DoorState(d.id, d.name, d.zone, d.lock) for d in config.doors}
+        self.doors = {d.id: DoorState(d.id, d.name, d.zone, d.lock, d.fail_mode) for d in config.doors}
         self._door_by_lock = {d.lock: d.id for d in config.doors}
         self._door_by_contact = {d.contact: d.id for d in config.doors if d.contact}
+        self._door_by_rex = {d.rex: d.id for d in config.doors if d.rex}
+
+    def door_for_lock(self, lock_id: str) -> DoorState | None:
+        """Return the door whose lock is `lock_id`."""
+        door_id = self._door_by_lock.get(lock_id)
+        return self.doors[door_id] if door_id else None
 
     def _touch(self, device_id: str) -> DeviceState | None:
         dev = self.devices.get(device_id)
@@ -66,11 +123,11 @@ class SiteState:
             dev.last_seen = datetime.now(UTC)
         return dev
 
-    async def on_status(self, device_id: str, status: Status) -> None:
-        """Record a device going online/offline (LWT)."""
+    async def on_status(self, device_id: str, status: Status) -> bool:
+        """Record a device going online/offline (LWT); return True if that changed."""
         dev = self._touch(device_id)
         if dev is None:
-            return
+            return False
         online = status.state == "online"
         changed = dev.online != online
         dev.online = online
@@ -84,6 +141,7 @@ class SiteState:
                 source=device_id,
                 summary=f"{device_id} {'online' if online else 'offline'}",
             )
+        return changed
 
     async def on_telemetry(self, device_id: str, telemetry: Telemetry) -> None:
         """Keep the latest readings; journal a sample at most once a minute per device."""
@@ -106,8 +164,18 @@ class SiteState:
             )
 
     async def on_contact(self, device_id: str, change: ContactChange) -> None:
-        """Record a door opening or closing."""
+        """Record a door opening or closing, or a request-to-exit input."""
         self._touch(device_id)
+        rex_door = self._door_by_rex.get(device_id)
+        if rex_door is not None:
+            await self._journal.record(
+                "event",
+                {"type": "request_to_exit", "device_id": device_id, "door_id": rex_door, "active": change.open},
+                source=device_id,
+                summary=f"{rex_door} request to exit {'pressed' if change.open else 'released'}",
+                occurred_at=change.ts,
+            )
+            return
         door_id = self._door_by_contact.get(device_id)
         if door_id is not None:
             self.doors[door_id].open = change.open

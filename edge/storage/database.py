@@ -21,9 +21,52 @@ async def _m001_initial(conn: AsyncConnection) -> None:
     await conn.run_sync(metadata.create_all)
 
 
+_M002_ACCESS_CONTROL = (
+    """CREATE TABLE person_access (
+        person_id INTEGER NOT NULL PRIMARY KEY REFERENCES people (id) ON DELETE CASCADE,
+        external_id VARCHAR(64) UNIQUE,
+        role VARCHAR(64),
+        valid_from DATETIME,
+        valid_until DATETIME,
+        pin_hash VARCHAR(160)
+    )""",
+    """CREATE TABLE person_levels (
+        person_id INTEGER NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+        level_id VARCHAR(64) NOT NULL,
+        PRIMARY KEY (person_id, level_id)
+    )""",
+    """CREATE TABLE access_snapshot (
+        id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,
+        applied_at DATETIME NOT NULL
+    )""",
+    """CREATE TABLE lockdowns (
+        scope VARCHAR(80) NOT NULL PRIMARY KEY,
+        since DATETIME NOT NULL,
+        set_by VARCHAR(64) NOT NULL,
+        reason TEXT NOT NULL
+    )""",
+    """CREATE TABLE passback_presence (
+        person_id INTEGER NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+        zone_id VARCHAR(64) NOT NULL,
+        inside BOOLEAN NOT NULL,
+        at DATETIME NOT NULL,
+        PRIMARY KEY (person_id, zone_id)
+    )""",
+    "CREATE INDEX ix_credentials_person ON credentials (person_id)",
+)
+
+
+async def _m002_access_control(conn: AsyncConnection) -> None:
+    # Explicit DDL (not create_all): this migration must create the same tables forever.
+    for statement in _M002_ACCESS_CONTROL:
+        await conn.execute(text(statement))
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
+    (2, "access control: person access, levels, snapshot version, lockdowns, anti-passback", _m002_access_control),
 ]
 
 
@@ -53,6 +96,9 @@ class Database:
                 text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT)")
             )
             current = (await conn.execute(text("SELECT max(version) FROM schema_version"))).scalar() or 0
+            # A no-op write opens the transaction now: pysqlite begins one only at the first DML, so the DDL
+            # of a pending migration would otherwise autocommit and a failure would leave half its tables.
+            await conn.execute(text("DELETE FROM schema_version WHERE version > :v"), {"v": current})
             for version, name, apply in MIGRATIONS:
                 if version > current:
                     log.info("applying edge migration %d: %s", version, name)

@@ -95,3 +95,53 @@ console_sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# Tables added after migration 1. They live in their own MetaData because migration 1 is
+# `metadata.create_all`: a table added to `metadata` would silently change what migration 1 creates.
+# Each is created by explicit DDL in a numbered migration (edge/storage/database.py); keep both in step.
+access_metadata = MetaData()
+
+person_access = Table(
+    "person_access",
+    access_metadata,
+    Column("person_id", Integer, primary_key=True),  # FK people.id ON DELETE CASCADE (in the DDL)
+    Column("external_id", String(64), unique=True),
+    Column("role", String(64)),
+    Column("valid_from", DateTime(timezone=True)),
+    Column("valid_until", DateTime(timezone=True)),
+    Column("pin_hash", String(160)),
+)
+
+person_levels = Table(
+    "person_levels",
+    access_metadata,
+    Column("person_id", Integer, primary_key=True),  # FK people.id ON DELETE CASCADE (in the DDL)
+    Column("level_id", String(64), primary_key=True),
+)
+
+access_snapshot = Table(
+    "access_snapshot",
+    access_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+lockdowns = Table(
+    "lockdowns",
+    access_metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("set_by", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+passback_presence = Table(
+    "passback_presence",
+    access_metadata,
+    Column("person_id", Integer, primary_key=True),  # FK people.id ON DELETE CASCADE (in the DDL)
+    Column("zone_id", String(64), primary_key=True),
+    Column("inside", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)

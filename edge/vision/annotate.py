@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -31,18 +31,20 @@ def colour_for(label: str) -> tuple[int, int, int]:
     return OTHER_COLOUR
 
 
-def annotate(frame_bgr: np.ndarray, detections: Iterable[Detection]) -> np.ndarray:
-    """Return a copy of the frame with each detection's box and 'label score' drawn on it."""
+def annotate(
+    frame_bgr: np.ndarray, detections: Iterable[Detection], captions: Sequence[str] | None = None
+) -> np.ndarray:
+    """Return a copy of the frame with each detection's box and caption (default 'label score') drawn on it."""
     out = frame_bgr.copy()
     h, w = out.shape[:2]
     thickness = max(1, round(min(h, w) / 300))
     font_scale = max(0.4, min(h, w) / 1200)
-    for det in detections:
+    for i, det in enumerate(detections):
         colour = colour_for(det.label)
         x1, y1 = int(round(det.x1)), int(round(det.y1))
         x2, y2 = int(round(det.x2)), int(round(det.y2))
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        text = f"{det.label} {det.score:.2f}"
+        text = captions[i] if captions is not None else f"{det.label} {det.score:.2f}"
         (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         # Put the label above the box, or inside it when the box touches the top edge.
         top = y1 - th - baseline - 2 if y1 - th - baseline - 2 >= 0 else y1
@@ -69,6 +71,8 @@ def encode_jpeg(frame_bgr: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     return buf.tobytes()
 
 
-def annotated_jpeg(frame_bgr: np.ndarray, detections: Iterable[Detection]) -> bytes:
+def annotated_jpeg(
+    frame_bgr: np.ndarray, detections: Iterable[Detection], captions: Sequence[str] | None = None
+) -> bytes:
     """Draw detections on a copy of the frame and return it as JPEG bytes."""
-    return encode_jpeg(annotate(frame_bgr, detections))
+    return encode_jpeg(annotate(frame_bgr, detections, captions))

@@ -1,4 +1,4 @@
-"""Blocking frame capture from a video file or RTSP stream, sampled at a fixed rate."""
+"""Blocking frame capture from a video file, an RTSP/HTTP stream or a USB (V4L2) camera, sampled at a fixed rate."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
@@ -20,6 +21,18 @@ log = logging.getLogger(__name__)
 
 RTSP_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 MAX_PLAUSIBLE_FPS = 240.0
+USB_PREFIX = "/dev/video"
+
+SourceKind = Literal["file", "stream", "usb"]
+
+
+def source_kind(source: str) -> SourceKind:
+    """Classify a configured source: a URL is a stream, /dev/videoN or a bare index a USB camera, else a file."""
+    if "://" in source:
+        return "stream"
+    if source.isdigit() or source.startswith(USB_PREFIX):
+        return "usb"
+    return "file"
 
 
 class CameraError(Exception):
@@ -46,8 +59,10 @@ class CameraSource:
     """Read frames from one file or stream at `fps`; every method blocks (run it in an executor).
 
     Files advance by the file's own frame rate, so a 10 fps file sampled at 2 fps yields every
-    5th frame; with `realtime` they are also paced to wall-clock time. Streams are drained
-    continuously and the newest frame is returned once per sampling interval.
+    5th frame; with `realtime` they are also paced to wall-clock time. Streams and USB cameras
+    (V4L2: `/dev/videoN` or an index such as "0") are live: drained continuously, the newest frame
+    returned once per sampling interval. `position_s` is the media time of the last frame returned
+    (file position, counting loops; monotonic clock for live sources).
     `interrupt()` may be called from any thread to make a pending read give up promptly.
     """
 
@@ -67,7 +82,8 @@ class CameraSource:
         self.loop = loop
         self.realtime = realtime
         self.timeout_s = timeout_s
-        self.is_stream = "://" in source
+        self.kind = source_kind(source)
+        self.is_stream = self.kind != "file"  # live: drain and take the newest frame
         self._cap: cv2.VideoCapture | None = None
         self._lock = threading.Lock()  # one reader at a time; close waits for a read in progress
         self._interrupted = threading.Event()
@@ -75,11 +91,13 @@ class CameraSource:
         self._pos = 0  # index of the next frame the capture will decode (files)
         self._next_index = 0.0  # fractional index of the next frame to return (files)
         self._next_due = 0.0  # monotonic time the next frame is due (pacing, streams)
+        self._loop_offset_s = 0.0  # media time of the current file pass's first frame
+        self.position_s = 0.0
 
     @classmethod
     def from_config(cls, cfg: CameraConfig, *, realtime: bool = False) -> CameraSource:
         """Build a source for a configured camera."""
-        return cls(cfg.source, cfg.fps, loop=cfg.loop, realtime=realtime)
+        return cls(cfg.source, cfg.fps, loop=cfg.loop, realtime=realtime, timeout_s=cfg.timeout_s)
 
     @property
     def native_fps(self) -> float:
@@ -98,7 +116,9 @@ class CameraSource:
             if self._cap is None:
                 self._open_locked()
             if self.is_stream:
-                return self._read_stream()
+                frame = self._read_stream()
+                self.position_s = time.monotonic()
+                return frame
             return self._read_file()
 
     def interrupt(self) -> None:
@@ -124,6 +144,9 @@ class CameraSource:
     def _open_locked(self) -> None:
         """Open the capture (lock held)."""
         shown = redact_source(self.source)
+        if self.kind == "usb":
+            self._open_usb_locked()
+            return
         if not self.is_stream and not Path(self.source).is_file():
             raise CameraError(f"video file not found: {shown}")
         if self.source.lower().startswith(("rtsp://", "rtsps://")):
@@ -151,6 +174,20 @@ class CameraSource:
             self._native_fps = native
         log.info("opened video source %s", shown)
 
+    def _open_usb_locked(self) -> None:
+        """Open a V4L2 device by path or index (lock held)."""
+        if self.source.startswith(USB_PREFIX) and not Path(self.source).exists():
+            raise CameraError(f"USB camera {self.source} does not exist")
+        device: int | str = int(self.source) if self.source.isdigit() else self.source
+        cap = cv2.VideoCapture(device, cv2.CAP_V4L2)
+        if not cap.isOpened():
+            cap.release()
+            raise CameraError(f"cannot open USB camera {self.source}")
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep latency low; the source drains anyway
+        self._cap = cap
+        self._next_due = time.monotonic()
+        log.info("opened USB camera %s", self.source)
+
     def _check_interrupted(self) -> None:
         if self._interrupted.is_set():
             raise CameraError(f"camera {redact_source(self.source)} was closed")
@@ -167,12 +204,14 @@ class CameraSource:
                 raise EndOfStream(f"video file {self.source} ended")
             log.debug("restarting %s at the end of the file", self.source)
             assert self._cap is not None
+            self._loop_offset_s += self._pos / self._native_fps
             self._cap.release()
             self._cap = None
             self._open_locked()
             frame = self._decode_at(0)
             if frame is None:
                 raise CameraError(f"video file {self.source} has no readable frames")
+        self.position_s = self._loop_offset_s + (self._pos - 1) / self._native_fps
         self._next_index += step
         return frame
 

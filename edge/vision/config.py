@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_CLASSES: tuple[str, ...] = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"
+NormalisedPoint = tuple[float, float]
+CategoryName = Literal["person", "vehicle"]
+CATEGORY_NAMES: tuple[CategoryName, ...] = ("person", "vehicle")
 
 
 class DetectorConfig(BaseModel):
@@ -57,6 +61,145 @@ class DetectorConfig(BaseModel):
         return self
 
 
+def _check_normalised(points: list[NormalisedPoint]) -> list[NormalisedPoint]:
+    bad = [p for p in points if not (0.0 <= p[0] <= 1.0 and 0.0 <= p[1] <= 1.0)]
+    if bad:
+        raise ValueError(f"coordinates are fractions of the frame width and height and must be within 0..1: {bad}")
+    return points
+
+
+class ZoneRegionConfig(BaseModel):
+    """A polygon in the camera image: tracks entering, leaving and loitering in it are reported.
+
+    Coordinates are normalised: x as a fraction of the frame width, y of its height, (0, 0) top-left,
+    so a zone survives a change of stream resolution. A track is inside when the bottom centre of its
+    box (where it touches the ground) is inside the polygon.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="Zone name, unique per camera, used in events.")
+    polygon: list[NormalisedPoint] = Field(
+        min_length=3, description="Vertices [x, y] in order, normalised to 0..1 of the frame width/height."
+    )
+    loiter_s: float | None = Field(
+        default=None, gt=0.0, description="Report loitering when one track stays longer than this; None: never."
+    )
+    categories: list[CategoryName] = Field(
+        default_factory=lambda: list(CATEGORY_NAMES), min_length=1, description="Categories the zone counts."
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon_valid(cls, points: list[NormalisedPoint]) -> list[NormalisedPoint]:
+        _check_normalised(points)
+        area2 = sum(
+            points[i][0] * points[(i + 1) % len(points)][1] - points[(i + 1) % len(points)][0] * points[i][1]
+            for i in range(len(points))
+        )
+        if abs(area2) < 1e-9:
+            raise ValueError("polygon has no area (its points are collinear or repeated)")
+        return points
+
+
+class LineConfig(BaseModel):
+    """A counting line (segment) in the camera image, from point `a` to point `b`, normalised to 0..1.
+
+    A track crossing it with its ground point counts once per crossing. Direction "in" is crossing to the
+    right-hand side of the line as seen facing from a to b on the screen (for a on the left and b on the
+    right: moving down the image); "out" is the reverse. Swap a and b to swap the directions.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="Line name, unique per camera, used in events.")
+    a: NormalisedPoint = Field(description="First end [x, y], normalised to 0..1.")
+    b: NormalisedPoint = Field(description="Second end [x, y], normalised to 0..1.")
+    categories: list[CategoryName] = Field(
+        default_factory=lambda: list(CATEGORY_NAMES), min_length=1, description="Categories the line counts."
+    )
+
+    @model_validator(mode="after")
+    def _ends_valid(self) -> LineConfig:
+        _check_normalised([self.a, self.b])
+        if self.a == self.b:
+            raise ValueError("line ends a and b must differ")
+        return self
+
+
+class MotionConfig(BaseModel):
+    """Motion gating: when and where the detector runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True, description="Gate inference on motion; False runs the detector on every full frame."
+    )
+    width: int = Field(default=160, ge=32, le=640, description="Width in pixels of the grayscale motion image.")
+    threshold: float = Field(
+        default=18.0, gt=0.0, le=255.0, description="Grey-level difference from the background that counts as change."
+    )
+    alpha: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=1.0,
+        description="Background learning rate per sampled frame; still objects fade in after ~3/alpha frames.",
+    )
+    min_blob_fraction: float = Field(
+        default=0.0006, ge=0.0, lt=1.0, description="Smallest moving blob, as a share of the motion image's pixels."
+    )
+    reset_fraction: float = Field(
+        default=0.6, gt=0.0, le=1.0, description="Changed share above which the background is replaced at once."
+    )
+    crop_max_fraction: float = Field(
+        default=0.45,
+        ge=0.0,
+        le=1.0,
+        description="Detect on the padded motion region when its area is at most this share of the frame.",
+    )
+    crop_padding: float = Field(
+        default=0.35, ge=0.0, le=2.0, description="Padding added on each side of the motion region, as its size."
+    )
+    min_crop_fraction: float = Field(
+        default=0.4, gt=0.0, le=1.0, description="Smallest crop side, as a share of the frame's shorter side."
+    )
+    recheck_interval_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        description="Run a full-frame detection at least this often, so still objects are neither missed nor lost.",
+    )
+    track_refresh_s: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="While all motion lies on confirmed tracks, detect at most this often and let tracks coast.",
+    )
+
+
+class TrackingConfig(BaseModel):
+    """Multi-object tracking (ByteTrack-style two-stage IoU association)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    high_score: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Detections at or above this start tracks and match first."
+    )
+    match_iou: float = Field(
+        default=0.2, gt=0.0, le=1.0, description="Least IoU between a predicted track box and a high detection."
+    )
+    low_match_iou: float = Field(
+        default=0.4, gt=0.0, le=1.0, description="Least IoU for the second stage, with low-score detections."
+    )
+    min_hits: int = Field(default=3, ge=1, le=100, description="Detections before a track is reported as started.")
+    max_misses: int = Field(
+        default=6, ge=1, le=1000, description="Detector runs in a row that miss a visible track before it ends."
+    )
+    max_coast_s: float = Field(
+        default=4.0,
+        gt=0.0,
+        description="Seconds a track may keep being missed in view (however few runs that was) before it ends.",
+    )
+
+
 class CameraConfig(BaseModel):
     """One camera: where its video comes from and how often to sample it."""
 
@@ -68,7 +211,32 @@ class CameraConfig(BaseModel):
     )
     name: str = Field(min_length=1, description="Human-readable camera name.")
     zone: str | None = Field(default=None, description="Site zone the camera watches, if any.")
-    source: str = Field(min_length=1, description="Video file path or rtsp:// URL.")
+    source: str = Field(
+        min_length=1,
+        description="Video file path, rtsp:// (or http://) URL, USB device path /dev/videoN, or a USB device index.",
+    )
     fps: float = Field(default=2.0, gt=0.0, le=30.0, description="Frames per second sampled for detection.")
     loop: bool = Field(default=True, description="Restart a video file when it ends.")
     enabled: bool = Field(default=True, description="Whether the camera is processed at all.")
+    read_plates: bool = Field(
+        default=False, description="The camera watches a vehicle gate: read licence plates of vehicle tracks."
+    )
+    record_clips: bool = Field(default=False, description="Record an MP4 clip around each new track.")
+    timeout_s: float = Field(
+        default=10.0, gt=0.0, le=120.0, description="Seconds to wait when opening or reading a stream."
+    )
+    zones: list[ZoneRegionConfig] = Field(
+        default_factory=list,
+        description="Polygons in the image for enter/leave/loitering events and occupancy (not the site `zone`).",
+    )
+    lines: list[LineConfig] = Field(default_factory=list, description="Counting lines in the image.")
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion gating of inference.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Object tracking.")
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> CameraConfig:
+        for kind, names in (("zones", [z.name for z in self.zones]), ("lines", [x.name for x in self.lines])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{kind} names must be unique per camera: {dupes}")
+        return self

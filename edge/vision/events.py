@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -128,3 +128,67 @@ class CategoryGate:
 def counts_of(grouped: Mapping[Category, Sequence[Detection]]) -> dict[Category, int]:
     """Return the number of detections per category."""
     return {category: len(dets) for category, dets in grouped.items()}
+
+
+TrackEventKind = Literal["track_started", "track_ended", "zone_entered", "zone_left", "loitering", "line_crossed"]
+
+
+class TrackEvent(BaseModel):
+    """Something one tracked object did: appeared, left, entered or left a zone, loitered, crossed a line.
+
+    One person walking past is one `track_started` (after the tracker's `min_hits`) and one `track_ended`
+    (with the dwell time and the best snapshot), whatever the frame rate.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: TrackEventKind = Field(description="What happened.")
+    camera_id: str = Field(description="Camera slug.")
+    zone: str | None = Field(description="Site zone the camera watches, if configured.")
+    track_id: int = Field(ge=1, description="Track id, unique per camera until the process restarts.")
+    category: Category = Field(description="Object category: 'person' or 'vehicle'.")
+    label: str = Field(description="Model label seen most often on this track, e.g. 'person' or 'truck'.")
+    occurred_at: AwareDatetime = Field(
+        description="UTC time of the frame where it happened (for track_ended: the last sighting)."
+    )
+    first_seen_at: AwareDatetime = Field(description="UTC time of the track's first sighting.")
+    last_seen_at: AwareDatetime = Field(description="UTC time of the track's latest sighting.")
+    dwell_s: float = Field(ge=0.0, description="Seconds from first to latest sighting (media time).")
+    score: float = Field(ge=0.0, le=1.0, description="Best detector score on the track so far.")
+    box: tuple[float, float, float, float] = Field(description="Latest box x1, y1, x2, y2 in frame pixels.")
+    zones_visited: list[str] = Field(description="Image zones the track has been in, in order of first entry.")
+    region: str | None = Field(default=None, description="Image zone or line name, for zone and line events.")
+    direction: Literal["in", "out"] | None = Field(default=None, description="Line crossing direction.")
+    region_dwell_s: float | None = Field(
+        default=None, ge=0.0, description="Seconds spent in the zone (zone_left, loitering)."
+    )
+    snapshot_path: Path | None = Field(
+        default=None,
+        description="Annotated JPEG of the track's best sighting (track_started/ended); None if not saved.",
+    )
+    clip_path: Path | None = Field(default=None, description="MP4 clip around the track's start, if recorded.")
+    plate: dict[str, Any] | None = Field(
+        default=None, description="Licence plate read on a gate camera: text, confidence, box."
+    )
+
+    def summary(self) -> str:
+        """Return a one-line human description for the journal."""
+        what = f"{self.label} #{self.track_id} on {self.camera_id}"
+        if self.kind == "track_started":
+            return f"{what} appeared"
+        if self.kind == "track_ended":
+            return f"{what} left after {self.dwell_s:.0f} s"
+        if self.kind == "zone_entered":
+            return f"{what} entered {self.region}"
+        if self.kind == "zone_left":
+            return f"{what} left {self.region} after {self.region_dwell_s or 0:.0f} s"
+        if self.kind == "loitering":
+            return f"{what} loitering in {self.region} for {self.region_dwell_s or 0:.0f} s"
+        return f"{what} crossed {self.region} ({self.direction})"
+
+    def payload(self) -> dict[str, Any]:
+        """Return the JSON body to journal: every field, with the snapshot as a file name only."""
+        body = self.model_dump(mode="json", exclude={"snapshot_path", "clip_path"})
+        body["snapshot"] = self.snapshot_path.name if self.snapshot_path else None
+        body["clip"] = self.clip_path.name if self.clip_path else None
+        return body

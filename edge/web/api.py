@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from typing import TypeVar
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from edge import keys
-from edge.access.service import UnknownDoor
+from edge.access.credentials import CredentialFormatError, CredentialInUse, UnknownPerson
+from edge.access.service import UnknownDoor, UnknownLevel, UnknownZone
+from edge.access.snapshot import CredentialSnapshot, SnapshotConflict, SnapshotRejected, applied_version
+from edge.vision.pipeline import CameraPipeline
 from edge.web.auth import SESSION
-from edge.web.forms import PersonIn
+from edge.web.forms import LockdownIn, PersonIn, PersonPatch
+
+Body = TypeVar("Body", bound=BaseModel)
 
 
-def _door_json(door: object) -> dict[str, object]:
-    data = asdict(door)  # type: ignore[call-overload]
-    data["status"] = door.status  # type: ignore[attr-defined]
-    return data
+class _BadBody(Exception):
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+async def _body(request: web.Request, model: type[Body]) -> Body:
+    try:
+        return model.model_validate_json(await request.read())
+    except ValidationError as err:
+        raise _BadBody(
+            web.json_response(
+                {"error": "invalid_body", "detail": err.errors(include_url=False, include_context=False)}, status=400
+            )
+        ) from err
+
+
+def _error(code: str, status: int, detail: str = "") -> web.Response:
+    return web.json_response({"error": code, "detail": detail}, status=status)
 
 
 async def status(request: web.Request) -> web.Response:
@@ -28,7 +47,9 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "site": app[keys.CONFIG].site.model_dump(),
-            "doors": [_door_json(d) for d in state.doors.values()],
+            "doors": [d.as_json() for d in state.doors.values()],
+            "lockdowns": app[keys.ACCESS].lockdown_json(),
+            "zones": [{"id": z.id, "name": z.name, "passback": z.passback} for z in app[keys.CONFIG].zones],
             "devices": [
                 {
                     "id": d.device_id,
@@ -40,15 +61,7 @@ async def status(request: web.Request) -> web.Response:
                 }
                 for d in state.devices.values()
             ],
-            "cameras": {
-                cid: {
-                    "state": p.status.state,
-                    "frames_processed": p.status.frames_processed,
-                    "last_frame_at": p.status.last_frame_at.isoformat() if p.status.last_frame_at else None,
-                    "events_emitted": p.status.events_emitted,
-                }
-                for cid, p in app[keys.CAMERAS].items()
-            },
+            "cameras": {cid: _camera_status(p) for cid, p in app[keys.CAMERAS].items()},
             "sync": None
             if sync is None
             else {
@@ -61,9 +74,32 @@ async def status(request: web.Request) -> web.Response:
     )
 
 
+def _camera_status(pipeline: CameraPipeline) -> dict[str, object]:
+    st = pipeline.status
+    return {
+        "state": st.state,
+        "frames_processed": st.frames_processed,
+        "last_frame_at": st.last_frame_at.isoformat() if st.last_frame_at else None,
+        "events_emitted": st.events_emitted,
+        "detector_runs": st.detector_runs,
+        "tracks_active": st.tracks_active,
+        "reconnects": st.reconnects,
+        "last_error": st.last_error,
+        "retry_at": st.retry_at.isoformat() if st.retry_at else None,
+    }
+
+
+async def camera_analytics(request: web.Request) -> web.Response:
+    """Live occupancy per zone, line counts and tracks of one camera."""
+    pipeline = request.app[keys.CAMERAS].get(request.match_info["camera_id"])
+    if pipeline is None:
+        return web.json_response({"error": "unknown_camera"}, status=404)
+    return web.json_response(pipeline.analytics())
+
+
 async def doors(request: web.Request) -> web.Response:
     """List doors with their observed state."""
-    return web.json_response([_door_json(d) for d in request.app[keys.SITE_STATE].doors.values()])
+    return web.json_response([d.as_json() for d in request.app[keys.SITE_STATE].doors.values()])
 
 
 async def door_command(request: web.Request) -> web.Response:
@@ -116,17 +152,103 @@ async def list_people(request: web.Request) -> web.Response:
 
 
 async def add_person(request: web.Request) -> web.Response:
-    """Add a person with credentials."""
+    """Add a person with credentials (and optionally levels, role, PIN)."""
     try:
-        body = PersonIn.model_validate_json(await request.read())
-    except ValidationError as err:
-        return web.json_response(
-            {"error": "invalid_body", "detail": err.errors(include_url=False)}, status=400
+        body = await _body(request, PersonIn)
+    except _BadBody as bad:
+        return bad.response
+    try:
+        person_id = await request.app[keys.ACCESS].add_person(
+            body.name,
+            body.credentials,
+            request[SESSION].username,
+            valid_from=body.valid_from,
+            valid_until=body.valid_until,
+            levels=body.levels,
+            role=body.role,
+            pin=body.pin,
         )
-    person_id = await request.app[keys.CREDENTIALS].add_person(
-        body.name, body.credentials, valid_from=body.valid_from, valid_until=body.valid_until
-    )
+    except (UnknownLevel, CredentialFormatError) as err:
+        return _error("invalid_value", 422, str(err))
+    except CredentialInUse as err:
+        return _error("credential_in_use", 409, str(err))
     return web.json_response({"id": person_id}, status=201)
+
+
+def _person_id(request: web.Request) -> int | None:
+    try:
+        return int(request.match_info["person_id"])
+    except ValueError:
+        return None
+
+
+async def get_person(request: web.Request) -> web.Response:
+    """One person with credentials, levels, role and validity (whether a PIN is set, never the PIN)."""
+    person_id = _person_id(request)
+    try:
+        if person_id is None:
+            raise UnknownPerson(request.match_info["person_id"])
+        return web.json_response(await request.app[keys.CREDENTIALS].get_person(person_id))
+    except UnknownPerson:
+        return _error("unknown_person", 404)
+
+
+async def patch_person(request: web.Request) -> web.Response:
+    """Suspend/activate a person, assign levels, set role, validity or PIN; audited."""
+    person_id = _person_id(request)
+    if person_id is None:
+        return _error("unknown_person", 404)
+    try:
+        body = await _body(request, PersonPatch)
+    except _BadBody as bad:
+        return bad.response
+    fields = {name: getattr(body, name) for name in body.model_fields_set}
+    try:
+        await request.app[keys.ACCESS].update_person(person_id, fields, request[SESSION].username)
+    except UnknownPerson:
+        return _error("unknown_person", 404)
+    except UnknownLevel as err:
+        return _error("invalid_value", 422, str(err))
+    return web.json_response(await request.app[keys.CREDENTIALS].get_person(person_id))
+
+
+async def get_lockdown(request: web.Request) -> web.Response:
+    """Active lockdowns."""
+    return web.json_response({"lockdowns": request.app[keys.ACCESS].lockdown_json()})
+
+
+async def put_lockdown(request: web.Request) -> web.Response:
+    """Start or lift a lockdown of the site or a zone; audited."""
+    try:
+        body = await _body(request, LockdownIn)
+    except _BadBody as bad:
+        return bad.response
+    access = request.app[keys.ACCESS]
+    try:
+        changed = await access.set_lockdown(body.zone, body.active, request[SESSION].username, body.reason)
+    except UnknownZone:
+        return _error("unknown_zone", 404)
+    return web.json_response({"changed": changed, "lockdowns": access.lockdown_json()})
+
+
+async def get_snapshot_version(request: web.Request) -> web.Response:
+    """The version of the last applied credential snapshot."""
+    return web.json_response({"version": await applied_version(request.app[keys.DATABASE])})
+
+
+async def put_snapshot(request: web.Request) -> web.Response:
+    """Apply a full or delta credential snapshot in one transaction (idempotent; older versions ignored)."""
+    try:
+        body = await _body(request, CredentialSnapshot)
+    except _BadBody as bad:
+        return bad.response
+    try:
+        result = await request.app[keys.ACCESS].apply_credential_snapshot(body, by=request[SESSION].username)
+    except SnapshotConflict as err:
+        return _error("version_conflict", 409, str(err))
+    except SnapshotRejected as err:
+        return _error("snapshot_rejected", 422, str(err))
+    return web.json_response(result.as_json())
 
 
 def add_routes(app: web.Application) -> None:
@@ -136,5 +258,12 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(r"/api/v1/doors/{door_id}/{action:(unlock|lock)}", door_command)
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/cameras/{camera_id}/snapshot.jpg", snapshot)
+    app.router.add_get("/api/v1/cameras/{camera_id}/analytics", camera_analytics)
     app.router.add_get("/api/v1/people", list_people)
     app.router.add_post("/api/v1/people", add_person)
+    app.router.add_get(r"/api/v1/people/{person_id}", get_person)
+    app.router.add_patch(r"/api/v1/people/{person_id}", patch_person)
+    app.router.add_get("/api/v1/access/lockdown", get_lockdown)
+    app.router.add_put("/api/v1/access/lockdown", put_lockdown)
+    app.router.add_get("/api/v1/access/snapshot", get_snapshot_version)
+    app.router.add_put("/api/v1/access/snapshot", put_snapshot)

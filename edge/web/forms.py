@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+_PIN = r"^[0-9]{4,12}$"
+_SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
 class _Body(BaseModel):
@@ -19,9 +22,43 @@ class LoginForm(_Body):
 
 
 class PersonIn(_Body):
-    """A person to add, with credential numbers."""
+    """A person to add, with credential numbers and, optionally, levels, role and PIN."""
 
     name: str = Field(min_length=1, max_length=120, description="Full name")
     credentials: list[str] = Field(default_factory=list, max_length=16, description="Card numbers")
     valid_from: datetime | None = Field(default=None, description="Credentials valid from (aware)")
     valid_until: datetime | None = Field(default=None, description="Credentials valid until (aware)")
+    levels: list[str] = Field(default_factory=list, max_length=64, description="Access level ids")
+    role: str | None = Field(default=None, pattern=_SLUG, description="Role, e.g. one that may override lockdown")
+    pin: str | None = Field(default=None, pattern=_PIN, repr=False, description="PIN (stored only as a keyed hash)")
+
+
+class PersonPatch(_Body):
+    """Changes to a person; a field left out is unchanged, `null` clears role/validity/PIN."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=120, description="Full name")
+    active: bool | None = Field(default=None, description="False suspends every credential, true reactivates")
+    levels: list[str] | None = Field(default=None, max_length=64, description="Replace the access levels")
+    role: str | None = Field(default=None, pattern=_SLUG, description="Role; null clears")
+    valid_from: AwareDatetime | None = Field(default=None, description="Person valid from; null clears")
+    valid_until: AwareDatetime | None = Field(default=None, description="Person valid until; null clears")
+    pin: str | None = Field(default=None, pattern=_PIN, repr=False, description="New PIN; null clears")
+    reset_passback: bool = Field(default=False, description="Forget where anti-passback thinks the person is")
+
+    @model_validator(mode="after")
+    def _something(self) -> PersonPatch:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be null")
+        if "active" in self.model_fields_set and self.active is None:
+            raise ValueError("active cannot be null")
+        return self
+
+
+class LockdownIn(_Body):
+    """Start or lift a lockdown of the site or one zone."""
+
+    zone: str | None = Field(default=None, max_length=64, description="Zone id; null = the whole site")
+    active: bool = Field(description="True locks down, false lifts")
+    reason: str = Field(default="", max_length=200, description="Why (audited)")

@@ -15,12 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 ROOT = "outpost"
 CHANNELS = ("status", "telemetry", "event", "command", "ack", "receipt")
-DEVICE_PUBLISHES = ("status", "telemetry", "event", "ack")
-DEVICE_SUBSCRIBES = ("command", "receipt")
 DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
 
 Channel = Literal["status", "telemetry", "event", "command", "ack", "receipt"]
+DEVICE_PUBLISHES: tuple[Channel, ...] = ("status", "telemetry", "event", "ack")
+DEVICE_SUBSCRIBES: tuple[Channel, ...] = ("command", "receipt")
 
 
 class PayloadError(ValueError):
@@ -60,6 +60,12 @@ class BadgeRead(_Msg):
     id: str = Field(default_factory=_new_id, max_length=64, description="Event id, echoed in the ack")
     credential: str = Field(min_length=1, max_length=128, description="Card number / UID as read")
     ts: datetime = Field(default_factory=_now, description="When read")
+    pin: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{4,12}$",
+        repr=False,
+        description="PIN keyed in after this card (card+PIN doors); never logged or stored in clear",
+    )
 
 
 class ContactChange(_Msg):
@@ -80,9 +86,7 @@ class Command(_Msg):
 
     id: str = Field(default_factory=_new_id, max_length=64, description="Command id, echoed in the ack")
     action: Literal["unlock", "lock"] = Field(description="What to do")
-    duration_s: float | None = Field(
-        default=None, ge=0, le=3600, description="Unlock time; None = until lock"
-    )
+    duration_s: float | None = Field(default=None, ge=0, le=3600, description="Unlock time; None = until lock")
     ts: datetime = Field(default_factory=_now, description="When issued")
 
 
@@ -94,6 +98,19 @@ class Ack(_Msg):
     detail: str = Field(default="", max_length=200, description="Why not, when ok is false")
 
 
+class Feedback(_Msg):
+    """Site -> reader: the access decision on a badge read, shown by the reader's LED and buzzer.
+
+    Not a native MQTT channel in contract v1; adapters of readers with local feedback (OSDP) act on it.
+    """
+
+    id: str = Field(max_length=64, description="Id of the badge read event decided on")
+    granted: bool = Field(description="True if access was granted")
+    reason: str = Field(
+        default="", max_length=64, description="The decision's reason as audited (e.g. pin_required), if any"
+    )
+
+
 class Topic(_Msg):
     """A parsed device topic."""
 
@@ -102,6 +119,8 @@ class Topic(_Msg):
 
 
 DeviceMessage = Status | Telemetry | BadgeRead | ContactChange | Command | Ack
+SiteMessage = Command | Ack | Feedback
+"""What the site sends to a device: a command, an event receipt, or reader feedback."""
 
 
 def topic_for(device_id: str, channel: Channel) -> str:

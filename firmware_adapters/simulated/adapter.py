@@ -13,7 +13,6 @@ import random
 from typing import ClassVar
 
 import aiomqtt
-import paho.mqtt.client as paho
 
 from firmware_adapters.base import AdapterError
 from firmware_adapters.outpost_mqtt.codec import (
@@ -55,9 +54,7 @@ class SimulatedDevice:
         """Connect and wait until subscribed."""
         self._task = asyncio.create_task(self._run(), name=f"sim-{self.device_id}")
         waiter = asyncio.create_task(self._ready.wait())
-        done, _ = await asyncio.wait(
-            {self._task, waiter}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait({self._task, waiter}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         if self._task in done:
             err = self._task.exception()
@@ -103,16 +100,14 @@ class SimulatedDevice:
         await self.publish("ack", Ack(id=command.id))
 
     async def _run(self) -> None:
-        will = aiomqtt.Will(
-            topic_for(self.device_id, "status"), encode(Status(state="offline")), qos=1, retain=True
-        )
+        will = aiomqtt.Will(topic_for(self.device_id, "status"), encode(Status(state="offline")), qos=1, retain=True)
         async with aiomqtt.Client(
             self.config.host,
             self.config.port,
             identifier=self.device_id,
             username=self.device_id,
             password=self.config.password,
-            protocol=paho.MQTTv311,
+            protocol=aiomqtt.ProtocolVersion.V311,
             will=will,
             clean_session=True,
         ) as client:
@@ -124,7 +119,7 @@ class SimulatedDevice:
             await self.on_connected()
             async for message in client.messages:
                 try:
-                    parsed, payload = decode(str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
+                    parsed, payload = decode(str(message.topic), bytes(message.payload))  # type: ignore[arg-type,unused-ignore]
                 except PayloadError as err:
                     log.warning("%s: ignoring bad message: %s", self.device_id, err)
                     continue
@@ -216,9 +211,7 @@ class SimulatedSensor(SimulatedDevice):
             humidity = 45 + self._rng.uniform(-3, 3)
             await self.publish(
                 "telemetry",
-                Telemetry(
-                    values={"temperature_c": round(temperature, 2), "humidity_pct": round(humidity, 1)}
-                ),
+                Telemetry(values={"temperature_c": round(temperature, 2), "humidity_pct": round(humidity, 1)}),
             )
             await asyncio.sleep(self.interval_s)
 

@@ -21,7 +21,17 @@ async def test_camera_detections_reach_journal_and_console(
     config = EdgeConfig.model_validate(
         site_config_dict(
             tmp_path / "edge",
-            cameras=[{"id": "plaza", "name": "Plaza", "zone": "lobby", "source": str(vtest_path), "fps": 5}],
+            cameras=[
+                {
+                    "id": "plaza",
+                    "name": "Plaza",
+                    "zone": "lobby",
+                    "source": str(vtest_path),
+                    "fps": 5,
+                    "record_clips": True,
+                    "lines": [{"name": "kerb", "a": [0.0, 0.55], "b": [1.0, 0.55]}],
+                }
+            ],
             vision={"detector": {"model_path": str(nanodet_path), "threads": 1}},
         )
     )
@@ -48,5 +58,20 @@ async def test_camera_detections_reach_journal_and_console(
             assert frame.shape == (576, 768, 3)
             status = (await client.get("/api/v1/status")).json()
             assert status["cameras"]["plaza"]["frames_processed"] > 0
+            analytics = (await client.get("/api/v1/cameras/plaza/analytics")).json()
+            assert analytics["camera_id"] == "plaza" and "kerb" in analytics["lines"]
+
+        # One walker is one track: a track_started event with its best snapshot and a clip.
+        started = None
+        for _ in range(300):
+            started = next(
+                (d for d in await journal.recent(50, "detection") if d.payload.get("kind") == "track_started"), None
+            )
+            if started is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert started is not None, "no track_started event"
+        assert started.payload["category"] in ("person", "vehicle")
+        assert started.payload["clip"].endswith(".mp4")
     finally:
         await runner.stop()

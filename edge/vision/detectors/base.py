@@ -91,9 +91,7 @@ def build_class_thresholds(class_names: tuple[str, ...], cfg: DetectorConfig) ->
     return thresholds
 
 
-def nms_per_class(
-    boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float
-) -> np.ndarray:
+def nms_per_class(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float) -> np.ndarray:
     """Return the indices kept by class-wise NMS, highest score first."""
     if len(scores) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -126,9 +124,7 @@ def to_detections(
     ]
 
 
-def select_candidates(
-    scores: np.ndarray, thresholds: np.ndarray, max_candidates: int
-) -> tuple[np.ndarray, np.ndarray]:
+def select_candidates(scores: np.ndarray, thresholds: np.ndarray, max_candidates: int) -> tuple[np.ndarray, np.ndarray]:
     """Return (row, class) index arrays of score entries above their class threshold, best first."""
     rows, cols = np.nonzero(scores >= thresholds[None, :])
     if len(rows) > max_candidates:

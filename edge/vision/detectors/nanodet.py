@@ -38,7 +38,10 @@ class NanoDetDetector(Detector):
             raise DetectorError(f"NanoDet expects a static square NCHW input, got {shape}")
         size = int(shape[2])
         if cfg.input_size is not None and cfg.input_size != size:
-            raise DetectorError(f"input_size {cfg.input_size} differs from the model's fixed size {size}")
+            raise DetectorError(
+                f"input_size {cfg.input_size} differs from the model's fixed size {size}: this NanoDet export "
+                f"only takes {size}x{size}; leave input_size unset or use a model exported at {cfg.input_size}"
+            )
         self._size = size
         self._score_names, self._box_names, self._reg_max = _match_outputs(session, size)
         self._centers, self._strides = _grid(size)
@@ -63,9 +66,7 @@ class NanoDetDetector(Detector):
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Detect objects in a HxWx3 uint8 BGR frame."""
-        outputs = self._session.run(
-            self._score_names + self._box_names, {self._input_name: self.preprocess(frame_bgr)}
-        )
+        outputs = self._session.run(self._score_names + self._box_names, {self._input_name: self.preprocess(frame_bgr)})
         n = len(STRIDES)
         scores = np.concatenate([o[0] for o in outputs[:n]], axis=0)
         dists = np.concatenate([o[0] for o in outputs[n:]], axis=0)
@@ -113,9 +114,7 @@ def _match_outputs(session: ort.InferenceSession, size: int) -> tuple[list[str],
         pair = by_cells.get(cells, {})
         if "scores" not in pair or "boxes" not in pair:
             found = {o.name: o.shape for o in session.get_outputs()}
-            raise DetectorError(
-                f"NanoDet: no score/box output pair with {cells} cells for stride {stride}: {found}"
-            )
+            raise DetectorError(f"NanoDet: no score/box output pair with {cells} cells for stride {stride}: {found}")
         score_names.append(pair["scores"])
         box_names.append(pair["boxes"])
     if len(box_channels) != 1:

@@ -138,9 +138,7 @@ class YoloDetector(Detector):
         out_shape = outputs[0].shape
         static_dims = {d for d in out_shape[1:] if isinstance(d, int)}
         if static_dims and 4 + len(self._names) not in static_dims:
-            raise DetectorError(
-                f"YOLO output {out_shape} does not fit {len(self._names)} class names (4+nc channels)"
-            )
+            raise DetectorError(f"YOLO output {out_shape} does not fit {len(self._names)} class names (4+nc channels)")
 
     @property
     def input_size(self) -> int:

@@ -26,15 +26,75 @@ document.querySelectorAll("button[data-action]").forEach((button) => {
   });
 });
 
+function renderDoor(door) {
+  const card = document.querySelector(`.door[data-door="${door.door_id}"]`);
+  if (!card) return;
+  const el = card.querySelector('[data-role="status"]');
+  el.textContent = door.status;
+  el.className = `state state-${door.status_key}`;
+  card.querySelector('[data-role="mode"]').textContent = door.mode;
+  const alarms = card.querySelector('[data-role="alarms"]');
+  alarms.replaceChildren(...door.alarms.map((a) => {
+    const li = document.createElement("li");
+    li.textContent = a.text;
+    return li;
+  }));
+}
+
+// Lockdown toggles: the whole site, then each zone. Every change is confirmed and audited server-side.
+function renderLockdown(zones, lockdowns) {
+  const box = document.getElementById("lockdown");
+  const banner = document.getElementById("lockdown-banner");
+  if (!box) return;
+  const active = new Map(lockdowns.map((l) => [l.zone === null ? "" : l.zone, l]));
+  const scopes = [{ id: "", name: "Whole site" }, ...zones];
+  box.replaceChildren(...scopes.map((scope) => {
+    const on = active.has(scope.id);
+    const card = document.createElement("article");
+    card.className = `card zone${on ? " locked-down" : ""}`;
+    card.dataset.zone = scope.id;
+    const title = document.createElement("h3");
+    title.textContent = scope.name;
+    const state = document.createElement("p");
+    state.className = `state ${on ? "state-lockdown" : "state-locked"}`;
+    state.textContent = on ? "lockdown" : "normal";
+    const button = document.createElement("button");
+    button.className = on ? "secondary" : "danger";
+    button.dataset.lockdown = on ? "lift" : "start";
+    button.textContent = on ? "Lift lockdown" : "Lock down";
+    button.addEventListener("click", () => toggleLockdown(scope, !on, button));
+    card.append(title, state, button);
+    return card;
+  }));
+  if (banner) {
+    banner.hidden = lockdowns.length === 0;
+    banner.textContent = lockdowns.map((l) => `LOCKDOWN ${l.zone || "site"} (${l.set_by}${l.reason ? ": " + l.reason : ""})`).join(" · ");
+  }
+}
+
+async function toggleLockdown(scope, start, button) {
+  const what = scope.id ? `zone ${scope.name}` : "the whole site";
+  if (!window.confirm(start ? `Lock down ${what}?` : `Lift the lockdown of ${what}?`)) return;
+  button.disabled = true;
+  try {
+    await api("/api/v1/access/lockdown", {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ zone: scope.id || null, active: start, reason: "" }),
+    });
+  } finally {
+    button.disabled = false;
+    refresh();
+  }
+}
+
 function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
 
 async function refresh() {
   try {
     const status = await (await api("/api/v1/status")).json();
-    for (const door of status.doors) {
-      const el = document.querySelector(`.door[data-door="${door.door_id}"] [data-role="status"]`);
-      if (el) { el.textContent = door.status; el.className = `state state-${door.status}`; }
-    }
+    for (const door of status.doors) renderDoor(door);
+    renderLockdown(status.zones || [], status.lockdowns || []);
     for (const [cam, st] of Object.entries(status.cameras)) {
       const el = document.querySelector(`[data-camera-status="${cam}"]`);
       if (el) el.textContent = st.state || "";
@@ -55,5 +115,6 @@ function reloadSnapshots() {
   });
 }
 
+refresh();
 setInterval(refresh, 2000);
 setInterval(reloadSnapshots, 3000);

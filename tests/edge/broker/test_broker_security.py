@@ -227,3 +227,17 @@ async def test_mosquitto_clients_interoperate(edge_app, devices) -> None:
 def test_mosquitto_tools_present() -> None:
     for tool in ("mosquitto_pub", "mosquitto_sub"):
         assert subprocess.run(["which", tool], capture_output=True).returncode == 0, f"{tool} not installed"
+
+
+async def test_retained_messages_of_others_are_not_leaked_on_connect(edge_app, devices) -> None:
+    """amqtt 0.12.1 sends a new client the retained messages of every filter anyone subscribed to."""
+    await devices("lock-front", "lock")  # publishes a retained online status the site core subscribes to
+    await asyncio.sleep(0.3)
+    snoop = PahoDevice(edge_app.mqtt_port, "reader-front", "reader-front", DEVICE_PASSWORDS["reader-front"])
+    try:
+        assert await snoop.connect()
+        assert await snoop.subscribe("outpost/reader-front/receipt") == [1]
+        await asyncio.sleep(0.8)
+        assert [topic for topic, _ in snoop.messages] == []
+    finally:
+        snoop.close()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from edge.vision import DetectorConfig, NanoDetDetector, load_detector
+from edge.vision import DetectorConfig, NanoDetDetector, SampledFrame, load_detector
+
+T0 = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 
 # vtest_path, nanodet_path and shared_dir come from tests/conftest.py (they fail, never skip, when absent).
 
@@ -45,6 +48,49 @@ def frame_100(vtest_path: Path) -> np.ndarray:
     return frame
 
 
+def read_frames(path: Path, every: int = 1, limit: int | None = None) -> Iterator[np.ndarray]:
+    """Yield every `every`-th frame of a video (all decoded, as a camera source would), up to `limit`."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        index = yielded = 0
+        while limit is None or yielded < limit:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            if index % every == 0:
+                yield frame
+                yielded += 1
+            index += 1
+    finally:
+        cap.release()
+
+
+def sampled(frames: Iterator[np.ndarray], fps: float = 5.0, start: int = 0) -> Iterator[SampledFrame]:
+    """Wrap frames as a camera would deliver them at `fps`: media time and wall time advance together."""
+    for i, image in enumerate(frames, start):
+        yield SampledFrame(image, i / fps, T0 + timedelta(seconds=i / fps), i)
+
+
+@pytest.fixture(scope="session")
+def plaza_background(vtest_path: Path) -> np.ndarray:
+    """Return the plaza without people: the per-pixel median of every 16th frame of vtest.avi."""
+    frames = np.stack(list(read_frames(vtest_path, every=16)))
+    return np.median(frames, axis=0).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def short_clip(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the first 20 s of vtest.avi (200 frames, 10 fps) re-encoded as MPEG-4 in a temporary file."""
+    path = tmp_path_factory.mktemp("clips") / "plaza-20s.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (768, 576))
+    try:
+        for frame in read_frames(vtest_path, limit=200):
+            writer.write(frame)
+    finally:
+        writer.release()
+    return path
+
+
 # A minimal ONNX writer, so YOLO-layout models can be built without the onnx package or a model hub.
 def _varint(n: int) -> bytes:
     out = bytearray()
@@ -71,9 +117,7 @@ def _value_info(name: str, shape: list[int | str]) -> bytes:
     return _msg(1, name) + _msg(2, _msg(1, tensor_type))
 
 
-def constant_output_model(
-    input_shape: list[int | str], output: np.ndarray, metadata: dict[str, str]
-) -> bytes:
+def constant_output_model(input_shape: list[int | str], output: np.ndarray, metadata: dict[str, str]) -> bytes:
     """Serialise an ONNX model whose single output is a constant tensor, with metadata props."""
     arr = np.ascontiguousarray(output, dtype=np.float32)
     tensor = b"".join(_int(1, d) for d in arr.shape) + _int(2, 1) + _msg(9, arr.tobytes())

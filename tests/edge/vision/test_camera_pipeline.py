@@ -12,16 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.vision import CameraConfig, CameraPipeline, DetectionEvent, NanoDetDetector
+from edge.vision import CameraConfig, CameraPipeline, DetectionEvent, FrameResult, NanoDetDetector, TrackEvent
 from edge.vision.pipeline import OnDetection
 
 MakePipeline = Callable[..., CameraPipeline]
 
 
 @pytest.fixture
-async def make_pipeline(
-    nanodet: NanoDetDetector, vtest_path: Path, tmp_path: Path
-) -> AsyncIterator[MakePipeline]:
+async def make_pipeline(nanodet: NanoDetDetector, vtest_path: Path, tmp_path: Path) -> AsyncIterator[MakePipeline]:
     """Return a factory of vtest.avi pipelines (not realtime); all are stopped after the test."""
     made: list[CameraPipeline] = []
 
@@ -58,9 +56,7 @@ def decode_jpeg(path: Path) -> np.ndarray:
     return image
 
 
-async def test_emits_a_person_event_with_a_snapshot(
-    nanodet: NanoDetDetector, vtest_path: Path, tmp_path: Path
-) -> None:
+async def test_emits_a_person_event_with_a_snapshot(nanodet: NanoDetDetector, vtest_path: Path, tmp_path: Path) -> None:
     events: asyncio.Queue[DetectionEvent] = asyncio.Queue()
 
     async def on_detection(event: DetectionEvent) -> None:
@@ -128,9 +124,7 @@ async def test_a_failing_callback_does_not_stop_the_pipeline(make_pipeline: Make
     assert pipeline.status.state == "running"
 
 
-async def test_a_missing_file_reports_an_error_and_keeps_retrying(
-    make_pipeline: MakePipeline, tmp_path: Path
-) -> None:
+async def test_a_missing_file_reports_an_error_and_keeps_retrying(make_pipeline: MakePipeline, tmp_path: Path) -> None:
     pipeline = make_pipeline(ignore, source=str(tmp_path / "gone.avi"))
 
     await pipeline.start()
@@ -149,3 +143,81 @@ async def test_a_file_without_loop_stops_at_its_end(make_pipeline: MakePipeline)
     await wait_for(lambda: pipeline.status.state == "stopped", within=60)
 
     assert pipeline.status.frames_processed == 80  # 795 frames, every 10th
+
+
+async def test_track_events_one_pair_per_object_with_best_snapshot_and_analytics(
+    nanodet: NanoDetDetector, short_clip: Path, tmp_path: Path
+) -> None:
+    track_events: list[TrackEvent] = []
+    count_events: list[DetectionEvent] = []
+    frames: list[FrameResult] = []
+
+    async def on_track_event(event: TrackEvent) -> None:
+        track_events.append(event)
+
+    async def on_detection(event: DetectionEvent) -> None:
+        count_events.append(event)
+
+    camera = CameraConfig.model_validate(
+        {
+            "id": "plaza",
+            "name": "Plaza",
+            "zone": "yard",
+            "source": str(short_clip),
+            "fps": 5.0,
+            "loop": False,
+            "lines": [{"name": "crossing", "a": (0.5, 0.2), "b": (0.5, 0.8)}],
+            "zones": [{"name": "square", "polygon": [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7)]}],
+        }
+    )
+    pipeline = CameraPipeline(
+        camera,
+        nanodet,
+        tmp_path,
+        on_detection,
+        realtime=False,
+        on_track_event=on_track_event,
+        on_frame=frames.append,
+    )
+    await pipeline.start()
+    try:
+        await wait_for(lambda: pipeline.status.state == "stopped", within=90)
+    finally:
+        await pipeline.stop()
+
+    assert len(frames) == pipeline.status.frames_processed == 100  # 200 frames at 10 fps, every other one
+    assert pipeline.status.detector_runs < 100  # motion gating skipped some
+    started = [e for e in track_events if e.kind == "track_started"]
+    ended = [e for e in track_events if e.kind == "track_ended"]
+    people = [e for e in started if e.category == "person"]
+    assert 5 <= len(people) <= 20  # a dozen people in 20 s; per-frame events would be hundreds
+    # Every track that started ends exactly once (the file ended: the rest end with it), after it started.
+    assert sorted(e.track_id for e in ended) == sorted(e.track_id for e in started)
+    by_id = {e.track_id: e for e in started}
+    for event in ended:
+        begin = by_id[event.track_id]
+        assert event.first_seen_at == begin.first_seen_at and event.last_seen_at >= begin.last_seen_at
+        assert event.dwell_s == pytest.approx((event.last_seen_at - event.first_seen_at).total_seconds(), abs=0.05)
+        assert (event.camera_id, event.zone, event.label) == ("plaza", "yard", begin.label)
+        assert event.snapshot_path is not None and event.snapshot_path.parent == tmp_path / "plaza"
+        assert f"-{event.category}-t{event.track_id}.jpg" in event.snapshot_path.name
+        assert decode_jpeg(event.snapshot_path).shape == (576, 768, 3)
+    assert max(e.dwell_s for e in ended if e.category == "person") >= 10  # someone stayed in view
+
+    crossings = [e for e in track_events if e.kind == "line_crossed"]
+    entries = [e for e in track_events if e.kind == "zone_entered"]
+    assert crossings and entries
+    assert all(e.region == "crossing" and e.direction in ("in", "out") for e in crossings)
+    assert all("square" in e.zones_visited for e in entries)
+    analytics = pipeline.analytics()
+    lines = analytics["lines"]["crossing"]
+    assert lines["in"]["person"] + lines["out"]["person"] == len(crossings)
+    assert analytics["zones"]["square"] == {"person": 0, "vehicle": 0}  # everyone left when the file ended
+    assert analytics["camera_id"] == "plaza" and analytics["frames"] == 100
+
+    # Count events still work, now from confirmed tracks.
+    assert count_events and count_events[0].category in ("person", "vehicle")
+    assert all(e.count == len(e.detections) for e in count_events)
+    assert TrackEvent.model_validate_json(ended[0].model_dump_json()) == ended[0]
+    payload = ended[0].payload()
+    assert payload["snapshot"] == ended[0].snapshot_path.name and "snapshot_path" not in payload

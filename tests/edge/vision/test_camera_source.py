@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge.vision import CameraError, CameraSource, EndOfStream
-from edge.vision.camera import redact_source
+from edge.vision.camera import redact_source, source_kind
 
 
 def digest(frame: np.ndarray) -> bytes:
@@ -91,3 +91,29 @@ def test_interrupt_makes_reads_fail(vtest_path: Path) -> None:
 def test_redact_source_hides_credentials() -> None:
     assert redact_source("rtsp://admin:pw@10.0.0.5:554/s1") == "rtsp://***@10.0.0.5:554/s1"
     assert redact_source("/videos/a.mp4") == "/videos/a.mp4"
+
+
+def test_source_kinds() -> None:
+    assert source_kind("rtsp://cam/1") == source_kind("http://cam/mjpeg") == "stream"
+    assert source_kind("/dev/video0") == source_kind("0") == source_kind("12") == "usb"
+    assert source_kind("/videos/a.mp4") == source_kind("clip0.avi") == "file"
+
+
+def test_missing_usb_camera_raises_camera_error() -> None:
+    with pytest.raises(CameraError, match="/dev/video57 does not exist"), CameraSource("/dev/video57", 5.0) as source:
+        source.read_sampled()
+    with pytest.raises(CameraError, match="cannot open USB camera 57"), CameraSource("57", 5.0) as source:
+        assert source.is_stream  # a USB camera is live: drained, newest frame
+        source.read_sampled()
+
+
+def test_file_position_counts_loops(vtest_path: Path) -> None:
+    with CameraSource(str(vtest_path), 5.0, loop=True) as source:
+        positions = []
+        for _ in range(400):
+            source.read_sampled()
+            positions.append(source.position_s)
+    assert positions[:3] == [0.0, 0.2, 0.4]
+    assert positions[397] == pytest.approx(79.4)  # frame 794, the last one
+    assert positions[398] == pytest.approx(79.5)  # frame 0 again, one clip length (795 frames) later
+    assert all(b > a for a, b in zip(positions, positions[1:], strict=False))

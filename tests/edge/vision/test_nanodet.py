@@ -33,16 +33,12 @@ def test_finds_people_on_frame_100(nanodet: NanoDetDetector, frame_100: np.ndarr
 
 
 def test_class_filter_drops_scenery(nanodet_path: Path, frame_100: np.ndarray) -> None:
-    everything = load_detector(
-        DetectorConfig(model_path=nanodet_path, score_threshold=0.3, classes=list(COCO_CLASSES))
-    )
+    everything = load_detector(DetectorConfig(model_path=nanodet_path, score_threshold=0.3, classes=list(COCO_CLASSES)))
     unfiltered = {d.label for d in everything.detect(frame_100)}
     # The scene does yield other labels at 0.3 (see models/README.md), so the filter has work to do.
     assert unfiltered - PEOPLE_AND_VEHICLES
 
-    people_only = load_detector(
-        DetectorConfig(model_path=nanodet_path, score_threshold=0.3, classes=["person"])
-    )
+    people_only = load_detector(DetectorConfig(model_path=nanodet_path, score_threshold=0.3, classes=["person"]))
     assert {d.label for d in people_only.detect(frame_100)} == {"person"}
 
 

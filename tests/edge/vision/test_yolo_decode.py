@@ -126,3 +126,23 @@ def test_yolo_rejects_unknown_classes_only(write_onnx: Callable[..., Path]) -> N
 
     with pytest.raises(DetectorError, match="none of the configured classes"):
         load_detector(DetectorConfig(model_path=path))
+
+
+@pytest.mark.parametrize("size", [320, 416, 640])
+def test_yolo_dynamic_input_takes_the_configured_size(write_onnx: Callable[..., Path], size: int) -> None:
+    output = np.zeros((1, 8400, 4 + NC), dtype=np.float32)
+    path = write_onnx([1, 3, "height", "width"], output, {"imgsz": "[640, 640]"})
+
+    detector = load_detector(DetectorConfig(type="yolo", model_path=path, input_size=size, threads=1))
+
+    assert detector.input_size == size
+    assert detector.detect(np.zeros((*FRAME_HW, 3), dtype=np.uint8)) == []
+
+
+def test_yolo_rejects_sizes_off_the_stride_and_fixed_models_reject_others(write_onnx: Callable[..., Path]) -> None:
+    dynamic = write_onnx([1, 3, "height", "width"], np.zeros((1, 8400, 4 + NC), np.float32), {})
+    with pytest.raises(DetectorError, match="multiple of the largest stride"):
+        load_detector(DetectorConfig(type="yolo", model_path=dynamic, input_size=300))
+    fixed = write_onnx([1, 3, 64, 64], np.zeros((1, 6, 8), np.float32), {"names": "{0: 'person', 1: 'forklift'}"})
+    with pytest.raises(DetectorError, match="input_size 320 differs from the model's fixed size 64"):
+        load_detector(DetectorConfig(type="yolo", model_path=fixed, input_size=320, classes=["forklift"]))

@@ -1,0 +1,225 @@
+"""Credential snapshots pushed from the cloud: people, credentials and level assignments, applied atomically.
+
+A snapshot has a version number. It is applied in ONE database transaction, so a badge decided meanwhile
+sees either the old or the new set (decisions read with one statement, see `CredentialStore.lookup`); a
+version at or below the applied one is ignored, so applying twice is harmless.
+
+- ``kind = "full"``: the snapshot is the whole cloud-managed population. Cloud-managed people (those with an
+  ``id`` from the cloud, stored as ``external_id``) that are missing are removed; people enrolled locally on
+  the console are left alone.
+- ``kind = "delta"``: the listed people are replaced, ``removed`` ids are deleted. With ``base_version`` the
+  delta only applies on top of exactly that version (else 409: the cloud must send a full snapshot).
+
+Each listed person is complete: their credentials and levels are replaced by the lists given. ``pin`` is
+the one exception: absent keeps the stored PIN hash, ``null`` clears it, a value sets it (hashed on arrival).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from edge.access.credentials import CredentialFormatError, as_utc, normalise_credential
+from edge.access.pins import PIN_PATTERN
+from edge.config import SLUG
+from edge.storage.database import Database
+from edge.storage.schema import access_snapshot, credentials, passback_presence, people, person_access, person_levels
+
+UNCHANGED = object()
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SnapshotCredential(_Body):
+    """A credential in a snapshot."""
+
+    number: str = Field(min_length=1, max_length=128, description="Card number, '<facility>:<card>' or hex UID")
+    active: bool = Field(default=True, description="False: known but not honoured")
+    valid_from: AwareDatetime | None = Field(default=None, description="Not valid before")
+    valid_until: AwareDatetime | None = Field(default=None, description="Not valid from then on")
+
+
+class SnapshotPerson(_Body):
+    """A person in a snapshot, complete except for `pin` (absent = keep the stored PIN)."""
+
+    id: str = Field(min_length=1, max_length=64, description="The cloud's id of the person (external id)")
+    name: str = Field(min_length=1, max_length=120, description="Full name")
+    active: bool = Field(default=True, description="False: suspended")
+    role: str | None = Field(default=None, pattern=SLUG, description="Role, e.g. one that may override lockdown")
+    valid_from: AwareDatetime | None = Field(default=None, description="Person not valid before")
+    valid_until: AwareDatetime | None = Field(default=None, description="Person not valid from then on")
+    levels: list[str] = Field(default_factory=list, max_length=64, description="Access level ids")
+    credentials: list[SnapshotCredential] = Field(default_factory=list, max_length=32, description="Credentials")
+    pin: str | None = Field(
+        default=None, pattern=PIN_PATTERN, repr=False, description="PIN in clear (hashed on arrival); null clears"
+    )
+
+
+class CredentialSnapshot(_Body):
+    """A versioned full or delta snapshot of people, credentials and level assignments."""
+
+    version: int = Field(ge=1, description="Monotonic version; older or equal versions are ignored")
+    kind: Literal["full", "delta"] = Field(default="full", description="Whole population or changes only")
+    base_version: int | None = Field(default=None, ge=0, description="Delta: applies only on top of this version")
+    people: list[SnapshotPerson] = Field(default_factory=list, max_length=100_000, description="People")
+    removed: list[str] = Field(default_factory=list, max_length=100_000, description="Delta: ids to delete")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CredentialSnapshot:
+        if self.kind == "full" and (self.removed or self.base_version is not None):
+            raise ValueError("a full snapshot has no 'removed' or 'base_version'")
+        ids = [p.id for p in self.people]
+        if len(set(ids)) != len(ids):
+            raise ValueError("people: an id is listed twice")
+        if set(ids) & set(self.removed):
+            raise ValueError("removed: an id is also listed in people")
+        seen: set[str] = set()
+        for person in self.people:
+            for cred in person.credentials:
+                try:
+                    number = normalise_credential(cred.number)
+                except CredentialFormatError as err:
+                    raise ValueError(f"people.{person.id}: {err}") from err
+                if number in seen:
+                    raise ValueError(f"credential {number!r} is listed twice")
+                seen.add(number)
+        return self
+
+
+class SnapshotRejected(ValueError):
+    """The snapshot cannot be applied as a whole (nothing was changed)."""
+
+
+class SnapshotConflict(SnapshotRejected):
+    """A delta's base version is not the applied version."""
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """What applying a snapshot did."""
+
+    applied: bool
+    version: int
+    previous_version: int
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        """Return the result as a JSON-ready dict."""
+        return {
+            "applied": self.applied,
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+        }
+
+
+async def applied_version(db: Database) -> int:
+    """Return the version of the last applied snapshot (0: none)."""
+    async with db.engine.connect() as conn:
+        return int((await conn.execute(select(access_snapshot.c.version))).scalar() or 0)
+
+
+async def apply_snapshot(
+    db: Database, snapshot: CredentialSnapshot, pin_hashes: Mapping[str, str | None]
+) -> SnapshotResult:
+    """Apply `snapshot` in one transaction; `pin_hashes` maps person ids to new PIN hashes (None = clear).
+
+    Callers serialise calls (the access service holds a lock); level ids are validated by the caller.
+    """
+    previous = await applied_version(db)
+    if snapshot.version <= previous:
+        return SnapshotResult(False, previous, previous)
+    if snapshot.kind == "delta" and snapshot.base_version is not None and snapshot.base_version != previous:
+        raise SnapshotConflict(f"delta is based on version {snapshot.base_version}, applied is {previous}")
+    try:
+        async with db.engine.begin() as conn:
+            # The first statement is a write, so the transaction (BEGIN) covers every read below too.
+            now = datetime.now(UTC)
+            stamped = await conn.execute(
+                update(access_snapshot)
+                .where(access_snapshot.c.id == 1, access_snapshot.c.version == previous)
+                .values(version=snapshot.version, applied_at=now)
+            )
+            if stamped.rowcount == 0:
+                if previous != 0:
+                    raise SnapshotConflict("another snapshot was applied meanwhile")
+                await conn.execute(insert(access_snapshot).values(id=1, version=snapshot.version, applied_at=now))
+            rows = await conn.execute(
+                select(person_access.c.external_id, person_access.c.person_id).where(
+                    person_access.c.external_id.is_not(None)
+                )
+            )
+            managed: dict[str, int] = {r.external_id: r.person_id for r in rows}
+            listed = {p.id for p in snapshot.people}
+            gone = set(managed) - listed if snapshot.kind == "full" else set(snapshot.removed) & set(managed)
+            gone_ids = [managed[ext] for ext in gone]
+            replaced_ids = [managed[p.id] for p in snapshot.people if p.id in managed]
+            for table in (credentials, person_levels):
+                await conn.execute(delete(table).where(table.c.person_id.in_(gone_ids + replaced_ids)))
+            for table in (person_access, passback_presence):
+                await conn.execute(delete(table).where(table.c.person_id.in_(gone_ids)))
+            await conn.execute(delete(people).where(people.c.id.in_(gone_ids)))
+            added = 0
+            for person in snapshot.people:
+                person_id = managed.get(person.id)
+                access_values: dict[str, Any] = {
+                    "role": person.role,
+                    "valid_from": as_utc(person.valid_from),
+                    "valid_until": as_utc(person.valid_until),
+                }
+                if person.id in pin_hashes:
+                    access_values["pin_hash"] = pin_hashes[person.id]
+                if person_id is None:
+                    result = await conn.execute(
+                        insert(people).values(name=person.name, active=person.active, created_at=now)
+                    )
+                    person_id = int(result.inserted_primary_key[0])
+                    await conn.execute(
+                        insert(person_access).values(person_id=person_id, external_id=person.id, **access_values)
+                    )
+                    added += 1
+                else:
+                    await conn.execute(
+                        update(people).where(people.c.id == person_id).values(name=person.name, active=person.active)
+                    )
+                    await conn.execute(
+                        update(person_access).where(person_access.c.person_id == person_id).values(**access_values)
+                    )
+                if person.credentials:
+                    await conn.execute(
+                        insert(credentials),
+                        [
+                            {
+                                "person_id": person_id,
+                                "number": normalise_credential(c.number),
+                                "active": c.active,
+                                "valid_from": as_utc(c.valid_from),
+                                "valid_until": as_utc(c.valid_until),
+                            }
+                            for c in person.credentials
+                        ],
+                    )
+                if person.levels:
+                    await conn.execute(
+                        insert(person_levels),
+                        [{"person_id": person_id, "level_id": lv} for lv in dict.fromkeys(person.levels)],
+                    )
+    except IntegrityError as err:
+        raise SnapshotRejected(
+            "a credential in the snapshot belongs to a person outside it (enrolled on the console?)"
+        ) from err
+    return SnapshotResult(
+        True, snapshot.version, previous, added=added, updated=len(snapshot.people) - added, removed=len(gone_ids)
+    )

@@ -1,0 +1,122 @@
+"""Lock commands for devices that report state but have no command ids or timed unlock (Zigbee, Tasmota, Shelly).
+
+The adapter publishes LOCK/UNLOCK through `publish(device_id, action, duration_s)` (duration_s: the command's,
+None for a re-lock); `LockCommandTracker` acknowledges each `Command` when the
+device reports the commanded state (or as failed after a timeout) and, for a timed unlock the device cannot do
+itself, sends the re-lock when the time is up. All its tasks belong to the adapter's `OwnedTasks`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from firmware_adapters.base import AdapterError, OwnedTasks
+from firmware_adapters.outpost_mqtt.codec import Ack, Command
+
+log = logging.getLogger(__name__)
+
+LockAction = Literal["lock", "unlock"]
+RELOCK_ATTEMPTS = 5
+RELOCK_RETRY_S = 1.0
+
+
+class LockCommandTracker:
+    """Pending confirmations and scheduled re-locks of one adapter's locks."""
+
+    def __init__(
+        self,
+        name: str,
+        tasks: OwnedTasks,
+        publish: Callable[[str, LockAction, float | None], Awaitable[None]],
+        on_ack: Callable[[str, Ack], Awaitable[None]],
+    ) -> None:
+        self._name = name
+        self._tasks = tasks
+        self._publish = publish
+        self._on_ack = on_ack
+        self._waiters: dict[str, list[tuple[bool, asyncio.Future[None]]]] = {}
+        self._relocks: dict[str, asyncio.Task[None]] = {}
+        self._in_flight: dict[str, str] = {}
+        self.relock_failures = 0
+
+    async def command(self, device_id: str, command: Command, *, timeout_s: float, relock: bool) -> None:
+        """Publish the command, ack it once confirmed; with `relock`, lock again after `duration_s`.
+
+        The same command again (the site resends what is not acked in time) is published again but keeps its
+        first confirmation wait and re-lock time. Raises AdapterError (and acks nothing) if it cannot be published.
+        """
+        if self._in_flight.get(command.id) == device_id:
+            await self._publish(device_id, command.action, command.duration_s)
+            return
+        pending = self._relocks.pop(device_id, None)
+        if pending is not None:
+            pending.cancel()
+        future = self._expect(device_id, command.action == "lock")
+        try:
+            await self._publish(device_id, command.action, command.duration_s)
+        except AdapterError:
+            self._forget(device_id, future)
+            raise
+        self._in_flight[command.id] = device_id
+        self._tasks.spawn(self._ack(device_id, command, future, timeout_s), name=f"{self._name}-ack-{device_id}")
+        if relock and command.action == "unlock" and command.duration_s:
+            self._relocks[device_id] = self._tasks.spawn(
+                self._relock_after(device_id, command.duration_s, timeout_s), name=f"{self._name}-relock-{device_id}"
+            )
+
+    def report(self, device_id: str, locked: bool) -> None:
+        """The device reported its state: resolve the commands it confirms."""
+        for expected, future in self._waiters.get(device_id, []):
+            if expected == locked and not future.done():
+                future.set_result(None)
+
+    def relocks_pending(self) -> list[str]:
+        """Devices with a re-lock still to come."""
+        return [device_id for device_id, task in self._relocks.items() if not task.done()]
+
+    async def relock_now(self, device_ids: list[str]) -> None:
+        """Send LOCK at once (on stop: a door must not stay unlocked because the site shuts down)."""
+        for device_id in device_ids:
+            with contextlib.suppress(AdapterError):
+                await self._publish(device_id, "lock", None)
+                log.info("%s: re-locked %s on stop", self._name, device_id)
+        self._relocks.clear()
+
+    def _expect(self, device_id: str, locked: bool) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(device_id, []).append((locked, future))
+        return future
+
+    def _forget(self, device_id: str, future: asyncio.Future[None]) -> None:
+        self._waiters[device_id] = [(e, f) for e, f in self._waiters.get(device_id, []) if f is not future]
+
+    async def _ack(self, device_id: str, command: Command, future: asyncio.Future[None], timeout_s: float) -> None:
+        try:
+            await asyncio.wait_for(future, timeout_s)
+            ack = Ack(id=command.id)
+        except TimeoutError:
+            detail = f"the device did not report {command.action}ed within {timeout_s:g}s"
+            ack = Ack(id=command.id, ok=False, detail=detail)
+        finally:
+            self._forget(device_id, future)
+            self._in_flight.pop(command.id, None)
+        await self._on_ack(device_id, ack)
+
+    async def _relock_after(self, device_id: str, delay_s: float, timeout_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        for attempt in range(1, RELOCK_ATTEMPTS + 1):
+            future = self._expect(device_id, True)
+            try:
+                await self._publish(device_id, "lock", None)
+                await asyncio.wait_for(future, timeout_s)
+                return
+            except (AdapterError, TimeoutError) as err:
+                log.error("%s: re-lock of %s failed (attempt %d): %s", self._name, device_id, attempt, err or "timeout")
+            finally:
+                self._forget(device_id, future)
+            await asyncio.sleep(RELOCK_RETRY_S)
+        self.relock_failures += 1

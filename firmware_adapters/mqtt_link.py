@@ -1,0 +1,128 @@
+"""One adapter's MQTT connection to the site broker: connect, subscribe, reconnect with backoff, publish.
+
+Thin transport shared by the MQTT-based adapters (Zigbee2MQTT, Tasmota/Shelly); all mapping lives in their codecs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiomqtt
+
+from firmware_adapters.base import AdapterError, MqttEndpoint
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes], Awaitable[None]]
+"""Receives (topic, payload) of every message on the link's subscriptions, in order."""
+
+
+class MqttLink:
+    """A supervised MQTT client: messages go to `on_message` one at a time, in the order received.
+
+    `on_connect` runs after each (re)connection, once subscribed (e.g. to re-announce state).
+    """
+
+    def __init__(
+        self,
+        endpoint: MqttEndpoint,
+        subscriptions: Sequence[str],
+        on_message: MessageHandler,
+        *,
+        name: str,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._endpoint = endpoint
+        self._subscriptions = list(subscriptions)
+        self._on_message = on_message
+        self._on_connect = on_connect
+        self._name = name
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._last_message_at = 0.0
+        self.connects = 0
+
+    @property
+    def connected(self) -> bool:
+        """True while connected and subscribed."""
+        return self._connected.is_set()
+
+    async def start(self, timeout_s: float = 10.0) -> None:
+        """Connect and subscribe; raise AdapterError if the broker cannot be reached in time."""
+        self._task = asyncio.create_task(self._run(), name=f"mqtt-link-{self._name}")
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout_s)
+        except TimeoutError as err:
+            await self.stop()
+            raise AdapterError(
+                f"{self._name}: cannot connect to the broker at {self._endpoint.host}:{self._endpoint.port}"
+            ) from err
+
+    async def stop(self, drain_timeout_s: float = 0.0) -> None:
+        """Stop intake; with a drain timeout, unsubscribe and handle what was already delivered first."""
+        if drain_timeout_s > 0 and self._client is not None and self._connected.is_set():
+            try:
+                await self._client.unsubscribe(self._subscriptions)
+                deadline = time.monotonic() + drain_timeout_s
+                # Wait for a quiet period: messages already delivered to us are handled before we go.
+                while time.monotonic() < deadline and time.monotonic() - self._last_message_at < 0.3:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            except aiomqtt.MqttError as err:
+                log.warning("%s: could not drain before stopping (%s)", self._name, err)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self._connected.clear()
+        self._client = None
+
+    async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        """Publish one message; raise AdapterError when not connected or the publish fails."""
+        client = self._client
+        if client is None or not self._connected.is_set():
+            raise AdapterError(f"{self._name}: not connected to the site broker")
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError as err:
+            raise AdapterError(f"{self._name}: publish to {topic} failed: {err}") from err
+
+    async def _run(self) -> None:
+        delay = 0.5
+        endpoint = self._endpoint
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    endpoint.host,
+                    endpoint.port,
+                    identifier=endpoint.username,
+                    username=endpoint.username,
+                    password=endpoint.password,
+                    protocol=aiomqtt.ProtocolVersion.V311,
+                    clean_session=True,
+                    # Commands are tiny and latency-critical: do not let Nagle hold them back.
+                    socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+                ) as client:
+                    self._client = client
+                    for topic in self._subscriptions:
+                        await client.subscribe(topic, qos=1)
+                    self.connects += 1
+                    self._connected.set()
+                    delay = 0.5
+                    if self._on_connect is not None:
+                        await self._on_connect()
+                    async for message in client.messages:
+                        self._last_message_at = time.monotonic()
+                        payload = message.payload
+                        data = bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()
+                        await self._on_message(str(message.topic), data)
+            except aiomqtt.MqttError as err:
+                self._connected.clear()
+                self._client = None
+                log.warning("%s: disconnected (%s); reconnecting in %.1fs", self._name, err, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

@@ -1,0 +1,144 @@
+"""Tasmota / Shelly Gen1 transport: one MQTT client of the site for every relay; the relays connect themselves.
+
+Unlock with a duration on Tasmota with `pulse`: PulseTime<n> then POWER<n> ON, and the relay ends the pulse on
+its own (the door re-locks even if the site is gone). Otherwise the adapter switches the relay back after the
+duration (an owned task; sent at once on stop). A command is acknowledged when the relay reports the commanded
+state (`stat/.../POWER<n>` or `RESULT`), or as failed after `ack_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
+from firmware_adapters.lock_commands import LockAction, LockCommandTracker
+from firmware_adapters.mqtt_link import MqttLink
+from firmware_adapters.outpost_mqtt.codec import Ack, Command, PayloadError, SiteMessage, Status, Telemetry
+from firmware_adapters.tasmota.codec import (
+    Flavour,
+    command_filters,
+    decode,
+    device_acl,
+    locked_from_relay,
+    parse_topic,
+    relay_on_for,
+    subscriptions,
+    switch_messages,
+)
+from firmware_adapters.tasmota.config import TasmotaRelayConfig
+
+log = logging.getLogger(__name__)
+
+
+def _devices_topics(devices: Mapping[str, Any]) -> list[tuple[Flavour, str]]:
+    return sorted({(c.flavour, c.topic) for c in devices.values()})
+
+
+class TasmotaRelayAdapter(DeviceAdapter):
+    """Door strikes on Tasmota or Shelly Gen1 relays (several doors may share one multi-relay device)."""
+
+    type_key: ClassVar[str] = "tasmota"
+    device_kinds: ClassVar[frozenset[str] | None] = frozenset({"lock"})
+
+    def __init__(self, devices: Mapping[str, Any], context: AdapterContext) -> None:
+        super().__init__(devices, context)
+        if context.mqtt is None:
+            raise AdapterError("tasmota adapter needs a broker endpoint")
+        self.configs: dict[str, TasmotaRelayConfig] = dict(devices)
+        self._by_relay: dict[tuple[Flavour, str, int], str] = {}
+        self._by_topic: dict[tuple[Flavour, str], list[str]] = {}
+        for device_id, config in self.configs.items():
+            key = (config.flavour, config.topic, config.relay)
+            if key in self._by_relay:
+                raise AdapterError(f"tasmota: {device_id} and {self._by_relay[key]} use the same relay")
+            self._by_relay[key] = device_id
+            self._by_topic.setdefault((config.flavour, config.topic), []).append(device_id)
+        topics = [t for flavour, topic in _devices_topics(self.configs) for t in subscriptions(flavour, topic)]
+        self._link = MqttLink(context.mqtt, topics, self._on_message, name="tasmota")
+        self._sink: DeviceSink | None = None
+        self._tasks = OwnedTasks()
+        self._locks = LockCommandTracker("tasmota", self._tasks, self._switch, self._deliver_ack)
+        self._locked: dict[str, bool] = {}
+        self.ignored = 0
+
+    @classmethod
+    def device_acl(cls, device_id: str, config: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The relay publishes its stat/tele (Shelly: shellies/<id>/...) and reads its cmnd topics."""
+        return device_acl(config.flavour, config.topic)
+
+    @classmethod
+    def broker_acl(cls, devices: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Command the configured relays; read their reports."""
+        pairs = _devices_topics(devices)
+        return (
+            tuple(f for flavour, topic in pairs for f in command_filters(flavour, topic)),
+            tuple(f for flavour, topic in pairs for f in subscriptions(flavour, topic)),
+        )
+
+    async def start(self, sink: DeviceSink) -> None:
+        """Connect and subscribe to the relays' reports (retained LWTs arrive at once)."""
+        self._sink = sink
+        await self._link.start()
+
+    async def stop(self) -> None:
+        """Send pending re-locks now, cancel owned tasks, disconnect."""
+        pending = self._locks.relocks_pending()
+        await self._tasks.cancel_all()
+        await self._locks.relock_now(pending)
+        await self._link.stop()
+
+    async def send(self, device_id: str, message: SiteMessage) -> None:
+        """Switch the relay for a lock/unlock command; receipts and feedback mean nothing to a relay."""
+        config = self.configs.get(device_id)
+        if config is None:
+            raise AdapterError(f"tasmota: no device {device_id!r}")
+        if not isinstance(message, Command):
+            return
+        await self._locks.command(device_id, message, timeout_s=config.ack_timeout_s, relock=not config.pulse)
+
+    async def _switch(self, device_id: str, action: LockAction, duration_s: float | None) -> None:
+        config = self.configs[device_id]
+        on = relay_on_for(action, config.active_high)
+        # PulseTime goes with every pulsed unlock: 0 (no pulse) for an unlock that lasts until a lock command.
+        pulse_s = (duration_s or 0.0) if config.pulse and action == "unlock" else None
+        for topic, payload in switch_messages(config.flavour, config.topic, config.relay, on, pulse_s=pulse_s):
+            await self._link.publish(topic, payload, qos=1)
+
+    async def _deliver_ack(self, device_id: str, ack: Ack) -> None:
+        if self._sink is not None:
+            await self.deliver(self._sink, device_id, ack)
+
+    async def _on_message(self, topic: str, payload: bytes) -> None:
+        parsed = parse_topic(topic)
+        if parsed is None:
+            self.ignored += 1
+            return
+        devices = self._by_topic.get((parsed.flavour, parsed.device_topic), [])
+        if not devices:
+            self.ignored += 1
+            return
+        self.received += 1
+        try:
+            report = decode(parsed, payload)
+        except PayloadError as err:
+            self.reject(topic, err)
+            return
+        assert self._sink is not None
+        if report.online is not None:
+            for device_id in devices:
+                await self.deliver(self._sink, device_id, Status(state="online" if report.online else "offline"))
+        for device_id in devices:
+            config = self.configs[device_id]
+            values = dict(report.readings)
+            on = report.relays.get(config.relay)
+            if on is not None:
+                locked = locked_from_relay(on, config.active_high)
+                self._locks.report(device_id, locked)
+                # RESULT and POWER repeat each change; periodic STATE reports are passed on whole.
+                if self._locked.get(device_id) != locked or parsed.kind == "state":
+                    self._locked[device_id] = locked
+                    values["locked"] = 1.0 if locked else 0.0
+            if values:
+                await self.deliver(self._sink, device_id, Telemetry(values=values))

@@ -1,0 +1,55 @@
+"""Wiegand readers on GPIO (libgpiod v2): 26/34/37-bit card formats with parity checks."""
+
+from firmware_adapters.wiegand.adapter import (
+    GpiodWiegandLines,
+    SimulatedWiegandLines,
+    WiegandLines,
+    WiegandReaderAdapter,
+)
+from firmware_adapters.wiegand.codec import (
+    FORMATS,
+    FORMATS_BY_NAME,
+    H10301,
+    H10304,
+    W34,
+    Credential,
+    ParityError,
+    UnknownFormat,
+    WiegandEdge,
+    WiegandError,
+    WiegandFormat,
+    WiegandFrameAssembler,
+    bits_from_bytes,
+    credential_from_bits,
+    credential_string,
+    decode_bits,
+    encode_bits,
+    raw_credential,
+)
+from firmware_adapters.wiegand.config import WiegandReaderConfig
+
+__all__ = [
+    "FORMATS",
+    "FORMATS_BY_NAME",
+    "H10301",
+    "H10304",
+    "W34",
+    "Credential",
+    "GpiodWiegandLines",
+    "ParityError",
+    "SimulatedWiegandLines",
+    "UnknownFormat",
+    "WiegandEdge",
+    "WiegandError",
+    "WiegandFormat",
+    "WiegandFrameAssembler",
+    "WiegandLines",
+    "WiegandReaderAdapter",
+    "WiegandReaderConfig",
+    "bits_from_bytes",
+    "credential_from_bits",
+    "credential_string",
+    "decode_bits",
+    "encode_bits",
+    "raw_credential",
+]
