@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from edge import keys
-from edge.web import api
+from edge.web import api, live
 from edge.web.auth import CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
 
@@ -144,3 +144,4 @@ def build_console(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", HERE / "static")
     api.add_routes(app)
+    live.add_routes(app)

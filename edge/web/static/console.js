@@ -110,10 +110,38 @@ async function refresh() {
 }
 
 function reloadSnapshots() {
-  document.querySelectorAll("img[data-camera]").forEach((img) => {
+  document.querySelectorAll("img[data-camera]:not([data-streaming])").forEach((img) => {
     img.src = `/api/v1/cameras/${img.dataset.camera}/snapshot.jpg?t=${Date.now()}`;
   });
 }
+
+// Live view: the same <img> shows the MJPEG stream of annotated frames while toggled on.
+document.querySelectorAll("button[data-live]").forEach((button) => {
+  button.addEventListener("click", () => {
+    const img = document.querySelector(`img[data-camera="${button.dataset.live}"]`);
+    const on = button.getAttribute("aria-pressed") !== "true";
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = on ? "Stop live" : "Live";
+    if (on) {
+      img.dataset.streaming = "1";
+      img.src = `/api/v1/cameras/${button.dataset.live}/live.mjpeg?t=${Date.now()}`;
+    } else {
+      delete img.dataset.streaming;
+      reloadSnapshots();
+    }
+  });
+});
+
+async function refreshAnalytics() {
+  for (const el of document.querySelectorAll("[data-camera-analytics]")) {
+    try {
+      const a = await (await api(`/api/v1/cameras/${el.dataset.cameraAnalytics}/analytics`)).json();
+      const tracks = a.tracks || {};
+      el.textContent = `· ${tracks.person || 0} people, ${tracks.vehicle || 0} vehicles in view`;
+    } catch (err) { /* camera not started yet */ }
+  }
+}
+setInterval(refreshAnalytics, 3000);
 
 refresh();
 setInterval(refresh, 2000);
