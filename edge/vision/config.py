@@ -34,6 +34,27 @@ class DetectorConfig(BaseModel):
         description="Square network input size in pixels; None takes it from the model.",
     )
     threads: int = Field(default=2, ge=1, le=64, description="onnxruntime intra-op threads.")
+    batch: Literal["auto", "off"] = Field(
+        # Off by default: measured on a 2-core CPU box, batching costs 11-20% more CPU per frame and halves
+        # throughput with one inference thread (docs/PERFORMANCE.md, "Batching"); it pays on accelerators.
+        default="off",
+        description=(
+            "Run frames that several cameras submit at the same time in one inference: 'auto' does so when the "
+            "model's batch dimension is dynamic and two or more cameras are enabled (the default NanoDet file has "
+            "a fixed batch of 1 and never batches); 'off' runs every frame alone. One (batched) inference runs at "
+            "a time, so give it threads = the cores; on small CPU-only boxes batching saves no CPU (PERFORMANCE.md)."
+        ),
+    )
+    max_batch: int = Field(default=4, ge=2, le=64, description="Most frames run together in one inference.")
+    max_batch_wait_ms: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=100.0,
+        description=(
+            "While frames queue behind a running inference, how long after the oldest arrived the next batch may "
+            "wait to fill up; a frame arriving when the detector is idle always runs at once."
+        ),
+    )
     score_threshold: float = Field(
         default=0.35, ge=0.0, le=1.0, description="Minimum score for a detection to be kept."
     )

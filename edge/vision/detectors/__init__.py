@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from edge.vision.detectors.base import Detection, Detector, DetectorError
+from edge.vision.detectors.batching import BatchingDetector, with_batching
 from edge.vision.detectors.nanodet import NanoDetDetector
 from edge.vision.detectors.registry import DETECTOR_TYPES, detect_layout, load_detector
 from edge.vision.detectors.yolo import Letterbox, YoloDetector, decode_yolo_output, letterbox
 
 __all__ = [
     "DETECTOR_TYPES",
+    "BatchingDetector",
     "Detection",
     "Detector",
     "DetectorError",
@@ -19,4 +21,5 @@ __all__ = [
     "detect_layout",
     "letterbox",
     "load_detector",
+    "with_batching",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,14 +49,27 @@ class Detector(ABC):
     Contract: `detect` is thread-safe (onnxruntime sessions are), blocking, and returns only
     detections whose label is in the configured classes and whose score reaches that label's
     threshold, after class-wise NMS, with boxes clipped to the frame.
+
+    `detect(frame)` is exactly: `tensor, geometry = preprocess(frame)`, one
+    `session.run(output_names, {input_name: tensor})`, then `postprocess(outputs, frame_hw, geometry)`.
+    A backend implements the two halves and never overrides `detect` with anything else, so a caller
+    may stack several preprocessed tensors on the batch axis, run them at once when the model's batch
+    is dynamic, and postprocess each image's rows (`batch.py`, `batching.py`).
     """
 
     type_key: ClassVar[str]
+    session: ort.InferenceSession
+    """The model, shared by every caller (onnxruntime sessions are thread-safe)."""
+    input_name: str
+    """Name of the model's image input, [N,3,S,S]."""
+    output_names: list[str]
+    """Outputs `postprocess` reads, in the order it reads them; set by each backend."""
+    cfg: DetectorConfig
 
     def __init__(self, session: ort.InferenceSession, cfg: DetectorConfig) -> None:
-        self._session = session
-        self._cfg = cfg
-        self._input_name = session.get_inputs()[0].name
+        self.session = session
+        self.cfg = cfg
+        self.input_name = session.get_inputs()[0].name
 
     @property
     @abstractmethod
@@ -68,12 +82,22 @@ class Detector(ABC):
         """Return the model's class names indexed by class id."""
 
     @abstractmethod
+    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Return the [1,3,S,S] input tensor of a BGR frame and the geometry `postprocess` maps boxes back with."""
+
+    @abstractmethod
+    def postprocess(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int], geometry: Any) -> list[Detection]:
+        """Decode one image's outputs (each with a batch axis of 1, in `output_names` order) into detections."""
+
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Detect objects in a HxWx3 uint8 BGR frame."""
+        tensor, geometry = self.preprocess(frame_bgr)
+        outputs = self.session.run(self.output_names, {self.input_name: tensor})
+        return self.postprocess(outputs, frame_bgr.shape[:2], geometry)
 
     def _class_thresholds(self) -> np.ndarray:
         """Return a per-class score threshold array; dropped classes get +inf."""
-        return build_class_thresholds(self.class_names, self._cfg)
+        return build_class_thresholds(self.class_names, self.cfg)
 
 
 def build_class_thresholds(class_names: tuple[str, ...], cfg: DetectorConfig) -> np.ndarray:

@@ -1,35 +1,22 @@
-"""Detect on frames from several cameras with one inference call when the model takes a batch.
+"""Detect on several frames with one inference call when the model takes a batch.
 
 An ONNX input whose batch dimension is symbolic (``"batch"``), unknown or -1 accepts N images at once:
-the frames are preprocessed one by one exactly as `Detector.detect` does, stacked, run through one
-`session.run`, and each row is decoded with the backend's own decoder. A fixed batch of 1 (the shared
-NanoDet file) or an unknown backend falls back to calling `detect` per frame. Either way the result
+each frame is preprocessed exactly as `Detector.detect` does, the tensors are stacked, run through one
+`session.run`, and each image's rows are postprocessed with its own frame size and geometry. A fixed
+batch of 1 (the shared NanoDet file) falls back to calling `detect` per frame. Either way the result
 equals `[detector.detect(f) for f in frames]`.
-
-The backends do not expose their session, output names and thresholds yet, so `_NanoDetBatch` and
-`_YoloBatch` read them from the detector's private attributes in one place each; see the report on
-the refactor (`Detector.session`, `output_names`, `postprocess`) that would make them public.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import onnxruntime as ort
 
-from edge.vision.detectors.base import Detection, Detector, to_detections
-from edge.vision.detectors.nanodet import STRIDES, NanoDetDetector
-from edge.vision.detectors.yolo import YoloDetector, decode_yolo_output
+from edge.vision.detectors.base import Detection, Detector
 
 DEFAULT_MAX_BATCH = 8
-
-BatchRunner = Callable[[Sequence[np.ndarray]], list[list[Detection]]]
-
-
-def session_of(detector: Detector) -> ort.InferenceSession:
-    """Return the detector's onnxruntime session."""
-    return detector._session  # noqa: SLF001 - see the module docstring
 
 
 def has_dynamic_batch(session: ort.InferenceSession) -> bool:
@@ -42,8 +29,22 @@ def has_dynamic_batch(session: ort.InferenceSession) -> bool:
 
 
 def supports_batching(detector: Detector) -> bool:
-    """Return whether detect_batch can run this detector's frames in one inference."""
-    return _runner(detector) is not None
+    """Return whether several of this detector's frames can run in one inference."""
+    return has_dynamic_batch(detector.session)
+
+
+def run_stacked(detector: Detector, tensors: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+    """Run preprocessed [1,...] tensors in one session.run; return each image's outputs (batch axis 1).
+
+    Blocking and thread-safe. A graph whose outputs ignore the batch (a constant head) cannot be
+    split per image: its tensors are then run one by one.
+    """
+    feed = tensors[0] if len(tensors) == 1 else np.concatenate(tensors)
+    outputs = detector.session.run(detector.output_names, {detector.input_name: feed})
+    n = len(tensors)
+    if n > 1 and any(o.shape[0] != n for o in outputs):
+        return [detector.session.run(detector.output_names, {detector.input_name: t}) for t in tensors]
+    return [[o[i : i + 1] for o in outputs] for i in range(n)]
 
 
 def detect_batch(
@@ -55,74 +56,15 @@ def detect_batch(
     """
     if max_batch < 1:
         raise ValueError("max_batch must be at least 1")
-    runner = _runner(detector) if len(frames) > 1 else None
-    if runner is None:
+    if len(frames) <= 1 or not supports_batching(detector):
         return [detector.detect(frame) for frame in frames]
     results: list[list[Detection]] = []
     for start in range(0, len(frames), max_batch):
         chunk = frames[start : start + max_batch]
-        results.extend(runner(chunk) if len(chunk) > 1 else [detector.detect(chunk[0])])
+        prepared = [detector.preprocess(frame) for frame in chunk]
+        per_image = run_stacked(detector, [tensor for tensor, _ in prepared])
+        results.extend(
+            detector.postprocess(outputs, frame.shape[:2], geometry)
+            for frame, (_, geometry), outputs in zip(chunk, prepared, per_image, strict=True)
+        )
     return results
-
-
-def _runner(detector: Detector) -> BatchRunner | None:
-    """Return a batched runner for the detector, or None when it must run frame by frame."""
-    if not has_dynamic_batch(session_of(detector)):
-        return None
-    # Exact types: a subclass may change detect() in ways a batched runner would not reproduce.
-    if type(detector) is NanoDetDetector:
-        return _NanoDetBatch(detector)
-    if type(detector) is YoloDetector:
-        return _YoloBatch(detector)
-    return None
-
-
-class _NanoDetBatch:
-    """NanoDetDetector.detect over a batch: stacked inputs, per-row decode."""
-
-    def __init__(self, detector: NanoDetDetector) -> None:
-        self._det = detector
-
-    def __call__(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        det = self._det
-        names = det._score_names + det._box_names  # noqa: SLF001
-        x = np.concatenate([det.preprocess(frame) for frame in frames])
-        outputs = session_of(det).run(names, {det._input_name: x})  # noqa: SLF001
-        n = len(STRIDES)
-        results: list[list[Detection]] = []
-        for i, frame in enumerate(frames):
-            scores = np.concatenate([o[i] for o in outputs[:n]], axis=0)
-            dists = np.concatenate([o[i] for o in outputs[n:]], axis=0)
-            boxes, kept_scores, class_ids = det.decode(scores, dists)
-            h, w = frame.shape[:2]
-            boxes[:, 0::2] *= w / det.input_size
-            boxes[:, 1::2] *= h / det.input_size
-            results.append(to_detections(boxes, kept_scores, class_ids, det.class_names, (h, w)))
-        return results
-
-
-class _YoloBatch:
-    """YoloDetector.detect over a batch: letterboxed inputs stacked, each output row decoded."""
-
-    def __init__(self, detector: YoloDetector) -> None:
-        self._det = detector
-
-    def __call__(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        det = self._det
-        prepared = [det.preprocess(frame) for frame in frames]
-        x = np.concatenate([tensor for tensor, _ in prepared])
-        (output,) = session_of(det).run([det._output_name], {det._input_name: x})  # noqa: SLF001
-        if output.shape[0] != len(frames):
-            # A graph that ignores the batch (a constant head) cannot be split per frame.
-            return [det.detect(frame) for frame in frames]
-        return [
-            decode_yolo_output(
-                output[i : i + 1],
-                det.class_names,
-                det._thresholds,  # noqa: SLF001
-                det._cfg.nms_iou,  # noqa: SLF001
-                frame.shape[:2],
-                geometry,
-            )
-            for i, (frame, (_, geometry)) in enumerate(zip(frames, prepared, strict=True))
-        ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import cv2
@@ -43,7 +44,8 @@ class NanoDetDetector(Detector):
                 f"only takes {size}x{size}; leave input_size unset or use a model exported at {cfg.input_size}"
             )
         self._size = size
-        self._score_names, self._box_names, self._reg_max = _match_outputs(session, size)
+        score_names, box_names, self._reg_max = _match_outputs(session, size)
+        self.output_names = score_names + box_names
         self._centers, self._strides = _grid(size)
         self._thresholds = self._class_thresholds()
         self._bins = np.arange(self._reg_max + 1, dtype=np.float32)
@@ -58,20 +60,19 @@ class NanoDetDetector(Detector):
         """Return the COCO class names."""
         return COCO_CLASSES
 
-    def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """Stretch-resize a BGR frame and normalise it into a [1,3,S,S] float32 tensor."""
+    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, None]:
+        """Stretch-resize a BGR frame and normalise it into a [1,3,S,S] float32 tensor (no geometry needed)."""
         resized = cv2.resize(frame_bgr, (self._size, self._size), interpolation=cv2.INTER_LINEAR)
         x = (resized.astype(np.float32) - MEAN_BGR) / STD_BGR
-        return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+        return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), None
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        """Detect objects in a HxWx3 uint8 BGR frame."""
-        outputs = self._session.run(self._score_names + self._box_names, {self._input_name: self.preprocess(frame_bgr)})
+    def postprocess(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int], geometry: None) -> list[Detection]:
+        """Decode one image's six outputs (score maps, then box bins, by stride) into frame-pixel detections."""
         n = len(STRIDES)
         scores = np.concatenate([o[0] for o in outputs[:n]], axis=0)
         dists = np.concatenate([o[0] for o in outputs[n:]], axis=0)
         boxes, kept_scores, class_ids = self.decode(scores, dists)
-        h, w = frame_bgr.shape[:2]
+        h, w = frame_hw
         boxes[:, 0::2] *= w / self._size
         boxes[:, 1::2] *= h / self._size
         return to_detections(boxes, kept_scores, class_ids, self.class_names, (h, w))
@@ -89,7 +90,7 @@ class NanoDetDetector(Detector):
         centers = self._centers[rows]
         boxes = np.concatenate([centers - distance[:, :2], centers + distance[:, 2:]], axis=1)
         kept_scores = scores[rows, class_ids]
-        keep = nms_per_class(boxes, kept_scores, class_ids, self._cfg.nms_iou)
+        keep = nms_per_class(boxes, kept_scores, class_ids, self.cfg.nms_iou)
         return boxes[keep], kept_scores[keep], class_ids[keep]
 
 

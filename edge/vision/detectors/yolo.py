@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -131,7 +132,7 @@ class YoloDetector(Detector):
         if len(outputs) != 1 or len(outputs[0].shape) != 3:
             shapes = [o.shape for o in outputs]
             raise DetectorError(f"YOLO expects one output of rank 3 [1, 4+nc, N], got {shapes}")
-        self._output_name = outputs[0].name
+        self.output_names = [outputs[0].name]
         self._names = class_names_from_metadata(session) or COCO_CLASSES
         self._size = _input_size(session, cfg)
         self._thresholds = self._class_thresholds()
@@ -157,18 +158,11 @@ class YoloDetector(Detector):
         x = rgb.transpose(2, 0, 1)[None].astype(np.float32) * (1.0 / 255.0)
         return np.ascontiguousarray(x), geometry
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        """Detect objects in a HxWx3 uint8 BGR frame."""
-        x, geometry = self.preprocess(frame_bgr)
-        (output,) = self._session.run([self._output_name], {self._input_name: x})
-        return decode_yolo_output(
-            output,
-            self._names,
-            self._thresholds,
-            self._cfg.nms_iou,
-            frame_bgr.shape[:2],
-            geometry,
-        )
+    def postprocess(
+        self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int], geometry: Letterbox
+    ) -> list[Detection]:
+        """Decode one image's [1,4+nc,N] output into frame-pixel detections, undoing its letterbox."""
+        return decode_yolo_output(outputs[0], self._names, self._thresholds, self.cfg.nms_iou, frame_hw, geometry)
 
 
 def _input_size(session: ort.InferenceSession, cfg: DetectorConfig) -> int:

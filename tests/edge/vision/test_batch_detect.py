@@ -17,7 +17,7 @@ import pytest
 
 from edge.vision import DetectorConfig, NanoDetDetector, YoloDetector, load_detector
 from edge.vision.detectors.base import Detection
-from edge.vision.detectors.batch import detect_batch, has_dynamic_batch, session_of, supports_batching
+from edge.vision.detectors.batch import detect_batch, has_dynamic_batch, supports_batching
 
 NAMES = ("person", "car")
 COCO_PERSON, COCO_CAR = 0, 2
@@ -155,10 +155,10 @@ def test_dynamic_batch_runs_once_and_matches_per_frame_results(
     tmp_path: Path, frames: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     detector = load_yolo(tmp_path, "batch")
-    assert has_dynamic_batch(session_of(detector))
+    assert has_dynamic_batch(detector.session)
     assert supports_batching(detector)
     expected = [detector.detect(f) for f in frames]
-    sizes = count_runs(monkeypatch, session_of(detector))
+    sizes = count_runs(monkeypatch, detector.session)
 
     results = detect_batch(detector, frames)
 
@@ -174,7 +174,7 @@ def test_max_batch_splits_the_frames(tmp_path: Path, frames: list[np.ndarray], m
     detector = load_yolo(tmp_path, "N")
     five = frames + frames[:2]
     expected = [summary(detector.detect(f)) for f in five]
-    sizes = count_runs(monkeypatch, session_of(detector))
+    sizes = count_runs(monkeypatch, detector.session)
 
     results = detect_batch(detector, five, max_batch=2)
 
@@ -188,7 +188,7 @@ def test_fixed_batch_yolo_falls_back_to_a_loop(
     detector = load_yolo(tmp_path, 1)
     assert not supports_batching(detector)
     expected = [summary(detector.detect(f)) for f in frames]
-    sizes = count_runs(monkeypatch, session_of(detector))
+    sizes = count_runs(monkeypatch, detector.session)
 
     results = detect_batch(detector, frames)
 
@@ -199,10 +199,10 @@ def test_fixed_batch_yolo_falls_back_to_a_loop(
 def test_shared_nanodet_has_a_fixed_batch_and_loops(
     nanodet: NanoDetDetector, frames: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert session_of(nanodet).get_inputs()[0].shape[0] == 1
-    assert not has_dynamic_batch(session_of(nanodet))
+    assert nanodet.session.get_inputs()[0].shape[0] == 1
+    assert not has_dynamic_batch(nanodet.session)
     expected = [summary(nanodet.detect(f)) for f in frames]
-    sizes = count_runs(monkeypatch, session_of(nanodet))
+    sizes = count_runs(monkeypatch, nanodet.session)
 
     results = detect_batch(nanodet, frames)
 
@@ -220,7 +220,7 @@ def test_dynamic_batch_nanodet_layout_runs_once(
     assert isinstance(detector, NanoDetDetector)
     assert supports_batching(detector)
     expected = [summary(detector.detect(f)) for f in frames]
-    sizes = count_runs(monkeypatch, session_of(detector))
+    sizes = count_runs(monkeypatch, detector.session)
 
     results = detect_batch(detector, frames)
 
