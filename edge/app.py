@@ -34,8 +34,10 @@ from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from edge.storage.schema import mqtt_client_bindings
 from edge.vision.clips import ClipRecorder
+from edge.vision.detectors.batching import with_batching
 from edge.vision.detectors.registry import load_detector
 from edge.vision.events import TrackEvent
+from edge.vision.live import LiveFeed
 from edge.vision.pipeline import CameraPipeline, DetectionEvent
 from edge.vision.plates import PlateReader
 from edge.vision.retention import RetentionSweeper
@@ -176,12 +178,16 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     pipelines: dict[str, CameraPipeline] = {}
     app[keys.CAMERAS] = pipelines
+    feeds: dict[str, LiveFeed] = {}
+    app[keys.LIVE_FEEDS] = feeds
     cameras = [c for c in config.cameras if c.enabled]
     if not cameras:
         yield
         return
     loop = asyncio.get_running_loop()
     detector = await loop.run_in_executor(None, load_detector, config.vision.detector)
+    # Cameras share one detector; with a dynamic-batch model their concurrent frames share inferences.
+    detector = with_batching(detector, config.vision.detector, len(cameras))
     # Capture has a thread per camera (in the pipeline); this pool runs inference, snapshots, clips, OCR.
     executor = ThreadPoolExecutor(max_workers=min(len(cameras), os.cpu_count() or 2) + 1, thread_name_prefix="vision")
     journal = app[keys.JOURNAL]
@@ -215,6 +221,7 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
         clips = (
             ClipRecorder(cam.id, config.storage.clip_dir, config.vision.clips, executor) if cam.record_clips else None
         )
+        feeds[cam.id] = LiveFeed(cam.id, executor)
         pipeline = CameraPipeline(
             cam,
             detector,
@@ -223,6 +230,7 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
             executor=executor,
             on_track_event=on_track_event,
             clips=clips,
+            on_frame=feeds[cam.id].on_frame,
             plates=plates if cam.read_plates else None,
         )
         await pipeline.start()
@@ -234,7 +242,13 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
     yield
     await _stage("stop retention", sweeper.stop())
     await _stage("stop cameras", asyncio.gather(*(p.stop() for p in pipelines.values())))
+    await _stage("close live views", _close_live_feeds(app))
     executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _close_live_feeds(app: web.Application) -> None:
+    """End live MJPEG streams (on shutdown, before aiohttp waits for open requests)."""
+    await asyncio.gather(*(feed.close() for feed in app.get(keys.LIVE_FEEDS, {}).values()))
 
 
 async def _stage(name: str, awaitable: object) -> None:
@@ -251,6 +265,7 @@ def build_app(config: EdgeConfig) -> web.Application:
     app[keys.CONFIG] = config
     app.cleanup_ctx.extend([_database, _sync, _broker, _vision])
     build_console(app)
+    app.on_shutdown.append(_close_live_feeds)
     return app
 
 
