@@ -87,7 +87,7 @@ def _edge_main(config_data: dict[str, Any], conn: Any, profile: str | None) -> N
 
 async def _edge_async(config_data: dict[str, Any], conn: Any) -> None:
     from edge.access.credentials import CredentialStore
-    from edge.app import EdgeRunner
+    from edge.app import EdgeRunner, freeze_startup_heap
     from edge.storage.database import Database
 
     config = EdgeConfig.model_validate(config_data)
@@ -97,6 +97,7 @@ async def _edge_async(config_data: dict[str, Any], conn: Any) -> None:
     await db.close()  # enrolled before start: the app is then the database's only writer
     runner = EdgeRunner(config)
     await runner.start()
+    freeze_startup_heap()  # as `outpost-edge` (edge.app.run_edge) does
     conn.send(runner.mqtt_port)
     await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     await runner.stop()

@@ -16,17 +16,17 @@ the person.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Row, Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from edge.storage.database import Database
-from edge.storage.schema import credentials, people, person_access, person_levels
+from edge.storage.schema import credential_changes, credentials, people, person_access, person_levels
 
 _WIEGAND = re.compile(r"^\s*(\d{1,5})\s*:\s*(\d{1,12})\s*$")
 _SEPARATORS = re.compile(r"[\s:.\-]")
@@ -103,64 +103,107 @@ class PersonChanges:
     clear: frozenset[str] = frozenset()  # of "role", "valid_from", "valid_until", "pin_hash"
 
 
+def _record_query() -> Select[Any]:
+    """Credentials joined with their holder, access fields and levels: one row per credential."""
+    levels = (
+        select(func.group_concat(person_levels.c.level_id, ","))
+        .where(person_levels.c.person_id == people.c.id)
+        .scalar_subquery()
+    )
+    return select(
+        credentials.c.number,
+        credentials.c.active,
+        credentials.c.valid_from,
+        credentials.c.valid_until,
+        people.c.id,
+        people.c.name,
+        people.c.active.label("person_active"),
+        person_access.c.valid_from.label("person_valid_from"),
+        person_access.c.valid_until.label("person_valid_until"),
+        person_access.c.role,
+        person_access.c.pin_hash,
+        levels.label("levels"),
+    ).select_from(
+        credentials.join(people, people.c.id == credentials.c.person_id).outerjoin(
+            person_access, person_access.c.person_id == people.c.id
+        )
+    )
+
+
+_RECORDS = _record_query()
+_LOAD_PARTITION = 500  # rows turned into records between two yields to the event loop
+
+
+def _record(row: Row[Any]) -> CredentialRecord:
+    return CredentialRecord(
+        number=row.number,
+        active=row.active,
+        valid_from=as_utc(row.valid_from),
+        valid_until=as_utc(row.valid_until),
+        person_id=row.id,
+        person_name=row.name,
+        person_active=row.person_active,
+        person_valid_from=as_utc(row.person_valid_from),
+        person_valid_until=as_utc(row.person_valid_until),
+        role=row.role,
+        levels=frozenset(row.levels.split(",")) if row.levels else frozenset(),
+        pin_hash=row.pin_hash,
+    )
+
+
+ChangeListener = Callable[[], Awaitable[None]]
+
+
 class CredentialStore:
-    """Looks up and records people, credentials and level assignments."""
+    """Looks up and records people, credentials and level assignments (the source of truth).
+
+    Badge decisions read the in-memory `edge.access.credential_index.CredentialIndex`, which listens here:
+    every write method awaits the change listeners after its commit, so the index is current when it returns.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._listeners: list[ChangeListener] = []
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Await `listener()` after every committed change made through this store (or `changed`)."""
+        self._listeners.append(listener)
+
+    async def changed(self) -> None:
+        """Tell the listeners that people or credentials changed (after a commit made elsewhere, e.g. a snapshot)."""
+        for listener in list(self._listeners):
+            await listener()
 
     async def lookup(self, number: str) -> CredentialRecord | None:
-        """Return the credential with this number (normalised here) and its holder, if known."""
+        """Return the credential with this number (normalised here) and its holder, read from the database."""
         try:
             number = normalise_credential(number)
         except CredentialFormatError:
             return None
-        levels = (
-            select(func.group_concat(person_levels.c.level_id, ","))
-            .where(person_levels.c.person_id == people.c.id)
-            .scalar_subquery()
-        )
         # One SELECT, so a snapshot committed meanwhile is seen entirely or not at all (WAL read snapshot).
-        query = (
-            select(
-                credentials.c.number,
-                credentials.c.active,
-                credentials.c.valid_from,
-                credentials.c.valid_until,
-                people.c.id,
-                people.c.name,
-                people.c.active.label("person_active"),
-                person_access.c.valid_from.label("person_valid_from"),
-                person_access.c.valid_until.label("person_valid_until"),
-                person_access.c.role,
-                person_access.c.pin_hash,
-                levels.label("levels"),
-            )
-            .select_from(
-                credentials.join(people, people.c.id == credentials.c.person_id).outerjoin(
-                    person_access, person_access.c.person_id == people.c.id
-                )
-            )
-            .where(credentials.c.number == number)
-        )
         async with self._db.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        return CredentialRecord(
-            number=row.number,
-            active=row.active,
-            valid_from=as_utc(row.valid_from),
-            valid_until=as_utc(row.valid_until),
-            person_id=row.id,
-            person_name=row.name,
-            person_active=row.person_active,
-            person_valid_from=as_utc(row.person_valid_from),
-            person_valid_until=as_utc(row.person_valid_until),
-            role=row.role,
-            levels=frozenset(row.levels.split(",")) if row.levels else frozenset(),
-            pin_hash=row.pin_hash,
-        )
+            row = (await conn.execute(_RECORDS.where(credentials.c.number == number))).first()
+        return None if row is None else _record(row)
+
+    async def generation(self) -> int:
+        """Return the change counter of people and credentials (bumped by triggers on every change)."""
+        async with self._db.engine.connect() as conn:
+            return int((await conn.execute(select(credential_changes.c.generation))).scalar() or 0)
+
+    async def load_all(self) -> tuple[int, dict[str, CredentialRecord]]:
+        """Return (generation, every credential by number), read in partitions so the loop keeps running.
+
+        The generation is read first: the records are at least that new, so a change committed during the
+        load is seen by the next generation check, never missed.
+        """
+        generation = await self.generation()
+        records: dict[str, CredentialRecord] = {}
+        async with self._db.engine.connect() as conn:
+            result = await conn.stream(_RECORDS)
+            async for rows in result.partitions(_LOAD_PARTITION):
+                for row in rows:
+                    records[row.number] = _record(row)
+        return generation, records
 
     async def add_person(
         self,
@@ -177,11 +220,13 @@ class CredentialStore:
         """Create a person with credentials (valid from/until) and levels in one transaction; return the id."""
         normalised = [normalise_credential(n) for n in numbers]
         try:
-            return await self._add_person(
+            person_id = await self._add_person(
                 name, normalised, valid_from, valid_until, active, levels, role=role, pin_hash=pin_hash
             )
         except IntegrityError as err:
             raise CredentialInUse("a credential already belongs to someone") from err
+        await self.changed()
+        return person_id
 
     async def _add_person(
         self,
@@ -300,6 +345,7 @@ class CredentialStore:
                 await _upsert_access(conn, person_id, extra)
             if changes.levels is not None:
                 await _set_levels(conn, person_id, changes.levels)
+        await self.changed()
 
 
 async def _set_levels(conn: AsyncConnection, person_id: int, levels: Iterable[str]) -> None:

@@ -49,14 +49,26 @@ class PassbackTracker:
         return self._inside.get((person_id, zone))
 
     async def record(self, person_id: int, zone: str, direction: str, at: datetime) -> None:
-        """Note a granted move through a door of `zone`."""
+        """Note a granted move through a door of `zone` and persist it."""
+        if self.note(person_id, zone, direction):
+            await self.persist(person_id, zone, at)
+
+    def note(self, person_id: int, zone: str, direction: str) -> bool:
+        """Note a granted move in memory at once (the next decision sees it); return True if `persist` is due."""
         if zone not in self._modes:
-            return
+            return False
         inside = direction == "in"
         key = (person_id, zone)
         if self._inside.get(key) == inside:
-            return
+            return False
         self._inside[key] = inside
+        return True
+
+    async def persist(self, person_id: int, zone: str, at: datetime) -> None:
+        """Write the presence `note` recorded for (person, zone) to the database."""
+        inside = self._inside.get((person_id, zone))
+        if inside is None:  # forgotten meanwhile
+            return
         async with self._db.engine.begin() as conn:
             where = (passback_presence.c.person_id == person_id) & (passback_presence.c.zone_id == zone)
             result = await conn.execute(update(passback_presence).where(where).values(inside=inside, at=at))

@@ -1,8 +1,9 @@
 """Credential snapshots pushed from the cloud: people, credentials and level assignments, applied atomically.
 
 A snapshot has a version number. It is applied in ONE database transaction, so a badge decided meanwhile
-sees either the old or the new set (decisions read with one statement, see `CredentialStore.lookup`); a
-version at or below the applied one is ignored, so applying twice is harmless.
+sees either the old or the new set (decisions read the in-memory `CredentialIndex`, rebuilt after the commit
+and swapped in one assignment); a version at or below the applied one is ignored, so applying twice is
+harmless.
 
 - ``kind = "full"``: the snapshot is the whole cloud-managed population. Cloud-managed people (those with an
   ``id`` from the cloud, stored as ``external_id``) that are missing are removed; people enrolled locally on

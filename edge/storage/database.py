@@ -11,6 +11,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from edge.storage.schema import metadata
+from edge.storage.writer import SqliteWriter
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,34 @@ async def _m002_access_control(conn: AsyncConnection) -> None:
         await conn.execute(text(statement))
 
 
+_CREDENTIAL_TABLES = ("people", "credentials", "person_access", "person_levels")
+_M003_CREDENTIAL_CHANGES = (
+    """CREATE TABLE credential_changes (
+        id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL
+    )""",
+    "INSERT INTO credential_changes (id, generation) VALUES (1, 0)",
+    *(
+        f"""CREATE TRIGGER {table}_{op.lower()}_counts AFTER {op} ON {table}
+        BEGIN UPDATE credential_changes SET generation = generation + 1; END"""
+        for table in _CREDENTIAL_TABLES
+        for op in ("INSERT", "UPDATE", "DELETE")
+    ),
+)
+
+
+async def _m003_credential_changes(conn: AsyncConnection) -> None:
+    # A generation counter bumped by triggers, so the in-memory credential index (edge.access.credential_index)
+    # notices changes made by any writer, including another process (`outpost-edge add-person`).
+    for statement in _M003_CREDENTIAL_CHANGES:
+        await conn.execute(text(statement))
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
     (2, "access control: person access, levels, snapshot version, lockdowns, anti-passback", _m002_access_control),
+    (3, "credential change counter for the in-memory credential index", _m003_credential_changes),
 ]
 
 
@@ -81,13 +106,15 @@ def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class Database:
-    """Owns the async engine of the edge database."""
+    """Owns the async engine of the edge database and the journal's dedicated writer connection."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(f"sqlite+aiosqlite:///{path}")
         event.listen(self.engine.sync_engine, "connect", _set_pragmas)
+        # The journal's hot path (edge.storage.journal): same pragmas (WAL, FULL), one thread hop per write.
+        self.writer = SqliteWriter(path, lambda conn: _set_pragmas(conn, None))
 
     async def migrate(self) -> int:
         """Apply pending migrations; return the schema version."""
@@ -116,5 +143,6 @@ class Database:
             await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
     async def close(self) -> None:
-        """Dispose of all connections."""
+        """Commit queued journal writes, then close every connection."""
+        await self.writer.close()
         await self.engine.dispose()

@@ -145,3 +145,13 @@ passback_presence = Table(
     Column("inside", Boolean, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
+
+credential_changes = Table(
+    "credential_changes",
+    access_metadata,
+    Column("id", Integer, primary_key=True),  # CHECK (id = 1): one row
+    # Bumped by triggers on every change to people, credentials, person_access and person_levels (migration 3),
+    # whoever makes it (this process, `outpost-edge add-person`, a restore): the in-memory credential index
+    # reloads when it differs from the generation it was loaded at.
+    Column("generation", Integer, nullable=False),
+)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink
+from firmware_adapters.dispatch import PerDeviceDispatcher
 from firmware_adapters.mqtt_link import MqttLink
 from firmware_adapters.outpost_mqtt.codec import (
     DEVICE_PUBLISHES,
     DEVICE_SUBSCRIBES,
     Channel,
     Command,
+    DeviceMessage,
     Feedback,
     PayloadError,
     SiteMessage,
@@ -27,8 +30,11 @@ log = logging.getLogger(__name__)
 class OutpostMqttAdapter(DeviceAdapter):
     """Subscribes to `outpost/+/<channel>` for device channels and publishes commands and receipts.
 
-    The connection is re-established with backoff if the broker goes away; `stop()` unsubscribes first
-    and handles messages already delivered (a bounded drain) before disconnecting.
+    Messages are decoded as they arrive and handled per device (`PerDeviceDispatcher`): in order for each
+    device, but a reader's badge does not wait while another device's telemetry or status is journaled.
+    The connection is re-established with backoff if the broker goes away; `stop()` unsubscribes first and
+    handles messages already delivered (a bounded drain, connection still up for their receipts) before
+    disconnecting.
     """
 
     type_key: ClassVar[str] = "outpost_mqtt"
@@ -41,6 +47,7 @@ class OutpostMqttAdapter(DeviceAdapter):
         self._link = MqttLink(
             context.mqtt, [f"outpost/+/{channel}" for channel in DEVICE_PUBLISHES], self._dispatch, name="outpost_mqtt"
         )
+        self._devices: PerDeviceDispatcher[DeviceMessage] = PerDeviceDispatcher(self._handle, name="outpost_mqtt")
 
     @classmethod
     def broker_acl(cls, devices: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -65,7 +72,12 @@ class OutpostMqttAdapter(DeviceAdapter):
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
         """Stop intake: unsubscribe, handle what was already delivered, then disconnect."""
-        await self._link.stop(drain_timeout_s)
+        deadline = time.monotonic() + drain_timeout_s
+        await self._link.stop_intake(drain_timeout_s)
+        # Still connected: the handlers of delivered messages can send their commands and receipts.
+        await self._devices.drain(max(0.0, deadline - time.monotonic()))
+        await self._link.stop()
+        await self._devices.stop()
 
     async def send(self, device_id: str, message: SiteMessage) -> None:
         """Publish a command, or a receipt for an event, with QoS 1.
@@ -84,5 +96,8 @@ class OutpostMqttAdapter(DeviceAdapter):
         except PayloadError as err:
             self.reject(topic, err)
             return
+        await self._devices.submit(parsed.device_id, message)
+
+    async def _handle(self, device_id: str, message: DeviceMessage) -> None:
         assert self._sink is not None
-        await self.deliver(self._sink, parsed.device_id, message)
+        await self.deliver(self._sink, device_id, message)

@@ -235,7 +235,10 @@ async def test_osdp_badge_through_the_site_opens_the_door(start_edge, tmp_path) 
         pd.submit_event(card_event(encode_bits(H10301, 18, 12345), osdp.CardFormat.Wiegand))
         command = await asyncio.wait_for(lock.commands.get(), 5)
         assert command.action == "unlock"
-        audit = (await edge.app[keys.JOURNAL].recent(1, "audit"))[0].payload
+        # The unlock goes out concurrently with the durable audit write: wait for the record.
+        journal = edge.app[keys.JOURNAL]
+        await eventually(lambda: _has_audit(journal), timeout_s=5)
+        audit = (await journal.recent(1, "audit"))[0].payload
         assert (audit["credential"], audit["granted"], audit["reader_id"]) == ("18:12345", True, "reader-osdp")
         led = await asyncio.to_thread(pd.get_command, 3)
         assert led is not None and led["on_color"] == osdp.CommandLEDColor.Green
@@ -251,3 +254,7 @@ async def test_osdp_badge_through_the_site_opens_the_door(start_edge, tmp_path) 
         await asyncio.to_thread(pd.stop)
         os.close(master)
         os.close(slave)
+
+
+async def _has_audit(journal) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await journal.recent(1, "audit"))

@@ -188,9 +188,11 @@ async def test_lockdown_from_the_console_with_override_role(edge_app, devices) -
         assert await reader.wait_receipt(denied.id)
         audit = (await edge_app.app[keys.JOURNAL].recent(1, "audit"))[0].payload
         assert (audit["granted"], audit["reason"]) == (False, "lockdown")
-        await reader.present("0123:0009")
+        override = await reader.present("0123:0009")
         command = await asyncio.wait_for(lock.commands.get(), 5)
         assert command.action == "unlock"
+        # The lock is commanded while the audit commits; the receipt comes once it is on disk.
+        assert await reader.wait_receipt(override.id)
         audit = (await edge_app.app[keys.JOURNAL].recent(1, "audit"))[0].payload
         assert audit["person"] == "Sam" and audit["lockdown_override"] is True
         # The simulated lock starts its relock timer after reporting; let it, before it is stopped.

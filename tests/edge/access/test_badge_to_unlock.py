@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import time
 
 import paho.mqtt.client as paho
 
 from edge import keys
+from edge.storage.writer import SqliteWriter
 from tests.edge.conftest import DEVICE_PASSWORDS
 from tests.polling import eventually
 
@@ -80,3 +83,55 @@ async def test_lock_state_comes_from_the_device(edge_app, devices) -> None:
         return state.doors["front"].status == "offline"
 
     await eventually(offline)
+
+
+async def test_receipt_comes_only_once_the_audit_record_is_on_disk(edge_app, devices, monkeypatch) -> None:
+    """The lock may be commanded while the audit commits (actuation is not acknowledgement); the reader's
+    receipt is sent only after. Checked from the reader's side, at the moment each receipt arrives."""
+    await edge_app.app[keys.CREDENTIALS].add_person("Ada Lovelace", ["0004217"])
+    commit = SqliteWriter._commit
+
+    def slow_disk(self: SqliteWriter, conn: sqlite3.Connection, batch: list) -> None:  # type: ignore[type-arg]
+        time.sleep(0.03)  # an SD card's fsync: a receipt sent before the commit would now arrive first
+        commit(self, conn, batch)
+
+    monkeypatch.setattr(SqliteWriter, "_commit", slow_disk)
+    lock = await devices("lock-front", "lock")
+    path = edge_app.config.storage.database_path
+    stored_at_receipt: dict[str, bool] = {}
+    all_received = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    reads = [{"type": "badge", "id": f"read-{i}", "credential": "0004217" if i % 2 else "9999"} for i in range(10)]
+
+    def on_receipt(_client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
+        event_id = json.loads(message.payload)["id"]
+        # Runs in paho's thread the moment the receipt arrives, before anything else happens in the test.
+        with sqlite3.connect(path) as db:
+            rows = db.execute(
+                "SELECT count(*) FROM events WHERE kind = 'audit' AND json_extract(payload, '$.event_id') = ?",
+                (event_id,),
+            ).fetchone()
+        stored_at_receipt[event_id] = rows == (1,)
+        if len(stored_at_receipt) == len(reads):
+            loop.call_soon_threadsafe(all_received.set)
+
+    subscribed = asyncio.Event()
+    reader = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="reader-front", protocol=paho.MQTTv311)
+    reader.username_pw_set("reader-front", DEVICE_PASSWORDS["reader-front"])
+    reader.on_message = on_receipt
+    reader.on_subscribe = lambda *_args: loop.call_soon_threadsafe(subscribed.set)
+    reader.connect("127.0.0.1", edge_app.mqtt_port)
+    reader.loop_start()
+    try:
+        reader.subscribe("outpost/reader-front/receipt", qos=1)
+        await asyncio.wait_for(subscribed.wait(), 5)
+        for read in reads:
+            reader.publish("outpost/reader-front/event", json.dumps(read), qos=1)
+        await asyncio.wait_for(all_received.wait(), 10)
+    finally:
+        reader.loop_stop()
+        reader.disconnect()
+    assert stored_at_receipt == {read["id"]: True for read in reads}
+    commands = [await asyncio.wait_for(lock.commands.get(), 5) for _ in range(5)]
+    assert {c.action for c in commands} == {"unlock"}
+    await eventually(lambda: edge_app.app[keys.SITE_STATE].doors["front"].status == "unlocked")
