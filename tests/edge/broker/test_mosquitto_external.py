@@ -28,7 +28,6 @@ from tests.edge.broker.test_broker_security import PahoDevice
 from tests.edge.conftest import DEVICE_PASSWORDS, site_config_dict
 from tests.polling import eventually
 
-pytestmark = pytest.mark.skipif(not MOSQUITTO_BINARY.exists(), reason="mosquitto is not installed")
 BADGE = "0004217"
 
 

@@ -18,6 +18,7 @@ import pytest
 from edge.vision import DetectorConfig, NanoDetDetector, YoloDetector, load_detector
 from edge.vision.detectors.base import Detection
 from edge.vision.detectors.batch import detect_batch, has_dynamic_batch, supports_batching
+from tests.edge.vision.conftest import _int, _msg
 
 NAMES = ("person", "car")
 COCO_PERSON, COCO_CAR = 0, 2
@@ -25,24 +26,7 @@ SIZE = 64
 ANCHORS = 8
 
 
-# --- a minimal ONNX protobuf writer (field numbers from onnx.proto) -----------------------------------
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    n &= (1 << 64) - 1
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _int(field: int, value: int) -> bytes:
-    return _varint(field << 3) + _varint(value)
-
-
-def _msg(field: int, data: bytes | str) -> bytes:
-    raw = data.encode() if isinstance(data, str) else data
-    return _varint(field << 3 | 2) + _varint(len(raw)) + raw
+# The minimal ONNX protobuf writer lives in the vision conftest (field numbers from onnx.proto).
 
 
 def _tensor(name: str, arr: np.ndarray) -> bytes:
