@@ -3,7 +3,8 @@
 Scenarios (each with the same reader/lock clients and the same steady telemetry load from other devices):
 
 - ``outpost``: a real edge app (EdgeRunner: embedded broker, SQLite journal with FULL sync, access service)
-  in its own process; the time includes the access decision and the durable audit commit.
+  in its own process, its start-up heap frozen as `outpost-edge` does; the time includes the access decision.
+  The lock is commanded while the audit record commits (the reader's receipt waits for the commit).
 - ``mosquitto``: the pure broker round trip: a private Mosquitto and a minimal "decider" client (own process)
   that answers each badge event with an unlock command. The baseline.
 - ``external``: the same edge app with ``mqtt.mode = "external"`` (it runs its own Mosquitto).

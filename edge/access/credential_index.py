@@ -12,8 +12,9 @@ decision sees the old set or the new one, never a mix, exactly as the single-SEL
   index compares with the one it was loaded at.
 
 A lookup through SQLite cost ~1 ms unloaded and ~2 ms under device load (aiosqlite thread hand-offs); a dict
-lookup costs microseconds. Reloading is O(people): a few ms for hundreds of people, about a second for 100k,
-done in partitions so the event loop keeps handling badges meanwhile (with the previous index).
+lookup costs microseconds. Reloading is O(people): 11 ms for 500 people, 0.13 s for 10k, 1.5 s for 100k on the
+2-core box, in partitions of 100 rows (~1 ms of loop time each), so badges are decided meanwhile (on the
+previous index).
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def _record_query() -> Select[Any]:
 
 
 _RECORDS = _record_query()
-_LOAD_PARTITION = 500  # rows turned into records between two yields to the event loop
+_LOAD_PARTITION = 100  # rows turned into records between two yields to the event loop (~1 ms)
 
 
 def _record(row: Row[Any]) -> CredentialRecord:

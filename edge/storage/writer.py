@@ -2,8 +2,8 @@
 
 Through SQLAlchemy's async engine one journal record (event row + outbox row, one FULL-sync commit) costs five to
 eight hand-offs between the event loop and aiosqlite's thread (pool checkout, each statement, commit, the reset
-on return), 2-3 ms p50 on the 2-core box although the commit itself takes ~0.3 ms. Here a write is one function
-run on this connection's thread: one hand-off there, one back. Writes queued while a commit is running are
+on return): 0.9 ms p50 on the quiet 2-core box, 2-3 ms under device load, for a ~0.3 ms commit. Here a write is
+one function run on this connection's thread: one hand-off there, one back. Writes queued while a commit runs are
 committed together in the next transaction (one fsync for all of them); each caller's future resolves only after
 the commit that contains its write, so "returned" still means "on disk" (`synchronous=FULL`).
 

@@ -133,9 +133,7 @@ async def test_plus_grant_does_not_allow_hash_subscription(tmp_path: Path) -> No
 async def test_persistent_subscription_survives_broker_restart(tmp_path: Path) -> None:
     """With session persistence, restored subscriptions keep passing the ACL (amqtt's own ACL drops them)."""
     directory = BrokerDirectory()
-    directory.add(
-        BrokerUser("lock-9", hash_password("pw-lock"), publish=(), subscribe=("outpost/lock-9/command",))
-    )
+    directory.add(BrokerUser("lock-9", hash_password("pw-lock"), publish=(), subscribe=("outpost/lock-9/command",)))
     directory.add(BrokerUser("core", hash_password("pw-core"), publish=("outpost/+/command",), subscribe=()))
     session_db = tmp_path / "sessions.db"
     broker = EmbeddedBroker(directory, host="127.0.0.1", port=0, session_db=session_db)
