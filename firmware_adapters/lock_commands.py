@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Literal, Protocol
 
 from firmware_adapters.base import AdapterError, OwnedTasks
 from firmware_adapters.outpost_mqtt.codec import Ack, Command
@@ -22,6 +22,14 @@ log = logging.getLogger(__name__)
 LockAction = Literal["lock", "unlock"]
 RELOCK_ATTEMPTS = 5
 RELOCK_RETRY_S = 1.0
+
+
+class MqttLinkLike(Protocol):
+    """The part of an MQTT link the shutdown needs."""
+
+    async def stop(self) -> None:
+        """Disconnect."""
+        ...
 
 
 class LockCommandTracker:
@@ -120,3 +128,11 @@ class LockCommandTracker:
                 self._forget(device_id, future)
             await asyncio.sleep(RELOCK_RETRY_S)
         self.relock_failures += 1
+
+
+async def stop_lock_adapter(locks: LockCommandTracker, tasks: OwnedTasks, link: MqttLinkLike) -> None:
+    """Shut a lock adapter down without leaving a door unlocked: re-lock now, cancel tasks, disconnect."""
+    pending = locks.relocks_pending()
+    await tasks.cancel_all()
+    await locks.relock_now(pending)
+    await link.stop()

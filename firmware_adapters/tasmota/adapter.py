@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
-from firmware_adapters.lock_commands import LockAction, LockCommandTracker
+from firmware_adapters.lock_commands import LockAction, LockCommandTracker, stop_lock_adapter
 from firmware_adapters.mqtt_link import MqttLink
 from firmware_adapters.outpost_mqtt.codec import Ack, Command, PayloadError, SiteMessage, Status, Telemetry
 from firmware_adapters.tasmota.codec import (
@@ -84,10 +84,7 @@ class TasmotaRelayAdapter(DeviceAdapter):
 
     async def stop(self) -> None:
         """Send pending re-locks now, cancel owned tasks, disconnect."""
-        pending = self._locks.relocks_pending()
-        await self._tasks.cancel_all()
-        await self._locks.relock_now(pending)
-        await self._link.stop()
+        await stop_lock_adapter(self._locks, self._tasks, self._link)
 
     async def send(self, device_id: str, message: SiteMessage) -> None:
         """Switch the relay for a lock/unlock command; receipts and feedback mean nothing to a relay."""

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from edge import keys
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
-from firmware_adapters.outpost_mqtt.codec import DeviceMessage
+from firmware_adapters.outpost_mqtt.codec import Ack, DeviceMessage
 from tests.edge.conftest import site_config_dict
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -69,3 +70,17 @@ class Sink:
             device_id, message = await asyncio.wait_for(self.messages.get(), timeout_s)
             if isinstance(message, kind):
                 return device_id, message
+
+
+def spy_acks(edge: EdgeRunner) -> asyncio.Queue[Ack]:
+    """Acks the access service receives (spied at the router -> access boundary)."""
+    access = edge.app[keys.ACCESS]
+    acks: asyncio.Queue[Ack] = asyncio.Queue()
+    original = access.on_ack
+
+    async def on_ack(device_id: str, ack: Ack) -> None:
+        acks.put_nowait(ack)
+        await original(device_id, ack)
+
+    access.on_ack = on_ack
+    return acks

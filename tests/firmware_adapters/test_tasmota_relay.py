@@ -17,13 +17,11 @@ import aiomqtt
 import pytest
 
 from edge import keys
-from edge.app import EdgeRunner
 from edge.broker.directory import hash_password
-from firmware_adapters.outpost_mqtt.codec import Ack
 from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedReader
 from firmware_adapters.tasmota.codec import pulse_time_seconds
 from tests.edge.conftest import _HASHES, DEVICE_PASSWORDS
-from tests.firmware_adapters.conftest import EdgeStarter, adapter_site
+from tests.firmware_adapters.conftest import EdgeStarter, adapter_site, spy_acks
 from tests.polling import eventually
 
 STRIKE_PASSWORD = "strike-front-pw"
@@ -45,20 +43,6 @@ def relay_site(data_dir: Path, **adapter: Any) -> dict[str, Any]:
         {"id": "front", "name": "Front door", "zone": "lobby", "lock": "strike-front", "readers": ["reader-front"]}
     ]
     return adapter_site(data_dir, devices, doors)
-
-
-def spy_acks(edge: EdgeRunner) -> asyncio.Queue[Ack]:
-    """Acks the access service receives (spied at the router -> access boundary)."""
-    access = edge.app[keys.ACCESS]
-    acks: asyncio.Queue[Ack] = asyncio.Queue()
-    original = access.on_ack
-
-    async def on_ack(device_id: str, ack: Ack) -> None:
-        acks.put_nowait(ack)
-        await original(device_id, ack)
-
-    access.on_ack = on_ack
-    return acks
 
 
 class EmulatedRelay:

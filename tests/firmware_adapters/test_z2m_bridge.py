@@ -14,10 +14,9 @@ import pytest
 from edge import keys
 from edge.app import EdgeRunner
 from edge.broker.directory import hash_password
-from firmware_adapters.outpost_mqtt.codec import Ack
 from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedReader
 from tests.edge.conftest import _HASHES, DEVICE_PASSWORDS
-from tests.firmware_adapters.conftest import EdgeStarter, adapter_site
+from tests.firmware_adapters.conftest import EdgeStarter, adapter_site, spy_acks
 from tests.polling import eventually
 
 BRIDGE_PASSWORD = "z2m-bridge-pw"
@@ -156,20 +155,6 @@ async def test_contact_climate_and_bridge_state_reach_the_site(z2m_edge: EdgeRun
         await eventually(lambda: state.doors["front"].status == "locked")
     finally:
         await bridge.stop()
-
-
-def spy_acks(edge: EdgeRunner) -> asyncio.Queue[Ack]:
-    """Acks the site's access service receives from devices (spied at the router -> access boundary)."""
-    access = edge.app[keys.ACCESS]
-    acks: asyncio.Queue[Ack] = asyncio.Queue()
-    original = access.on_ack
-
-    async def on_ack(device_id: str, ack: Ack) -> None:
-        acks.put_nowait(ack)
-        await original(device_id, ack)
-
-    access.on_ack = on_ack
-    return acks
 
 
 async def test_granted_badge_unlocks_the_zigbee_lock_and_the_adapter_relocks(z2m_edge: EdgeRunner) -> None:

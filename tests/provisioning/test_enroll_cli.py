@@ -30,15 +30,11 @@ async def _provision(*args: str) -> tuple[int, str, str]:
 async def test_enroll_writes_private_config_and_codes_are_single_use(tmp_path: Path) -> None:
     config = tmp_path / "etc" / "edge.toml"
     async with started_cloud(CloudConfig(data_dir=tmp_path / "cloud", host="127.0.0.1", port=0)) as cloud:
-        boot = await bootstrap_tenant(
-            cloud.db, "Acme", "admin@acme.example", "correct-horse-1", site_name="Depot 7"
-        )
+        boot = await bootstrap_tenant(cloud.db, "Acme", "admin@acme.example", "correct-horse-1", site_name="Depot 7")
         assert boot.enrollment is not None
         code = boot.enrollment.code
 
-        rc, out, err = await _provision(
-            "enroll", "--cloud", cloud.url, "--code", code, "--config", str(config)
-        )
+        rc, out, err = await _provision("enroll", "--cloud", cloud.url, "--code", code, "--config", str(config))
         assert rc == 0, err
         assert "Enrolled as site" in out
         assert stat.S_IMODE(config.stat().st_mode) == 0o600
