@@ -8,6 +8,8 @@ Scenarios (each with the same reader/lock clients and the same steady telemetry 
 - ``mosquitto``: the pure broker round trip: a private Mosquitto and a minimal "decider" client (own process)
   that answers each badge event with an unlock command. The baseline.
 - ``external``: the same edge app with ``mqtt.mode = "external"`` (it runs its own Mosquitto).
+- ``outpost-tcp`` (not run by default): the edge app with ``mqtt.core_in_process = false``: its adapters connect
+  to the embedded broker over TCP like devices (how the edge worked before in-process links).
 - ``amqtt`` (not run by default): the decider round trip through the embedded broker alone
   (``python -m edge.broker``, Outpost auth/ACL on), to split broker time from site-core time.
 
@@ -55,17 +57,19 @@ from firmware_adapters.outpost_mqtt.codec import DEVICE_PUBLISHES
 BADGE = "0004217"
 READER, LOCK = "reader-front", "lock-front"
 TARGET_P99_MS = 25.0
-SCENARIOS = ("outpost", "mosquitto", "external", "amqtt")
+SCENARIOS = ("outpost", "mosquitto", "external", "amqtt", "outpost-tcp")
 DEFAULT_SCENARIOS = ("outpost", "mosquitto", "external")
 
 
-def site_config(data_dir: Path, passwords: dict[str, str], scheme: HashScheme, mode: str) -> dict[str, Any]:
+def site_config(
+    data_dir: Path, passwords: dict[str, str], scheme: HashScheme, mode: str, *, core_in_process: bool = True
+) -> dict[str, Any]:
     """A small site: one door (reader + lock) and the load's sensors, on free ports."""
     kinds = {READER: "reader", LOCK: "lock"}
     return {
         "site": {"id": "bench-site", "name": "Bench site", "timezone": "UTC"},
         "storage": {"data_dir": str(data_dir)},
-        "mqtt": {"mode": mode, "host": "127.0.0.1", "port": 0},
+        "mqtt": {"mode": mode, "host": "127.0.0.1", "port": 0, "core_in_process": core_in_process},
         "web": {"host": "127.0.0.1", "port": 0},
         "zones": [{"id": "lobby", "name": "Lobby"}],
         "devices": [
@@ -241,7 +245,7 @@ def run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
     """Start the scenario's broker side, the load and the reader/lock; measure."""
     sensors = [f"sensor-{i:02d}" for i in range(args.sensors)]
     passwords = {dev: f"{dev}-bench-pw" for dev in [READER, LOCK, *sensors]}
-    scheme: HashScheme = "argon2" if name in ("outpost", "amqtt") else "mosquitto"
+    scheme: HashScheme = "argon2" if name in ("outpost", "outpost-tcp", "amqtt") else "mosquitto"
     data_dir = tmp / name
     pids: list[int] = []
     with ExitStack() as stack:
@@ -260,9 +264,10 @@ def run_scenario(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
                 port, pids = embedded.port, [embedded.pid]
             pids.append(stack.enter_context(DeciderProcess(port, "decider-pw")).pid)
         else:
-            mode = "embedded" if name == "outpost" else "external"
+            mode = "external" if name == "external" else "embedded"
+            config_data = site_config(data_dir, passwords, scheme, mode, core_in_process=name != "outpost-tcp")
             profile = str(Path(args.profile_dir) / f"edge-{name}.prof") if args.profile_dir else None
-            edge = stack.enter_context(EdgeProcess(site_config(data_dir, passwords, scheme, mode), profile))
+            edge = stack.enter_context(EdgeProcess(config_data, profile))
             port, pids = edge.port, [edge.pid]
         progress(f"{name}: broker on port {port} (pids {pids}); {args.rate:g} msg/s load from {len(sensors)} sensors")
         load = stack.enter_context(SteadyLoad("127.0.0.1", port, [(s, passwords[s]) for s in sensors], args.rate))

@@ -161,7 +161,8 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     app[keys.SITE_STATE] = state
     local_host = broker.client_host
     # Adapter accounts are added to the live directory before any adapter connects.
-    gateway = DeviceGateway(config.devices, directory, local_host, broker.port)
+    in_process = broker.local if config.mqtt.core_in_process else None
+    gateway = DeviceGateway(config.devices, directory, local_host, broker.port, local=in_process)
     pins = PinHasher.from_file(config.access.pin_key_file or config.storage.data_dir / "access-pin.key")
     access = AccessService(config, db, app[keys.CREDENTIALS], app[keys.JOURNAL], gateway, state, pins)
     app[keys.GATEWAY] = gateway

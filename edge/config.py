@@ -89,6 +89,11 @@ class MqttConfig(_Section):
     host: str = Field(default="0.0.0.0", description="Address the broker listens on (embedded or managed Mosquitto)")
     port: int = Field(default=1883, ge=0, le=65535, description="Broker TCP port; 0 picks a free port")
     persist_sessions: bool = Field(default=True, description="Keep persistent sessions across restarts")
+    core_in_process: bool = Field(
+        default=True,
+        description="Embedded mode: the site core's adapters join the broker in-process (no socket) instead of "
+        "connecting over TCP like a device; same accounts and ACLs. Off only for debugging or comparison",
+    )
     accounts: list[MqttAccountConfig] = Field(default_factory=list, description="Extra broker accounts")
     external_manage: bool = Field(
         default=True,
@@ -148,9 +153,7 @@ class CloudConfig(_Section):
     """Sync to the cloud aggregator; absent url = offline site."""
 
     url: str | None = Field(default=None, description="Base URL of the cloud aggregator")
-    secret: str | None = Field(
-        default=None, repr=False, description="Site HMAC secret (hex), from enrollment"
-    )
+    secret: str | None = Field(default=None, repr=False, description="Site HMAC secret (hex), from enrollment")
     secret_file: Path | None = Field(default=None, description="File holding the site secret (mode 0600)")
     sync_interval_s: float = Field(default=2.0, gt=0, le=3600, description="Idle time between sync attempts")
     batch_size: int = Field(default=500, ge=1, le=5000, description="Records per sync batch")

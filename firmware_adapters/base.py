@@ -11,9 +11,9 @@ import abc
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
 from firmware_adapters.outpost_mqtt.codec import DeviceMessage, SiteMessage
 
@@ -27,14 +27,42 @@ class AdapterError(Exception):
     """A device protocol failed; raised by adapters instead of transport errors."""
 
 
+class LocalBrokerConnection(Protocol):
+    """An in-process connection to the site broker (implemented by the embedded broker, edge.broker.local)."""
+
+    def subscribe(self, filters: Sequence[str]) -> None:
+        """Subscribe; PermissionError if the account may not."""
+
+    def unsubscribe(self, filters: Iterable[str]) -> None:
+        """Stop receiving on `filters`."""
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Publish; PermissionError if the account may not, ConnectionError if the broker is gone."""
+
+    def close(self) -> None:
+        """Leave the broker."""
+
+
+class LocalBroker(Protocol):
+    """A site broker running in this process, which adapters may join without a socket."""
+
+    def connect(self, username: str, on_message: Callable[[str, bytes], None]) -> LocalBrokerConnection:
+        """Open a connection as `username`; `on_message(topic, payload)` is called for each message routed to it."""
+
+
 @dataclass(frozen=True)
 class MqttEndpoint:
-    """Where and as whom an MQTT-based adapter connects to the site broker."""
+    """Where and as whom an MQTT-based adapter connects to the site broker.
+
+    `local` is set when the broker runs in this process (the embedded broker): adapters then join it directly,
+    under the same account and ACL, instead of over TCP (`firmware_adapters.mqtt_link.open_link`).
+    """
 
     host: str
     port: int
     username: str
     password: str
+    local: LocalBroker | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """One adapter's MQTT connection to the site broker: connect, subscribe, reconnect with backoff, publish.
 
-Thin transport shared by the MQTT-based adapters (Zigbee2MQTT, Tasmota/Shelly); all mapping lives in their codecs.
+Thin transport shared by the MQTT-based adapters (native, Zigbee2MQTT, Tasmota/Shelly); all mapping lives in their
+codecs. `open_link` picks this or, when the broker runs in this process, `LocalLink`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import aiomqtt
 
 from firmware_adapters.base import AdapterError, MqttEndpoint
+from firmware_adapters.local_link import LocalLink
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +140,20 @@ class MqttLink:
                 log.warning("%s: disconnected (%s); reconnecting in %.1fs", self._name, err, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+
+def open_link(
+    endpoint: MqttEndpoint,
+    subscriptions: Sequence[str],
+    on_message: MessageHandler,
+    *,
+    name: str,
+    on_connect: Callable[[], Awaitable[None]] | None = None,
+) -> MqttLink | LocalLink:
+    """The adapter's broker connection: in-process when the broker runs here (`endpoint.local`), else TCP."""
+    if endpoint.local is not None:
+        return LocalLink(endpoint, subscriptions, on_message, name=name, on_connect=on_connect)
+    return MqttLink(endpoint, subscriptions, on_message, name=name, on_connect=on_connect)
 
 
 def _write_promptly(client: aiomqtt.Client) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from edge.broker.acl import is_valid_filter
 from edge.broker.directory import BrokerDirectory
+from edge.broker.local import LocalHub
 from edge.broker.passwords import scheme_of
 from edge.broker.server import free_port
 
@@ -145,6 +146,7 @@ class ManagedMosquitto:
         self.host = host
         self.client_host = _client_host(host)
         self.port = port or free_port(self.client_host)
+        self.local: LocalHub | None = None  # adapters connect over TCP
         self.state_dir = state_dir
         self.binary = binary
         self.persistence = persistence
@@ -342,6 +344,7 @@ class SystemMosquitto:
         self.host = host
         self.client_host = host
         self.port = port
+        self.local: LocalHub | None = None  # adapters connect over TCP
         # Group-readable: the system broker runs as its own user, in the group that owns `files_dir`.
         self.files = MosquittoFiles(files_dir, 0o640)
         self.reload_command = reload_command

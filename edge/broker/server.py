@@ -8,12 +8,9 @@ import socket
 from pathlib import Path
 from typing import Any, Protocol
 
-from amqtt.broker import Broker
-from amqtt.contexts import Action
-from amqtt.session import Session
-
+from edge.broker.amqtt_broker import OutpostBroker
 from edge.broker.directory import BrokerDirectory
-from edge.broker.plugin import topic_allowed
+from edge.broker.local import LocalHub
 
 log = logging.getLogger(__name__)
 
@@ -32,59 +29,14 @@ class SiteBroker(Protocol):
     port: int
     client_host: str
     """Address the site core's own clients connect to."""
+    local: LocalHub | None
+    """In-process connections for the site core's adapters (embedded broker only; None = connect over TCP)."""
 
     async def start(self) -> None:
         """Start (or attach to) the broker; return once clients can connect."""
 
     async def stop(self) -> None:
         """Stop the broker (or stop following it)."""
-
-
-class _OutpostBroker(Broker):
-    """amqtt's broker with Outpost's topic decision called directly.
-
-    amqtt 0.12.1 (pinned) runs every topic check through its plugin manager, which creates one task per
-    plugin plus a gather, for the publish check and again for each subscriber's receive check. Profiled at
-    ~6k msg/s that was 15-18% of the broker's event-loop time, for a decision that is a dict lookup. The
-    OutpostTopicPlugin stays registered (amqtt then treats topic filtering as enabled); this override makes
-    the same decision without the task round trip.
-    """
-
-    def __init__(self, config: dict[str, Any], directory: BrokerDirectory) -> None:
-        super().__init__(config)
-        self._directory = directory
-
-    async def _topic_filtering(self, session: Session, topic: str, action: Action) -> bool:
-        return topic_allowed(self._directory, session, topic, action)
-
-    async def _publish_retained_messages_for_subscription(
-        self, subscription: tuple[str, int], session: Session
-    ) -> None:
-        """Send retained messages only for the session's own subscriptions, and only what it may receive.
-
-        amqtt 0.12.1 calls this on every connect for every filter *any* client subscribed to, and sends the
-        matching retained messages without a receive check: a reader could read the bridge's and every
-        device's retained status. Here the filter must be one this session holds, and each retained topic
-        must pass the RECEIVE check.
-        """
-        topic_filter, _qos = subscription
-        holders = self._subscriptions.get(topic_filter, [])
-        if not any(held.client_id == session.client_id for held, _ in holders):
-            return
-        handler = self._get_handler(session)
-        if handler is None:
-            return
-        tasks = [
-            asyncio.ensure_future(
-                handler.mqtt_publish(
-                    retained.topic, retained.data, min(subscription[1], retained.qos or subscription[1]), retain=True
-                )
-            )
-            for topic, retained in list(self._retained_messages.items())
-            if self._matches(topic, topic_filter) and topic_allowed(self._directory, session, topic, Action.RECEIVE)
-        ]
-        if tasks:
-            await asyncio.wait(tasks)
 
 
 class EmbeddedBroker:
@@ -103,7 +55,8 @@ class EmbeddedBroker:
         self.client_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.port = port or free_port(self.client_host)
         self._session_db = session_db
-        self._broker: _OutpostBroker | None = None
+        self.local = LocalHub(directory)
+        self._broker: OutpostBroker | None = None
 
     def _config(self) -> dict[str, Any]:
         plugins: dict[str, Any] = {
@@ -122,7 +75,7 @@ class EmbeddedBroker:
 
     async def start(self) -> None:
         """Start listening."""
-        self._broker = _OutpostBroker(self._config(), self.directory)
+        self._broker = OutpostBroker(self._config(), self.directory, self.local)
         await self._broker.start()
         log.info("MQTT broker listening on %s:%d", self.host, self.port)
 

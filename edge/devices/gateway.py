@@ -10,7 +10,14 @@ from typing import Any
 
 from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.config import DeviceConfig
-from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, MqttEndpoint
+from firmware_adapters.base import (
+    AdapterContext,
+    AdapterError,
+    DeviceAdapter,
+    DeviceSink,
+    LocalBroker,
+    MqttEndpoint,
+)
 from firmware_adapters.outpost_mqtt.codec import SiteMessage
 from firmware_adapters.registry import ADAPTER_TYPES
 
@@ -34,7 +41,16 @@ class DeviceGateway:
     rest of the site runs, sends to its devices raise AdapterError, and `stats()` counts it.
     """
 
-    def __init__(self, devices: list[DeviceConfig], directory: BrokerDirectory, mqtt_host: str, mqtt_port: int) -> None:
+    def __init__(
+        self,
+        devices: list[DeviceConfig],
+        directory: BrokerDirectory,
+        mqtt_host: str,
+        mqtt_port: int,
+        *,
+        local: LocalBroker | None = None,
+    ) -> None:
+        """`local`: the broker runs in this process; MQTT-based adapters join it directly (same account, ACL)."""
         groups: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
         for device in devices:
             adapter_type = ADAPTER_TYPES[device.adapter.type]
@@ -55,7 +71,7 @@ class DeviceGateway:
                 password = secrets.token_urlsafe(24)
                 # In the format the site's broker checks (an external Mosquitto cannot check argon2).
                 directory.add(BrokerUser(username, directory.hash_password(password), publish=acl[0], subscribe=acl[1]))
-                endpoint = MqttEndpoint(mqtt_host, mqtt_port, username, password)
+                endpoint = MqttEndpoint(mqtt_host, mqtt_port, username, password, local=local)
             adapter = adapter_type(members, AdapterContext(mqtt=endpoint))
             self.adapters.append(adapter)
             self._labels[id(adapter)] = f"{type_key}:{group}"

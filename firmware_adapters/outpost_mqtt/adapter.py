@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink
 from firmware_adapters.dispatch import PerDeviceDispatcher
-from firmware_adapters.mqtt_link import MqttLink
+from firmware_adapters.mqtt_link import open_link
 from firmware_adapters.outpost_mqtt.codec import (
     DEVICE_PUBLISHES,
     DEVICE_SUBSCRIBES,
@@ -44,7 +44,7 @@ class OutpostMqttAdapter(DeviceAdapter):
         if context.mqtt is None:
             raise AdapterError("outpost_mqtt adapter needs a broker endpoint")
         self._sink: DeviceSink | None = None
-        self._link = MqttLink(
+        self._link = open_link(
             context.mqtt, [f"outpost/+/{channel}" for channel in DEVICE_PUBLISHES], self._dispatch, name="outpost_mqtt"
         )
         self._devices: PerDeviceDispatcher[DeviceMessage] = PerDeviceDispatcher(self._handle, name="outpost_mqtt")

@@ -174,11 +174,11 @@ class SimulatedLock(SimulatedDevice):
         await self._report()
 
     async def stop(self) -> None:
-        """Cancel a pending relock, then disconnect."""
+        """Disconnect, then cancel a pending relock (a command handled meanwhile may have started a new one)."""
+        await super().stop()
         if self._relock is not None:
             self._relock.cancel()
             await asyncio.gather(self._relock, return_exceptions=True)
-        await super().stop()
 
 
 class SimulatedContact(SimulatedDevice):

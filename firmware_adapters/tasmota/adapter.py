@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
 from firmware_adapters.lock_commands import LockAction, LockCommandTracker, stop_lock_adapter
-from firmware_adapters.mqtt_link import MqttLink
+from firmware_adapters.mqtt_link import open_link
 from firmware_adapters.outpost_mqtt.codec import Ack, Command, PayloadError, SiteMessage, Status, Telemetry
 from firmware_adapters.tasmota.codec import (
     Flavour,
@@ -56,7 +56,7 @@ class TasmotaRelayAdapter(DeviceAdapter):
             self._by_relay[key] = device_id
             self._by_topic.setdefault((config.flavour, config.topic), []).append(device_id)
         topics = [t for flavour, topic in _devices_topics(self.configs) for t in subscriptions(flavour, topic)]
-        self._link = MqttLink(context.mqtt, topics, self._on_message, name="tasmota")
+        self._link = open_link(context.mqtt, topics, self._on_message, name="tasmota")
         self._sink: DeviceSink | None = None
         self._tasks = OwnedTasks()
         self._locks = LockCommandTracker("tasmota", self._tasks, self._switch, self._deliver_ack)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
 from firmware_adapters.lock_commands import LockAction, LockCommandTracker, stop_lock_adapter
-from firmware_adapters.mqtt_link import MqttLink
+from firmware_adapters.mqtt_link import open_link
 from firmware_adapters.outpost_mqtt.codec import Ack, Command, ContactChange, PayloadError, SiteMessage, Status
 from firmware_adapters.zigbee2mqtt.codec import (
     Z2mState,
@@ -54,7 +54,7 @@ class Zigbee2MqttAdapter(DeviceAdapter):
                     f"share friendly_name {config.friendly_name!r}"
                 )
             self._by_name[config.friendly_name] = device_id
-        self._link = MqttLink(context.mqtt, [f"{self.base_topic}/#"], self._on_message, name=f"z2m-{self.base_topic}")
+        self._link = open_link(context.mqtt, [f"{self.base_topic}/#"], self._on_message, name=f"z2m-{self.base_topic}")
         self._sink: DeviceSink | None = None
         self._tasks = OwnedTasks()
         self._bridge_online: bool | None = None

@@ -31,8 +31,8 @@ async def test_known_badge_from_paho_client_unlocks_the_door(edge_app, devices) 
         await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 5)
         command = await asyncio.wait_for(lock.commands.get(), 5)
     finally:
-        reader.loop_stop()
-        reader.disconnect()
+        reader.disconnect()  # before loop_stop: wakes paho's thread, which then ends at once
+        await asyncio.to_thread(reader.loop_stop)  # joins that thread: not on the event loop
 
     assert command.action == "unlock"
     assert command.duration_s == 2
@@ -129,8 +129,8 @@ async def test_receipt_comes_only_once_the_audit_record_is_on_disk(edge_app, dev
             reader.publish("outpost/reader-front/event", json.dumps(read), qos=1)
         await asyncio.wait_for(all_received.wait(), 10)
     finally:
-        reader.loop_stop()
-        reader.disconnect()
+        reader.disconnect()  # before loop_stop: wakes paho's thread, which then ends at once
+        await asyncio.to_thread(reader.loop_stop)  # joins that thread: not on the event loop
     assert stored_at_receipt == {read["id"]: True for read in reads}
     commands = [await asyncio.wait_for(lock.commands.get(), 5) for _ in range(5)]
     assert {c.action for c in commands} == {"unlock"}

@@ -26,7 +26,7 @@ async def test_last_will_marks_a_vanished_device_offline(edge_app) -> None:
     assert state.devices["temp-lobby"].values["temperature_c"] == 22.5
 
     # Simulate a power cut: the TCP connection dies without DISCONNECT, so the broker sends the will.
-    client.loop_stop()
+    await asyncio.to_thread(client.loop_stop)  # joins paho's thread (up to 1 s): not on the event loop
     sock = client.socket()
     assert sock is not None
     sock.shutdown(socket.SHUT_RDWR)
@@ -53,5 +53,5 @@ async def test_bad_payloads_are_counted_not_fatal(edge_app, devices) -> None:
         command = await asyncio.wait_for(lock.commands.get(), 5)
         assert command.action == "unlock"
     finally:
-        client.loop_stop()
-        client.disconnect()
+        client.disconnect()  # before loop_stop: wakes paho's thread, which then ends at once
+        await asyncio.to_thread(client.loop_stop)  # joins that thread: not on the event loop
