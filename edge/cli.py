@@ -19,9 +19,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="outpost-edge",
         description="Run the Outpost edge appliance (MQTT broker, door access, cameras, console, cloud sync).",
     )
-    parser.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})"
-    )
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
     parser.add_argument("--check-config", action="store_true", help="validate the config file and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -64,17 +64,13 @@ class ConsoleAuth:
         digest = await asyncio.get_running_loop().run_in_executor(None, _hasher.hash, password)
         async with self._db.engine.begin() as conn:
             await conn.execute(
-                insert(console_users).values(
-                    username=username, password_hash=digest, created_at=datetime.now(UTC)
-                )
+                insert(console_users).values(username=username, password_hash=digest, created_at=datetime.now(UTC))
             )
 
     async def login(self, username: str, password: str) -> tuple[str, ConsoleSession] | None:
         """Verify credentials; return (cookie token, session) or None."""
         async with self._db.engine.connect() as conn:
-            row = (
-                await conn.execute(select(console_users).where(console_users.c.username == username))
-            ).first()
+            row = (await conn.execute(select(console_users).where(console_users.c.username == username))).first()
         stored = row.password_hash if row else _DUMMY_HASH
         loop = asyncio.get_running_loop()
         try:
@@ -86,9 +82,7 @@ class ConsoleAuth:
         token = secrets.token_urlsafe(32)
         session = ConsoleSession(row.id, row.username, secrets.token_urlsafe(24))
         async with self._db.engine.begin() as conn:
-            await conn.execute(
-                delete(console_sessions).where(console_sessions.c.expires_at < datetime.now(UTC))
-            )
+            await conn.execute(delete(console_sessions).where(console_sessions.c.expires_at < datetime.now(UTC)))
             await conn.execute(
                 insert(console_sessions).values(
                     token_hash=_token_hash(token),
@@ -125,6 +119,4 @@ class ConsoleAuth:
     async def logout(self, token: str) -> None:
         """End a session."""
         async with self._db.engine.begin() as conn:
-            await conn.execute(
-                delete(console_sessions).where(console_sessions.c.token_hash == _token_hash(token))
-            )
+            await conn.execute(delete(console_sessions).where(console_sessions.c.token_hash == _token_hash(token)))
