@@ -32,7 +32,8 @@ class JournalEntry:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """`value` in UTC: SQLite keeps no offset, so every stored time is UTC (naive input is taken as UTC)."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Journal:

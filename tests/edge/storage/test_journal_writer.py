@@ -53,6 +53,18 @@ async def test_rows_are_what_sqlalchemy_would_store(db: Database) -> None:
     assert record.occurred_at == when
 
 
+async def test_a_time_with_an_offset_is_stored_as_the_same_instant(db: Database) -> None:
+    """A device reporting local time (+02:00) is stored and read back as that instant in UTC, not its wall time."""
+    local = datetime(2026, 6, 10, 10, 0, 0, tzinfo=timezone(timedelta(hours=2)))
+    journal = Journal(db)
+    entry = await journal.record("event", {"type": "contact"}, occurred_at=local)
+    assert entry.occurred_at == local and entry.occurred_at.tzinfo is UTC
+    (stored,) = await journal.recent(1)
+    assert stored.occurred_at == local
+    assert stored.occurred_at == datetime(2026, 6, 10, 8, 0, 0, tzinfo=UTC)
+    assert (await Outbox(db).pending(10))[0].occurred_at == local
+
+
 async def test_a_record_is_on_disk_when_the_caller_hears_of_it(db: Database) -> None:
     journal = Journal(db)
     heard: list[int] = []
