@@ -32,6 +32,7 @@ from firmware_adapters.outpost_mqtt.codec import (
 from firmware_adapters.simulated.config import SimulatedDeviceConfig
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 5.0
 
 
 class SimulatedDevice:
@@ -69,7 +70,13 @@ class SimulatedDevice:
                 await self.publish("status", Status(state="offline", firmware=self.firmware), retain=True)
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            # Bounded: if the MQTT client swallows the cancellation mid-publish, stop anyway (and say so)
+            # instead of hanging the demo's or a test's shutdown.
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_S)
+            if not done:
+                log.warning("%s: connection task did not stop within %.0f s", self.device_id, STOP_TIMEOUT_S)
+            elif not self._task.cancelled() and self._task.exception() is not None:
+                log.debug("%s: connection task ended with %r", self.device_id, self._task.exception())
         self._ready.clear()
 
     async def publish(self, channel: Channel, message: DeviceMessage, *, retain: bool = False) -> None:
