@@ -231,6 +231,20 @@ class OutpostBroker(Broker):
         return True
 
     # --- retained messages --------------------------------------------------------------------------------
+    async def _publish_session_retained_messages(self, session: Session) -> None:
+        """Deliver what was queued for a persistent session while it was away, in order, before live traffic.
+
+        amqtt starts a task per queued message, so a live message routed meanwhile could overtake them, and
+        sends them with RETAIN=1 (MQTT-3.3.1-9 says 0: they match an existing subscription). Here they go
+        through the same per-connection path as live messages, which keeps their order, with RETAIN=0.
+        """
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        while not session.retained_messages.empty():
+            queued = session.retained_messages.get_nowait()
+            self._deliver(handler, queued.topic, queued.data, queued.qos if queued.qos is not None else QOS_1)
+
 
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Session

@@ -348,3 +348,26 @@ async def test_offline_persistent_session_gets_queued_qos1_messages(
     await publish_all(publisher, "fan/offline", [b"live"], qos=1)
     await eventually(lambda: len(received) > len(payloads))
     assert received[-1] == ("fan/offline", b"live", 1)
+
+
+async def test_messages_queued_for_an_offline_session_arrive_without_the_retain_flag(
+    broker: EmbeddedBroker, device: DeviceFactory
+) -> None:
+    """MQTT-3.3.1-9: a queued message matched an existing subscription, so it is delivered with RETAIN=0."""
+    first = device("subscriber", "persistent-retain", clean_session=False)
+    assert await first.connect()
+    assert await first.subscribe("fan/queued", qos=1) == [1]
+    first.close()
+    session, _ = amqtt_broker(broker)._sessions["persistent-retain"]
+    await eventually(lambda: session.transitions.state != "connected")
+    publisher = device("publisher", "pub-queued")
+    assert await publisher.connect()
+    await publish_all(publisher, "fan/queued", [b"a", b"b"], qos=1)
+    await eventually(lambda: session.retained_messages.qsize() == 2)
+
+    again = device("subscriber", "persistent-retain", clean_session=False)
+    flags: list[tuple[bytes, bool]] = []
+    again.client.on_message = lambda _c, _u, m: flags.append((m.payload, m.retain))
+    assert await again.connect()
+    await eventually(lambda: len(flags) == 2)
+    assert flags == [(b"a", False), (b"b", False)]
