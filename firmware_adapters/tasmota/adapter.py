@@ -4,18 +4,32 @@ Unlock with a duration on Tasmota with `pulse`: PulseTime<n> then POWER<n> ON, a
 its own (the door re-locks even if the site is gone). Otherwise the adapter switches the relay back after the
 duration (an owned task; sent at once on stop). A command is acknowledged when the relay reports the commanded
 state (`stat/.../POWER<n>` or `RESULT`), or as failed after `ack_timeout_s`.
+
+Messages are decoded and mapped as they arrive (in the order received, so acks resolve in order) and handled per
+device (`PerDeviceDispatcher`): one door's relay report does not wait while another's telemetry is journaled. A
+report of a multi-relay device (its LWT, a STATE) is queued once for each door it concerns.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
+from firmware_adapters.dispatch import PerDeviceDispatcher
 from firmware_adapters.lock_commands import LockAction, LockCommandTracker, stop_lock_adapter
 from firmware_adapters.mqtt_link import open_link
-from firmware_adapters.outpost_mqtt.codec import Ack, Command, PayloadError, SiteMessage, Status, Telemetry
+from firmware_adapters.outpost_mqtt.codec import (
+    Ack,
+    Command,
+    DeviceMessage,
+    PayloadError,
+    SiteMessage,
+    Status,
+    Telemetry,
+)
 from firmware_adapters.tasmota.codec import (
     Flavour,
     command_filters,
@@ -61,6 +75,7 @@ class TasmotaRelayAdapter(DeviceAdapter):
         self._tasks = OwnedTasks()
         self._locks = LockCommandTracker("tasmota", self._tasks, self._switch, self._deliver_ack)
         self._locked: dict[str, bool] = {}
+        self._devices: PerDeviceDispatcher[DeviceMessage] = PerDeviceDispatcher(self._handle, name="tasmota")
         self.ignored = 0
 
     @classmethod
@@ -82,9 +97,14 @@ class TasmotaRelayAdapter(DeviceAdapter):
         self._sink = sink
         await self._link.start()
 
-    async def stop(self) -> None:
-        """Send pending re-locks now, cancel owned tasks, disconnect."""
+    async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Unsubscribe, handle what was already delivered, send pending re-locks now, cancel owned tasks, disconnect."""
+        deadline = time.monotonic() + drain_timeout_s
+        await self._link.stop_intake(drain_timeout_s)
+        # Still connected: pending commands can still be confirmed by the reports being handled.
+        await self._devices.drain(max(0.0, deadline - time.monotonic()))
         await stop_lock_adapter(self._locks, self._tasks, self._link)
+        await self._devices.stop()
 
     async def send(self, device_id: str, message: SiteMessage) -> None:
         """Switch the relay for a lock/unlock command; receipts and feedback mean nothing to a relay."""
@@ -107,7 +127,12 @@ class TasmotaRelayAdapter(DeviceAdapter):
         if self._sink is not None:
             await self.deliver(self._sink, device_id, ack)
 
+    async def _handle(self, device_id: str, message: DeviceMessage) -> None:
+        assert self._sink is not None
+        await self.deliver(self._sink, device_id, message)
+
     async def _on_message(self, topic: str, payload: bytes) -> None:
+        """Decode and map one message in the link's task, then queue the results per device; never raises."""
         parsed = parse_topic(topic)
         if parsed is None:
             self.ignored += 1
@@ -122,20 +147,19 @@ class TasmotaRelayAdapter(DeviceAdapter):
         except PayloadError as err:
             self.reject(topic, err)
             return
-        assert self._sink is not None
         if report.online is not None:
             for device_id in devices:
-                await self.deliver(self._sink, device_id, Status(state="online" if report.online else "offline"))
+                await self._devices.submit(device_id, Status(state="online" if report.online else "offline"))
         for device_id in devices:
             config = self.configs[device_id]
             values = dict(report.readings)
             on = report.relays.get(config.relay)
             if on is not None:
                 locked = locked_from_relay(on, config.active_high)
-                self._locks.report(device_id, locked)
+                self._locks.report(device_id, locked)  # now, in arrival order: acks skip the queue
                 # RESULT and POWER repeat each change; periodic STATE reports are passed on whole.
                 if self._locked.get(device_id) != locked or parsed.kind == "state":
                     self._locked[device_id] = locked
                     values["locked"] = 1.0 if locked else 0.0
             if values:
-                await self.deliver(self._sink, device_id, Telemetry(values=values))
+                await self._devices.submit(device_id, Telemetry(values=values))

@@ -3,18 +3,32 @@
 Zigbee locks have no timed unlock: for `unlock` with a duration the adapter sends UNLOCK, then LOCK itself when
 the time is up (an owned task; on stop, a pending re-lock is sent at once rather than dropped). A command is
 acknowledged when the lock reports the commanded `lock_state`, or acknowledged as failed after `ack_timeout_s`.
+
+Messages are decoded and mapped as they arrive (in the order received, so acks resolve in order) and handled per
+device (`PerDeviceDispatcher`): a lock's ack or a contact change does not wait while another device's telemetry or
+status is journaled. The bridge's state changes every device's online status: one `Status` is queued per device.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
+from firmware_adapters.dispatch import PerDeviceDispatcher
 from firmware_adapters.lock_commands import LockAction, LockCommandTracker, stop_lock_adapter
 from firmware_adapters.mqtt_link import open_link
-from firmware_adapters.outpost_mqtt.codec import Ack, Command, ContactChange, PayloadError, SiteMessage, Status
+from firmware_adapters.outpost_mqtt.codec import (
+    Ack,
+    Command,
+    ContactChange,
+    DeviceMessage,
+    PayloadError,
+    SiteMessage,
+    Status,
+)
 from firmware_adapters.zigbee2mqtt.codec import (
     Z2mState,
     decode_availability,
@@ -62,6 +76,9 @@ class Zigbee2MqttAdapter(DeviceAdapter):
         self._online: dict[str, bool] = {}
         self._open: dict[str, bool] = {}
         self._locks = LockCommandTracker("zigbee2mqtt", self._tasks, self._publish_action, self._deliver_ack)
+        self._devices: PerDeviceDispatcher[DeviceMessage] = PerDeviceDispatcher(
+            self._handle, name=f"z2m-{self.base_topic}"
+        )
         self.ignored = 0
 
     @classmethod
@@ -80,9 +97,14 @@ class Zigbee2MqttAdapter(DeviceAdapter):
         self._sink = sink
         await self._link.start()
 
-    async def stop(self) -> None:
-        """Send pending re-locks now, cancel owned tasks, disconnect."""
+    async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Unsubscribe, handle what was already delivered, send pending re-locks now, cancel owned tasks, disconnect."""
+        deadline = time.monotonic() + drain_timeout_s
+        await self._link.stop_intake(drain_timeout_s)
+        # Still connected: pending commands can still be confirmed by the reports being handled.
+        await self._devices.drain(max(0.0, deadline - time.monotonic()))
         await stop_lock_adapter(self._locks, self._tasks, self._link)
+        await self._devices.stop()
 
     async def send(self, device_id: str, message: SiteMessage) -> None:
         """Send LOCK/UNLOCK to /set and schedule the re-lock; receipts and feedback mean nothing to Zigbee."""
@@ -99,7 +121,12 @@ class Zigbee2MqttAdapter(DeviceAdapter):
         if self._sink is not None:
             await self.deliver(self._sink, device_id, ack)
 
+    async def _handle(self, device_id: str, message: DeviceMessage) -> None:
+        assert self._sink is not None
+        await self.deliver(self._sink, device_id, message)
+
     async def _on_message(self, topic: str, payload: bytes) -> None:
+        """Decode and map one message in the link's task, then queue the results per device; never raises."""
         parsed = parse_topic(self.base_topic, topic)
         if parsed is None:
             return
@@ -129,15 +156,14 @@ class Zigbee2MqttAdapter(DeviceAdapter):
     async def _on_state(self, device_id: str, state: Z2mState) -> None:
         locked = reported_locked(state)
         if locked is not None:
-            self._locks.report(device_id, locked)
-        assert self._sink is not None
+            self._locks.report(device_id, locked)  # now, in arrival order: acks skip the queue
         is_open = door_open(state)
         if is_open is not None and self._open.get(device_id) != is_open:
             self._open[device_id] = is_open
-            await self.deliver(self._sink, device_id, ContactChange(open=is_open))
+            await self._devices.submit(device_id, ContactChange(open=is_open))
         telemetry = telemetry_of(state)
         if telemetry is not None:
-            await self.deliver(self._sink, device_id, telemetry)
+            await self._devices.submit(device_id, telemetry)
 
     async def _update_online(self, device_id: str) -> None:
         """A device is online while the bridge is and its availability (if Zigbee2MQTT reports it) says so."""
@@ -148,5 +174,4 @@ class Zigbee2MqttAdapter(DeviceAdapter):
         if self._online.get(device_id) == online:
             return
         self._online[device_id] = online
-        assert self._sink is not None
-        await self.deliver(self._sink, device_id, Status(state="online" if online else "offline"))
+        await self._devices.submit(device_id, Status(state="online" if online else "offline"))
