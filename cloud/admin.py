@@ -1,4 +1,4 @@
-"""Tenant administration used by the CLI and by demos: tenants, users, enrollment codes."""
+"""Tenant administration used by the CLI and by demos: tenants, users, enrollment codes, site revocation."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.auth import normalise_email
-from cloud.db.models import ROLES, Tenant, User
+from cloud.db.models import ROLES, Site, Tenant, User
 from cloud.enrollment import DEFAULT_TTL, IssuedCode, issue_code
 from cloud.passwords import MIN_PASSWORD_LENGTH, hash_password
+from cloud.tenancy import SiteAlreadyRevoked, SiteNotFound, revoke_site
 
 
 class AdminError(Exception):
@@ -101,9 +102,23 @@ async def create_enrollment_code(
         return await _issue(session, tenant_id, site_name, ttl, timezone)
 
 
-async def _issue(
-    session: AsyncSession, tenant_id: str, site_name: str, ttl: timedelta, timezone: str
-) -> IssuedCode:
+async def revoke_tenant_site(db: async_sessionmaker[AsyncSession], tenant_id: str, site_id: str, by: str) -> Site:
+    """Revoke site `site_id` of tenant `tenant_id`, recording `by` as who did it."""
+    by = by.strip()
+    if not by:
+        raise AdminError("who revokes (--by) must not be blank")
+    async with db.begin() as session:
+        if await session.get(Tenant, tenant_id) is None:
+            raise AdminError(f"unknown tenant {tenant_id!r}")
+        try:
+            return await revoke_site(session, tenant_id, site_id, by=by[:320])
+        except SiteNotFound as err:
+            raise AdminError(f"tenant {tenant_id!r} has no site {site_id!r}") from err
+        except SiteAlreadyRevoked as err:
+            raise AdminError(str(err)) from err
+
+
+async def _issue(session: AsyncSession, tenant_id: str, site_name: str, ttl: timedelta, timezone: str) -> IssuedCode:
     site_name = site_name.strip()
     if not site_name:
         raise AdminError("site name must not be blank")

@@ -1,4 +1,4 @@
-"""The portal's JSON API: session login, the tenant's sites and records, enrollment codes."""
+"""The portal's JSON API: session login, the tenant's sites and records, site revocation, enrollment codes."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ from cloud.api_models import (
     SiteList,
     SiteOut,
 )
-from cloud.appkeys import AUTHENTICATOR, DB, SESSIONS
-from cloud.auth import end_session, require_admin, require_principal, set_session_cookie
+from cloud.appkeys import DB, SESSIONS
+from cloud.auth import check_login, end_session, require_admin, require_principal, set_session_cookie
 from cloud.db.models import Record
 from cloud.enrollment import IssuedCode
-from cloud.responses import api_error, error_response, invalid_request, json_model
-from cloud.tenancy import SiteNotFound, TenantScope
+from cloud.ratelimit import RateLimited
+from cloud.responses import api_error, error_response, invalid_request, json_model, too_many_attempts
+from cloud.tenancy import SiteAlreadyRevoked, SiteNotFound, TenantScope
 from sync.wire import RecordKind
 
 DEFAULT_RECORD_LIMIT = 100
@@ -48,6 +49,9 @@ async def site_summaries(scope: TenantScope, only: str | None = None) -> list[Si
             enrolled_at=site.enrolled_at,
             last_sync_at=site.last_sync_at,
             last_seq=site.last_seq,
+            status="revoked" if site.revoked_at is not None else "active",
+            revoked_at=site.revoked_at,
+            revoked_by=site.revoked_by,
             counts={
                 kind: KindCountOut(total=c.total, last_24h=c.recent)
                 for kind, c in sorted(counts.get(site.id, {}).items())
@@ -70,12 +74,15 @@ def code_out(issued: IssuedCode) -> EnrollmentCodeOut:
 
 
 async def handle_login(request: web.Request) -> web.Response:
-    """POST /api/v1/login {email, password}: start a session; answer the CSRF token."""
+    """POST /api/v1/login {email, password}: start a session; answer the CSRF token (429 when rate-limited)."""
     try:
         credentials = LoginRequest.model_validate_json(await request.read())
     except ValidationError as err:
         return invalid_request(err)
-    user = await request.app[AUTHENTICATOR].authenticate(credentials.email, credentials.password)
+    try:
+        user = await check_login(request, credentials.email, credentials.password)
+    except RateLimited as err:
+        return too_many_attempts(err)
     if user is None:
         return error_response(401, "bad_credentials", "wrong e-mail or password")
     token = await request.app[SESSIONS].create(user.id)
@@ -126,14 +133,10 @@ def _record_query(request: web.Request) -> tuple[int, str | None]:
     except ValueError:
         limit = 0
     if not 1 <= limit <= MAX_RECORD_LIMIT:
-        raise api_error(
-            web.HTTPBadRequest, "bad_query", f"limit must be an integer from 1 to {MAX_RECORD_LIMIT}"
-        )
+        raise api_error(web.HTTPBadRequest, "bad_query", f"limit must be an integer from 1 to {MAX_RECORD_LIMIT}")
     kind = request.query.get("kind")
     if kind is not None and kind not in RECORD_KINDS:
-        raise api_error(
-            web.HTTPBadRequest, "bad_query", f"kind must be one of {', '.join(sorted(RECORD_KINDS))}"
-        )
+        raise api_error(web.HTTPBadRequest, "bad_query", f"kind must be one of {', '.join(sorted(RECORD_KINDS))}")
     return limit, kind
 
 
@@ -148,6 +151,23 @@ async def handle_site_records(request: web.Request) -> web.Response:
         except SiteNotFound:
             return error_response(404, "not_found", "no such site")
     return json_model(RecordList(site_id=site_id, records=[record_out(r) for r in records]))
+
+
+async def handle_revoke_site(request: web.Request) -> web.Response:
+    """POST /api/v1/sites/{site_id}/revoke: stop a site from syncing, for good (tenant admins)."""
+    principal = require_admin(request)
+    site_id = request.match_info["site_id"]
+    async with request.app[DB].begin() as session:
+        try:
+            await TenantScope(session, principal).revoke_site(site_id)
+        except SiteNotFound:
+            return error_response(404, "not_found", "no such site")
+        except SiteAlreadyRevoked as err:
+            return error_response(409, "already_revoked", str(err))
+    async with request.app[DB]() as session:
+        for site in await site_summaries(TenantScope(session, principal), only=site_id):
+            return json_model(site)
+    return error_response(404, "not_found", "no such site")
 
 
 async def handle_create_code(request: web.Request) -> web.Response:

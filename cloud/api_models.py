@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -49,6 +49,9 @@ class SiteOut(ApiModel):
     enrolled_at: datetime = Field(description="When the site enrolled")
     last_sync_at: datetime | None = Field(description="When the last batch arrived")
     last_seq: int = Field(description="Highest record seq received")
+    status: Literal["active", "revoked"] = Field(description="revoked: the site can no longer sync")
+    revoked_at: datetime | None = Field(default=None, description="When the site was revoked")
+    revoked_by: str | None = Field(default=None, description="Who revoked it (admin e-mail or cli:<name>)")
     counts: dict[str, KindCountOut] = Field(description="Record counts per kind")
 
 

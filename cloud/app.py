@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud import api, enrollment, ingest, portal
-from cloud.appkeys import AUTHENTICATOR, CONFIG, DB, ENGINE, SESSIONS
+from cloud.appkeys import AUTHENTICATOR, CONFIG, DB, ENGINE, ENROLL_LIMITER, LOGIN_LIMITER, SESSIONS
 from cloud.auth import (
     API_LOGIN_PATH,
     API_LOGOUT_PATH,
@@ -31,6 +31,7 @@ from cloud.auth import (
 from cloud.config import CloudConfig
 from cloud.db.engine import create_engine, is_sqlite, session_factory
 from cloud.db.migrate import upgrade
+from cloud.ratelimit import RateLimiter
 from cloud.responses import api_error_middleware
 from cloud.sessions import SessionStore, load_session_secret
 from sync.codec import MAX_BODY_BYTES
@@ -81,6 +82,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get("/api/v1/sites", api.handle_sites)
     router.add_get("/api/v1/sites/{site_id}", api.handle_site)
     router.add_get("/api/v1/sites/{site_id}/records", api.handle_site_records)
+    router.add_post("/api/v1/sites/{site_id}/revoke", api.handle_revoke_site)
     router.add_post("/api/v1/enrollment-codes", api.handle_create_code)
     # HTML portal.
     router.add_get("/", portal.handle_root)
@@ -90,6 +92,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get(portal.PORTAL_PATH, portal.handle_portal)
     router.add_post(f"{portal.PORTAL_PATH}/enrollment-codes", portal.handle_create_code_form)
     router.add_get(f"{portal.PORTAL_PATH}/sites/{{site_id}}", portal.handle_site_page)
+    router.add_post(f"{portal.PORTAL_PATH}/sites/{{site_id}}/revoke", portal.handle_revoke_form)
 
 
 def build_app(config: CloudConfig) -> web.Application:
@@ -103,6 +106,8 @@ def build_app(config: CloudConfig) -> web.Application:
         middlewares=[api_error_middleware, session_middleware],
     )
     app[CONFIG] = config
+    app[LOGIN_LIMITER] = RateLimiter(config.rate_limit_attempts, config.rate_limit_window_s)
+    app[ENROLL_LIMITER] = RateLimiter(config.rate_limit_attempts, config.rate_limit_window_s)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_auth)
     aiohttp_jinja2.setup(

@@ -1,4 +1,4 @@
-"""Who is asking: password login, the session cookie, CSRF checks and role checks."""
+"""Who is asking: password login (rate-limited), the session cookie, CSRF checks and role checks."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from aiohttp.typedefs import Handler
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.appkeys import CONFIG, PRINCIPAL, SESSIONS
+from cloud.appkeys import AUTHENTICATOR, CONFIG, LOGIN_LIMITER, PRINCIPAL, SESSIONS
 from cloud.db.models import User
 from cloud.passwords import hash_password, needs_rehash, verify_password
-from cloud.responses import api_error, is_api_request
+from cloud.responses import api_error, client_ip, is_api_request
 from cloud.sessions import SESSION_COOKIE
 from cloud.tenancy import Principal
 from sync.wire import ENROLL_PATH, SYNC_PATH
@@ -68,6 +68,21 @@ class Authenticator:
             async with self._db.begin() as session:
                 await session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
         return user
+
+
+async def check_login(request: web.Request, email: str, password: str) -> User | None:
+    """Return the user if the password is right, else None; raise RateLimited when over the limits.
+
+    Every attempt counts against the client IP and the e-mail, and an attempt over either limit is refused
+    before any password check; a successful login clears the e-mail's count (not the IP's).
+    """
+    limiter = request.app[LOGIN_LIMITER]
+    user_key = f"user:{normalise_email(email)}"
+    limiter.attempt(f"ip:{client_ip(request)}", user_key)
+    user = await request.app[AUTHENTICATOR].authenticate(email, password)
+    if user is not None:
+        limiter.reset(user_key)
+    return user
 
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import signal
@@ -15,7 +16,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.admin import AdminError, bootstrap_tenant, create_enrollment_code
+from cloud.admin import AdminError, bootstrap_tenant, create_enrollment_code, revoke_tenant_site
 from cloud.app import run_cloud
 from cloud.config import CloudConfig, ConfigError, load_config
 from cloud.db.engine import create_engine, session_factory
@@ -30,9 +31,7 @@ EXIT_CONFIG = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="outpost-cloud", description="Outpost multi-tenant cloud aggregator."
-    )
+    parser = argparse.ArgumentParser(prog="outpost-cloud", description="Outpost multi-tenant cloud aggregator.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the HTTP server", description="Run the cloud HTTP server.")
@@ -67,7 +66,31 @@ def _parser() -> argparse.ArgumentParser:
     code.add_argument("--tenant-id", required=True, help="tenant that will own the site")
     code.add_argument("--site-name", required=True, help="name of the site the code creates")
     _code_options(code)
+
+    revoke = commands.add_parser(
+        "revoke-site",
+        help="revoke a site: it can no longer sync",
+        description="Revoke a site of a tenant: its sync batches are refused from now on and its secret is "
+        "replaced; its records stay. Final: to bring the box back, issue a new code (create-code) and run "
+        "`outpost-provision enroll --force --code CODE` on the box, which enrolls it as a new site. "
+        "Prints one JSON line: site_id, name, revoked_at, revoked_by.",
+    )
+    revoke.add_argument("--config", required=True, type=Path, help="TOML config file")
+    revoke.add_argument("--tenant-id", required=True, help="tenant that owns the site")
+    revoke.add_argument("--site-id", required=True, help="site to revoke")
+    revoke.add_argument(
+        "--by",
+        default=_default_actor(),
+        help="who revokes, recorded with the revocation (default: %(default)s)",
+    )
     return parser
+
+
+def _default_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in the environment or password database
+        return "cli"
 
 
 def _code_options(parser: argparse.ArgumentParser) -> None:
@@ -88,9 +111,7 @@ def _load(path: Path) -> CloudConfig | None:
         return None
 
 
-async def _with_db(
-    config: CloudConfig, action: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
-) -> T:
+async def _with_db(config: CloudConfig, action: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
     await upgrade(config.database_url)
     engine = create_engine(config.database_url)
     try:
@@ -166,10 +187,24 @@ def _cmd_create_code(args: argparse.Namespace, config: CloudConfig) -> int:
     return EXIT_OK
 
 
+def _cmd_revoke_site(args: argparse.Namespace, config: CloudConfig) -> int:
+    site = asyncio.run(_with_db(config, lambda db: revoke_tenant_site(db, args.tenant_id, args.site_id, args.by)))
+    assert site.revoked_at is not None
+    line = {
+        "site_id": site.id,
+        "name": site.name,
+        "revoked_at": site.revoked_at.isoformat(),
+        "revoked_by": site.revoked_by,
+    }
+    print(json.dumps(line))
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, CloudConfig], int]] = {
     "serve": _cmd_serve,
     "bootstrap": _cmd_bootstrap,
     "create-code": _cmd_create_code,
+    "revoke-site": _cmd_revoke_site,
 }
 
 

@@ -32,9 +32,7 @@ class CloudConfig(BaseModel):
         ),
     )
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to")
-    port: int = Field(
-        default=8600, ge=0, le=65535, description="TCP port of the HTTP server (0: any free port)"
-    )
+    port: int = Field(default=8600, ge=0, le=65535, description="TCP port of the HTTP server (0: any free port)")
     public_url: str | None = Field(
         default=None,
         description="External base URL (https://... marks session cookies Secure and is shown to admins)",
@@ -45,6 +43,19 @@ class CloudConfig(BaseModel):
             "File holding the secret that keys session-token digests; "
             "if unset, one is generated in <data_dir>/session_secret (mode 0600)"
         ),
+    )
+
+    rate_limit_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description=(
+            "Login and enrollment attempts allowed per client IP, per login e-mail and per enrollment code "
+            "within rate_limit_window_s; further attempts get 429 with Retry-After"
+        ),
+    )
+    rate_limit_window_s: int = Field(
+        default=300, ge=1, le=86_400, description="Length of the rate-limit sliding window, in seconds"
     )
 
     @model_validator(mode="after")
@@ -65,9 +76,7 @@ class CloudConfig(BaseModel):
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     """Return config keys set through OUTPOST_CLOUD__<FIELD> variables."""
-    return {
-        key[len(ENV_PREFIX) :].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)
-    }
+    return {key[len(ENV_PREFIX) :].lower(): value for key, value in environ.items() if key.startswith(ENV_PREFIX)}
 
 
 def format_validation_error(err: ValidationError, root: str = "(config)") -> str:

@@ -15,9 +15,10 @@ from pydantic import ValidationError
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.appkeys import DB
+from cloud.appkeys import DB, ENROLL_LIMITER
 from cloud.db.models import EnrollmentCode, Site, new_slug, utcnow
-from cloud.responses import error_response, invalid_request, json_model
+from cloud.ratelimit import RateLimited
+from cloud.responses import client_ip, error_response, invalid_request, json_model, too_many_attempts
 from sync.wire import EnrollRequest, EnrollResponse
 
 log = logging.getLogger(__name__)
@@ -131,9 +132,7 @@ async def redeem_code(db: async_sessionmaker[AsyncSession], request: EnrollReque
         session.add(site)
         await session.flush()
         await session.execute(update(codes).where(codes.c.id == claimed.id).values(site_id=site.id))
-    log.info(
-        "enrolled site %s (%s) for tenant %s from host %r", site.id, site.name, site.tenant_id, site.hostname
-    )
+    log.info("enrolled site %s (%s) for tenant %s from host %r", site.id, site.name, site.tenant_id, site.hostname)
     return EnrollResponse(
         site_id=site.id,
         site_name=site.name,
@@ -146,9 +145,7 @@ async def redeem_code(db: async_sessionmaker[AsyncSession], request: EnrollReque
 async def _refusal(session: AsyncSession, digest: str) -> EnrollmentError:
     row = (
         await session.execute(
-            select(EnrollmentCode.used_at, EnrollmentCode.expires_at).where(
-                EnrollmentCode.code_hash == digest
-            )
+            select(EnrollmentCode.used_at, EnrollmentCode.expires_at).where(EnrollmentCode.code_hash == digest)
         )
     ).first()
     if row is None:
@@ -165,11 +162,19 @@ async def _refusal(session: AsyncSession, digest: str) -> EnrollmentError:
 
 
 async def handle_enroll(request: web.Request) -> web.Response:
-    """POST /api/v1/enroll: redeem a code for a site identity and its sync secret."""
+    """POST /api/v1/enroll: redeem a code for a site identity and its sync secret.
+
+    Every well-formed attempt counts against the client IP and the code (as hashed), 429 beyond the limit.
+    """
     try:
         enroll_request = EnrollRequest.model_validate_json(await request.read())
     except ValidationError as err:
         return invalid_request(err)
+    try:
+        request.app[ENROLL_LIMITER].attempt(f"ip:{client_ip(request)}", f"code:{code_hash(enroll_request.code)}")
+    except RateLimited as err:
+        log.warning("enrollment from %s rate-limited", client_ip(request))
+        return too_many_attempts(err)
     try:
         response = await redeem_code(request.app[DB], enroll_request)
     except EnrollmentError as err:

@@ -1,10 +1,15 @@
-"""Sync ingest: verify a site's signed batch, store its records idempotently, acknowledge."""
+"""Sync ingest: verify a site's signed batch, store its records idempotently, acknowledge.
+
+A revoked site's batches are refused with 403 `site_revoked`, before and (against a revocation racing the
+batch) inside the storing transaction, so nothing from them is stored.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any, cast
+from datetime import datetime
+from typing import Any, NamedTuple, cast
 
 from aiohttp import web
 from sqlalchemy import Insert, Table, case, select, update
@@ -39,13 +44,27 @@ def _insert_ignoring_duplicates(dialect: str, rows: Sequence[dict[str, Any]]) ->
     raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
+class SiteRevoked(Exception):
+    """The site was revoked; its batches are refused."""
+
+    def __init__(self, site_id: str, revoked_at: datetime | None) -> None:
+        when = f" at {revoked_at:%Y-%m-%d %H:%M} UTC" if revoked_at else ""
+        super().__init__(
+            f"site {site_id} was revoked{when}; ask your tenant admin for a new enrollment code and "
+            "enroll the box again (outpost-provision enroll --force)"
+        )
+
+
 def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
 
 async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch) -> SyncAck:
-    """Store the batch's new records, skip those already stored, and advance the site's checkpoint."""
+    """Store the batch's new records, skip those already stored, and advance the site's checkpoint.
+
+    Raises SiteRevoked (and stores nothing) if the site was revoked before the transaction commits.
+    """
     now = utcnow()
     rows = [
         {
@@ -66,20 +85,32 @@ async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch) ->
         dialect = session.get_bind().dialect.name
         for chunk in _chunks(rows, INSERT_CHUNK):
             stored += len((await session.execute(_insert_ignoring_duplicates(dialect, chunk))).all())
-        await session.execute(
+        advanced = await session.execute(
             update(SITES)
-            .where(SITES.c.id == batch.site_id)
+            .where(SITES.c.id == batch.site_id, SITES.c.revoked_at.is_(None))
             .values(
                 last_sync_at=now,
                 last_seq=case((SITES.c.last_seq < max_seq, max_seq), else_=SITES.c.last_seq),
             )
+            .returning(SITES.c.id)
         )
+        if advanced.first() is None:
+            # Revoked since the signature check: raising rolls the inserts back.
+            raise SiteRevoked(batch.site_id, None)
     return SyncAck(acked_seq=max_seq, stored=stored, duplicates=len(rows) - stored)
 
 
-async def _site_secret(db: async_sessionmaker[AsyncSession], site_id: str) -> str | None:
+class SiteCredentials(NamedTuple):
+    """What ingest needs to know about a site before trusting its batch."""
+
+    secret: str
+    revoked_at: datetime | None
+
+
+async def _site_credentials(db: async_sessionmaker[AsyncSession], site_id: str) -> SiteCredentials | None:
     async with db() as session:
-        return await session.scalar(select(Site.secret).where(Site.id == site_id))
+        row = (await session.execute(select(Site.secret, Site.revoked_at).where(Site.id == site_id))).first()
+    return None if row is None else SiteCredentials(row.secret, row.revoked_at)
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -89,13 +120,17 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
     """POST /api/v1/sync/batch: authenticate by HMAC over the raw body, then decode and store."""
     body = await request.read()
     site_id = request.headers.get(SITE_HEADER, "")
-    secret = await _site_secret(request.app[DB], site_id) if site_id else None
-    if secret is None:
+    site = await _site_credentials(request.app[DB], site_id) if site_id else None
+    if site is None:
         log.warning("sync batch for unknown site %r rejected", site_id[:64])
         return error_response(401, "unknown_site", f"no enrolled site with the id in {SITE_HEADER}")
+    if site.revoked_at is not None:
+        # Before the signature check: revocation replaced the secret, so no signature could verify anyway.
+        log.warning("sync batch from revoked site %s rejected", site_id)
+        return error_response(403, "site_revoked", str(SiteRevoked(site_id, site.revoked_at)))
     try:
         # Before decoding: nothing from an unauthenticated body is parsed.
-        verify(secret, body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
+        verify(site.secret, body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
     except SignatureError as err:
         log.warning("sync batch from site %s rejected: %s", site_id, err)
         if request.headers.get("Content-Encoding", "").lower() == "gzip" and not body.startswith(GZIP_MAGIC):
@@ -108,7 +143,11 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
         return error_response(400, "bad_batch", str(err))
     if batch.site_id != site_id:
         return error_response(400, "site_mismatch", f"batch site_id does not match the {SITE_HEADER} header")
-    ack = await store_batch(request.app[DB], batch)
+    try:
+        ack = await store_batch(request.app[DB], batch)
+    except SiteRevoked as err:
+        log.warning("sync batch from site %s rejected: revoked while it was being stored", site_id)
+        return error_response(403, "site_revoked", str(err))
     log.info(
         "site %s: batch of %d, stored %d, duplicates %d, acked seq %d",
         site_id,

@@ -1,4 +1,4 @@
-"""The HTML portal: login form, the tenant's sites, a site's latest records, enrollment codes."""
+"""The HTML portal: login form, the tenant's sites, a site's latest records, site revocation, enrollment codes."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ from pydantic import ValidationError
 
 from cloud.api import DEFAULT_RECORD_LIMIT, code_out, record_out, site_summaries
 from cloud.api_models import EnrollmentCodeOut, EnrollmentCodeRequest
-from cloud.appkeys import AUTHENTICATOR, CONFIG, DB, SESSIONS
-from cloud.auth import LOGIN_PATH, end_session, require_admin, require_principal, set_session_cookie
+from cloud.appkeys import CONFIG, DB, SESSIONS
+from cloud.auth import (
+    LOGIN_PATH,
+    check_login,
+    end_session,
+    require_admin,
+    require_principal,
+    set_session_cookie,
+)
 from cloud.config import format_validation_error
-from cloud.tenancy import Principal, SiteNotFound, TenantScope
+from cloud.ratelimit import RateLimited
+from cloud.tenancy import Principal, SiteAlreadyRevoked, SiteNotFound, TenantScope
 
 PORTAL_PATH = "/portal"
 # Double-submit token of the login form (there is no session yet to hold a CSRF token).
@@ -56,15 +64,23 @@ async def handle_login_page(request: web.Request) -> web.Response:
 
 
 async def handle_login_form(request: web.Request) -> web.Response:
-    """POST /login: check the password, start a session, go to the portal."""
+    """POST /login: check the password, start a session, go to the portal (429 page when rate-limited)."""
     form = await request.post()
     submitted = str(form.get(LOGIN_CSRF_FIELD, ""))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(submitted.encode(), expected.encode()):
         return _render_login(request, "The form expired; please try again.", status=403)
-    user = await request.app[AUTHENTICATOR].authenticate(
-        str(form.get("email", "")), str(form.get("password", ""))
-    )
+    try:
+        user = await check_login(request, str(form.get("email", "")), str(form.get("password", "")))
+    except RateLimited as err:
+        minutes = -(-err.retry_after // 60)
+        response = _render_login(
+            request,
+            f"Too many login attempts; please wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
+            status=429,
+        )
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
     if user is None:
         return _render_login(request, "Wrong e-mail or password.", status=401)
     response = _see_other(PORTAL_PATH)
@@ -150,3 +166,17 @@ async def handle_site_page(request: web.Request) -> web.Response:
         "limit": DEFAULT_RECORD_LIMIT,
     }
     return aiohttp_jinja2.render_template("site.html", request, context)
+
+
+async def handle_revoke_form(request: web.Request) -> web.Response:
+    """POST /portal/sites/{site_id}/revoke: revoke the site (tenant admins), then show its page."""
+    principal = require_admin(request)
+    site_id = request.match_info["site_id"]
+    async with request.app[DB].begin() as session:
+        try:
+            await TenantScope(session, principal).revoke_site(site_id)
+        except SiteNotFound as err:
+            raise web.HTTPNotFound(text="No such site.") from err
+        except SiteAlreadyRevoked:
+            pass  # a double submit: the page shows the first revocation
+    return _see_other(f"{PORTAL_PATH}/sites/{site_id}")

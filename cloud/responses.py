@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 
 from cloud.config import format_validation_error
+from cloud.ratelimit import RateLimited
 from sync.wire import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,11 @@ API_PREFIX = "/api/"
 def is_api_request(request: web.Request) -> bool:
     """Return whether the request targets the JSON API (as opposed to the HTML portal)."""
     return request.path.startswith(API_PREFIX)
+
+
+def client_ip(request: web.Request) -> str:
+    """Return the peer address of the request's connection (behind a reverse proxy: the proxy's)."""
+    return request.remote or "unknown"
 
 
 def json_model(model: BaseModel, status: int = 200) -> web.Response:
@@ -35,6 +41,13 @@ def error_response(status: int, error: str, detail: str = "") -> web.Response:
 def api_error(cls: type[web.HTTPException], error: str, detail: str) -> web.HTTPException:
     """Return an HTTP exception whose body is an `ErrorBody` (for raising from helpers and middleware)."""
     return cls(text=ErrorBody(error=error, detail=detail).model_dump_json(), content_type="application/json")
+
+
+def too_many_attempts(err: RateLimited) -> web.Response:
+    """Answer 429 `rate_limited` with a Retry-After header."""
+    response = error_response(429, "rate_limited", f"too many attempts; retry in {err.retry_after} s")
+    response.headers["Retry-After"] = str(err.retry_after)
+    return response
 
 
 def invalid_request(err: ValidationError) -> web.Response:

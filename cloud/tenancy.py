@@ -1,26 +1,40 @@
 """Tenant isolation in one place.
 
 Every query of tenant-owned data (sites, records, enrollment codes) made on behalf of a logged-in user goes
-through `TenantScope`, whose queries all start from `scoped_sites()`: the only place that filters by tenant.
+through `TenantScope`, whose queries all start from `tenant_sites()`: the only place that filters by tenant.
+The command line acts for a tenant named on it through the same functions (`revoke_site`).
 A site of another tenant is indistinguishable from a missing one (`SiteNotFound`, answered as 404).
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import Record, Site, utcnow
 from cloud.enrollment import IssuedCode, issue_code
+
+log = logging.getLogger(__name__)
 
 RECENT_WINDOW = timedelta(hours=24)
 
 
 class SiteNotFound(LookupError):
     """No site with this id in the user's tenant."""
+
+
+class SiteAlreadyRevoked(Exception):
+    """The site was revoked before; the first revocation (who, when) is kept."""
+
+    def __init__(self, site: Site) -> None:
+        revoked_at = f"{site.revoked_at:%Y-%m-%d %H:%M} UTC" if site.revoked_at else "an unknown time"
+        super().__init__(f"site {site.id} was already revoked at {revoked_at} by {site.revoked_by}")
+        self.site = site
 
 
 @dataclass(frozen=True)
@@ -47,9 +61,43 @@ class KindCounts:
     recent: int
 
 
+def tenant_sites(tenant_id: str) -> Select[Site]:
+    """Return a query of the sites `tenant_id` owns: the one tenant filter of site data."""
+    return select(Site).where(Site.tenant_id == tenant_id)
+
+
 def scoped_sites(principal: Principal) -> Select[Site]:
     """Return a query of the sites the principal's tenant owns."""
-    return select(Site).where(Site.tenant_id == principal.tenant_id)
+    return tenant_sites(principal.tenant_id)
+
+
+async def revoke_site(session: AsyncSession, tenant_id: str, site_id: str, by: str) -> Site:
+    """Revoke a site of `tenant_id` (the caller commits): it can no longer sync, its secret is replaced.
+
+    Raises SiteNotFound (no such site in this tenant) or SiteAlreadyRevoked.
+    """
+    now = utcnow()
+    owned = tenant_sites(tenant_id).where(Site.id == site_id).with_only_columns(Site.id)
+    # One conditional UPDATE first, like enrollment's code claim: two admins racing cannot both revoke,
+    # and on SQLite a transaction that starts by writing waits for the lock rather than failing.
+    # The new random secret is never shown to anyone, so the box's copy of the old one is worthless.
+    revoked = (
+        await session.execute(
+            update(Site)
+            .where(Site.id.in_(owned.scalar_subquery()), Site.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_by=by, secret=secrets.token_hex(32))
+            .returning(Site.id)
+        )
+    ).first()
+    site = await session.scalar(
+        tenant_sites(tenant_id).where(Site.id == site_id).execution_options(populate_existing=True)
+    )
+    if site is None:
+        raise SiteNotFound(site_id)
+    if revoked is None:
+        raise SiteAlreadyRevoked(site)
+    log.warning("site %s (%s) of tenant %s revoked by %s", site.id, site.name, tenant_id, by)
+    return site
 
 
 class TenantScope:
@@ -101,6 +149,10 @@ class TenantScope:
         for site_id, kind, total, recent in await self.session.execute(query):
             counts.setdefault(site_id, {})[kind] = KindCounts(total=total, recent=recent)
         return counts
+
+    async def revoke_site(self, site_id: str) -> Site:
+        """Revoke one of the tenant's sites in the principal's name (see `revoke_site`)."""
+        return await revoke_site(self.session, self.principal.tenant_id, site_id, by=self.principal.email)
 
     async def issue_enrollment_code(self, site_name: str, ttl: timedelta, timezone: str) -> IssuedCode:
         """Issue a one-time code that enrolls a new site into the principal's tenant."""

@@ -122,7 +122,10 @@ class UserSession(Base):
 
 
 class Site(Base):
-    """An enrolled edge appliance; `secret` keys the HMAC of its sync batches."""
+    """An enrolled edge appliance; `secret` keys the HMAC of its sync batches.
+
+    A revoked site (`revoked_at` set) keeps its records but can no longer sync; revocation is final.
+    """
 
     __tablename__ = "sites"
 
@@ -135,6 +138,9 @@ class Site(Base):
     hostname: Mapped[str] = mapped_column(String(255), default="")
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Who revoked it: the admin's e-mail, or "cli:<name>" for the command line (kept if the user goes).
+    revoked_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
 
 
 class EnrollmentCode(Base):

@@ -43,17 +43,14 @@ async def enroll(http: httpx.AsyncClient, code: str, hostname: str = "box-1") ->
     return EnrollResponse.model_validate_json(response.content)
 
 
-def make_batch(
-    site_id: str, seqs: Sequence[int], kind: str = "event", age: timedelta = timedelta(0)
-) -> SyncBatch:
+def make_batch(site_id: str, seqs: Sequence[int], kind: str = "event", age: timedelta = timedelta(0)) -> SyncBatch:
     """A batch with one record per seq."""
     occurred = datetime.now(UTC) - age
     return SyncBatch(
         site_id=site_id,
         sent_at=datetime.now(UTC),
         records=[
-            SyncRecord(seq=seq, kind=kind, occurred_at=occurred, payload={"n": seq, "door": "front"})
-            for seq in seqs
+            SyncRecord(seq=seq, kind=kind, occurred_at=occurred, payload={"n": seq, "door": "front"}) for seq in seqs
         ],
     )
 

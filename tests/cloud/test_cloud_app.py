@@ -30,9 +30,7 @@ async def test_run_cloud_reports_its_port_and_stops_on_cancel(cloud_config: Clou
     try:
         running = await asyncio.wait_for(ready, 30)
         assert running.port != 0
-        result = await bootstrap_tenant(
-            running.db, "Demo", "demo@example.com", "demo-password", site_name="HQ"
-        )
+        result = await bootstrap_tenant(running.db, "Demo", "demo@example.com", "demo-password", site_name="HQ")
         async with httpx.AsyncClient(base_url=running.url) as client:
             enrolled = await client.post("/api/v1/enroll", json={"code": result.enrollment.code})  # type: ignore[union-attr]
             assert enrolled.status_code == 200
@@ -107,10 +105,7 @@ def test_serve_runs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert "cloud listening on" in output and "stopped" in output
     assert (tmp_path / "data" / "cloud.db").exists()
     assert (tmp_path / "data" / "session_secret").stat().st_mode & 0o777 == 0o600
-    assert (
-        not (tmp_path / "data" / "cloud.db-wal").exists()
-        or (tmp_path / "data" / "cloud.db-wal").stat().st_size == 0
-    )
+    assert not (tmp_path / "data" / "cloud.db-wal").exists() or (tmp_path / "data" / "cloud.db-wal").stat().st_size == 0
 
 
 async def test_secrets_never_reach_the_log(

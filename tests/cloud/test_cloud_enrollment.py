@@ -30,9 +30,7 @@ async def test_good_code_creates_site_and_returns_secret(
     assert len(bytes.fromhex(enrolled.secret)) == 32
     async with cloud.db() as session:
         site = await session.get(Site, enrolled.site_id)
-        code = await session.scalar(
-            select(EnrollmentCode).where(EnrollmentCode.code_hash == code_hash(tenant.code))
-        )
+        code = await session.scalar(select(EnrollmentCode).where(EnrollmentCode.code_hash == code_hash(tenant.code)))
     assert site is not None and site.hostname == "gate-box" and site.secret == enrolled.secret
     assert code is not None and code.used_at is not None and code.site_id == enrolled.site_id
     # The returned secret is the one the cloud verifies batches with.
@@ -62,9 +60,7 @@ async def test_used_code_is_409_with_a_clear_detail(
     assert await site_count(cloud) == 1
 
 
-async def test_unknown_code_is_404(
-    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture
-) -> None:
+async def test_unknown_code_is_404(cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture) -> None:
     response = await http.post(ENROLL_PATH, json={"code": new_code()})
 
     assert response.status_code == 404
@@ -75,9 +71,7 @@ async def test_unknown_code_is_404(
     assert await site_count(cloud) == 0
 
 
-async def test_expired_code_is_410(
-    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture
-) -> None:
+async def test_expired_code_is_410(cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture) -> None:
     async with cloud.db.begin() as session:
         await session.execute(
             update(EnrollmentCode)

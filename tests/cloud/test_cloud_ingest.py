@@ -20,9 +20,7 @@ from sync.wire import SYNC_PATH, EnrollResponse, SyncAck, SyncRecord
 
 async def stored_seqs(cloud: RunningCloud, site_id: str) -> list[int]:
     async with cloud.db() as session:
-        return list(
-            await session.scalars(select(Record.seq).where(Record.site_id == site_id).order_by(Record.seq))
-        )
+        return list(await session.scalars(select(Record.seq).where(Record.site_id == site_id).order_by(Record.seq)))
 
 
 async def record_count(cloud: RunningCloud) -> int:
@@ -102,9 +100,7 @@ async def test_bad_signature_is_refused_and_nothing_stored(
     assert await record_count(cloud) == 0
 
 
-async def test_tampered_body_is_refused(
-    cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
-) -> None:
+async def test_tampered_body_is_refused(cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse) -> None:
     signed = encode_batch(make_batch(site.site_id, [1]))
     forged = encode_batch(make_batch(site.site_id, [1, 2, 3]))
     headers = {**sign(site.secret, signed), SITE_HEADER: site.site_id, "Content-Encoding": "gzip"}
@@ -115,9 +111,7 @@ async def test_tampered_body_is_refused(
     assert await record_count(cloud) == 0
 
 
-async def test_stale_timestamp_is_refused(
-    cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
-) -> None:
+async def test_stale_timestamp_is_refused(cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse) -> None:
     body = encode_batch(make_batch(site.site_id, [1]))
 
     response = await post_batch(http, site, body, timestamp=stale_timestamp())
@@ -136,9 +130,7 @@ async def test_missing_signature_is_refused(http: httpx.AsyncClient, site: Enrol
     assert response.json()["error"] == "bad_signature"
 
 
-async def test_garbage_body_is_400(
-    cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
-) -> None:
+async def test_garbage_body_is_400(cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse) -> None:
     for body in (b"not gzip at all", gzip.compress(b"{not json"), gzip.compress(b'{"site_id": "x"}')):
         response = await post_batch(http, site, body)
         assert response.status_code == 400, response.text
@@ -155,9 +147,7 @@ async def test_batch_for_another_site_is_400(http: httpx.AsyncClient, site: Enro
     assert response.json()["error"] == "site_mismatch"
 
 
-async def test_unknown_site_is_401(
-    cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
-) -> None:
+async def test_unknown_site_is_401(cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse) -> None:
     body = encode_batch(make_batch("nosuchsite", [1]))
 
     response = await post_batch(http, site, body, site_header="nosuchsite")
@@ -194,9 +184,7 @@ async def test_edge_sync_agent_delivers_to_cloud(
     cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
 ) -> None:
     now = datetime.now(UTC)
-    outbox = ListOutbox(
-        [SyncRecord(seq=i, kind="audit", occurred_at=now, payload={"i": i}) for i in range(1, 1201)]
-    )
+    outbox = ListOutbox([SyncRecord(seq=i, kind="audit", occurred_at=now, payload={"i": i}) for i in range(1, 1201)])
     agent = SyncAgent(outbox, cloud_url=cloud.url, site_id=site.site_id, secret=site.secret, batch_size=500)
     try:
         delivered = await agent.flush()

@@ -21,9 +21,7 @@ async def portal_login(http: httpx.AsyncClient, email: str, password: str) -> ht
     page = await http.get("/login")
     match = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
     assert match, page.text
-    return await http.post(
-        "/login", data={"login_csrf": match.group(1), "email": email, "password": password}
-    )
+    return await http.post("/login", data={"login_csrf": match.group(1), "email": email, "password": password})
 
 
 def portal_csrf(html: str) -> str:
@@ -64,12 +62,8 @@ async def test_form_login_sets_a_safe_session_cookie(http: httpx.AsyncClient, te
     assert portal.status_code == 200 and tenant.admin_email in portal.text
 
 
-async def test_login_form_needs_its_double_submit_token(
-    http: httpx.AsyncClient, tenant: TenantFixture
-) -> None:
-    response = await http.post(
-        "/login", data={"email": tenant.admin_email, "password": tenant.admin_password}
-    )
+async def test_login_form_needs_its_double_submit_token(http: httpx.AsyncClient, tenant: TenantFixture) -> None:
+    response = await http.post("/login", data={"email": tenant.admin_email, "password": tenant.admin_password})
 
     assert response.status_code == 403
     assert "outpost_session" not in http.cookies
@@ -89,9 +83,7 @@ async def test_post_without_csrf_token_is_403(http: httpx.AsyncClient, tenant: T
     csrf = await login(http, tenant.admin_email)
 
     missing = await http.post("/api/v1/enrollment-codes", json={"site_name": "Depot"})
-    wrong = await http.post(
-        "/api/v1/enrollment-codes", json={"site_name": "Depot"}, headers={"X-CSRF-Token": "forged"}
-    )
+    wrong = await http.post("/api/v1/enrollment-codes", json={"site_name": "Depot"}, headers={"X-CSRF-Token": "forged"})
     form = await http.post("/portal/enrollment-codes", data={"site_name": "Depot"})
     logout = await http.post("/logout")
 
@@ -100,15 +92,11 @@ async def test_post_without_csrf_token_is_403(http: httpx.AsyncClient, tenant: T
     assert form.status_code == 403
     assert logout.status_code == 403
     assert (await http.get("/api/v1/sites")).status_code == 200  # still logged in
-    ok = await http.post(
-        "/api/v1/enrollment-codes", json={"site_name": "Depot"}, headers={"X-CSRF-Token": csrf}
-    )
+    ok = await http.post("/api/v1/enrollment-codes", json={"site_name": "Depot"}, headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 201, ok.text
 
 
-async def test_admin_creates_a_code_that_enrolls_a_site(
-    http: httpx.AsyncClient, tenant: TenantFixture
-) -> None:
+async def test_admin_creates_a_code_that_enrolls_a_site(http: httpx.AsyncClient, tenant: TenantFixture) -> None:
     csrf = await login(http, tenant.admin_email)
 
     response = await http.post(
@@ -137,15 +125,11 @@ async def test_enrollment_code_request_is_validated(http: httpx.AsyncClient, ten
     assert "ttl_hours" in response.json()["detail"] and "timezone" in response.json()["detail"]
 
 
-async def test_viewer_cannot_create_codes(
-    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture
-) -> None:
+async def test_viewer_cannot_create_codes(cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture) -> None:
     await create_user(cloud.db, tenant.tenant_id, "viewer@acme.example", PASSWORD, role="viewer")
     csrf = await login(http, "viewer@acme.example")
 
-    response = await http.post(
-        "/api/v1/enrollment-codes", json={"site_name": "Depot"}, headers={"X-CSRF-Token": csrf}
-    )
+    response = await http.post("/api/v1/enrollment-codes", json={"site_name": "Depot"}, headers={"X-CSRF-Token": csrf})
 
     assert response.status_code == 403 and response.json()["error"] == "forbidden"
     assert (await http.get("/api/v1/sites")).status_code == 200

@@ -42,9 +42,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.CheckConstraint("role IN ('admin', 'viewer')", name="ck_users_role"),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name="fk_users_tenant_id_tenants", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_users_tenant_id_tenants", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_users"),
         sa.UniqueConstraint("email", name="uq_users_email"),
     )
@@ -56,9 +54,7 @@ def upgrade() -> None:
         sa.Column("csrf_token", sa.String(64), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("expires_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name="fk_sessions_user_id_users", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_sessions_user_id_users", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("token_digest", name="pk_sessions"),
     )
     op.create_index("ix_sessions_user_id", "sessions", ["user_id"])
@@ -73,9 +69,7 @@ def upgrade() -> None:
         sa.Column("hostname", sa.String(255), nullable=False),
         sa.Column("last_sync_at", TS, nullable=True),
         sa.Column("last_seq", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name="fk_sites_tenant_id_tenants", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_sites_tenant_id_tenants", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_sites"),
     )
     op.create_index("ix_sites_tenant_id", "sites", ["tenant_id"])
@@ -109,9 +103,7 @@ def upgrade() -> None:
         sa.Column("occurred_at", TS, nullable=False),
         sa.Column("payload", PAYLOAD, nullable=False),
         sa.Column("received_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["site_id"], ["sites.id"], name="fk_records_site_id_sites", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["site_id"], ["sites.id"], name="fk_records_site_id_sites", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name="pk_records"),
         sa.UniqueConstraint("site_id", "seq", name="uq_records_site_id_seq"),
     )
