@@ -381,6 +381,19 @@ class AccessConfig(_Section):
         description="File with the site's PIN hashing key (mode 0600; created if missing); default "
         "<data_dir>/access-pin.key",
     )
+    pin_lockout_attempts: int = Field(
+        default=5,
+        ge=0,
+        le=100,
+        description="Wrong PINs in a row (within pin_lockout_window_s) that lock a credential out at every "
+        "door; 0 turns the lockout off",
+    )
+    pin_lockout_window_s: float = Field(
+        default=300, gt=0, le=86_400, description="The wrong PINs that count are those of the last this many seconds"
+    )
+    pin_lockout_s: float = Field(
+        default=300, gt=0, le=604_800, description="How long a PIN lockout lasts (unless an operator clears it)"
+    )
 
     @field_validator("levels")
     @classmethod

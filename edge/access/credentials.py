@@ -10,7 +10,7 @@ operator or the cloud enrolled compare equal:
 - Anything else is an opaque vendor string, kept as sent (stripped).
 
 PINs are never stored: only a keyed hash per person (`edge.access.pins`), checked after the card identified
-the person.
+the person; likewise the optional duress PIN.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class CredentialRecord:
     role: str | None = None
     levels: frozenset[str] = frozenset()
     pin_hash: str | None = field(default=None, repr=False)
+    duress_pin_hash: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ class PersonChanges:
     valid_until: datetime | None = None
     levels: tuple[str, ...] | None = None
     pin_hash: str | None = None
-    clear: frozenset[str] = frozenset()  # of "role", "valid_from", "valid_until", "pin_hash"
+    duress_pin_hash: str | None = None
+    clear: frozenset[str] = frozenset()  # of "role", "valid_from", "valid_until", "pin_hash", "duress_pin_hash"
 
 
 def _record_query() -> Select[Any]:
@@ -122,6 +124,7 @@ def _record_query() -> Select[Any]:
         person_access.c.valid_until.label("person_valid_until"),
         person_access.c.role,
         person_access.c.pin_hash,
+        person_access.c.duress_pin_hash,
         levels.label("levels"),
     ).select_from(
         credentials.join(people, people.c.id == credentials.c.person_id).outerjoin(
@@ -148,6 +151,7 @@ def _record(row: Row[Any]) -> CredentialRecord:
         role=row.role,
         levels=frozenset(row.levels.split(",")) if row.levels else frozenset(),
         pin_hash=row.pin_hash,
+        duress_pin_hash=row.duress_pin_hash,
     )
 
 
@@ -216,12 +220,21 @@ class CredentialStore:
         levels: Iterable[str] = (),
         role: str | None = None,
         pin_hash: str | None = None,
+        duress_pin_hash: str | None = None,
     ) -> int:
         """Create a person with credentials (valid from/until) and levels in one transaction; return the id."""
         normalised = [normalise_credential(n) for n in numbers]
         try:
             person_id = await self._add_person(
-                name, normalised, valid_from, valid_until, active, levels, role=role, pin_hash=pin_hash
+                name,
+                normalised,
+                valid_from,
+                valid_until,
+                active,
+                levels,
+                role=role,
+                pin_hash=pin_hash,
+                duress_pin_hash=duress_pin_hash,
             )
         except IntegrityError as err:
             raise CredentialInUse("a credential already belongs to someone") from err
@@ -239,6 +252,7 @@ class CredentialStore:
         *,
         role: str | None,
         pin_hash: str | None,
+        duress_pin_hash: str | None = None,
     ) -> int:
         async with self._db.engine.begin() as conn:
             result = await conn.execute(insert(people).values(name=name, active=active, created_at=datetime.now(UTC)))
@@ -253,8 +267,12 @@ class CredentialStore:
                         valid_until=as_utc(valid_until),
                     )
                 )
-            if role is not None or pin_hash is not None:
-                await conn.execute(insert(person_access).values(person_id=person_id, role=role, pin_hash=pin_hash))
+            if role is not None or pin_hash is not None or duress_pin_hash is not None:
+                await conn.execute(
+                    insert(person_access).values(
+                        person_id=person_id, role=role, pin_hash=pin_hash, duress_pin_hash=duress_pin_hash
+                    )
+                )
             await _set_levels(conn, person_id, levels)
         return person_id
 
@@ -308,6 +326,7 @@ class CredentialStore:
             "valid_from": iso(extra.valid_from) if extra else None,
             "valid_until": iso(extra.valid_until) if extra else None,
             "has_pin": bool(extra and extra.pin_hash),
+            "has_duress_pin": bool(extra and extra.duress_pin_hash),
             "levels": level_ids,
             "credentials": [
                 {
@@ -319,6 +338,15 @@ class CredentialStore:
                 for c in creds
             ],
         }
+
+    async def pin_hashes(self, person_id: int) -> tuple[str | None, str | None]:
+        """Return the stored (PIN hash, duress PIN hash) of a person."""
+        query = select(person_access.c.pin_hash, person_access.c.duress_pin_hash).where(
+            person_access.c.person_id == person_id
+        )
+        async with self._db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return (row.pin_hash, row.duress_pin_hash) if row else (None, None)
 
     async def update_person(self, person_id: int, changes: PersonChanges) -> None:
         """Apply `changes` to a person in one transaction."""
@@ -335,7 +363,7 @@ class CredentialStore:
             if found.rowcount == 0:
                 raise UnknownPerson(person_id)
             extra: dict[str, Any] = {}
-            for key in ("role", "valid_from", "valid_until", "pin_hash"):
+            for key in ("role", "valid_from", "valid_until", "pin_hash", "duress_pin_hash"):
                 new = getattr(changes, key)
                 if key in changes.clear:
                     extra[key] = None

@@ -1,9 +1,9 @@
 """The access decision: a pure function of credential, door, access levels, time and site conditions.
 
 Checks run in this order and the first failing one is the recorded reason, so the audit trail says the
-most basic thing that was wrong: unknown card, then card/person state and validity, then levels and
-schedules, then lockdown, then PIN, then anti-passback. The two-person rule is applied by the service after
-a grant, because it depends on the badge before this one.
+most basic thing that was wrong: unknown card, then card/person state and validity, then a wrong-PIN lockout
+of the card, then levels and schedules, then lockdown, then PIN, then anti-passback. The two-person rule is
+applied by the service after a grant, because it depends on the badge before this one.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Reason(StrEnum):
     WRONG_PIN = "wrong_pin"
     PIN_NOT_SET = "pin_not_set"
     PIN_TIMEOUT = "pin_timeout"
+    PIN_LOCKOUT = "pin_lockout"
     PASSBACK = "passback"
     TWO_PERSON_PENDING = "two_person_pending"
     NO_DOOR = "reader_not_assigned"
@@ -112,6 +113,7 @@ def decide(
     lockdown: bool = False,
     pin: PinCheck = "absent",
     passback: PassbackViolation = None,
+    pin_locked_out: bool = False,
 ) -> Decision:
     """Decide whether `credential` opens `door` at the aware instant `now`."""
     if door is None:
@@ -128,6 +130,8 @@ def decide(
     for end in (credential.valid_until, credential.person_valid_until):
         if end is not None and now >= end:
             return Decision(False, Reason.EXPIRED)
+    if pin_locked_out:  # too many wrong PINs: the card opens no door until the lockout ends
+        return Decision(False, Reason.PIN_LOCKOUT)
     level = _open_level(credential, door.door_id, policy, now)
     if isinstance(level, Reason):
         return Decision(False, level)

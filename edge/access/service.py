@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 
 from edge.access.commands import CommandOutcome, CommandTransport, LockCommander
 from edge.access.credential_index import CredentialIndex
-from edge.access.credentials import CredentialRecord, CredentialStore, PersonChanges
+from edge.access.credentials import CredentialRecord, CredentialStore, PersonChanges, normalise_credential
 from edge.access.decision import AccessPolicy, Decision, PinCheck, Reason, decide, door_policy
 from edge.access.lockdown import LockdownState
 from edge.access.modes import DoorModeRunner
 from edge.access.passback import PassbackTracker
+from edge.access.pin_lockout import PinLockout, PinLockouts
 from edge.access.pins import PinHasher
 from edge.access.schedule import compile_schedules
 from edge.access.snapshot import CredentialSnapshot, SnapshotRejected, SnapshotResult, apply_snapshot
@@ -37,6 +38,7 @@ from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead, Command, Contac
 
 log = logging.getLogger(__name__)
 _WAITING = (Reason.PIN_REQUIRED, Reason.TWO_PERSON_PENDING)
+_PIN_PASSED = (Reason.GRANTED, Reason.PASSBACK, Reason.TWO_PERSON_PENDING)  # the PIN check ran and passed
 
 
 class UnknownDoor(LookupError):
@@ -49,6 +51,10 @@ class UnknownZone(LookupError):
 
 class UnknownLevel(ValueError):
     """An access level id that the site config does not define."""
+
+
+class DuressPinConflict(ValueError):
+    """A duress PIN equal to the person's PIN (or a PIN equal to their duress PIN)."""
 
 
 class AccessService:
@@ -88,7 +94,8 @@ class AccessService:
         self.lockdowns = LockdownState(db)
         self.passback = PassbackTracker(db, {z.id: z.passback for z in config.zones})
         self.two_person = TwoPersonRule()
-        self.supervisor = DoorSupervisor(config, state, journal, held_unlocked=self._held_unlocked)
+        self.pin_lockouts = PinLockouts(config.access, db, journal, clock=clock)
+        self.supervisor = DoorSupervisor(config, state, journal, held_unlocked=self._held_unlocked, db=db)
         self.commander = LockCommander(
             gateway,
             ack_timeout_s=config.access.command_ack_timeout_s,
@@ -116,10 +123,13 @@ class AccessService:
         await self.credential_index.refresh()
         await self.lockdowns.load()
         await self.passback.load()
+        await self.pin_lockouts.load()
+        await self.supervisor.load()  # alarms still listed as active at the last stop
 
     async def start(self) -> None:
         """Apply door modes now and follow their schedules (after device intake started); watch credentials."""
         await self.credential_index.start()
+        await self.pin_lockouts.start()
         await self.modes.start()
 
     async def stop(self) -> None:
@@ -128,6 +138,7 @@ class AccessService:
         await self.commander.stop()
         await self.supervisor.stop()
         await self.credential_index.stop()
+        await self.pin_lockouts.stop()
 
     # --- badge reads -------------------------------------------------------------------------------------
 
@@ -135,25 +146,30 @@ class AccessService:
         """Decide on a badge read and command the lock; return once the decision's audit record is on disk.
 
         Badges from different readers are handled concurrently (per-device dispatch): the decision and the
-        in-memory state it changes (PIN waits, two-person offers, anti-passback presence) are updated without
-        yielding to the event loop, so concurrent reads still see each other's effects in order.
+        in-memory state it changes (PIN waits, two-person offers, anti-passback presence, wrong-PIN counts) is
+        updated without yielding to the event loop, so concurrent reads still see each other's effects in order.
         """
         now = self._clock()
         door: DoorConfig | None
         door, direction = self._readers.get(reader_id, (None, "in"))
         credential = self.credential_index.get(badge.credential)
         companion: int | None = None
+        duress = False
+        lockout: PinLockout | None = None
+        alarms: list[asyncio.Future[Any]] = []
         if door is None:
             decision = decide(credential, None, self.policy, now)
         else:
+            pin, duress = self._pin_check(door, reader_id, badge, credential, now)
             decision = decide(
                 credential,
                 self._door_policies[door.id],
                 self.policy,
                 now,
                 lockdown=self.lockdowns.applies(door.zone),
-                pin=self._pin_check(door, reader_id, badge, credential, now),
+                pin=pin,
                 passback=self.passback.check(credential.person_id, door.zone, direction) if credential else None,
+                pin_locked_out=credential is not None and self.pin_lockouts.locked(credential.number, now) is not None,
             )
             if decision.reason == Reason.PIN_REQUIRED and credential is not None:
                 self._pin_waits[reader_id] = (credential.number, now + timedelta(seconds=door.pin_timeout_s))
@@ -167,8 +183,17 @@ class AccessService:
                     companion = offer.companion
                 else:
                     decision = replace(decision, granted=False, reason=Reason.TWO_PERSON_PENDING)
+            if credential is not None and decision.reason == Reason.WRONG_PIN:
+                lockout = self.pin_lockouts.wrong_pin(credential, door.id, now)  # row queued before the audit
+            elif credential is not None and pin == "ok" and decision.reason in _PIN_PASSED:
+                self.pin_lockouts.correct_pin(credential.number)
         # Queued now, committed by the writer thread (~0.3-3 ms with FULL sync) while the unlock below goes out.
-        audit = self._audit_decision(reader_id, door, direction, badge, credential, decision, companion, now)
+        audit = self._audit_decision(reader_id, door, direction, badge, credential, decision, companion, now, duress)
+        if door is not None and credential is not None:
+            if duress:
+                alarms.append(self._duress_alarm(reader_id, door, credential, decision, now))
+            if lockout is not None:
+                alarms.append(self.pin_lockouts.raised(lockout))
         try:
             if decision.granted and door is not None and credential is not None:
                 await self._grant(door, direction, [credential.person_id, *([companion] if companion else [])], now)
@@ -176,20 +201,57 @@ class AccessService:
             # Also when the grant failed: the caller's receipt (and its errors) come after the audit is on disk.
             # If this commit fails the door may have opened; the error propagates, no receipt is sent, and the
             # reader keeps the event to send again.
-            await audit
+            await asyncio.gather(audit, *alarms)
         return decision
 
     def _pin_check(
         self, door: DoorConfig, reader_id: str, badge: BadgeRead, credential: CredentialRecord | None, now: datetime
-    ) -> PinCheck:
+    ) -> tuple[PinCheck, bool]:
+        """Return the PIN check and whether the PIN was the duress PIN (which then checks as a correct PIN)."""
         if not door.require_pin or credential is None or badge.pin is None:
-            return "absent"
+            return "absent", False
+        duress = self._pins.verify(badge.pin, credential.duress_pin_hash)
         wait = self._pin_waits.get(reader_id)
         if wait is not None and wait[0] == credential.number and now > wait[1]:
-            return "timeout"
+            return "timeout", duress
         if not credential.pin_hash:
-            return "not_set"
-        return "ok" if self._pins.verify(badge.pin, credential.pin_hash) else "wrong"
+            return "not_set", duress
+        if duress:
+            return "ok", True
+        return ("ok" if self._pins.verify(badge.pin, credential.pin_hash) else "wrong"), False
+
+    def _duress_alarm(
+        self, reader_id: str, door: DoorConfig, credential: CredentialRecord, decision: Decision, now: datetime
+    ) -> asyncio.Future[object]:
+        """Raise the duress alarm (journaled and synced like every alarm); log it at WARNING.
+
+        It is a momentary event: listed as cleared at once, it stays on the console's alarm list, latched, until
+        an operator acknowledges it. Runs beside the unlock; the reader's receipt waits for it like the audit.
+        """
+        log.warning(
+            "DURESS PIN entered by %s (person %s, credential %s) at %s",
+            credential.person_name,
+            credential.person_id,
+            credential.number,
+            door.name,
+        )
+
+        async def latch() -> object:
+            alarms = self.supervisor.alarms
+            await alarms.raised(
+                door.id,
+                "duress",
+                f"{credential.person_name} at {reader_id}",
+                now,
+                reader_id=reader_id,
+                credential=credential.number,
+                person_id=credential.person_id,
+                person=credential.person_name,
+                granted=decision.granted,
+            )
+            return await alarms.cleared(door.id, "duress", now)
+
+        return asyncio.ensure_future(latch())
 
     async def _grant(self, door: DoorConfig, direction: str, person_ids: list[int], now: datetime) -> None:
         # Presence changes in memory before the first await (the next decision sees it); its row is written
@@ -212,12 +274,14 @@ class AccessService:
         decision: Decision,
         companion: int | None,
         now: datetime,
+        duress: bool = False,
     ) -> asyncio.Future[JournalEntry]:
         """Queue the decision's audit record; the future resolves once it is on disk."""
         who = credential.person_name if credential else "unknown"
         verdict = "GRANTED" if decision.granted else "WAITING" if decision.reason in _WAITING else "DENIED"
         flags = " [passback]" if decision.passback_violation and decision.granted else ""
         flags += " [lockdown override]" if decision.lockdown_override and decision.granted else ""
+        flags += " [duress]" if duress else ""
         return self._journal.submit(
             "audit",
             {
@@ -227,6 +291,7 @@ class AccessService:
                 "direction": direction,
                 "credential": badge.credential,
                 "pin_presented": badge.pin is not None,
+                "duress": duress,
                 "person_id": credential.person_id if credential else None,
                 "person": credential.person_name if credential else None,
                 "granted": decision.granted,
@@ -343,9 +408,12 @@ class AccessService:
         levels: list[str] | None = None,
         role: str | None = None,
         pin: str | None = None,
+        duress_pin: str | None = None,
     ) -> int:
-        """Enrol a person (console/API); audited without the PIN."""
+        """Enrol a person (console/API); audited without the PIN or duress PIN."""
         self._check_levels(levels or [])
+        if duress_pin is not None and duress_pin == pin:
+            raise DuressPinConflict("the duress PIN must differ from the PIN")
         person_id = await self._credentials.add_person(
             name,
             numbers,
@@ -354,6 +422,7 @@ class AccessService:
             levels=levels or [],
             role=role,
             pin_hash=self._pins.hash(pin) if pin else None,
+            duress_pin_hash=self._pins.hash(duress_pin) if duress_pin else None,
         )
         await self._journal.record(
             "audit",
@@ -365,6 +434,7 @@ class AccessService:
                 "levels": levels or [],
                 "role": role,
                 "pin": "set" if pin else None,
+                "duress_pin": "set" if duress_pin else None,
                 "by": by,
             },
             source=f"console:{by}",
@@ -373,12 +443,17 @@ class AccessService:
         return person_id
 
     async def update_person(self, person_id: int, fields: dict[str, Any], by: str) -> None:
-        """Change a person (suspend/activate, levels, role, validity, PIN); audited without the PIN."""
-        clear = frozenset(k for k in ("role", "valid_from", "valid_until", "pin") if k in fields and fields[k] is None)
+        """Change a person (suspend/activate, levels, role, validity, PIN, duress PIN); audited without PINs."""
+        secret = ("pin", "duress_pin")
+        clear = frozenset(
+            k for k in ("role", "valid_from", "valid_until", *secret) if k in fields and fields[k] is None
+        )
         levels = fields.get("levels")
         if levels is not None:
             self._check_levels(levels)
         pin = fields.get("pin")
+        duress_pin = fields.get("duress_pin")
+        await self._check_duress_differs(person_id, fields)
         changes = PersonChanges(
             name=fields.get("name"),
             active=fields.get("active"),
@@ -387,14 +462,16 @@ class AccessService:
             valid_until=fields.get("valid_until"),
             levels=tuple(levels) if levels is not None else None,
             pin_hash=self._pins.hash(pin) if pin else None,
-            clear=frozenset("pin_hash" if k == "pin" else k for k in clear),
+            duress_pin_hash=self._pins.hash(duress_pin) if duress_pin else None,
+            clear=frozenset(f"{k}_hash" if k in secret else k for k in clear),
         )
         await self._credentials.update_person(person_id, changes)
         if fields.get("reset_passback"):
             await self.passback.forget(person_id)
-        shown = {k: v for k, v in fields.items() if k != "pin"}
-        if "pin" in fields:
-            shown["pin"] = "cleared" if fields["pin"] is None else "set"
+        shown = {k: v for k, v in fields.items() if k not in secret}
+        for key in secret:
+            if key in fields:
+                shown[key] = "cleared" if fields[key] is None else "set"
         active = fields.get("active")
         verb = "suspended" if active is False else "activated" if active is True else "changed"
         await self._journal.record(
@@ -403,6 +480,19 @@ class AccessService:
             source=f"console:{by}",
             summary=f"{by} {verb} person {person_id} ({', '.join(sorted(shown))})",
         )
+
+    async def _check_duress_differs(self, person_id: int, fields: dict[str, Any]) -> None:
+        """Refuse a duress PIN equal to the PIN, given together or one against the other one stored."""
+        pin, duress_pin = fields.get("pin"), fields.get("duress_pin")
+        if pin is None and duress_pin is None:
+            return
+        if "pin" in fields and "duress_pin" in fields:
+            same = pin == duress_pin
+        else:
+            stored_pin, stored_duress = await self._credentials.pin_hashes(person_id)
+            same = self._pins.verify(pin, stored_duress) if pin else self._pins.verify(duress_pin or "", stored_pin)
+        if same:
+            raise DuressPinConflict("the duress PIN must differ from the PIN")
 
     async def apply_credential_snapshot(self, snapshot: CredentialSnapshot, by: str = "cloud") -> SnapshotResult:
         """Apply a full or delta snapshot atomically (see edge.access.snapshot); audited."""
@@ -413,8 +503,13 @@ class AccessService:
         pin_hashes = {
             p.id: (self._pins.hash(p.pin) if p.pin else None) for p in snapshot.people if "pin" in p.model_fields_set
         }
+        duress_hashes = {
+            p.id: (self._pins.hash(p.duress_pin) if p.duress_pin else None)
+            for p in snapshot.people
+            if "duress_pin" in p.model_fields_set
+        }
         async with self._snapshot_lock:
-            result = await apply_snapshot(self._db, snapshot, pin_hashes)
+            result = await apply_snapshot(self._db, snapshot, pin_hashes, duress_hashes, self._pins.verify)
             if result.applied:
                 await self._credentials.changed()  # the next badge decides on the new set
         if result.applied:
@@ -430,6 +525,31 @@ class AccessService:
     def lockdown_json(self) -> list[dict[str, object]]:
         """Active lockdowns for the API."""
         return [lock.as_json() for lock in self.lockdowns.active()]
+
+    def pin_lockouts_json(self) -> list[dict[str, object]]:
+        """Credentials locked out after wrong PINs, for the API."""
+        return [lockout.as_json() for lockout in self.pin_lockouts.active(self._clock())]
+
+    async def clear_pin_lockout(self, credential: str, by: str, reason: str = "") -> PinLockout | None:
+        """End a credential's PIN lockout (operator); audited with who cleared it. None: it was not locked out."""
+        number = normalise_credential(credential)
+        lockout = await self.pin_lockouts.clear(number, by)
+        if lockout is not None:
+            await self._journal.record(
+                "audit",
+                {
+                    "type": "pin_lockout_cleared",
+                    "credential": number,
+                    "person_id": lockout.person_id,
+                    "person": lockout.person,
+                    "by": by,
+                    "reason": reason,
+                },
+                source=f"console:{by}",
+                summary=f"{by} cleared the PIN lockout of {lockout.person or number} ({number})"
+                + (f": {reason}" if reason else ""),
+            )
+        return lockout
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -11,13 +11,14 @@ harmless.
 - ``kind = "delta"``: the listed people are replaced, ``removed`` ids are deleted. With ``base_version`` the
   delta only applies on top of exactly that version (else 409: the cloud must send a full snapshot).
 
-Each listed person is complete: their credentials and levels are replaced by the lists given. ``pin`` is
-the one exception: absent keeps the stored PIN hash, ``null`` clears it, a value sets it (hashed on arrival).
+Each listed person is complete: their credentials and levels are replaced by the lists given. ``pin`` and
+``duress_pin`` are the exceptions: absent keeps the stored hash, ``null`` clears it, a value sets it (hashed on
+arrival). A duress PIN equal to the person's PIN (given or stored) rejects the snapshot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from edge.access.credentials import CredentialFormatError, as_utc, normalise_credential
 from edge.access.pins import PIN_PATTERN
@@ -62,6 +64,18 @@ class SnapshotPerson(_Body):
     pin: str | None = Field(
         default=None, pattern=PIN_PATTERN, repr=False, description="PIN in clear (hashed on arrival); null clears"
     )
+    duress_pin: str | None = Field(
+        default=None,
+        pattern=PIN_PATTERN,
+        repr=False,
+        description="Duress PIN in clear (hashed on arrival; must differ from the PIN); null clears",
+    )
+
+    @model_validator(mode="after")
+    def _duress_differs(self) -> SnapshotPerson:
+        if self.pin is not None and self.pin == self.duress_pin:
+            raise ValueError("duress_pin must differ from pin")
+        return self
 
 
 class CredentialSnapshot(_Body):
@@ -133,12 +147,19 @@ async def applied_version(db: Database) -> int:
 
 
 async def apply_snapshot(
-    db: Database, snapshot: CredentialSnapshot, pin_hashes: Mapping[str, str | None]
+    db: Database,
+    snapshot: CredentialSnapshot,
+    pin_hashes: Mapping[str, str | None],
+    duress_hashes: Mapping[str, str | None] | None = None,
+    same_pin: Callable[[str, str | None], bool] | None = None,
 ) -> SnapshotResult:
-    """Apply `snapshot` in one transaction; `pin_hashes` maps person ids to new PIN hashes (None = clear).
+    """Apply `snapshot` in one transaction; `pin_hashes` maps person ids to new PIN hashes (None = clear), and
+    `duress_hashes` likewise duress PIN hashes. `same_pin(pin, stored_hash)` rejects a snapshot that sets one of
+    the two equal to the other one kept from before.
 
     Callers serialise calls (the access service holds a lock); level ids are validated by the caller.
     """
+    duress_hashes = duress_hashes or {}
     previous = await applied_version(db)
     if snapshot.version <= previous:
         return SnapshotResult(False, previous, previous)
@@ -182,6 +203,10 @@ async def apply_snapshot(
                 }
                 if person.id in pin_hashes:
                     access_values["pin_hash"] = pin_hashes[person.id]
+                if person.id in duress_hashes:
+                    access_values["duress_pin_hash"] = duress_hashes[person.id]
+                if person_id is not None and same_pin is not None:
+                    await _check_duress_differs(conn, person_id, person, same_pin)
                 if person_id is None:
                     result = await conn.execute(
                         insert(people).values(name=person.name, active=person.active, created_at=now)
@@ -224,3 +249,19 @@ async def apply_snapshot(
     return SnapshotResult(
         True, snapshot.version, previous, added=added, updated=len(snapshot.people) - added, removed=len(gone_ids)
     )
+
+
+async def _check_duress_differs(
+    conn: AsyncConnection, person_id: int, person: SnapshotPerson, same_pin: Callable[[str, str | None], bool]
+) -> None:
+    """Reject a new PIN equal to the kept duress PIN, or a new duress PIN equal to the kept PIN."""
+    given = person.model_fields_set
+    if ("pin" in given) == ("duress_pin" in given):
+        return  # both given (compared by the model) or neither changes
+    new = person.pin if "pin" in given else person.duress_pin
+    if new is None:
+        return
+    kept = person_access.c.duress_pin_hash if "pin" in given else person_access.c.pin_hash
+    stored = (await conn.execute(select(kept).where(person_access.c.person_id == person_id))).scalar()
+    if same_pin(new, stored):
+        raise SnapshotRejected(f"people.{person.id}: the duress PIN must differ from the PIN")

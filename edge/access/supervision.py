@@ -11,6 +11,9 @@ lock_offline, command_failed) and ``state`` ("raised" / "cleared"); the door's s
 - **Lock offline**: the lock's controller went offline (MQTT Last Will). A fail-safe door is then reported as
   "unlocked (fail-safe)". Cleared when it is back online.
 - **Command failed**: a lock command was not acknowledged after its retries. Cleared by the next ack.
+
+Alarms latch (`edge.access.alarms`): each is also a row of the persisted alarm list, listed until the condition
+has ended and an operator acknowledged it; the journal records come from there.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from edge.access.alarms import AlarmBook, AlarmRecord
 from edge.config import DoorConfig, EdgeConfig
-from edge.devices.state import ALARM_TEXT, SiteState
+from edge.devices.state import SiteState
+from edge.storage.database import Database
 from edge.storage.journal import Journal
 from firmware_adapters.outpost_mqtt.codec import ContactChange
 
@@ -38,6 +43,8 @@ class DoorSupervisor:
         state: SiteState,
         journal: Journal,
         held_unlocked: Callable[[str], bool] = lambda _door: False,
+        *,
+        db: Database,
     ) -> None:
         self._doors = {d.id: d for d in config.doors}
         self._by_contact = {d.contact: d for d in config.doors if d.contact}
@@ -48,7 +55,21 @@ class DoorSupervisor:
         self.held_unlocked = held_unlocked
         self._release_until: dict[str, float] = {}
         self._held_timers: dict[str, asyncio.Task[None]] = {}
+        self._firing: set[asyncio.Task[None]] = set()  # held-open timers past their sleep, raising the alarm
         self._stopped = False
+        self.alarms = AlarmBook(db, journal, config)
+
+    async def load(self) -> None:
+        """Restore the alarms still active at the last stop (the door shows them until the condition ends)."""
+        for record in await self.alarms.load():
+            state = self._state.doors[record.door_id]
+            state.alarms.setdefault(record.alarm, record.last_raised_at)
+            if record.alarm == "command_failed" and state.fault is None:
+                state.fault = record.detail  # so the next acknowledged command clears it
+
+    async def acknowledge(self, alarm_id: int, by: str, comment: str = "") -> AlarmRecord:
+        """An operator acknowledged an alarm (UnknownAlarm if there is none with that id)."""
+        return await self.alarms.acknowledge(alarm_id, by, comment)
 
     def note_release(self, door_id: str) -> None:
         """An authorised release (grant, manual unlock, REX): opening within unlock_s + grace is not forced."""
@@ -99,7 +120,16 @@ class DoorSupervisor:
     async def _held_after(self, door: DoorConfig) -> None:
         await asyncio.sleep(door.held_open_s)
         if self._state.doors[door.id].open:
-            await self.raise_alarm(door.id, "held_open", f"open longer than {door.held_open_s:g}s")
+            # Fired: the door closing now must not cancel the raise half-way (its clear waits for the raise).
+            me = asyncio.current_task()
+            assert me is not None
+            if self._held_timers.get(door.id) is me:
+                del self._held_timers[door.id]
+            self._firing.add(me)
+            try:
+                await self.raise_alarm(door.id, "held_open", f"open longer than {door.held_open_s:g}s")
+            finally:
+                self._firing.discard(me)
 
     def _cancel_timer(self, door_id: str) -> None:
         timer = self._held_timers.pop(door_id, None)
@@ -116,17 +146,13 @@ class DoorSupervisor:
             await self.raise_alarm(door_id, "lock_offline", f"lock {door.lock} unreachable ({shown})")
 
     async def raise_alarm(self, door_id: str, alarm: str, detail: str = "") -> None:
-        """Raise `alarm` on a door (journaled once until cleared)."""
+        """Raise `alarm` on a door (listed and journaled once until cleared)."""
         state = self._state.doors[door_id]
         if alarm in state.alarms:
             return
-        state.alarms[alarm] = datetime.now(UTC)  # before the journal write, so a concurrent raise is a no-op
-        await self._journal.record(
-            "event",
-            {"type": "alarm", "alarm": alarm, "state": "raised", "door_id": door_id, "detail": detail},
-            source=door_id,
-            summary=f"ALARM {state.name}: {ALARM_TEXT.get(alarm, alarm)}" + (f" ({detail})" if detail else ""),
-        )
+        now = datetime.now(UTC)
+        state.alarms[alarm] = now  # before the list and journal writes, so a concurrent raise is a no-op
+        await self.alarms.raised(door_id, alarm, detail, now)
         log.warning("alarm %s on door %s: %s", alarm, door_id, detail)
 
     async def clear_alarm(self, door_id: str, alarm: str) -> None:
@@ -134,12 +160,7 @@ class DoorSupervisor:
         state = self._state.doors[door_id]
         if state.alarms.pop(alarm, None) is None:
             return
-        await self._journal.record(
-            "event",
-            {"type": "alarm", "alarm": alarm, "state": "cleared", "door_id": door_id, "detail": ""},
-            source=door_id,
-            summary=f"{state.name}: {ALARM_TEXT.get(alarm, alarm)} cleared",
-        )
+        await self.alarms.cleared(door_id, alarm)
 
     async def stop(self) -> None:
         """Cancel the held-open timers."""
@@ -148,4 +169,4 @@ class DoorSupervisor:
         self._held_timers.clear()
         for timer in timers:
             timer.cancel()
-        await asyncio.gather(*timers, return_exceptions=True)
+        await asyncio.gather(*timers, *self._firing, return_exceptions=True)

@@ -30,6 +30,7 @@ ALARM_TEXT = {
     "forced_open": "door forced open",
     "held_open": "door held open",
     "lock_offline": "lock controller unreachable",
+    "duress": "duress PIN entered",
     "command_failed": "lock did not carry out a command",
 }
 

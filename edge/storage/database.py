@@ -87,11 +87,60 @@ async def _m003_credential_changes(conn: AsyncConnection) -> None:
         await conn.execute(text(statement))
 
 
+_M005_DOOR_ALARMS = (
+    """CREATE TABLE door_alarms (
+        id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+        door_id VARCHAR(64) NOT NULL,
+        alarm VARCHAR(32) NOT NULL,
+        detail TEXT NOT NULL,
+        active BOOLEAN NOT NULL,
+        raised_at DATETIME NOT NULL,
+        last_raised_at DATETIME NOT NULL,
+        occurrences INTEGER NOT NULL,
+        cleared_at DATETIME,
+        acknowledged_by VARCHAR(64),
+        acknowledged_at DATETIME,
+        acknowledged_comment TEXT,
+        closed_at DATETIME
+    )""",
+    "CREATE UNIQUE INDEX ux_door_alarms_listed ON door_alarms (door_id, alarm) WHERE closed_at IS NULL",
+)
+
+
+async def _m005_door_alarms(conn: AsyncConnection) -> None:
+    # The latching alarm list (edge.access.alarms). Depends on no other migration's tables, so it applies the
+    # same whether or not migration 4 precedes it.
+    for statement in _M005_DOOR_ALARMS:
+        await conn.execute(text(statement))
+
+
+_M004_PIN_LOCKOUT_DURESS = (
+    "ALTER TABLE person_access ADD COLUMN duress_pin_hash VARCHAR(160)",
+    """CREATE TABLE pin_lockouts (
+        credential VARCHAR(128) NOT NULL PRIMARY KEY,
+        person_id INTEGER,
+        person VARCHAR(120),
+        failures JSON NOT NULL,
+        door_id VARCHAR(64),
+        locked_since DATETIME,
+        locked_until DATETIME
+    )""",
+)
+
+
+async def _m004_pin_lockout_duress(conn: AsyncConnection) -> None:
+    # Wrong-PIN counts and lockouts per credential (edge.access.pin_lockout) and a duress PIN hash per person.
+    for statement in _M004_PIN_LOCKOUT_DURESS:
+        await conn.execute(text(statement))
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
     (2, "access control: person access, levels, snapshot version, lockdowns, anti-passback", _m002_access_control),
     (3, "credential change counter for the in-memory credential index", _m003_credential_changes),
+    (4, "wrong-PIN lockouts and duress PIN", _m004_pin_lockout_duress),
+    (5, "door alarm list with operator acknowledgement", _m005_door_alarms),
 ]
 
 
@@ -123,18 +172,21 @@ class Database:
                 text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT)")
             )
             current = (await conn.execute(text("SELECT max(version) FROM schema_version"))).scalar() or 0
+            applied = set((await conn.execute(text("SELECT version FROM schema_version"))).scalars())
             # A no-op write opens the transaction now: pysqlite begins one only at the first DML, so the DDL
             # of a pending migration would otherwise autocommit and a failure would leave half its tables.
             await conn.execute(text("DELETE FROM schema_version WHERE version > :v"), {"v": current})
-            for version, name, apply in MIGRATIONS:
-                if version > current:
+            # By number, and every one not yet recorded: one that lands below an applied number (numbers taken
+            # by concurrent branches, e.g. 5 merged before 4) is still applied.
+            for version, name, apply in sorted(MIGRATIONS, key=lambda m: m[0]):
+                if version not in applied:
                     log.info("applying edge migration %d: %s", version, name)
                     await apply(conn)
                     await conn.execute(
                         text("INSERT INTO schema_version (version, name) VALUES (:v, :n)"),
                         {"v": version, "n": name},
                     )
-                    current = version
+                    current = max(current, version)
         return current
 
     async def checkpoint(self) -> None:

@@ -111,6 +111,7 @@ person_access = Table(
     Column("valid_from", DateTime(timezone=True)),
     Column("valid_until", DateTime(timezone=True)),
     Column("pin_hash", String(160)),
+    Column("duress_pin_hash", String(160)),  # migration 4
 )
 
 person_levels = Table(
@@ -154,4 +155,38 @@ credential_changes = Table(
     # whoever makes it (this process, `outpost-edge add-person`, a restore): the in-memory credential index
     # reloads when it differs from the generation it was loaded at.
     Column("generation", Integer, nullable=False),
+)
+
+door_alarms = Table(
+    "door_alarms",
+    access_metadata,
+    # The latching alarm list (migration 5, edge.access.alarms): listed until cleared and acknowledged, then
+    # closed (closed_at set) and kept. At most one listed row per door and alarm (a partial unique index).
+    Column("id", Integer, primary_key=True),  # AUTOINCREMENT (in the DDL): ids are never reused
+    Column("door_id", String(64), nullable=False),
+    Column("alarm", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("last_raised_at", DateTime(timezone=True), nullable=False),
+    Column("occurrences", Integer, nullable=False),
+    Column("cleared_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(64)),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_comment", Text),
+    Column("closed_at", DateTime(timezone=True)),
+)
+
+pin_lockouts = Table(
+    "pin_lockouts",
+    access_metadata,
+    # Migration 4. One row per credential with recent wrong PINs or an active lockout (edge.access.pin_lockout);
+    # no foreign key: a lockout outlives a credential removed meanwhile until it expires or is cleared.
+    Column("credential", String(128), primary_key=True),
+    Column("person_id", Integer),
+    Column("person", String(120)),
+    Column("failures", JSON, nullable=False),  # ISO times of the wrong PINs in the current window
+    Column("door_id", String(64)),  # where the lockout started
+    Column("locked_since", DateTime(timezone=True)),
+    Column("locked_until", DateTime(timezone=True)),
 )

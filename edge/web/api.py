@@ -8,12 +8,13 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from edge import keys
+from edge.access.alarms import UnknownAlarm
 from edge.access.credentials import CredentialFormatError, CredentialInUse, UnknownPerson
-from edge.access.service import UnknownDoor, UnknownLevel, UnknownZone
+from edge.access.service import DuressPinConflict, UnknownDoor, UnknownLevel, UnknownZone
 from edge.access.snapshot import CredentialSnapshot, SnapshotConflict, SnapshotRejected, applied_version
 from edge.vision.pipeline import CameraPipeline
 from edge.web.auth import SESSION
-from edge.web.forms import LockdownIn, PersonIn, PersonPatch
+from edge.web.forms import AlarmAckIn, CredentialPath, LockdownIn, PersonIn, PersonPatch, PinLockoutClearIn
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -29,7 +30,11 @@ async def _body(request: web.Request, model: type[Body]) -> Body:
     except ValidationError as err:
         raise _BadBody(
             web.json_response(
-                {"error": "invalid_body", "detail": err.errors(include_url=False, include_context=False)}, status=400
+                {
+                    "error": "invalid_body",
+                    "detail": err.errors(include_url=False, include_context=False, include_input=False),
+                },
+                status=400,
             )
         ) from err
 
@@ -167,8 +172,9 @@ async def add_person(request: web.Request) -> web.Response:
             levels=body.levels,
             role=body.role,
             pin=body.pin,
+            duress_pin=body.duress_pin,
         )
-    except (UnknownLevel, CredentialFormatError) as err:
+    except (UnknownLevel, CredentialFormatError, DuressPinConflict) as err:
         return _error("invalid_value", 422, str(err))
     except CredentialInUse as err:
         return _error("credential_in_use", 409, str(err))
@@ -207,7 +213,7 @@ async def patch_person(request: web.Request) -> web.Response:
         await request.app[keys.ACCESS].update_person(person_id, fields, request[SESSION].username)
     except UnknownPerson:
         return _error("unknown_person", 404)
-    except UnknownLevel as err:
+    except (UnknownLevel, DuressPinConflict) as err:
         return _error("invalid_value", 422, str(err))
     return web.json_response(await request.app[keys.CREDENTIALS].get_person(person_id))
 
@@ -251,6 +257,52 @@ async def put_snapshot(request: web.Request) -> web.Response:
     return web.json_response(result.as_json())
 
 
+async def list_alarms(request: web.Request) -> web.Response:
+    """The open alarms (not yet both cleared and acknowledged), most recently raised first."""
+    alarms = await request.app[keys.ACCESS].supervisor.alarms.open_alarms()
+    return web.json_response([a.as_json() for a in alarms])
+
+
+async def ack_alarm(request: web.Request) -> web.Response:
+    """Acknowledge an alarm with an optional comment (journaled; acknowledging again changes nothing)."""
+    try:
+        body = await _body(request, AlarmAckIn)
+    except _BadBody as bad:
+        return bad.response
+    try:
+        record = await request.app[keys.ACCESS].supervisor.acknowledge(
+            int(request.match_info["alarm_id"]), request[SESSION].username, body.comment.strip()
+        )
+    except UnknownAlarm:
+        return _error("unknown_alarm", 404)
+    return web.json_response(record.as_json())
+
+
+async def list_pin_lockouts(request: web.Request) -> web.Response:
+    """Credentials locked out after too many wrong PINs."""
+    return web.json_response({"lockouts": request.app[keys.ACCESS].pin_lockouts_json()})
+
+
+async def clear_pin_lockout(request: web.Request) -> web.Response:
+    """End a credential's PIN lockout (optional body ``{"reason": ...}``); audited with who cleared it."""
+    try:
+        path = CredentialPath.model_validate({"credential": request.match_info["credential"]})
+        body = await _body(request, PinLockoutClearIn) if await request.read() else PinLockoutClearIn()
+    except ValidationError as err:
+        detail = err.errors(include_url=False, include_context=False, include_input=False)
+        return web.json_response({"error": "invalid_value", "detail": detail}, status=400)
+    except _BadBody as bad:
+        return bad.response
+    access = request.app[keys.ACCESS]
+    try:
+        lockout = await access.clear_pin_lockout(path.credential, request[SESSION].username, body.reason)
+    except CredentialFormatError as err:
+        return _error("invalid_value", 400, str(err))
+    if lockout is None:
+        return _error("not_locked_out", 404)
+    return web.json_response({"cleared": lockout.as_json(), "lockouts": access.pin_lockouts_json()})
+
+
 def add_routes(app: web.Application) -> None:
     """Register the API routes."""
     app.router.add_get("/api/v1/status", status)
@@ -267,3 +319,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_put("/api/v1/access/lockdown", put_lockdown)
     app.router.add_get("/api/v1/access/snapshot", get_snapshot_version)
     app.router.add_put("/api/v1/access/snapshot", put_snapshot)
+    app.router.add_get("/api/v1/alarms", list_alarms)
+    app.router.add_post(r"/api/v1/alarms/{alarm_id:\d{1,18}}/ack", ack_alarm)
+    app.router.add_get("/api/v1/access/pin-lockouts", list_pin_lockouts)
+    app.router.add_post(r"/api/v1/access/pin-lockouts/{credential:.+}/clear", clear_pin_lockout)

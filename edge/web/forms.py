@@ -31,6 +31,15 @@ class PersonIn(_Body):
     levels: list[str] = Field(default_factory=list, max_length=64, description="Access level ids")
     role: str | None = Field(default=None, pattern=_SLUG, description="Role, e.g. one that may override lockdown")
     pin: str | None = Field(default=None, pattern=_PIN, repr=False, description="PIN (stored only as a keyed hash)")
+    duress_pin: str | None = Field(
+        default=None, pattern=_PIN, repr=False, description="Duress PIN: opens like the PIN and raises an alarm"
+    )
+
+    @model_validator(mode="after")
+    def _duress_differs(self) -> PersonIn:
+        if self.duress_pin is not None and self.duress_pin == self.pin:
+            raise ValueError("duress_pin must differ from pin")
+        return self
 
 
 class PersonPatch(_Body):
@@ -43,6 +52,9 @@ class PersonPatch(_Body):
     valid_from: AwareDatetime | None = Field(default=None, description="Person valid from; null clears")
     valid_until: AwareDatetime | None = Field(default=None, description="Person valid until; null clears")
     pin: str | None = Field(default=None, pattern=_PIN, repr=False, description="New PIN; null clears")
+    duress_pin: str | None = Field(
+        default=None, pattern=_PIN, repr=False, description="New duress PIN (must differ from the PIN); null clears"
+    )
     reset_passback: bool = Field(default=False, description="Forget where anti-passback thinks the person is")
 
     @model_validator(mode="after")
@@ -53,6 +65,8 @@ class PersonPatch(_Body):
             raise ValueError("name cannot be null")
         if "active" in self.model_fields_set and self.active is None:
             raise ValueError("active cannot be null")
+        if self.duress_pin is not None and self.duress_pin == self.pin:
+            raise ValueError("duress_pin must differ from pin")
         return self
 
 
@@ -62,3 +76,21 @@ class LockdownIn(_Body):
     zone: str | None = Field(default=None, max_length=64, description="Zone id; null = the whole site")
     active: bool = Field(description="True locks down, false lifts")
     reason: str = Field(default="", max_length=200, description="Why (audited)")
+
+
+class AlarmAckIn(_Body):
+    """An operator acknowledges an alarm."""
+
+    comment: str = Field(default="", max_length=500, description="Optional note (journaled with the acknowledgement)")
+
+
+class PinLockoutClearIn(_Body):
+    """An operator ends a credential's PIN lockout (the body may be empty)."""
+
+    reason: str = Field(default="", max_length=200, description="Why (audited)")
+
+
+class CredentialPath(_Body):
+    """A credential number in a URL path."""
+
+    credential: str = Field(min_length=1, max_length=128, description="Card number, as enrolled or as read")

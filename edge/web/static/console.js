@@ -88,10 +88,108 @@ async function toggleLockdown(scope, start, button) {
   }
 }
 
+// Open alarms (latching): listed until the condition ended and a guard acknowledged them. Cards are updated in
+// place, keyed by alarm id, so a comment being typed survives the refresh.
+const ALARM_STATES = {
+  active_unacknowledged: "Active · not acknowledged",
+  active_acknowledged: "Active · acknowledged",
+  cleared_unacknowledged: "Cleared · not acknowledged",
+  cleared: "Cleared · acknowledged",
+};
+
+function timeOf(iso) { return iso ? new Date(iso).toLocaleTimeString() : ""; }
+
+function alarmCard(alarm) {
+  const card = document.createElement("article");
+  card.className = "card alarm";
+  card.dataset.alarmId = String(alarm.id);
+  const title = document.createElement("h3");
+  const state = document.createElement("p");
+  state.className = "alarm-state";
+  state.dataset.role = "alarm-state";
+  const meta = document.createElement("p");
+  meta.className = "alarm-meta";
+  meta.dataset.role = "alarm-meta";
+  const ack = document.createElement("p");
+  ack.className = "alarm-meta";
+  ack.dataset.role = "alarm-ack";
+  const form = document.createElement("form");
+  form.dataset.role = "ack-form";
+  const comment = document.createElement("input");
+  Object.assign(comment, { name: "comment", type: "text", maxLength: 500, placeholder: "Comment (optional)" });
+  comment.setAttribute("aria-label", "Comment");
+  const button = document.createElement("button");
+  button.type = "submit";
+  button.className = "danger";
+  button.dataset.ack = String(alarm.id);
+  button.textContent = "Acknowledge";
+  form.append(comment, button);
+  form.addEventListener("submit", (event) => { event.preventDefault(); acknowledge(alarm.id, comment, button, ack); });
+  card.append(title, state, meta, ack, form);
+  return card;
+}
+
+function updateAlarmCard(card, alarm) {
+  const unacked = alarm.state.endsWith("unacknowledged");
+  card.classList.toggle("unacked", unacked);
+  card.dataset.state = alarm.state;
+  card.querySelector("h3").textContent = `${alarm.door_name}: ${alarm.text}`;
+  card.querySelector('[data-role="alarm-state"]').textContent = ALARM_STATES[alarm.state] || alarm.state;
+  const times = [`raised ${timeOf(alarm.last_raised_at)}`];
+  if (alarm.occurrences > 1) times.push(`${alarm.occurrences} times since ${timeOf(alarm.raised_at)}`);
+  if (alarm.cleared_at) times.push(`cleared ${timeOf(alarm.cleared_at)}`);
+  if (alarm.detail) times.push(alarm.detail);
+  card.querySelector('[data-role="alarm-meta"]').textContent = times.join(" · ");
+  const ack = card.querySelector('[data-role="alarm-ack"]');
+  ack.hidden = !alarm.acknowledged_at;
+  if (alarm.acknowledged_at) {
+    const note = alarm.acknowledged_comment ? `: “${alarm.acknowledged_comment}”` : "";
+    ack.textContent = `acknowledged by ${alarm.acknowledged_by} ${timeOf(alarm.acknowledged_at)}${note}`;
+  }
+  card.querySelector('[data-role="ack-form"]').hidden = !unacked;
+}
+
+function renderAlarms(alarms) {
+  const section = document.getElementById("alarm-section");
+  const list = document.getElementById("alarm-list");
+  if (!section || !list) return;
+  const cards = new Map([...list.children].map((card) => [card.dataset.alarmId, card]));
+  const wanted = alarms.map((alarm) => {
+    const card = cards.get(String(alarm.id)) || alarmCard(alarm);
+    updateAlarmCard(card, alarm);
+    return card;
+  });
+  for (const [id, card] of cards) if (!alarms.some((a) => String(a.id) === id)) card.remove();
+  if (wanted.some((card, i) => list.children[i] !== card)) list.append(...wanted);  // reorder only when needed
+  section.hidden = alarms.length === 0;
+  const open = alarms.filter((a) => a.state.endsWith("unacknowledged")).length;
+  document.getElementById("alarm-count").textContent = open ? String(open) : "";
+}
+
+async function acknowledge(id, comment, button, ack) {
+  button.disabled = true;
+  try {
+    const r = await api(`/api/v1/alarms/${id}/ack`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ comment: comment.value }),
+    });
+    if (r.ok) comment.value = "";
+    else { ack.hidden = false; ack.textContent = `acknowledge failed (${r.status})`; }
+  } catch (err) {
+    ack.hidden = false;
+    ack.textContent = "console offline";
+  } finally {
+    button.disabled = false;
+    refresh();
+  }
+}
+
 function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
 
 async function refresh() {
   try {
+    renderAlarms(await (await api("/api/v1/alarms")).json());
     const status = await (await api("/api/v1/status")).json();
     for (const door of status.doors) renderDoor(door);
     renderLockdown(status.zones || [], status.lockdowns || []);

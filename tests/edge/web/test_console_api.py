@@ -36,9 +36,7 @@ async def test_unsafe_requests_need_the_csrf_token(edge_app, devices) -> None:
         assert lock.commands.empty()
         ok = await client.post("/api/v1/doors/front/unlock", headers={"X-CSRF-Token": csrf})
         assert ok.status_code == 202
-        assert (
-            await client.post("/api/v1/doors/nope/unlock", headers={"X-CSRF-Token": csrf})
-        ).status_code == 404
+        assert (await client.post("/api/v1/doors/nope/unlock", headers={"X-CSRF-Token": csrf})).status_code == 404
         cross = await client.post(
             "/api/v1/doors/front/lock", headers={"X-CSRF-Token": csrf, "Origin": "http://evil.example"}
         )
@@ -52,9 +50,7 @@ async def test_people_api_validates_bodies(edge_app) -> None:
         bad = await client.post("/api/v1/people", json={"name": "", "badges": ["1"]}, headers=headers)
         assert bad.status_code == 400
         assert bad.json()["error"] == "invalid_body"
-        created = await client.post(
-            "/api/v1/people", json={"name": "Alan", "credentials": ["77"]}, headers=headers
-        )
+        created = await client.post("/api/v1/people", json={"name": "Alan", "credentials": ["77"]}, headers=headers)
         assert created.status_code == 201
         people = (await client.get("/api/v1/people")).json()
         assert people == [{"id": created.json()["id"], "name": "Alan", "active": True, "credentials": ["77"]}]
