@@ -75,9 +75,7 @@ def video_problem(path: Path) -> str | None:
 def _fetch_from_deb(target: Path, progress: Progress) -> None:
     """Download opencv-doc's .deb and place its vtest.avi at target atomically."""
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise AssetError(
-            f"{VIDEO_NAME} is not available and apt-get/dpkg-deb are missing (not a Debian system?)"
-        )
+        raise AssetError(f"{VIDEO_NAME} is not available and apt-get/dpkg-deb are missing (not a Debian system?)")
     target.parent.mkdir(parents=True, exist_ok=True)
     progress(f"demo video: downloading Debian package {DEB_PACKAGE} (about 96 MB) for {VIDEO_NAME}")
     with tempfile.TemporaryDirectory(prefix=".opencv-doc-", dir=target.parent) as tmp:
@@ -121,9 +119,7 @@ def _apt_download(work: Path) -> Path:
 def _extract_member(deb: Path, member: str, dest: Path) -> None:
     """Stream the .deb's data tarball and copy out one regular file."""
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(
-            ["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE, stderr=errors
-        )
+        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE, stderr=errors)
         assert proc.stdout is not None  # PIPE was asked for
         found = False
         try:

@@ -30,13 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     enroll.add_argument("--cloud", required=True, metavar="URL", help="base URL of the cloud aggregator")
     enroll.add_argument("--code", required=True, help="one-time enrollment code (e.g. ABCD-EFGH-JKLM-NPQR)")
-    enroll.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG, help=f"edge config to write ({DEFAULT_CONFIG})"
-    )
+    enroll.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"edge config to write ({DEFAULT_CONFIG})")
     enroll.add_argument("--hostname", help="name shown in the portal (default: this host's name)")
-    enroll.add_argument(
-        "--force", action="store_true", help="enroll again even if the config has a site secret"
-    )
+    enroll.add_argument("--force", action="store_true", help="enroll again even if the config has a site secret")
 
     model = sub.add_parser("model", help="detector model tools")
     model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
@@ -99,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.model_command == "build-default":
             print(f"Building the default detector in {args.cache_dir} (first run downloads ~1 GB) ...")
             built = build_default_model(args.cache_dir, progress=_progress, force=args.force)
-            print(
-                f"Model ready: {built.path} ({built.family}, {len(built.classes)} classes, {built.input_size}px)"
-            )
+            print(f"Model ready: {built.path} ({built.family}, {len(built.classes)} classes, {built.input_size}px)")
         else:
             described = describe_onnx_model(args.file)
             print(described.model_dump_json(indent=2))

@@ -60,13 +60,10 @@ def edge_config_dict(
         "web": {"host": "127.0.0.1", "port": 0, "initial_admin_password_file": str(admin_pw_file)},
         "cloud": {"sync_interval_s": 1.0},
         "vision": {"detector": {"model_path": str(model), "threads": 1}},
-        "cameras": [
-            {"id": "yard-cam", "name": "Yard camera", "zone": "yard", "source": str(video), "fps": 2.0}
-        ],
+        "cameras": [{"id": "yard-cam", "name": "Yard camera", "zone": "yard", "source": str(video), "fps": 2.0}],
         "zones": [{"id": "yard", "name": "Yard"}, {"id": "office", "name": "Office"}],
         "devices": [
-            {"id": dev, "kind": kind, "zone": zone, "password_hash": hashes[dev]}
-            for dev, kind, zone in DEMO_DEVICES
+            {"id": dev, "kind": kind, "zone": zone, "password_hash": hashes[dev]} for dev, kind, zone in DEMO_DEVICES
         ],
         "doors": [
             {
@@ -180,9 +177,7 @@ async def run_demo(work: Path, duration_s: float | None, cloud_db: str | None) -
             }
             devices: dict[str, Any] = {}
             for dev, kind, _zone in DEMO_DEVICES:
-                sim = kinds[kind](
-                    SimulatedDeviceConfig(device_id=dev, password=passwords[dev], port=edge.mqtt_port)
-                )
+                sim = kinds[kind](SimulatedDeviceConfig(device_id=dev, password=passwords[dev], port=edge.mqtt_port))
                 await sim.start()
                 devices[dev] = sim
             print(
@@ -225,9 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         help="where the demo keeps its state (wiped at start)",
     )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    parser.add_argument(
-        "--cloud-db", default=None, help="cloud database URL (default: SQLite in the work dir)"
-    )
+    parser.add_argument("--cloud-db", default=None, help="cloud database URL (default: SQLite in the work dir)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     logging.basicConfig(

