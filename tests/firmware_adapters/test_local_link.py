@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from edge.broker.directory import BrokerDirectory, BrokerUser
+from edge.broker.directory import BrokerUser
 from edge.broker.passwords import mosquitto_hash
 from edge.broker.server import EmbeddedBroker
 from firmware_adapters.base import AdapterError, MqttEndpoint
 from firmware_adapters.local_link import LocalLink
 from firmware_adapters.mqtt_link import MqttLink, open_link
+from tests.brokers import running_broker
 from tests.edge.broker.test_broker_security import PahoDevice
 from tests.polling import eventually
 
@@ -20,15 +21,11 @@ from tests.polling import eventually
 @pytest.fixture
 async def broker() -> AsyncIterator[EmbeddedBroker]:
     """An embedded broker with a core account (t/in/# in, t/out/# out) and a device account."""
-    directory = BrokerDirectory(password_scheme="mosquitto")
-    directory.add(BrokerUser("core", mosquitto_hash("core-pw"), publish=("t/out/#",), subscribe=("t/in/#",)))
-    directory.add(BrokerUser("dev", mosquitto_hash("dev-pw"), publish=("t/in/#",), subscribe=("t/out/#",)))
-    site_broker = EmbeddedBroker(directory, host="127.0.0.1", port=0)
-    await site_broker.start()
-    try:
+    users: list[BrokerUser] = []
+    users.append(BrokerUser("core", mosquitto_hash("core-pw"), publish=("t/out/#",), subscribe=("t/in/#",)))
+    users.append(BrokerUser("dev", mosquitto_hash("dev-pw"), publish=("t/in/#",), subscribe=("t/out/#",)))
+    async with running_broker(users, scheme="mosquitto") as site_broker:
         yield site_broker
-    finally:
-        await site_broker.stop()
 
 
 def endpoint(broker: EmbeddedBroker, username: str = "core") -> MqttEndpoint:

@@ -14,15 +14,16 @@ from typing import Any
 
 import pytest
 
-from edge.broker.directory import BrokerDirectory, BrokerUser
+from edge.broker.directory import BrokerUser
 from edge.broker.passwords import mosquitto_hash
 from edge.broker.server import EmbeddedBroker
 from firmware_adapters.base import AdapterContext, MqttEndpoint
 from firmware_adapters.outpost_mqtt.codec import Command, DeviceMessage, Telemetry
 from firmware_adapters.tasmota.adapter import TasmotaRelayAdapter
 from firmware_adapters.tasmota.config import TasmotaRelayConfig
+from tests.brokers import running_broker
 from tests.edge.broker.test_broker_security import PahoDevice
-from tests.firmware_adapters.test_z2m_dispatch import BlockingSink
+from tests.firmware_adapters.test_z2m_dispatch import BlockingSink, signal_when_intake_stops
 from tests.polling import eventually
 
 DEVICES = {
@@ -35,16 +36,12 @@ DEVICES = {
 @pytest.fixture
 async def broker() -> AsyncIterator[EmbeddedBroker]:
     """A broker with the adapter's account (its own ACL) and one account for the relays."""
-    directory = BrokerDirectory(password_scheme="mosquitto")
+    users: list[BrokerUser] = []
     publish, subscribe = TasmotaRelayAdapter.broker_acl(DEVICES)
-    directory.add(BrokerUser("adapter", mosquitto_hash("adapter-pw"), publish=publish, subscribe=subscribe))
-    directory.add(BrokerUser("relays", mosquitto_hash("relays-pw"), publish=("stat/#", "tele/#"), subscribe=()))
-    site_broker = EmbeddedBroker(directory, host="127.0.0.1", port=0)
-    await site_broker.start()
-    try:
+    users.append(BrokerUser("adapter", mosquitto_hash("adapter-pw"), publish=publish, subscribe=subscribe))
+    users.append(BrokerUser("relays", mosquitto_hash("relays-pw"), publish=("stat/#", "tele/#"), subscribe=()))
+    async with running_broker(users, scheme="mosquitto") as site_broker:
         yield site_broker
-    finally:
-        await site_broker.stop()
 
 
 @pytest.fixture
@@ -136,14 +133,7 @@ async def test_relay_acks_resolve_in_order_while_another_door_blocks(
 async def test_stop_handles_what_was_already_delivered(broker: EmbeddedBroker, relays: PahoDevice) -> None:
     sink = BlockingSink(first_state)
     adapter = adapter_for(broker, in_process=False)
-    intake_stopped = asyncio.Event()
-    stop_intake = adapter._link.stop_intake
-
-    async def spied_stop_intake(drain_timeout_s: float) -> None:
-        await stop_intake(drain_timeout_s)
-        intake_stopped.set()
-
-    adapter._link.stop_intake = spied_stop_intake  # type: ignore[method-assign]
+    intake_stopped = signal_when_intake_stops(adapter)
     await adapter.start(sink)
     stopping: asyncio.Task[None] | None = None
     try:

@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
-from edge.broker.directory import BrokerDirectory, BrokerUser
+from edge.broker.directory import BrokerUser
 from edge.broker.passwords import mosquitto_hash
 from edge.broker.server import EmbeddedBroker
 from firmware_adapters.base import AdapterContext, MqttEndpoint
 from firmware_adapters.outpost_mqtt.codec import Ack, Command, ContactChange, DeviceMessage, Status, Telemetry
 from firmware_adapters.zigbee2mqtt.adapter import Zigbee2MqttAdapter
 from firmware_adapters.zigbee2mqtt.config import Zigbee2MqttConfig
+from tests.brokers import running_broker
 from tests.edge.broker.test_broker_security import PahoDevice
 from tests.polling import eventually
 
@@ -30,21 +31,30 @@ DEVICES = {
 }
 
 
+def signal_when_intake_stops(adapter: Any) -> asyncio.Event:
+    """Wrap the adapter's `_link.stop_intake` so the returned event is set once intake has stopped."""
+    intake_stopped = asyncio.Event()
+    stop_intake = adapter._link.stop_intake
+
+    async def spied_stop_intake(drain_timeout_s: float) -> None:
+        await stop_intake(drain_timeout_s)
+        intake_stopped.set()
+
+    adapter._link.stop_intake = spied_stop_intake
+    return intake_stopped
+
+
 @pytest.fixture
 async def broker() -> AsyncIterator[EmbeddedBroker]:
     """A broker with the adapter's account (its own ACL) and the bridge's."""
-    directory = BrokerDirectory(password_scheme="mosquitto")
+    users: list[BrokerUser] = []
     publish, subscribe = Zigbee2MqttAdapter.broker_acl(DEVICES)
-    directory.add(BrokerUser("adapter", mosquitto_hash("adapter-pw"), publish=publish, subscribe=subscribe))
-    directory.add(
+    users.append(BrokerUser("adapter", mosquitto_hash("adapter-pw"), publish=publish, subscribe=subscribe))
+    users.append(
         BrokerUser("bridge", mosquitto_hash("bridge-pw"), publish=("zigbee2mqtt/#",), subscribe=("zigbee2mqtt/#",))
     )
-    site_broker = EmbeddedBroker(directory, host="127.0.0.1", port=0)
-    await site_broker.start()
-    try:
+    async with running_broker(users, scheme="mosquitto") as site_broker:
         yield site_broker
-    finally:
-        await site_broker.stop()
 
 
 @pytest.fixture
@@ -170,14 +180,7 @@ async def test_lock_acks_resolve_in_order_while_another_device_blocks(
 async def test_stop_handles_what_was_already_delivered(broker: EmbeddedBroker, bridge: PahoDevice) -> None:
     sink = BlockingSink(first_reading)
     adapter = adapter_for(broker, in_process=True)
-    intake_stopped = asyncio.Event()
-    stop_intake = adapter._link.stop_intake
-
-    async def spied_stop_intake(drain_timeout_s: float) -> None:
-        await stop_intake(drain_timeout_s)
-        intake_stopped.set()
-
-    adapter._link.stop_intake = spied_stop_intake  # type: ignore[method-assign]
+    intake_stopped = signal_when_intake_stops(adapter)
     await adapter.start(sink)
     stopping: asyncio.Task[None] | None = None
     try:

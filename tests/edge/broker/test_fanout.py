@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 from edge.broker.amqtt_broker import WRITE_BUFFER_LIMIT, OutpostBroker
-from edge.broker.directory import BrokerDirectory, BrokerUser, hash_password
+from edge.broker.directory import BrokerUser, hash_password
 from edge.broker.server import EmbeddedBroker
+from tests.brokers import running_broker
 from tests.edge.broker.test_broker_security import PahoDevice
 from tests.polling import eventually
 
@@ -33,15 +34,11 @@ def password_hashes() -> dict[str, str]:
 @pytest.fixture
 async def broker(password_hashes: dict[str, str]) -> AsyncIterator[EmbeddedBroker]:
     """A standalone embedded broker with the accounts above."""
-    directory = BrokerDirectory()
+    users: list[BrokerUser] = []
     for name, (publish, subscribe) in ACCOUNTS.items():
-        directory.add(BrokerUser(name, password_hashes[name], publish=publish, subscribe=subscribe))
-    site_broker = EmbeddedBroker(directory, host="127.0.0.1", port=0)
-    await site_broker.start()
-    try:
+        users.append(BrokerUser(name, password_hashes[name], publish=publish, subscribe=subscribe))
+    async with running_broker(users) as site_broker:
         yield site_broker
-    finally:
-        await site_broker.stop()
 
 
 def amqtt_broker(broker: EmbeddedBroker) -> OutpostBroker:
