@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from firmware_adapters.base import AdapterError, OwnedTasks
+from firmware_adapters.dispatch import PerDeviceDispatcher
 from firmware_adapters.outpost_mqtt.codec import Ack, Command
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,10 @@ RELOCK_RETRY_S = 1.0
 
 class MqttLinkLike(Protocol):
     """The part of an MQTT link the shutdown needs."""
+
+    async def stop_intake(self, drain_timeout_s: float) -> None:
+        """Unsubscribe and wait for delivered messages to be passed on."""
+        ...
 
     async def stop(self) -> None:
         """Disconnect."""
@@ -130,9 +136,23 @@ class LockCommandTracker:
         self.relock_failures += 1
 
 
-async def stop_lock_adapter(locks: LockCommandTracker, tasks: OwnedTasks, link: MqttLinkLike) -> None:
-    """Shut a lock adapter down without leaving a door unlocked: re-lock now, cancel tasks, disconnect."""
+async def stop_lock_adapter(
+    locks: LockCommandTracker,
+    tasks: OwnedTasks,
+    link: MqttLinkLike,
+    devices: PerDeviceDispatcher[Any],
+    drain_timeout_s: float,
+) -> None:
+    """Shut a lock adapter down without leaving a door unlocked.
+
+    Stop intake and hand on what was already delivered (still connected, so the reports being handled can still
+    confirm pending commands), then re-lock now, cancel tasks, disconnect, and stop the per-device dispatcher.
+    """
+    deadline = time.monotonic() + drain_timeout_s
+    await link.stop_intake(drain_timeout_s)
+    await devices.drain(max(0.0, deadline - time.monotonic()))
     pending = locks.relocks_pending()
     await tasks.cancel_all()
     await locks.relock_now(pending)
     await link.stop()
+    await devices.stop()

@@ -12,7 +12,6 @@ status is journaled. The bridge's state changes every device's online status: on
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -99,12 +98,7 @@ class Zigbee2MqttAdapter(DeviceAdapter):
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
         """Unsubscribe, handle what was already delivered, send pending re-locks now, cancel owned tasks, disconnect."""
-        deadline = time.monotonic() + drain_timeout_s
-        await self._link.stop_intake(drain_timeout_s)
-        # Still connected: pending commands can still be confirmed by the reports being handled.
-        await self._devices.drain(max(0.0, deadline - time.monotonic()))
-        await stop_lock_adapter(self._locks, self._tasks, self._link)
-        await self._devices.stop()
+        await stop_lock_adapter(self._locks, self._tasks, self._link, self._devices, drain_timeout_s)
 
     async def send(self, device_id: str, message: SiteMessage) -> None:
         """Send LOCK/UNLOCK to /set and schedule the re-lock; receipts and feedback mean nothing to Zigbee."""
