@@ -149,13 +149,23 @@ class SimulatedReader(SimulatedDevice):
 
 
 class SimulatedLock(SimulatedDevice):
-    """A door strike: unlocks on command, relocks after the duration, reports `locked`."""
+    """A door strike: unlocks on command, relocks after the duration, reports `locked`.
 
-    def __init__(self, config: SimulatedDeviceConfig) -> None:
+    Two faults of real lock controllers can be switched on (and off again, through the attributes of the
+    same names): the next ``drop_first`` commands are lost before the controller acts on them (a flaky radio
+    link), and with ``acknowledge=False`` it acts but never acks (a firmware bug). Every command the broker
+    delivers is queued on `commands` either way.
+    """
+
+    def __init__(self, config: SimulatedDeviceConfig, *, drop_first: int = 0, acknowledge: bool = True) -> None:
         super().__init__(config)
         self.locked = True
         self._relock: asyncio.Task[None] | None = None
         self.commands: asyncio.Queue[Command] = asyncio.Queue()
+        self.drop_first = drop_first
+        self.acknowledge = acknowledge
+        self.dropped: list[Command] = []
+        self.acked: list[str] = []
 
     async def on_connected(self) -> None:
         """Report the initial state."""
@@ -167,10 +177,16 @@ class SimulatedLock(SimulatedDevice):
     async def on_command(self, command: Command) -> None:
         """Carry out lock/unlock and acknowledge."""
         self.commands.put_nowait(command)
+        if self.drop_first > 0:
+            self.drop_first -= 1
+            self.dropped.append(command)
+            return
         if self._relock is not None:
             self._relock.cancel()
         self.locked = command.action == "lock"
-        await self.publish("ack", Ack(id=command.id))
+        if self.acknowledge:
+            await self.publish("ack", Ack(id=command.id))
+            self.acked.append(command.id)
         await self._report()
         if command.action == "unlock" and command.duration_s:
             self._relock = asyncio.create_task(self._relock_after(command.duration_s))
