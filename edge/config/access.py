@@ -1,0 +1,72 @@
+"""Access control policy: levels, lockdown overrides, lock command delivery, PINs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from edge.config.base import SLUG, Section
+
+
+class AccessLevelConfig(Section):
+    """An access level: a set of doors usable during one schedule. People hold levels (in the database)."""
+
+    name: str = Field(default="", max_length=120, description="Human name")
+    doors: list[str] = Field(min_length=1, description="Door ids, or ['*'] for every door")
+    schedule: str = Field(default="always", description="Schedule during which the doors open ('always')")
+
+
+class AccessConfig(Section):
+    """Access control policy: levels, lockdown overrides, lock command delivery, PIN key."""
+
+    levels: dict[str, AccessLevelConfig] = Field(
+        default_factory=dict,
+        description="Access levels by id; with none defined every valid credential opens every door "
+        "(within the door's schedule)",
+    )
+    lockdown_override_roles: list[str] = Field(
+        default_factory=list, description="Person roles whose valid badges still open doors in lockdown"
+    )
+    command_ack_timeout_s: float = Field(
+        default=1.0, gt=0, le=30, description="Wait this long for a lock's ack before resending (doubles)"
+    )
+    command_retries: int = Field(default=3, ge=0, le=10, description="Resends before a command is a fault")
+    release_grace_s: float = Field(
+        default=2.0, ge=0, le=60, description="Extra time after a grant's unlock_s in which opening is not forced"
+    )
+    pin_key_file: Path | None = Field(
+        default=None,
+        description="File with the site's PIN hashing key (mode 0600; created if missing); default "
+        "<data_dir>/access-pin.key",
+    )
+    pin_lockout_attempts: int = Field(
+        default=5,
+        ge=0,
+        le=100,
+        description="Wrong PINs in a row (within pin_lockout_window_s) that lock a credential out at every "
+        "door; 0 turns the lockout off",
+    )
+    pin_lockout_window_s: float = Field(
+        default=300, gt=0, le=86_400, description="The wrong PINs that count are those of the last this many seconds"
+    )
+    pin_lockout_s: float = Field(
+        default=300, gt=0, le=604_800, description="How long a PIN lockout lasts (unless an operator clears it)"
+    )
+
+    @field_validator("levels")
+    @classmethod
+    def _level_ids(cls, levels: dict[str, AccessLevelConfig]) -> dict[str, AccessLevelConfig]:
+        for level_id in levels:
+            if not re.match(SLUG, level_id):
+                raise ValueError(f"level id {level_id!r} must match {SLUG}")
+        return levels
+
+    @field_validator("lockdown_override_roles")
+    @classmethod
+    def _role_names(cls, roles: list[str]) -> list[str]:
+        for role in roles:
+            if not re.match(SLUG, role):
+                raise ValueError(f"role {role!r} must match {SLUG}")
+        return roles

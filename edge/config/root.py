@@ -1,0 +1,148 @@
+"""The whole edge configuration: its sections and the checks that references between them resolve."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from edge.broker.passwords import scheme_of
+from edge.config.access import AccessConfig
+from edge.config.base import Section
+from edge.config.cloud import CloudConfig
+from edge.config.devices import DeviceConfig
+from edge.config.doors import DoorConfig
+from edge.config.mqtt import MqttConfig
+from edge.config.schedules import HolidayCalendarConfig, ScheduleConfig
+from edge.config.site import SiteConfig
+from edge.config.storage import StorageConfig
+from edge.config.vision import VisionConfig
+from edge.config.web import WebConfig
+from edge.config.zones import ZoneConfig
+from edge.vision.config import CameraConfig
+
+
+class EdgeConfig(Section):
+    """The whole edge appliance configuration."""
+
+    site: SiteConfig = Field(default_factory=SiteConfig, description="Site identity")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Storage paths")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Embedded broker")
+    web: WebConfig = Field(default_factory=WebConfig, description="LAN console")
+    cloud: CloudConfig = Field(default_factory=CloudConfig, description="Cloud sync")
+    vision: VisionConfig = Field(default_factory=VisionConfig, description="Detection")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras")
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Zones of the site")
+    devices: list[DeviceConfig] = Field(default_factory=list, description="MQTT devices")
+    doors: list[DoorConfig] = Field(default_factory=list, description="Doors")
+    schedules: dict[str, ScheduleConfig] = Field(default_factory=dict, description="Named schedules")
+    holidays: dict[str, HolidayCalendarConfig] = Field(
+        default_factory=dict, description="Holiday calendars by id, referenced by schedules"
+    )
+    access: AccessConfig = Field(default_factory=AccessConfig, description="Access control policy")
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> EdgeConfig:
+        zones = {z.id for z in self.zones}
+        devices = {d.id: d for d in self.devices}
+        _unique("zones", [z.id for z in self.zones])
+        _unique("devices", [d.id for d in self.devices])
+        _unique("doors", [d.id for d in self.doors])
+        _unique("cameras", [c.id for c in self.cameras])
+        for dev in self.devices:
+            if dev.zone not in zones:
+                raise ValueError(f"devices.{dev.id}.zone: unknown zone {dev.zone!r}")
+        for cam in self.cameras:
+            if cam.zone is not None and cam.zone not in zones:
+                raise ValueError(f"cameras.{cam.id}.zone: unknown zone {cam.zone!r}")
+        for door in self.doors:
+            if door.zone not in zones:
+                raise ValueError(f"doors.{door.id}.zone: unknown zone {door.zone!r}")
+            _expect_kind(devices, f"doors.{door.id}.lock", door.lock, "lock")
+            for reader in door.reader_ids:
+                _expect_kind(devices, f"doors.{door.id}.readers", reader, "reader")
+            if door.contact is not None:
+                _expect_kind(devices, f"doors.{door.id}.contact", door.contact, "contact")
+            if door.schedule != "always" and door.schedule not in self.schedules:
+                raise ValueError(f"doors.{door.id}.schedule: unknown schedule {door.schedule!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _access_references_resolve(self) -> EdgeConfig:
+        devices = {d.id: d for d in self.devices}
+        zones = {z.id: z for z in self.zones}
+        doors = {d.id for d in self.doors}
+
+        def schedule_known(key: str, name: str) -> None:
+            if name != "always" and name not in self.schedules:
+                raise ValueError(f"{key}: unknown schedule {name!r}")
+
+        for name, schedule in self.schedules.items():
+            for calendar in schedule.holidays:
+                if calendar not in self.holidays:
+                    raise ValueError(f"schedules.{name}.holidays: unknown holiday calendar {calendar!r}")
+        readers_seen: dict[str, str] = {}
+        inputs_seen: dict[str, str] = {}
+        for door in self.doors:
+            for reader in door.reader_ids:
+                if reader in readers_seen:
+                    raise ValueError(f"doors.{door.id}.readers: {reader!r} is already at door {readers_seen[reader]!r}")
+                readers_seen[reader] = door.id
+            for key, device in (("contact", door.contact), ("rex", door.rex)):
+                if device is None:
+                    continue
+                if device in inputs_seen:
+                    raise ValueError(f"doors.{door.id}.{key}: {device!r} is already used by {inputs_seen[device]}")
+                inputs_seen[device] = f"doors.{door.id}"
+            if door.rex is not None:
+                _expect_kind(devices, f"doors.{door.id}.rex", door.rex, "contact")
+            if door.unlock_schedule is not None:
+                schedule_known(f"doors.{door.id}.unlock_schedule", door.unlock_schedule)
+        for level_id, level in self.access.levels.items():
+            schedule_known(f"access.levels.{level_id}.schedule", level.schedule)
+            for door_id in level.doors:
+                if door_id != "*" and door_id not in doors:
+                    raise ValueError(f"access.levels.{level_id}.doors: unknown door {door_id!r}")
+        for zone in zones.values():
+            if zone.passback == "off":
+                continue
+            directions = {r.direction for d in self.doors if d.zone == zone.id for r in d.readers}
+            if directions != {"in", "out"}:
+                raise ValueError(f"zones.{zone.id}.passback: needs at least one 'in' and one 'out' reader on its doors")
+        return self
+
+    @model_validator(mode="after")
+    def _mqtt_hashes_fit_broker(self) -> EdgeConfig:
+        # Owned with MqttConfig: an external Mosquitto can check only its own $7$ hashes.
+        wanted = ("mosquitto",) if self.mqtt.mode == "external" else ("argon2", "mosquitto")
+        hashes = [(f"devices.{d.id}.password_hash", d.password_hash) for d in self.devices if d.password_hash]
+        hashes += [(f"mqtt.accounts.{a.username}.password_hash", a.password_hash) for a in self.mqtt.accounts]
+        for key, value in hashes:
+            if scheme_of(value) not in wanted:
+                raise ValueError(
+                    f"{key}: not a {' or '.join(wanted)} password hash"
+                    + (
+                        " (mqtt.mode = 'external' needs `outpost-edge hash-password --format mosquitto`)"
+                        if self.mqtt.mode == "external"
+                        else ""
+                    )
+                )
+        return self
+
+    def door_for_reader(self, reader_id: str) -> DoorConfig | None:
+        """Return the door a reader belongs to."""
+        return next((d for d in self.doors if reader_id in d.reader_ids), None)
+
+
+def _unique(section: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"{section}: duplicate id {item!r}")
+        seen.add(item)
+
+
+def _expect_kind(devices: dict[str, DeviceConfig], key: str, device_id: str, kind: str) -> None:
+    dev = devices.get(device_id)
+    if dev is None:
+        raise ValueError(f"{key}: unknown device {device_id!r}")
+    if dev.kind != kind:
+        raise ValueError(f"{key}: device {device_id!r} is a {dev.kind}, not a {kind}")
