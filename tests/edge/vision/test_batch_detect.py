@@ -18,7 +18,8 @@ import pytest
 from edge.vision import DetectorConfig, NanoDetDetector, YoloDetector, load_detector
 from edge.vision.detectors.base import Detection
 from edge.vision.detectors.batch import detect_batch, has_dynamic_batch, supports_batching
-from tests.edge.vision.conftest import _int, _msg
+from tests.onnx_writer import pb_int as _int
+from tests.onnx_writer import pb_msg as _msg
 
 NAMES = ("person", "car")
 COCO_PERSON, COCO_CAR = 0, 2
