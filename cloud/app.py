@@ -35,7 +35,7 @@ from cloud.ratelimit import RateLimiter
 from cloud.responses import api_error_middleware
 from cloud.sessions import SessionStore, load_session_secret
 from sync.codec import MAX_BODY_BYTES
-from sync.wire import ENROLL_PATH, SYNC_PATH
+from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ def _add_routes(app: web.Application) -> None:
     # Machine endpoints (edge boxes).
     router.add_post(SYNC_PATH, ingest.handle_sync_batch)
     router.add_post(ENROLL_PATH, enrollment.handle_enroll)
+    router.add_get(HEALTH_PATH, ingest.handle_health)
     # JSON API (session cookie + X-CSRF-Token).
     router.add_post(API_LOGIN_PATH, api.handle_login)
     router.add_post(API_LOGOUT_PATH, api.handle_logout)

@@ -17,7 +17,7 @@ from cloud.passwords import hash_password, needs_rehash, verify_password
 from cloud.responses import api_error, client_ip, is_api_request
 from cloud.sessions import SESSION_COOKIE
 from cloud.tenancy import Principal
-from sync.wire import ENROLL_PATH, SYNC_PATH
+from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # an HMAC (sync) or a one-time code (enroll); the login endpoints check a password (the HTML form also
 # carries its own double-submit token, the JSON one requires a JSON body, which needs a CORS preflight).
 CSRF_EXEMPT_PATHS = frozenset({SYNC_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH})
-MACHINE_PATHS = frozenset({SYNC_PATH, ENROLL_PATH})
+MACHINE_PATHS = frozenset({SYNC_PATH, ENROLL_PATH, HEALTH_PATH})
 
 
 def normalise_email(email: str) -> str:

@@ -2,26 +2,35 @@
 
 A revoked site's batches are refused with 403 `site_revoked`, before and (against a revocation racing the
 batch) inside the storing transaction, so nothing from them is stored.
+
+Client input never causes a 500. Each record is validated on its own: a batch with invalid records is answered
+422 `bad_records` naming them by seq (`sync.wire.BadRecordsBody`), nothing of it is stored, and the edge
+quarantines those and sends the rest. Faults of the batch as a whole (not gzip JSON, a bad envelope, a seq out
+of the signed 64-bit range) are 400 `bad_batch`. Text the database cannot hold is stored safely instead of
+refused: a NUL character (PostgreSQL text and JSONB have none) becomes U+FFFD, and a non-finite number (not
+JSON) becomes null, as the edge's own JSON encoder writes it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from aiohttp import web
-from sqlalchemy import Insert, Table, case, select, update
+from sqlalchemy import Insert, Table, case, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.appkeys import DB
 from cloud.db.models import Record, Site, utcnow
 from cloud.responses import error_response, json_model
-from sync.codec import BatchDecodeError, decode_batch
+from sync.codec import BatchDecodeError, decode_batch_records
 from sync.signing import SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
-from sync.wire import SyncAck, SyncBatch
+from sync.wire import BadRecordsBody, SyncAck, SyncBatch
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,19 @@ class SiteRevoked(Exception):
         )
 
 
+def storable(value: Any) -> Any:
+    """Return a JSON value every backend stores: NUL -> U+FFFD in strings and keys, NaN/inf -> null."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
@@ -72,7 +94,7 @@ async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch) ->
             "seq": record.seq,
             "kind": record.kind,
             "occurred_at": record.occurred_at,
-            "payload": record.payload,
+            "payload": storable(record.payload),
             "received_at": now,
         }
         for record in batch.records
@@ -89,7 +111,8 @@ async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch) ->
             update(SITES)
             .where(SITES.c.id == batch.site_id, SITES.c.revoked_at.is_(None))
             .values(
-                last_sync_at=now,
+                # "Last sync" is the last batch that brought something new: a replay of stored records is not.
+                last_sync_at=now if stored else SITES.c.last_sync_at,
                 last_seq=case((SITES.c.last_seq < max_seq, max_seq), else_=SITES.c.last_seq),
             )
             .returning(SITES.c.id)
@@ -138,11 +161,22 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
             log.error("sync body arrived already decompressed; serve the app with auto_decompress=False")
         return error_response(401, "bad_signature", str(err))
     try:
-        batch = decode_batch(body)
+        decoded = decode_batch_records(body)
     except BatchDecodeError as err:
+        log.warning("sync batch from site %s rejected: %s", site_id, err)
         return error_response(400, "bad_batch", str(err))
+    batch = decoded.batch
     if batch.site_id != site_id:
         return error_response(400, "site_mismatch", f"batch site_id does not match the {SITE_HEADER} header")
+    if decoded.rejected:
+        seqs = [r.seq for r in decoded.rejected]
+        log.warning("site %s: batch refused for %d bad record(s), seq %s", site_id, len(seqs), seqs[:20])
+        body_model = BadRecordsBody(
+            error="bad_records",
+            detail=f"{len(seqs)} record(s) refused; nothing of this batch was stored: send it again without them",
+            rejected=decoded.rejected,
+        )
+        return json_model(body_model, status=422)
     try:
         ack = await store_batch(request.app[DB], batch)
     except SiteRevoked as err:
@@ -157,3 +191,14 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
         ack.acked_seq,
     )
     return json_model(ack)
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    """GET /healthz: 200 once the cloud can reach its database (the edge sync agent probes it while backing off)."""
+    try:
+        async with request.app[DB]() as session:
+            await session.execute(text("SELECT 1"))
+    except (OSError, SQLAlchemyError) as err:
+        log.warning("health probe: database unreachable: %s", err)
+        return error_response(503, "database_unavailable", "the cloud cannot reach its database")
+    return web.json_response({"status": "ok"})

@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from dataclasses import dataclass
+from typing import Any
 
-from sync.wire import SyncBatch
+from pydantic import AwareDatetime, Field, ValidationError
+
+from sync.wire import MAX_SEQ, RecordRejection, SyncBatch, SyncRecord, WireModel
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_RECORDS = 5000
 
 
 class BatchDecodeError(ValueError):
     """The body is not a valid gzip JSON sync batch."""
+
+
+class _BatchEnvelope(WireModel):
+    """A batch whose records are not validated yet: each is checked on its own (`decode_batch_records`)."""
+
+    site_id: str = Field(min_length=1, max_length=64, description="Site identity from enrollment")
+    sent_at: AwareDatetime = Field(description="When the edge sent the batch (timezone-aware)")
+    records: list[dict[str, Any]] = Field(max_length=MAX_RECORDS, description="Records in ascending seq order")
+
+
+@dataclass(frozen=True)
+class DecodedBatch:
+    """A batch split into the records that validate and the ones refused by seq."""
+
+    batch: SyncBatch
+    rejected: list[RecordRejection]
 
 
 def encode_batch(batch: SyncBatch) -> bytes:
@@ -19,8 +40,7 @@ def encode_batch(batch: SyncBatch) -> bytes:
     return gzip.compress(batch.model_dump_json().encode(), compresslevel=6)
 
 
-def decode_batch(body: bytes) -> SyncBatch:
-    """Parse gzip JSON into a validated batch, raising BatchDecodeError."""
+def _inflate(body: bytes) -> bytes:
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
         raw = inflater.decompress(body, MAX_BODY_BYTES + 1)
@@ -30,7 +50,54 @@ def decode_batch(body: bytes) -> SyncBatch:
         raise BatchDecodeError("batch too large once decompressed")
     if not inflater.eof or inflater.unused_data:
         raise BatchDecodeError("gzip body is truncated or has trailing bytes")
+    return raw
+
+
+def decode_batch(body: bytes) -> SyncBatch:
+    """Parse gzip JSON into a validated batch, raising BatchDecodeError if any part is invalid."""
     try:
-        return SyncBatch.model_validate_json(raw)
+        return SyncBatch.model_validate_json(_inflate(body))
     except ValueError as err:
         raise BatchDecodeError(str(err)) from err
+
+
+def describe(err: ValidationError) -> str:
+    """Return pydantic's problems as `field: message` lines (without the input values)."""
+    lines = []
+    for problem in err.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in problem["loc"]) or "(record)"
+        lines.append(f"{where}: {problem['msg']}")
+    return "; ".join(lines)
+
+
+def _seq_of(index: int, raw: dict[str, Any]) -> int:
+    seq = raw.get("seq")
+    # A record is named by its seq; one without a usable seq cannot be refused alone (see BadRecordsBody).
+    if type(seq) is not int or not 1 <= seq <= MAX_SEQ:
+        raise BatchDecodeError(f"records.{index}.seq: must be an integer from 1 to {MAX_SEQ}, got {seq!r}"[:300])
+    return seq
+
+
+def decode_batch_records(body: bytes) -> DecodedBatch:
+    """Parse gzip JSON, validating each record on its own.
+
+    Raises BatchDecodeError for faults of the batch as a whole: not gzip JSON, a bad envelope, or a record
+    without a usable seq, or seqs not unique and ascending. A record that is otherwise invalid is returned in
+    `rejected` with the reason, and left out of `batch`.
+    """
+    try:
+        envelope = _BatchEnvelope.model_validate_json(_inflate(body))
+    except ValidationError as err:
+        raise BatchDecodeError(describe(err)) from err
+    seqs = [_seq_of(i, raw) for i, raw in enumerate(envelope.records)]
+    if seqs != sorted(set(seqs)):
+        raise BatchDecodeError("records must have unique seq values in ascending order")
+    valid: list[SyncRecord] = []
+    rejected: list[RecordRejection] = []
+    for seq, raw in zip(seqs, envelope.records, strict=True):
+        try:
+            valid.append(SyncRecord.model_validate(raw))
+        except ValidationError as err:
+            rejected.append(RecordRejection(seq=seq, error="invalid_record", detail=describe(err)))
+    batch = SyncBatch(site_id=envelope.site_id, sent_at=envelope.sent_at, records=valid)
+    return DecodedBatch(batch=batch, rejected=rejected)

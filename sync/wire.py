@@ -7,14 +7,19 @@ verifying it (aiohttp: ``auto_decompress=False``).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 RecordKind = Literal["event", "audit", "detection", "device_status", "telemetry"]
 
 SYNC_PATH = "/api/v1/sync/batch"
 ENROLL_PATH = "/api/v1/enroll"
+HEALTH_PATH = "/healthz"
+
+# Sequence numbers are signed 64-bit integers end to end (the edge's SQLite INTEGER, the cloud's BIGINT).
+MAX_SEQ = 2**63 - 1
 
 
 class WireModel(BaseModel):
@@ -24,12 +29,26 @@ class WireModel(BaseModel):
 
 
 class SyncRecord(WireModel):
-    """One outbox record; `seq` is unique and increasing per site."""
+    """One outbox record; `seq` is unique and increasing per site and is the record's identity in the cloud.
 
-    seq: int = Field(ge=1, description="Per-site sequence number assigned by the edge outbox")
+    The payload of a journal record carries the edge's local journal row id as ``journal_id`` (bookkeeping
+    only; ids inside the body, such as a badge read's ``event_id``, keep their own names).
+    """
+
+    seq: int = Field(ge=1, le=MAX_SEQ, description="Per-site sequence number assigned by the edge outbox")
     kind: RecordKind = Field(description="What the record describes")
-    occurred_at: AwareDatetime = Field(description="When it happened at the site (timezone-aware)")
+    occurred_at: AwareDatetime = Field(description="When it happened at the site (timezone-aware, in UTC range)")
     payload: dict[str, Any] = Field(description="Kind-specific body")
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _representable_in_utc(cls, value: datetime) -> datetime:
+        # 9999-12-31T23:00-05:00 is year 10000 in UTC: no database (nor Python) can store it.
+        try:
+            value.astimezone(UTC)
+        except OverflowError as err:
+            raise ValueError("occurred_at is out of range once converted to UTC") from err
+        return value
 
 
 class SyncBatch(WireModel):
@@ -50,7 +69,7 @@ class SyncBatch(WireModel):
 class SyncAck(WireModel):
     """The cloud's answer: every record with seq <= acked_seq in the batch is stored."""
 
-    acked_seq: int = Field(ge=0, description="Highest seq of the batch now stored (0 for an empty batch)")
+    acked_seq: int = Field(ge=0, le=MAX_SEQ, description="Highest seq of the batch now stored (0 for an empty batch)")
     stored: int = Field(ge=0, description="Records newly stored by this request")
     duplicates: int = Field(ge=0, description="Records already stored before (replays)")
 
@@ -77,3 +96,24 @@ class ErrorBody(WireModel):
 
     error: str = Field(description="Short machine-readable code")
     detail: str = Field(default="", description="Human-readable explanation")
+
+
+class RecordRejection(WireModel):
+    """One record of a batch the cloud will not store, and why (see `BadRecordsBody`)."""
+
+    seq: int = Field(ge=1, le=MAX_SEQ, description="The refused record's seq")
+    error: str = Field(description="Short machine-readable code, e.g. invalid_record or unstorable")
+    detail: str = Field(default="", description="Human-readable reason")
+
+
+class BadRecordsBody(ErrorBody):
+    """The 422 answer to a batch with records the cloud refuses: it names them and stores nothing of the batch.
+
+    A batch is all or nothing, so `SyncAck.acked_seq` keeps one meaning ("everything up to here is stored").
+    The sender sets the named records aside (the edge quarantines them) and sends the rest again at once;
+    one bad record therefore costs one round trip and never blocks the records behind it. Faults that leave
+    a record without a usable identity (no seq, a seq out of range, seqs out of order) cannot be named and
+    refuse the whole batch with 400 `bad_batch`; the edge's own outbox cannot produce them.
+    """
+
+    rejected: list[RecordRejection] = Field(description="The refused records, in seq order")
