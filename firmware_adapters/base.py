@@ -112,6 +112,15 @@ class DeviceAdapter(abc.ABC):
         """Topic filters (publish, subscribe) the adapter's broker account needs; None if it uses no MQTT."""
         return None
 
+    def command_ack_timeout_s(self, device_id: str) -> float | None:
+        """How long the site should wait for a command's ack before resending; None: the site's default.
+
+        Adapters that confirm a command from the device's state reports (and ack it as failed themselves after
+        their own timeout) return more than that timeout, so the site never resends while the device is still
+        expected to report.
+        """
+        return None
+
     def reject(self, key: str, reason: object) -> None:
         """Count and log a malformed device message under `key` (a topic, device id or reason); never raise."""
         self.bad_messages[key] += 1

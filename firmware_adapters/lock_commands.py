@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 LockAction = Literal["lock", "unlock"]
 RELOCK_ATTEMPTS = 5
 RELOCK_RETRY_S = 1.0
+ACK_MARGIN_S = 1.0
+"""The site waits this much longer than an adapter's own confirmation timeout before resending a command."""
 
 
 class MqttLinkLike(Protocol):
@@ -60,11 +62,15 @@ class LockCommandTracker:
     async def command(self, device_id: str, command: Command, *, timeout_s: float, relock: bool) -> None:
         """Publish the command, ack it once confirmed; with `relock`, lock again after `duration_s`.
 
-        The same command again (the site resends what is not acked in time) is published again but keeps its
-        first confirmation wait and re-lock time. Raises AdapterError (and acks nothing) if it cannot be published.
+        The same command again (the site resends what is not acked in time) is idempotent: it is not published a
+        second time (the device would unlock twice) and keeps its first confirmation wait and re-lock time; the
+        confirmation wait ends with an ack either way. Raises AdapterError (and acks nothing) if it cannot be
+        published.
         """
         if self._in_flight.get(command.id) == device_id:
-            await self._publish(device_id, command.action, command.duration_s)
+            log.debug(
+                "%s: %s %s to %s is still awaiting confirmation", self._name, command.action, command.id, device_id
+            )
             return
         pending = self._relocks.pop(device_id, None)
         if pending is not None:

@@ -1,6 +1,7 @@
 """Lock commands with acknowledgement: each command carries an id; the lock must ack it.
 
-A command that is not acknowledged within ``access.command_ack_timeout_s`` is sent again with the same id (a
+A command that is not acknowledged within ``access.command_ack_timeout_s`` (or the longer wait the lock's
+protocol needs: a Zigbee lock reports seconds later and its adapter acks it itself) is sent again with the same id (a
 lock treats a repeated id as the same command), the wait doubling each time, at most
 ``access.command_retries`` times; then it is a fault. A newer command to the same lock supersedes an older
 one still in flight (an unlock retried after the lock command that followed it would be wrong). Delivery
@@ -26,6 +27,9 @@ class CommandTransport(Protocol):
 
     async def send(self, device_id: str, message: Command) -> None:
         """Send `message` to `device_id`; raise AdapterError or LookupError if impossible now."""
+
+    def command_ack_timeout_s(self, device_id: str) -> float | None:
+        """The ack wait `device_id`'s protocol needs, or None for the site's default."""
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,16 @@ class LockCommander:
             return str(err)
         return ""
 
+    def ack_wait_s(self, lock_id: str) -> float:
+        """The first wait for `lock_id`'s ack: the site's timeout, or longer where the lock's protocol needs it."""
+        try:
+            needed = self._transport.command_ack_timeout_s(lock_id)
+        except LookupError:
+            needed = None
+        return max(self._ack_timeout_s, needed or 0.0)
+
     async def _follow_up(self, delivery: _Delivery, last_error: str) -> None:
-        wait_s = self._ack_timeout_s
+        wait_s = self.ack_wait_s(delivery.lock_id)
         while True:
             try:
                 ack = await asyncio.wait_for(asyncio.shield(delivery.ack), wait_s)

@@ -34,7 +34,7 @@ from edge.config import DoorConfig, EdgeConfig
 from edge.devices.state import SiteState
 from edge.storage.database import Database
 from edge.storage.journal import Journal, JournalEntry
-from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead, Command, ContactChange
+from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead, Command, ContactChange, Telemetry
 
 log = logging.getLogger(__name__)
 _WAITING = (Reason.PIN_REQUIRED, Reason.TWO_PERSON_PENDING)
@@ -369,6 +369,12 @@ class AccessService:
         await self.supervisor.on_lock_online(door.door_id, online)
         if online:
             await self.modes.reassert(door.door_id)
+
+    async def on_telemetry(self, device_id: str, telemetry: Telemetry) -> None:
+        """A device reported readings: supervise a lock's jam report."""
+        door = self._state.door_for_lock(device_id)
+        if door is not None:
+            await self.supervisor.on_lock_telemetry(door.door_id, telemetry.values)
 
     async def on_contact(self, device_id: str, change: ContactChange) -> None:
         """A door contact or request-to-exit input changed."""

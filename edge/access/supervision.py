@@ -1,7 +1,8 @@
 """Door supervision: forced-open, held-open, unreachable-lock and command-fault alarms.
 
 Alarms are journal records of kind "event" with ``type: "alarm"``, ``alarm`` (forced_open, held_open,
-lock_offline, command_failed) and ``state`` ("raised" / "cleared"); the door's state shows them until cleared.
+lock_offline, command_failed, lock_jammed) and ``state`` ("raised" / "cleared"); the door's state shows them
+until cleared.
 
 - **Forced open**: the contact opens while the lock reports locked and no release is in progress (a grant,
   a manual unlock or a request-to-exit within the door's ``unlock_s`` plus ``access.release_grace_s``, or the
@@ -11,6 +12,8 @@ lock_offline, command_failed) and ``state`` ("raised" / "cleared"); the door's s
 - **Lock offline**: the lock's controller went offline (MQTT Last Will). A fail-safe door is then reported as
   "unlocked (fail-safe)". Cleared when it is back online.
 - **Command failed**: a lock command was not acknowledged after its retries. Cleared by the next ack.
+- **Lock jammed**: the lock reports its bolt not fully thrown (telemetry ``lock_jammed`` = 1, e.g. Zigbee
+  ``lock_state: not_fully_locked``). Cleared when it reports a clean locked or unlocked state.
 
 Alarms latch (`edge.access.alarms`): each is also a row of the persisted alarm list, listed until the condition
 has ended and an operator acknowledged it; the journal records come from there.
@@ -144,6 +147,17 @@ class DoorSupervisor:
             door = self._doors[door_id]
             shown = "unlocked (fail-safe)" if door.fail_mode == "safe" else "fail-secure, stays locked"
             await self.raise_alarm(door_id, "lock_offline", f"lock {door.lock} unreachable ({shown})")
+
+    async def on_lock_telemetry(self, door_id: str, values: dict[str, float]) -> None:
+        """A lock reported readings: raise or clear `lock_jammed`."""
+        jammed = values.get("lock_jammed")
+        if jammed is None:
+            return
+        if jammed >= 0.5:
+            lock = self._doors[door_id].lock
+            await self.raise_alarm(door_id, "lock_jammed", f"lock {lock} reports its bolt not fully thrown")
+        else:
+            await self.clear_alarm(door_id, "lock_jammed")
 
     async def raise_alarm(self, door_id: str, alarm: str, detail: str = "") -> None:
         """Raise `alarm` on a door (listed and journaled once until cleared)."""

@@ -106,6 +106,11 @@ class DeviceGateway:
             raise AdapterError(f"{device_id}: adapter {label} is not running ({self.failed[label]})")
         await adapter.send(device_id, message)
 
+    def command_ack_timeout_s(self, device_id: str) -> float | None:
+        """The ack wait the device's protocol needs (None: the site's access.command_ack_timeout_s)."""
+        adapter = self._by_device.get(device_id)
+        return None if adapter is None else adapter.command_ack_timeout_s(device_id)
+
     def stats(self) -> dict[str, int]:
         """Messages received and rejected across adapters, and adapters that failed to start."""
         return {

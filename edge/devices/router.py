@@ -40,6 +40,7 @@ class DeviceRouter:
                     await self._access.on_device_status(device, message.state == "online")
             case Telemetry():
                 await self._state.on_telemetry(device, message)
+                await self._access.on_telemetry(device, message)
             case BadgeRead():
                 decision = await self._access.on_badge(device, message)
                 await self._feedback(

@@ -32,6 +32,7 @@ ALARM_TEXT = {
     "lock_offline": "lock controller unreachable",
     "duress": "duress PIN entered",
     "command_failed": "lock did not carry out a command",
+    "lock_jammed": "lock jammed (bolt not fully thrown)",
 }
 
 
@@ -54,13 +55,15 @@ class DoorState:
     @property
     def status(self) -> str:
         """One word for the console, worst first: offline (or 'unlocked (fail-safe)'), forced, held,
-        fault, open, unlocked, locked, unknown."""
+        jammed, fault, open, unlocked, locked, unknown."""
         if not self.lock_online:
             return "unlocked (fail-safe)" if self.fail_mode == "safe" else "offline"
         if "forced_open" in self.alarms:
             return "forced"
         if "held_open" in self.alarms:
             return "held"
+        if "lock_jammed" in self.alarms:
+            return "jammed"  # not "unlocked": the lock tried to lock and could not
         if "command_failed" in self.alarms:
             return "fault"
         if self.open:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
 from firmware_adapters.dispatch import PerDeviceDispatcher
-from firmware_adapters.lock_commands import LockAction, LockCommandTracker, stop_lock_adapter
+from firmware_adapters.lock_commands import ACK_MARGIN_S, LockAction, LockCommandTracker, stop_lock_adapter
 from firmware_adapters.mqtt_link import open_link
 from firmware_adapters.outpost_mqtt.codec import (
     Ack,
@@ -90,6 +90,11 @@ class TasmotaRelayAdapter(DeviceAdapter):
             tuple(f for flavour, topic in pairs for f in command_filters(flavour, topic)),
             tuple(f for flavour, topic in pairs for f in subscriptions(flavour, topic)),
         )
+
+    def command_ack_timeout_s(self, device_id: str) -> float | None:
+        """Longer than the relay's ack_timeout_s: the adapter acks every command itself, as confirmed or failed."""
+        config = self.configs.get(device_id)
+        return None if config is None else config.ack_timeout_s + ACK_MARGIN_S
 
     async def start(self, sink: DeviceSink) -> None:
         """Connect and subscribe to the relays' reports (retained LWTs arrive at once)."""

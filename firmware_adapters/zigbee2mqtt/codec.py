@@ -130,8 +130,9 @@ def telemetry_of(state: Z2mState) -> Telemetry | None:
     locked = reported_locked(state)
     if locked is not None:
         values["locked"] = 1.0 if locked else 0.0
-    if state.lock_state == "not_fully_locked":
-        values["lock_jammed"] = 1.0
+    if state.lock_state in _LOCKED:
+        # Reported with every lock_state, so the site sees a jam (bolt not fully thrown) end as well as begin.
+        values["lock_jammed"] = 1.0 if state.lock_state == "not_fully_locked" else 0.0
     if state.temperature is not None:
         values["temperature_c"] = state.temperature
     if state.humidity is not None:

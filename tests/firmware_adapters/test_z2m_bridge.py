@@ -57,9 +57,11 @@ def z2m_site(data_dir: Path, *, ack_timeout_s: float = 3.0) -> dict[str, Any]:
 class Z2mBridge:
     """Plays Zigbee2MQTT: retained bridge state and availability, device states, locks that obey /set."""
 
-    def __init__(self, port: int, *, locks_respond: bool = True) -> None:
+    def __init__(self, port: int, *, locks_respond: bool = True, report_delay_s: float = 0.05) -> None:
         self.port = port
         self.locks_respond = locks_respond
+        self.report_delay_s = report_delay_s  # field Zigbee locks report their new lock_state ~2 s after /set
+        self.jammed: set[str] = set()  # locks whose bolt does not fully throw on LOCK
         self.sets: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self.lock_state = {"front_lock": "locked"}
         self._client: aiomqtt.Client | None = None
@@ -112,8 +114,9 @@ class Z2mBridge:
                 if name in self.lock_state and self.locks_respond:
                     # Zigbee2MQTT publishes its optimistic state at once, the lock's own report comes later.
                     await self.report_lock(name, optimistic=command["state"])
-                    await asyncio.sleep(0.05)
-                    self.lock_state[name] = "locked" if command["state"] == "LOCK" else "unlocked"
+                    await asyncio.sleep(self.report_delay_s)  # the lock's radio wakes up and reports (not sync)
+                    locked = "not_fully_locked" if name in self.jammed else "locked"
+                    self.lock_state[name] = locked if command["state"] == "LOCK" else "unlocked"
                     await self.report_lock(name)
 
 

@@ -169,8 +169,8 @@ async def test_lock_acks_resolve_in_order_while_another_device_blocks(
         assert not sink.release.is_set()
         assert [m for m in sink.of("lock") if m[0] == "ack"] == [("ack", unlock.id, True), ("ack", lock.id, True)]
         assert [m for m in sink.of("lock") if m[0] == "telemetry"] == [
-            ("telemetry", {"locked": 0.0}),
-            ("telemetry", {"locked": 1.0}),
+            ("telemetry", {"locked": 0.0, "lock_jammed": 0.0}),
+            ("telemetry", {"locked": 1.0, "lock_jammed": 0.0}),
         ]
     finally:
         sink.release.set()

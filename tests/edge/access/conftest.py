@@ -143,6 +143,10 @@ class FakeLocks:
             service = self.service
             asyncio.get_running_loop().call_soon(service.commander.on_ack, device_id, Ack(id=message.id))
 
+    def command_ack_timeout_s(self, device_id: str) -> float | None:
+        """Native locks: the site's own ack timeout applies."""
+        return None
+
     def actions(self, lock_id: str) -> list[tuple[str, float | None]]:
         """(action, duration) of every command sent to `lock_id`, in order."""
         return [(c.action, c.duration_s) for dev, c in self.sent if dev == lock_id]
