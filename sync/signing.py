@@ -47,3 +47,8 @@ def verify(
     expected = sign(secret, body, ts)[SIGNATURE_HEADER]
     if not hmac.compare_digest(expected, signature):
         raise SignatureError("signature mismatch")
+
+
+def request_target_bytes(method: str, path_and_query: str) -> bytes:
+    """Return the bytes signed for a request without a body (e.g. a configuration pull)."""
+    return f"{method.upper()} {path_and_query}".encode()

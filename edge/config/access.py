@@ -8,14 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from edge.config.base import SLUG, Section
-
-
-class AccessLevelConfig(Section):
-    """An access level: a set of doors usable during one schedule. People hold levels (in the database)."""
-
-    name: str = Field(default="", max_length=120, description="Human name")
-    doors: list[str] = Field(min_length=1, description="Door ids, or ['*'] for every door")
-    schedule: str = Field(default="always", description="Schedule during which the doors open ('always')")
+from sync.policy import AccessLevel as AccessLevelConfig
 
 
 class AccessConfig(Section):

@@ -1,0 +1,84 @@
+"""Cloud -> edge configuration documents: the versioned, signed description of what a site enforces.
+
+Protocol (docs/SYNC.md):
+- The edge pulls ``GET CONFIG_PATH?version=<applied>&wait=<s>``, signed with the site secret over
+  ``signing.request_target_bytes("GET", path_and_query)`` (no body). The cloud answers 200 with a
+  `SiteConfigDocument` whose `version` is greater than the one given, or 204 after `wait` seconds (long poll)
+  when nothing newer exists. The 200 body is signed by the cloud with the same secret (response headers), so
+  the box applies only documents its cloud wrote.
+- The edge validates the document, applies it atomically (people/credentials through the credential snapshot
+  path, policy into its database), and reports the outcome with a signed ``POST CONFIG_REPORT_PATH``
+  (`ConfigReport`). A refused document leaves the previous configuration in force.
+- Edits made on the box travel up as outbox records of kind ``config_edit`` (`LocalEdit` payload) and are
+  reconciled by the cloud: a revoke always wins; otherwise the later edit per record wins, and a record edited
+  on both sides since the last document is listed as a conflict for HQ.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from sync.policy import SLUG, AccessLevel, DoorPolicy, HolidayCalendar, Schedule
+from sync.wire import WireModel
+
+CONFIG_PATH = "/api/v1/sync/config"
+CONFIG_REPORT_PATH = "/api/v1/sync/config/report"
+MAX_WAIT_S = 30
+
+
+class ConfigCredential(WireModel):
+    """A badge of a person, in the formats the doors read (Wiegand '<facility>:<card>', hex UID, number)."""
+
+    number: str = Field(min_length=1, max_length=128, description="Card number, '<facility>:<card>' or hex UID")
+    active: bool = Field(default=True, description="False: revoked (known but not honoured)")
+    valid_from: AwareDatetime | None = Field(default=None, description="Not valid before")
+    valid_until: AwareDatetime | None = Field(default=None, description="Not valid from then on")
+
+
+class ConfigPerson(WireModel):
+    """A cloud-managed person, complete (PINs are enrolled at the site and never leave it)."""
+
+    id: str = Field(min_length=1, max_length=64, description="The cloud's id of the person")
+    name: str = Field(min_length=1, max_length=120, description="Full name")
+    active: bool = Field(default=True, description="False: suspended")
+    role: str | None = Field(default=None, pattern=SLUG, description="Role, e.g. one that may override lockdown")
+    valid_from: AwareDatetime | None = Field(default=None, description="Person not valid before")
+    valid_until: AwareDatetime | None = Field(default=None, description="Person not valid from then on")
+    levels: list[str] = Field(default_factory=list, max_length=64, description="Access level ids")
+    credentials: list[ConfigCredential] = Field(default_factory=list, max_length=32, description="Badges")
+    updated_at: AwareDatetime = Field(description="When this record last changed (reconciliation: later wins)")
+
+
+class SiteConfigDocument(WireModel):
+    """Everything HQ manages for one site, as one versioned document."""
+
+    site_id: str = Field(min_length=1, max_length=64, description="The site this document is for")
+    version: int = Field(ge=1, le=2**63 - 1, description="Increases with every change that affects the site")
+    issued_at: AwareDatetime = Field(description="When the cloud built this version")
+    people: list[ConfigPerson] = Field(default_factory=list, max_length=100_000, description="Cloud-managed people")
+    access_levels: dict[str, AccessLevel] = Field(default_factory=dict, description="Access levels by id")
+    schedules: dict[str, Schedule] = Field(default_factory=dict, description="Weekly schedules by id")
+    holidays: dict[str, HolidayCalendar] = Field(default_factory=dict, description="Holiday calendars by id")
+    doors: dict[str, DoorPolicy] = Field(default_factory=dict, description="Door policies by door id")
+
+
+class ConfigReport(WireModel):
+    """The edge's answer to a document: applied, or refused with the reason (the old configuration stays)."""
+
+    site_id: str = Field(min_length=1, max_length=64, description="Reporting site")
+    version: int = Field(ge=1, le=2**63 - 1, description="The document's version")
+    status: Literal["applied", "refused"] = Field(description="Outcome at the site")
+    reason: str = Field(default="", max_length=2000, description="Why it was refused (empty when applied)")
+    at: AwareDatetime = Field(description="When the site decided")
+
+
+class LocalEdit(WireModel):
+    """Payload of a ``config_edit`` outbox record: a person as edited on the box (console or API)."""
+
+    person: ConfigPerson = Field(description="The person after the edit (updated_at = when edited on the box)")
+    origin: Literal["console", "api"] = Field(description="Where on the box the edit was made")
+    revoked: list[str] = Field(default_factory=list, description="Credential numbers revoked by this edit")
+    removed: bool = Field(default=False, description="The person was deleted on the box")
+    base_version: int = Field(ge=0, description="The document version the box had when the edit was made")
