@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from edge.config import EdgeConfig
+from edge.devices.telemetry import TELEMETRY_JOURNAL_INTERVAL_S, significant_changes
 from edge.storage.journal import Journal
 from firmware_adapters.outpost_mqtt.codec import ContactChange, Status, Telemetry
-
-TELEMETRY_JOURNAL_INTERVAL_S = 60.0
 
 
 @dataclass
@@ -23,7 +22,8 @@ class DeviceState:
     online: bool = False
     last_seen: datetime | None = None
     values: dict[str, float] = field(default_factory=dict)
-    _journaled_at: float = 0.0
+    _journaled_at: float | None = None
+    _journaled_values: dict[str, float] = field(default_factory=dict)
 
 
 ALARM_TEXT = {
@@ -148,7 +148,7 @@ class SiteState:
         return changed
 
     async def on_telemetry(self, device_id: str, telemetry: Telemetry) -> None:
-        """Keep the latest readings; journal a sample at most once a minute per device."""
+        """Keep the latest readings; journal them on a significant change, else at most once a minute per device."""
         dev = self._touch(device_id)
         if dev is None:
             return
@@ -157,11 +157,14 @@ class SiteState:
         if door_id is not None and "locked" in telemetry.values:
             self.doors[door_id].locked = telemetry.values["locked"] >= 0.5
         now = time.monotonic()
-        if now - dev._journaled_at >= TELEMETRY_JOURNAL_INTERVAL_S:
+        changed = significant_changes(dev._journaled_values, dev.values)
+        due = dev._journaled_at is None or now - dev._journaled_at >= TELEMETRY_JOURNAL_INTERVAL_S
+        if changed or due:
             dev._journaled_at = now
+            dev._journaled_values = dict(dev.values)
             await self._journal.record(
                 "telemetry",
-                {"device_id": device_id, "values": dict(dev.values)},
+                {"device_id": device_id, "values": dict(dev.values), "changed": changed},
                 source=device_id,
                 summary=", ".join(f"{k}={v:g}" for k, v in sorted(dev.values.items())),
                 occurred_at=telemetry.ts,
