@@ -164,7 +164,7 @@ def _install(onnx_path: Path, dest: Path, sha256: str, replace: bool, tmp: Path)
         raise ModelImportError(
             f"{dest} already exists and holds a different model; rename the file or import with replace"
         )
-    staged = tmp / dest.name
+    staged = tmp / f"staged-{dest.name}"  # not dest.name: a .pt export already wrote that name in tmp
     shutil.copyfile(onnx_path, staged)
     os.replace(staged, dest)
 
