@@ -1,4 +1,11 @@
-"""Edge-side sync agent: posts outbox batches to the cloud, signed, with retry and backoff."""
+"""Edge-side sync agent: posts outbox batches to the cloud, signed, with retry and backoff.
+
+One bad record never blocks the records behind it: records the cloud refuses by name (422, see
+`sync.wire.BadRecordsBody`), a record too large to send alone, and a record that cannot be encoded are handed
+back to the outbox's quarantine with the reason, and the rest go on at once. Failures of the cloud or the
+network back off exponentially (`sync.backoff.Backoff`, reset by every delivered batch); while the cloud is
+unreachable the agent probes its health endpoint and resumes as soon as it answers.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +13,37 @@ import asyncio
 import contextlib
 import logging
 import random
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import httpx
+from pydantic import ValidationError
 
-from sync.codec import encode_batch
+from sync.backoff import Backoff
+from sync.codec import BatchTooLarge, encode_batch
 from sync.signing import SITE_HEADER, sign
-from sync.wire import SYNC_PATH, SyncAck, SyncBatch, SyncRecord
+from sync.wire import HEALTH_PATH, SYNC_PATH, BadRecordsBody, RecordRejection, SyncAck, SyncBatch, SyncRecord
 
 log = logging.getLogger(__name__)
+
+# Gateway and availability errors: the cloud (or the way to it) is away, not refusing this batch.
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 
 
 class OutboxSource(Protocol):
     """What the agent needs from the edge's outbox."""
 
     async def pending(self, limit: int) -> list[SyncRecord]:
-        """Return up to `limit` unacknowledged records, oldest first."""
+        """Return up to `limit` unacknowledged records not in quarantine, oldest first."""
         ...
 
     async def mark_acked(self, up_to_seq: int) -> None:
-        """Mark records up to `up_to_seq` as delivered."""
+        """Mark records up to `up_to_seq` as delivered (not those in quarantine)."""
+        ...
+
+    async def quarantine(self, rejections: Sequence[RecordRejection]) -> None:
+        """Set records aside with the reason; `pending` no longer returns them."""
         ...
 
 
@@ -34,8 +51,34 @@ class SyncRejected(Exception):
     """The cloud refused a batch for a reason retrying will not fix soon (e.g. 401)."""
 
 
+class RecordsRefused(Exception):
+    """The cloud refused named records of a batch (422) and stored nothing of it."""
+
+    def __init__(self, rejected: list[RecordRejection]) -> None:
+        super().__init__(f"{len(rejected)} record(s) refused")
+        self.rejected = rejected
+
+
+def _is_unreachable(err: BaseException) -> bool:
+    if isinstance(err, httpx.TransportError):
+        return True
+    return isinstance(err, httpx.HTTPStatusError) and err.response.status_code in UNAVAILABLE_STATUSES
+
+
+def _unencodable(records: Sequence[SyncRecord]) -> list[RecordRejection]:
+    bad = []
+    for record in records:
+        try:
+            encode_batch(SyncBatch(site_id="-", sent_at=datetime.now(UTC), records=[record]))
+        except BatchTooLarge as err:
+            bad.append(RecordRejection(seq=record.seq, error="too_large", detail=str(err)))
+        except ValueError as err:  # e.g. a lone surrogate in a string: not UTF-8, so not JSON
+            bad.append(RecordRejection(seq=record.seq, error="unencodable", detail=str(err)[:300]))
+    return bad
+
+
 class SyncAgent:
-    """Delivers the outbox to the cloud; one owned task, woken by `notify()`."""
+    """Delivers the outbox to the cloud; one owned task, woken by `notify()` (new records) or `retry_now()`."""
 
     def __init__(
         self,
@@ -48,24 +91,39 @@ class SyncAgent:
         interval_s: float = 2.0,
         max_backoff_s: float = 60.0,
         timeout_s: float = 10.0,
+        probe_interval_s: float | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._outbox = outbox
-        self._url = cloud_url.rstrip("/") + SYNC_PATH
+        base = cloud_url.rstrip("/")
+        self._url = base + SYNC_PATH
+        self._health_url = base + HEALTH_PATH
         self._site_id = site_id
         self._secret = secret
         self._batch_size = batch_size
         self._interval_s = interval_s
-        self._max_backoff_s = max_backoff_s
+        self._probe_interval_s = interval_s if probe_interval_s is None else probe_interval_s
         self._client = httpx.AsyncClient(timeout=timeout_s)
+        self._probe_timeout_s = min(timeout_s, 3.0)
         self._wake = asyncio.Event()
+        self._retry = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        self.backoff = Backoff(interval_s, max_backoff_s, rng=rng)
         self.last_success: datetime | None = None
         self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
+        self.retry_at: datetime | None = None
         self.batches_sent = 0
+        self.quarantined = 0
 
     def notify(self) -> None:
-        """Wake the agent: new records are waiting."""
+        """Wake the agent: new records are waiting (does not cut a backoff short)."""
+        self._wake.set()
+
+    def retry_now(self) -> None:
+        """Try at once, cutting a backoff short (the cloud is known to be back, or an operator asked)."""
+        self._retry.set()
         self._wake.set()
 
     async def start(self) -> None:
@@ -80,27 +138,63 @@ class SyncAgent:
             self._task = None
         try:
             await asyncio.wait_for(self.flush(), flush_timeout_s)
-        except (TimeoutError, httpx.HTTPError, SyncRejected) as err:
+        except (TimeoutError, httpx.HTTPError, SyncRejected, ValueError) as err:
             log.warning("sync: final flush incomplete (%s); records stay queued on disk", err)
         await self._client.aclose()
 
     async def flush(self) -> int:
-        """Send batches until the outbox is empty; return records acknowledged."""
+        """Send batches until the outbox is empty; return records acknowledged.
+
+        Records that cannot be delivered are quarantined on the way (see the module docstring).
+        """
         total = 0
         async with self._flush_lock:
+            limit = self._batch_size
             while True:
-                records = await self._outbox.pending(self._batch_size)
+                records = await self._outbox.pending(limit)
                 if not records:
                     return total
-                ack = await self._send(records)
+                try:
+                    ack = await self._send(records)
+                except RecordsRefused as refused:
+                    await self._quarantine(records, refused.rejected)
+                    continue
+                except BatchTooLarge as err:
+                    if len(records) > 1:
+                        limit = max(1, len(records) // 2)  # until the record that is too large stands alone
+                        continue
+                    await self._quarantine(
+                        records, [RecordRejection(seq=records[0].seq, error="too_large", detail=str(err))]
+                    )
+                    continue
                 await self._outbox.mark_acked(ack.acked_seq)
                 total += len(records)
                 if ack.acked_seq < records[-1].seq:
                     return total
 
+    async def _quarantine(self, records: Sequence[SyncRecord], rejected: Sequence[RecordRejection]) -> None:
+        in_batch = {r.seq for r in records}
+        named = [r for r in rejected if r.seq in in_batch]
+        if not named:  # nothing to set aside: resending would loop
+            raise SyncRejected(f"cloud refused records that are not in the batch: {[r.seq for r in rejected][:10]}")
+        await self._outbox.quarantine(named)
+        self.quarantined += len(named)
+
+    def _encode(self, records: list[SyncRecord]) -> bytes:
+        try:
+            return encode_batch(SyncBatch(site_id=self._site_id, sent_at=datetime.now(UTC), records=records))
+        except BatchTooLarge:
+            if len(records) > 1:
+                raise
+            bad = _unencodable(records)
+        except ValueError:
+            bad = _unencodable(records)
+            if not bad:
+                raise
+        raise RecordsRefused(bad)
+
     async def _send(self, records: list[SyncRecord]) -> SyncAck:
-        batch = SyncBatch(site_id=self._site_id, sent_at=datetime.now(UTC), records=records)
-        body = encode_batch(batch)
+        body = self._encode(records)
         headers = {
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
@@ -108,30 +202,70 @@ class SyncAgent:
             **sign(self._secret, body),
         }
         response = await self._client.post(self._url, content=body, headers=headers)
-        if response.status_code in (400, 401, 403, 404, 413):
+        if response.status_code == 422:
+            try:
+                refused = BadRecordsBody.model_validate_json(response.content)
+            except ValidationError as err:
+                raise SyncRejected(f"cloud answered 422: {response.text[:200]}") from err
+            self._succeeded()  # the cloud is up and answering: not a failure to back off from
+            raise RecordsRefused(refused.rejected)
+        if response.status_code == 413:
+            raise BatchTooLarge(f"cloud answered 413 for {len(records)} record(s)")
+        if response.status_code in (400, 401, 403, 404):
             raise SyncRejected(f"cloud answered {response.status_code}: {response.text[:200]}")
         response.raise_for_status()
         ack = SyncAck.model_validate_json(response.content)
         self.batches_sent += 1
-        self.last_success = datetime.now(UTC)
-        self.last_error = None
+        self._succeeded()
         log.debug("sync: %d stored, %d duplicates, acked %d", ack.stored, ack.duplicates, ack.acked_seq)
         return ack
 
+    def _succeeded(self) -> None:
+        self.backoff.succeeded()
+        self.last_success = datetime.now(UTC)
+        self.last_error = None
+        self.last_error_at = None
+
+    async def _probe(self) -> bool:
+        try:
+            response = await self._client.get(self._health_url, timeout=self._probe_timeout_s)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def _pause(self, delay: float, probe: bool) -> None:
+        """Wait `delay` s; end early on `retry_now()` or, when `probe`, once the cloud's health probe answers."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        self.retry_at = datetime.now(UTC) + timedelta(seconds=delay)
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                step = min(remaining, self._probe_interval_s) if probe else remaining
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._retry.wait(), step)
+                if self._retry.is_set():
+                    return
+                if probe and remaining > step and await self._probe():
+                    log.info("sync: cloud answers its health probe again; retrying now")
+                    return
+        finally:
+            self._retry.clear()
+            self.retry_at = None
+
     async def _run(self) -> None:
-        failures = 0
         while True:
             self._wake.clear()
             try:
                 await self.flush()
-                failures = 0
             except (httpx.HTTPError, SyncRejected, ValueError) as err:
-                failures += 1
+                delay = self.backoff.failed()
                 self.last_error = str(err) or type(err).__name__
-                delay = min(self._max_backoff_s, self._interval_s * 2 ** min(failures, 10))
-                delay *= random.uniform(0.8, 1.2)
-                log.warning("sync: attempt %d failed (%s); retrying in %.1fs", failures, self.last_error, delay)
-                await asyncio.sleep(delay)
+                self.last_error_at = datetime.now(UTC)
+                log.warning(
+                    "sync: attempt %d failed (%s); retrying in %.1fs", self.backoff.failures, self.last_error, delay
+                )
+                # Probing only helps when the cloud is away; one that answers with an error gets its full pause.
+                await self._pause(delay, probe=_is_unreachable(err))
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval_s)

@@ -19,6 +19,10 @@ class BatchDecodeError(ValueError):
     """The body is not a valid gzip JSON sync batch."""
 
 
+class BatchTooLarge(ValueError):
+    """The batch is larger than the cloud accepts (`MAX_BODY_BYTES` of JSON)."""
+
+
 class _BatchEnvelope(WireModel):
     """A batch whose records are not validated yet: each is checked on its own (`decode_batch_records`)."""
 
@@ -36,8 +40,11 @@ class DecodedBatch:
 
 
 def encode_batch(batch: SyncBatch) -> bytes:
-    """Serialise a batch to gzip-compressed JSON."""
-    return gzip.compress(batch.model_dump_json().encode(), compresslevel=6)
+    """Serialise a batch to gzip-compressed JSON; raise BatchTooLarge past `MAX_BODY_BYTES` of JSON."""
+    raw = batch.model_dump_json().encode()
+    if len(raw) > MAX_BODY_BYTES:
+        raise BatchTooLarge(f"batch of {len(batch.records)} record(s) is {len(raw)} bytes of JSON")
+    return gzip.compress(raw, compresslevel=6)
 
 
 def _inflate(body: bytes) -> bytes:

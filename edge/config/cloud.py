@@ -18,6 +18,12 @@ class CloudConfig(Section):
     sync_interval_s: float = Field(default=2.0, gt=0, le=3600, description="Idle time between sync attempts")
     batch_size: int = Field(default=500, ge=1, le=5000, description="Records per sync batch")
     max_backoff_s: float = Field(default=60.0, gt=0, description="Upper bound of the retry backoff")
+    stuck_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="The console shows 'sync stuck' once the last attempt failed and the oldest waiting record "
+        "is older than this",
+    )
 
     @model_validator(mode="after")
     def _secret_with_url(self) -> CloudConfig:

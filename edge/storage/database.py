@@ -134,6 +134,22 @@ async def _m004_pin_lockout_duress(conn: AsyncConnection) -> None:
         await conn.execute(text(statement))
 
 
+_M006_OUTBOX_QUARANTINE = (
+    """CREATE TABLE outbox_quarantine (
+        seq INTEGER NOT NULL PRIMARY KEY REFERENCES outbox (seq) ON DELETE CASCADE,
+        quarantined_at DATETIME NOT NULL,
+        error VARCHAR(64) NOT NULL,
+        detail TEXT NOT NULL
+    )""",
+)
+
+
+async def _m006_outbox_quarantine(conn: AsyncConnection) -> None:
+    # Outbox records set aside so that one bad record never blocks the records behind it (edge.storage.journal).
+    for statement in _M006_OUTBOX_QUARANTINE:
+        await conn.execute(text(statement))
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
@@ -141,6 +157,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (3, "credential change counter for the in-memory credential index", _m003_credential_changes),
     (4, "wrong-PIN lockouts and duress PIN", _m004_pin_lockout_duress),
     (5, "door alarm list with operator acknowledgement", _m005_door_alarms),
+    (6, "outbox quarantine", _m006_outbox_quarantine),
 ]
 
 

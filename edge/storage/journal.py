@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from pydantic import ValidationError
+from sqlalchemy import delete, exists, func, insert, select, update
 
 from edge.storage.database import Database
-from edge.storage.schema import events, outbox
-from sync.wire import RecordKind, SyncRecord
+from edge.storage.schema import events, outbox, outbox_quarantine
+from sync.codec import describe
+from sync.wire import RecordKind, RecordRejection, SyncRecord
+
+log = logging.getLogger(__name__)
 
 _INSERT_EVENT = "INSERT INTO events (kind, occurred_at, source, summary, payload) VALUES (?, ?, ?, ?, ?)"
 _INSERT_OUTBOX = "INSERT INTO outbox (kind, occurred_at, payload, acked) VALUES (?, ?, ?, 0)"
+# The journal's own keys in an outbox record's payload. `journal_id` is the local events row id; the caller's
+# ids keep their own names (a badge read's `event_id`), so a payload may not use these.
+RESERVED_KEYS = frozenset({"journal_id", "source", "summary"})
 
 
 @dataclass(frozen=True)
@@ -81,8 +89,12 @@ class Journal:
         """Queue an event for the next commit now; the future resolves once it is on disk.
 
         For callers that have other work to do meanwhile (the access service commands a lock while its
-        audit record is committed). A payload that cannot be encoded raises here, before anything is queued.
+        audit record is committed). A payload that cannot be encoded, or that uses one of the journal's own keys
+        (`RESERVED_KEYS`), raises ValueError here, before anything is queued.
         """
+        clash = RESERVED_KEYS.intersection(payload)
+        if clash:
+            raise ValueError(f"payload keys {sorted(clash)} are the journal's own; name them differently")
         when = _aware(occurred_at or datetime.now(UTC))
         body = {"source": source, "summary": summary, **payload}
         when_value = self._encode_time(when)  # type: ignore[misc]
@@ -90,10 +102,10 @@ class Journal:
         encode_json = self._encode_json
 
         def write(conn: sqlite3.Connection) -> JournalEntry:
-            event_id = conn.execute(_INSERT_EVENT, (kind, when_value, source, summary, payload_json)).lastrowid
-            assert event_id is not None
-            conn.execute(_INSERT_OUTBOX, (kind, when_value, encode_json({"event_id": event_id, **body})))  # type: ignore[misc]
-            return JournalEntry(event_id, kind, when, source, summary, payload)
+            journal_id = conn.execute(_INSERT_EVENT, (kind, when_value, source, summary, payload_json)).lastrowid
+            assert journal_id is not None
+            conn.execute(_INSERT_OUTBOX, (kind, when_value, encode_json({"journal_id": journal_id, **body})))  # type: ignore[misc]
+            return JournalEntry(journal_id, kind, when, source, summary, payload)
 
         return self._db.writer.submit(write, on_commit=self._notify)
 
@@ -112,27 +124,115 @@ class Journal:
         return [JournalEntry(r.id, r.kind, _aware(r.occurred_at), r.source, r.summary, r.payload) for r in rows]
 
 
+@dataclass(frozen=True)
+class QuarantinedRecord:
+    """An outbox record set aside: it is not sent until released."""
+
+    seq: int
+    kind: str
+    occurred_at: datetime
+    quarantined_at: datetime
+    error: str
+    detail: str
+    payload: Any
+
+
+_QUARANTINED = exists().where(outbox_quarantine.c.seq == outbox.c.seq)
+
+
 class Outbox:
-    """The queue of records not yet acknowledged by the cloud (implements sync.agent.OutboxSource)."""
+    """The queue of records not yet acknowledged by the cloud (implements sync.agent.OutboxSource).
+
+    A record that cannot be delivered (refused by the cloud, or unreadable here) is quarantined instead of
+    blocking the queue: it stays unacknowledged, is listed by `quarantined()`, and goes out again once released.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def pending(self, limit: int) -> list[SyncRecord]:
-        """Return up to `limit` unacknowledged records, oldest first."""
-        query = select(outbox).where(outbox.c.acked.is_(False)).order_by(outbox.c.seq).limit(limit)
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [SyncRecord(seq=r.seq, kind=r.kind, occurred_at=_aware(r.occurred_at), payload=r.payload) for r in rows]
+        """Return up to `limit` unacknowledged records not in quarantine, oldest first.
+
+        A row that is not a valid sync record is quarantined here (`unreadable_record`) and skipped.
+        """
+        while True:
+            query = select(outbox).where(outbox.c.acked.is_(False), ~_QUARANTINED).order_by(outbox.c.seq).limit(limit)
+            async with self._db.engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            records: list[SyncRecord] = []
+            bad: list[RecordRejection] = []
+            for r in rows:
+                try:
+                    records.append(
+                        SyncRecord(seq=r.seq, kind=r.kind, occurred_at=_aware(r.occurred_at), payload=r.payload)
+                    )
+                except ValidationError as err:
+                    bad.append(RecordRejection(seq=r.seq, error="unreadable_record", detail=describe(err)))
+            if not bad:
+                return records
+            await self.quarantine(bad)  # then read again: the batch is filled up from the records behind
 
     async def mark_acked(self, up_to_seq: int) -> None:
-        """Mark every record with seq <= `up_to_seq` as delivered."""
+        """Mark every record with seq <= `up_to_seq` as delivered, except those in quarantine."""
         async with self._db.engine.begin() as conn:
             await conn.execute(
-                update(outbox).where(outbox.c.seq <= up_to_seq, outbox.c.acked.is_(False)).values(acked=True)
+                update(outbox)
+                .where(outbox.c.seq <= up_to_seq, outbox.c.acked.is_(False), ~_QUARANTINED)
+                .values(acked=True)
             )
 
-    async def backlog(self) -> int:
-        """Return how many records wait for the cloud."""
+    async def quarantine(self, rejections: Sequence[RecordRejection]) -> None:
+        """Set records aside with the reason, so the records behind them go on."""
+        if not rejections:
+            return
+        now = datetime.now(UTC)
+        for r in rejections:
+            log.error("outbox: record %d quarantined (%s): %s", r.seq, r.error, r.detail)
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                insert(outbox_quarantine).prefix_with("OR REPLACE"),
+                [{"seq": r.seq, "quarantined_at": now, "error": r.error, "detail": r.detail} for r in rejections],
+            )
+
+    async def release(self, seqs: Sequence[int] | None = None) -> int:
+        """Queue quarantined records again (all of them if `seqs` is None); return how many."""
+        query = delete(outbox_quarantine)
+        if seqs is not None:
+            query = query.where(outbox_quarantine.c.seq.in_(list(seqs)))
+        async with self._db.engine.begin() as conn:
+            return (await conn.execute(query)).rowcount
+
+    async def quarantined(self, limit: int = 50) -> list[QuarantinedRecord]:
+        """Return quarantined records, oldest seq first."""
+        query = (
+            select(outbox, outbox_quarantine.c.quarantined_at, outbox_quarantine.c.error, outbox_quarantine.c.detail)
+            .join(outbox_quarantine, outbox_quarantine.c.seq == outbox.c.seq)
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        )
         async with self._db.engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).where(outbox.c.acked.is_(False)))).scalar() or 0)
+            rows = (await conn.execute(query)).all()
+        return [
+            QuarantinedRecord(
+                r.seq, r.kind, _aware(r.occurred_at), _aware(r.quarantined_at), r.error, r.detail, r.payload
+            )
+            for r in rows
+        ]
+
+    async def backlog(self) -> int:
+        """Return how many records wait for the cloud (not counting those in quarantine)."""
+        query = select(func.count()).where(outbox.c.acked.is_(False), ~_QUARANTINED)
+        async with self._db.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar() or 0)
+
+    async def quarantine_count(self) -> int:
+        """Return how many records are in quarantine."""
+        async with self._db.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(outbox_quarantine))).scalar() or 0)
+
+    async def oldest_pending(self) -> datetime | None:
+        """Return when the oldest waiting record (lowest seq) happened, or None when nothing waits."""
+        query = select(outbox.c.occurred_at).where(outbox.c.acked.is_(False), ~_QUARANTINED)
+        async with self._db.engine.connect() as conn:
+            value = (await conn.execute(query.order_by(outbox.c.seq).limit(1))).scalar()
+        return None if value is None else _aware(value)

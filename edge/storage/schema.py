@@ -190,3 +190,15 @@ pin_lockouts = Table(
     Column("locked_since", DateTime(timezone=True)),
     Column("locked_until", DateTime(timezone=True)),
 )
+
+outbox_quarantine = Table(
+    "outbox_quarantine",
+    access_metadata,  # the metadata of tables added after migration 1, whatever their area
+    # Migration 6. Outbox records set aside so they no longer block the records behind them (edge.storage.journal,
+    # sync.agent): refused by the cloud by name, or unreadable or unencodable here. A quarantined record stays
+    # unacknowledged in `outbox`; releasing it (deleting its row here) queues it again.
+    Column("seq", Integer, primary_key=True),  # FK outbox.seq ON DELETE CASCADE (in the DDL)
+    Column("quarantined_at", DateTime(timezone=True), nullable=False),
+    Column("error", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+)

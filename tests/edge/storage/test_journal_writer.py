@@ -41,7 +41,7 @@ async def test_rows_are_what_sqlalchemy_would_store(db: Database) -> None:
         )
         body = {"source": "reader-front", "summary": "GRANTED Zoë", **payload}
         await conn.execute(
-            insert(outbox).values(kind="audit", occurred_at=when, payload={"event_id": entry.id, **body})
+            insert(outbox).values(kind="audit", occurred_at=when, payload={"journal_id": entry.id, **body})
         )
     written, reference = rows(db.path, "events")
     assert written[1:] == reference[1:]
@@ -49,7 +49,7 @@ async def test_rows_are_what_sqlalchemy_would_store(db: Database) -> None:
     queued, reference = rows(db.path, "outbox")
     assert queued[1:] == reference[1:]
     record = (await Outbox(db).pending(10))[0]  # the journal's row (the reference row follows)
-    assert record.payload == {"event_id": entry.id, **body}
+    assert record.payload == {"journal_id": entry.id, **body}
     assert record.occurred_at == when
 
 
