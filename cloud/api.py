@@ -19,12 +19,13 @@ from cloud.api_models import (
     SiteList,
     SiteOut,
 )
-from cloud.appkeys import DB, SESSIONS
+from cloud.appkeys import DB
 from cloud.auth import check_login, end_session, require_admin, require_principal, set_session_cookie
 from cloud.db.models import Record
 from cloud.enrollment import IssuedCode
 from cloud.ratelimit import RateLimited
 from cloud.responses import api_error, error_response, invalid_request, json_model, too_many_attempts
+from cloud.sessions import SESSIONS
 from cloud.tenancy import SiteAlreadyRevoked, SiteNotFound, TenantScope
 from sync.wire import RecordKind
 

@@ -19,10 +19,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud import api, enrollment, ingest, portal
-from cloud.appkeys import AUTHENTICATOR, CONFIG, DB, ENGINE, ENROLL_LIMITER, LOGIN_LIMITER, SESSIONS
+from cloud.appkeys import CONFIG, DB, ENGINE
 from cloud.auth import (
     API_LOGIN_PATH,
     API_LOGOUT_PATH,
+    AUTHENTICATOR,
+    LOGIN_LIMITER,
     LOGIN_PATH,
     LOGOUT_PATH,
     Authenticator,
@@ -31,9 +33,10 @@ from cloud.auth import (
 from cloud.config import CloudConfig
 from cloud.db.engine import create_engine, is_sqlite, session_factory
 from cloud.db.migrate import upgrade
+from cloud.enrollment import ENROLL_LIMITER
 from cloud.ratelimit import RateLimiter
 from cloud.responses import api_error_middleware
-from cloud.sessions import SessionStore, load_session_secret
+from cloud.sessions import SESSIONS, SessionStore, load_session_secret
 from sync.codec import MAX_BODY_BYTES
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 

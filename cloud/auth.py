@@ -11,11 +11,12 @@ from aiohttp.typedefs import Handler
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.appkeys import AUTHENTICATOR, CONFIG, LOGIN_LIMITER, PRINCIPAL, SESSIONS
+from cloud.appkeys import CONFIG
 from cloud.db.models import User
 from cloud.passwords import hash_password, needs_rehash, verify_password
+from cloud.ratelimit import RateLimiter
 from cloud.responses import api_error, client_ip, is_api_request
-from cloud.sessions import SESSION_COOKIE
+from cloud.sessions import SESSION_COOKIE, SESSIONS
 from cloud.tenancy import Principal
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 
@@ -68,6 +69,13 @@ class Authenticator:
             async with self._db.begin() as session:
                 await session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
         return user
+
+
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+# Login attempts, keyed by client IP and e-mail.
+LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
+# Set by the session middleware when the request carries a valid session cookie.
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 
 async def check_login(request: web.Request, email: str, password: str) -> User | None:

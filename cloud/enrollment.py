@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.appkeys import DB, ENROLL_LIMITER
+from cloud.appkeys import DB
 from cloud.db.models import EnrollmentCode, Site, new_slug, utcnow
-from cloud.ratelimit import RateLimited
+from cloud.ratelimit import RateLimited, RateLimiter
 from cloud.responses import client_ip, error_response, invalid_request, json_model, too_many_attempts
 from sync.wire import EnrollRequest, EnrollResponse
 
@@ -31,6 +31,8 @@ DEFAULT_TTL = timedelta(hours=24)
 MAX_TTL = timedelta(days=30)
 
 ASK_ADMIN = "ask your tenant admin for a new one"
+# Enrollment attempts, keyed by client IP and (hashed) code.
+ENROLL_LIMITER = web.AppKey("enroll_limiter", RateLimiter)
 
 
 class EnrollmentError(Exception):

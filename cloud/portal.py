@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from cloud.api import DEFAULT_RECORD_LIMIT, code_out, record_out, site_summaries
 from cloud.api_models import EnrollmentCodeOut, EnrollmentCodeRequest
-from cloud.appkeys import CONFIG, DB, SESSIONS
+from cloud.appkeys import CONFIG, DB
 from cloud.auth import (
     LOGIN_PATH,
     check_login,
@@ -24,6 +24,7 @@ from cloud.auth import (
 )
 from cloud.config import format_validation_error
 from cloud.ratelimit import RateLimited
+from cloud.sessions import SESSIONS
 from cloud.tenancy import Principal, SiteAlreadyRevoked, SiteNotFound, TenantScope
 
 PORTAL_PATH = "/portal"

@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from aiohttp import web
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -92,3 +93,6 @@ class SessionStore:
         """End the session of `token` (no error if it is already gone)."""
         async with self._db.begin() as session:
             await session.execute(delete(UserSession).where(UserSession.token_digest == self._digest(token)))
+
+
+SESSIONS = web.AppKey("sessions", SessionStore)

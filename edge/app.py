@@ -42,7 +42,8 @@ from edge.vision.live import LiveFeed
 from edge.vision.pipeline import CameraPipeline, DetectionEvent
 from edge.vision.plates import PlateReader
 from edge.vision.retention import RetentionSweeper
-from edge.web.auth import ConsoleAuth
+from edge.web.auth import CONSOLE_AUTH, ConsoleAuth
+from edge.web.live import LIVE_FEEDS
 from edge.web.server import build_console
 from firmware_adapters.registry import ADAPTER_TYPES
 from sync.agent import SyncAgent
@@ -61,7 +62,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[keys.OUTBOX] = Outbox(db)
     app[keys.CREDENTIALS] = CredentialStore(db)
     auth = ConsoleAuth(db, config.web.session_hours)
-    app[keys.CONSOLE_AUTH] = auth
+    app[CONSOLE_AUTH] = auth
     pw_file = config.web.initial_admin_password_file
     if pw_file is not None and await auth.user_count() == 0:
         await auth.create_user("admin", pw_file.read_text().strip())
@@ -181,7 +182,7 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
     pipelines: dict[str, CameraPipeline] = {}
     app[keys.CAMERAS] = pipelines
     feeds: dict[str, LiveFeed] = {}
-    app[keys.LIVE_FEEDS] = feeds
+    app[LIVE_FEEDS] = feeds
     cameras = [c for c in config.cameras if c.enabled]
     if not cameras:
         yield
@@ -250,7 +251,7 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
 
 async def _close_live_feeds(app: web.Application) -> None:
     """End live MJPEG streams (on shutdown, before aiohttp waits for open requests)."""
-    await asyncio.gather(*(feed.close() for feed in app.get(keys.LIVE_FEEDS, {}).values()))
+    await asyncio.gather(*(feed.close() for feed in app.get(LIVE_FEEDS, {}).values()))
 
 
 async def _stage(name: str, awaitable: object) -> None:

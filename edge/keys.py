@@ -1,24 +1,33 @@
-"""Typed application keys through which edge components reach shared services."""
+"""Typed keys of the services the composition root (`edge.app`) builds and the web layer reaches.
+
+The services themselves know nothing of aiohttp; keys of web components live with them
+(`edge.web.auth.CONSOLE_AUTH`, `edge.web.live.LIVE_FEEDS`).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    pass
+from edge.access.credentials import CredentialStore
+from edge.access.service import AccessService
+from edge.broker.server import SiteBroker
+from edge.config import EdgeConfig
+from edge.devices.gateway import DeviceGateway
+from edge.devices.state import SiteState
+from edge.storage.database import Database
+from edge.storage.journal import Journal, Outbox
+from edge.vision.pipeline import CameraPipeline
+from sync.agent import SyncAgent
 
-CONFIG = web.AppKey("config", "EdgeConfig")
-DATABASE = web.AppKey("database", "Database")
-JOURNAL = web.AppKey("journal", "Journal")
-OUTBOX = web.AppKey("outbox", "Outbox")
-CREDENTIALS = web.AppKey("credentials", "CredentialStore")
-BROKER = web.AppKey("broker", "SiteBroker")
-GATEWAY = web.AppKey("gateway", "DeviceGateway")
-SITE_STATE = web.AppKey("site_state", "SiteState")
-ACCESS = web.AppKey("access", "AccessService")
-CAMERAS = web.AppKey("cameras", "dict[str, CameraPipeline]")
-SYNC = web.AppKey("sync", "SyncAgent | None")
-CONSOLE_AUTH = web.AppKey("console_auth", "ConsoleAuth")
-LIVE_FEEDS = web.AppKey("live_feeds", "dict[str, LiveFeed]")
+CONFIG = web.AppKey("config", EdgeConfig)
+DATABASE = web.AppKey("database", Database)
+JOURNAL = web.AppKey("journal", Journal)
+OUTBOX = web.AppKey("outbox", Outbox)
+CREDENTIALS = web.AppKey("credentials", CredentialStore)
+BROKER = web.AppKey("broker", SiteBroker)
+GATEWAY = web.AppKey("gateway", DeviceGateway)
+SITE_STATE = web.AppKey("site_state", SiteState)
+ACCESS = web.AppKey("access", AccessService)
+CAMERAS = web.AppKey("cameras", dict[str, CameraPipeline])
+# None when the site runs offline (no cloud configured).
+SYNC: web.AppKey[SyncAgent | None] = web.AppKey("sync")

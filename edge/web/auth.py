@@ -120,3 +120,6 @@ class ConsoleAuth:
         """End a session."""
         async with self._db.engine.begin() as conn:
             await conn.execute(delete(console_sessions).where(console_sessions.c.token_hash == _token_hash(token)))
+
+
+CONSOLE_AUTH = web.AppKey("console_auth", ConsoleAuth)

@@ -6,16 +6,18 @@ import asyncio
 
 from aiohttp import web
 
-from edge import keys
-from edge.vision.live import TooManyViewers
+from edge.vision.live import LiveFeed, TooManyViewers
 
 BOUNDARY = "outpost-frame"
 IDLE_TIMEOUT_S = 30.0
 
+# The live feed of each camera, by camera id.
+LIVE_FEEDS = web.AppKey("live_feeds", dict[str, LiveFeed])
+
 
 async def live_mjpeg(request: web.Request) -> web.StreamResponse:
     """Stream the camera's newest annotated frames until the viewer leaves or the site stops."""
-    feed = request.app[keys.LIVE_FEEDS].get(request.match_info["camera_id"])
+    feed = request.app[LIVE_FEEDS].get(request.match_info["camera_id"])
     if feed is None:
         return web.json_response({"error": "unknown_camera"}, status=404)
     try:

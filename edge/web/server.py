@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from edge import keys
 from edge.web import api, live
-from edge.web.auth import CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
+from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
         if origin and origin != f"{request.scheme}://{request.host}":
             return web.json_response({"error": "cross_origin"}, status=403)
     if not request.path.startswith(_PUBLIC):
-        auth = request.app[keys.CONSOLE_AUTH]
+        auth = request.app[CONSOLE_AUTH]
         session = await auth.resolve(request.cookies.get(SESSION_COOKIE))
         if session is None:
             if _wants_json(request):
@@ -80,7 +80,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         form = LoginForm.model_validate({k: str(v) for k, v in data.items()})
     except ValidationError:
         form = None
-    result = await request.app[keys.CONSOLE_AUTH].login(form.username, form.password) if form else None
+    result = await request.app[CONSOLE_AUTH].login(form.username, form.password) if form else None
     if result is None:
         log.warning("console login failed for %r from %s", form.username if form else "?", request.remote)
         context = {"error": "Wrong username or password.", "site": request.app[keys.CONFIG].site}
@@ -103,7 +103,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     """End the session."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        await request.app[keys.CONSOLE_AUTH].logout(token)
+        await request.app[CONSOLE_AUTH].logout(token)
     redirect = web.HTTPSeeOther("/login")
     redirect.del_cookie(SESSION_COOKIE, path="/")
     raise redirect
