@@ -10,6 +10,8 @@ from pydantic import Field, field_validator
 from edge.config.base import SLUG, Section
 from sync.policy import AccessLevel as AccessLevelConfig
 
+__all__ = ["AccessConfig", "AccessLevelConfig"]
+
 
 class AccessConfig(Section):
     """Access control policy: levels, lockdown overrides, lock command delivery, PIN key."""
