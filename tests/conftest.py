@@ -11,8 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+from tests.paths import SHARED
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,8 +19,8 @@ from cloud.admin import bootstrap_tenant
 from cloud.app import RunningCloud, run_cloud
 from cloud.config import CloudConfig
 from sync.codec import encode_batch
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.net import free_port
+from tests.paths import REPO
 
 
 async def test_run_cloud_reports_its_port_and_stops_on_cancel(cloud_config: CloudConfig) -> None:
@@ -61,12 +60,6 @@ async def test_api_errors_are_error_bodies(http: httpx.AsyncClient) -> None:
 
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_serve_runs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge.app import EdgeRunner
-from edge.broker.directory import hash_password
 from edge.config import EdgeConfig
 from firmware_adapters.simulated import (
     SimulatedContact,
@@ -19,59 +18,7 @@ from firmware_adapters.simulated import (
     SimulatedReader,
     SimulatedSensor,
 )
-
-DEVICE_PASSWORDS = {
-    "reader-front": "reader-front-pw",
-    "lock-front": "lock-front-pw",
-    "contact-front": "contact-front-pw",
-    "temp-lobby": "temp-lobby-pw",
-}
-ADMIN_PASSWORD = "console-admin-pw"
-_HASHES = {dev: hash_password(pw) for dev, pw in DEVICE_PASSWORDS.items()}
-
-
-def site_config_dict(data_dir: Path, **overrides: Any) -> dict[str, Any]:
-    """A small site: one zone, one door with reader, lock and contact, one sensor."""
-    pw_file = data_dir / "admin-password"
-    pw_file.parent.mkdir(parents=True, exist_ok=True)
-    pw_file.write_text(ADMIN_PASSWORD)
-    pw_file.chmod(0o600)
-    config: dict[str, Any] = {
-        "site": {"id": "test-site", "name": "Test depot", "timezone": "Europe/Berlin"},
-        "storage": {"data_dir": str(data_dir)},
-        "mqtt": {"host": "127.0.0.1", "port": 0},
-        "web": {"host": "127.0.0.1", "port": 0, "initial_admin_password_file": str(pw_file)},
-        "zones": [{"id": "lobby", "name": "Lobby"}],
-        "devices": [
-            {
-                "id": "reader-front",
-                "kind": "reader",
-                "zone": "lobby",
-                "password_hash": _HASHES["reader-front"],
-            },
-            {"id": "lock-front", "kind": "lock", "zone": "lobby", "password_hash": _HASHES["lock-front"]},
-            {
-                "id": "contact-front",
-                "kind": "contact",
-                "zone": "lobby",
-                "password_hash": _HASHES["contact-front"],
-            },
-            {"id": "temp-lobby", "kind": "sensor", "zone": "lobby", "password_hash": _HASHES["temp-lobby"]},
-        ],
-        "doors": [
-            {
-                "id": "front",
-                "name": "Front door",
-                "zone": "lobby",
-                "lock": "lock-front",
-                "readers": ["reader-front"],
-                "contact": "contact-front",
-                "unlock_s": 2,
-            }
-        ],
-    }
-    config.update(overrides)
-    return config
+from tests.edge.site import DEVICE_PASSWORDS, DeviceFactory, site_config_dict
 
 
 @pytest.fixture
@@ -89,9 +36,6 @@ async def edge_app(edge_config: EdgeConfig) -> AsyncIterator[EdgeRunner]:
         yield runner
     finally:
         await runner.stop()
-
-
-DeviceFactory = Callable[..., Any]
 
 
 @pytest.fixture

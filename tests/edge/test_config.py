@@ -10,7 +10,7 @@ import pytest
 import tomli_w
 
 from edge.config import ConfigError, load_config
-from tests.edge.conftest import site_config_dict
+from tests.edge.site import site_config_dict
 
 
 def _write(path: Path, data: dict) -> Path:

@@ -12,7 +12,8 @@ import numpy as np
 from edge import keys
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
-from tests.edge.conftest import ADMIN_PASSWORD, site_config_dict
+from tests.edge.console import console_login
+from tests.edge.site import site_config_dict
 
 
 async def test_camera_detections_reach_journal_and_console(
@@ -51,7 +52,7 @@ async def test_camera_detections_reach_journal_and_console(
         assert await runner.app[keys.OUTBOX].pending(100)  # queued for the cloud
 
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.web_port}") as client:
-            await client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+            await console_login(client)
             jpeg = await client.get("/api/v1/cameras/plaza/snapshot.jpg")
             assert jpeg.status_code == 200 and jpeg.headers["content-type"] == "image/jpeg"
             frame = cv2.imdecode(np.frombuffer(jpeg.content, np.uint8), cv2.IMREAD_COLOR)

@@ -13,7 +13,7 @@ from pathlib import Path
 import tomli_w
 
 from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedReader
-from tests.edge.conftest import DEVICE_PASSWORDS, site_config_dict
+from tests.edge.site import DEVICE_PASSWORDS, site_config_dict
 
 
 async def test_sigterm_keeps_every_confirmed_event(tmp_path: Path) -> None:

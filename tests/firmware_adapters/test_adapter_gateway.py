@@ -12,8 +12,8 @@ from edge.devices.gateway import adapter_username
 from firmware_adapters.base import AdapterError
 from firmware_adapters.outpost_mqtt.codec import Feedback
 from firmware_adapters.registry import ADAPTER_TYPES
-from tests.edge.conftest import _HASHES
-from tests.firmware_adapters.conftest import EdgeStarter, adapter_site
+from tests.edge.site import DEVICE_HASHES
+from tests.firmware_adapters.sites import EdgeStarter, adapter_site
 
 
 def test_every_adapter_is_registered_with_its_config() -> None:
@@ -30,8 +30,8 @@ def test_adapter_usernames() -> None:
 
 async def test_missing_hardware_leaves_the_rest_running(start_edge: EdgeStarter, tmp_path: Path) -> None:
     devices = [
-        {"id": "reader-front", "kind": "reader", "zone": "lobby", "password_hash": _HASHES["reader-front"]},
-        {"id": "lock-front", "kind": "lock", "zone": "lobby", "password_hash": _HASHES["lock-front"]},
+        {"id": "reader-front", "kind": "reader", "zone": "lobby", "password_hash": DEVICE_HASHES["reader-front"]},
+        {"id": "lock-front", "kind": "lock", "zone": "lobby", "password_hash": DEVICE_HASHES["lock-front"]},
         {
             "id": "reader-osdp",
             "kind": "reader",

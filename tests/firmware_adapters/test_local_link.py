@@ -14,7 +14,7 @@ from firmware_adapters.base import AdapterError, MqttEndpoint
 from firmware_adapters.local_link import LocalLink
 from firmware_adapters.mqtt_link import MqttLink, open_link
 from tests.brokers import running_broker
-from tests.edge.broker.test_broker_security import PahoDevice
+from tests.paho_device import PahoDevice
 from tests.polling import eventually
 
 

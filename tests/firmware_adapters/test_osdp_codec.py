@@ -9,7 +9,7 @@ import pytest
 from firmware_adapters.osdp import codec
 from firmware_adapters.outpost_mqtt.codec import BadgeRead, PayloadError, Status, Telemetry
 from firmware_adapters.wiegand.codec import ParityError
-from tests.firmware_adapters.conftest import load_fixture
+from tests.firmware_adapters.captured import load_fixture
 
 
 def captured() -> list[dict[str, object]]:

@@ -18,7 +18,7 @@ from firmware_adapters.osdp.adapter import OsdpReaderAdapter
 from firmware_adapters.osdp.config import OsdpReaderConfig
 from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead, Command, Feedback, Status, Telemetry
 from firmware_adapters.wiegand.codec import H10301, encode_bits
-from tests.firmware_adapters.conftest import Sink
+from tests.firmware_adapters.sinks import Sink
 from tests.polling import eventually
 
 ADDRESS = 101
@@ -205,15 +205,15 @@ async def test_osdp_badge_through_the_site_opens_the_door(start_edge, tmp_path) 
     """PD card read -> edge access decision -> native lock unlocks; the reader shows the decision (Feedback)."""
     from edge import keys
     from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedLock
-    from tests.edge.conftest import _HASHES, DEVICE_PASSWORDS
-    from tests.firmware_adapters.conftest import adapter_site
+    from tests.edge.site import DEVICE_HASHES, DEVICE_PASSWORDS
+    from tests.firmware_adapters.sites import adapter_site
 
     master, slave = os.openpty()
     tty.setraw(master)
     os.set_blocking(master, False)
     pd = start_reader(master)
     devices = [
-        {"id": "lock-front", "kind": "lock", "zone": "lobby", "password_hash": _HASHES["lock-front"]},
+        {"id": "lock-front", "kind": "lock", "zone": "lobby", "password_hash": DEVICE_HASHES["lock-front"]},
         {
             "id": "reader-osdp",
             "kind": "reader",

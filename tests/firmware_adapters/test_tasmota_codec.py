@@ -16,7 +16,7 @@ from firmware_adapters.tasmota.codec import (
     relay_on_for,
     switch_messages,
 )
-from tests.firmware_adapters.conftest import load_fixture
+from tests.firmware_adapters.captured import load_fixture
 
 MESSAGES = load_fixture("tasmota/messages.json")
 

@@ -22,8 +22,8 @@ from firmware_adapters.outpost_mqtt.codec import Command, DeviceMessage, Telemet
 from firmware_adapters.tasmota.adapter import TasmotaRelayAdapter
 from firmware_adapters.tasmota.config import TasmotaRelayConfig
 from tests.brokers import running_broker
-from tests.edge.broker.test_broker_security import PahoDevice
-from tests.firmware_adapters.test_z2m_dispatch import BlockingSink, signal_when_intake_stops
+from tests.firmware_adapters.sinks import BlockingSink, signal_when_intake_stops
+from tests.paho_device import PahoDevice
 from tests.polling import eventually
 
 DEVICES = {

@@ -20,8 +20,9 @@ from edge import keys
 from edge.broker.directory import hash_password
 from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedReader
 from firmware_adapters.tasmota.codec import pulse_time_seconds
-from tests.edge.conftest import _HASHES, DEVICE_PASSWORDS
-from tests.firmware_adapters.conftest import EdgeStarter, adapter_site, spy_acks
+from tests.edge.site import DEVICE_HASHES, DEVICE_PASSWORDS
+from tests.firmware_adapters.sinks import spy_acks
+from tests.firmware_adapters.sites import EdgeStarter, adapter_site
 from tests.polling import eventually
 
 STRIKE_PASSWORD = "strike-front-pw"
@@ -30,7 +31,7 @@ STRIKE_HASH = hash_password(STRIKE_PASSWORD)
 
 def relay_site(data_dir: Path, **adapter: Any) -> dict[str, Any]:
     devices = [
-        {"id": "reader-front", "kind": "reader", "zone": "lobby", "password_hash": _HASHES["reader-front"]},
+        {"id": "reader-front", "kind": "reader", "zone": "lobby", "password_hash": DEVICE_HASHES["reader-front"]},
         {
             "id": "strike-front",
             "kind": "lock",

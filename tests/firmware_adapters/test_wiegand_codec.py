@@ -20,7 +20,7 @@ from firmware_adapters.wiegand.codec import (
     encode_bits,
     raw_credential,
 )
-from tests.firmware_adapters.conftest import load_fixture
+from tests.firmware_adapters.captured import load_fixture
 
 
 def spec_frame(facility_bits: str, card_bits: str, even_over: int, odd_over: int) -> str:

@@ -11,7 +11,7 @@ from firmware_adapters.outpost_mqtt.codec import BadgeRead, Command, Feedback, S
 from firmware_adapters.wiegand.adapter import SimulatedWiegandLines, WiegandReaderAdapter
 from firmware_adapters.wiegand.codec import H10301, H10304, W34, encode_bits
 from firmware_adapters.wiegand.config import WiegandReaderConfig
-from tests.firmware_adapters.conftest import Sink
+from tests.firmware_adapters.sinks import Sink
 from tests.polling import eventually
 
 

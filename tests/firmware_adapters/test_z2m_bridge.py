@@ -15,8 +15,9 @@ from edge import keys
 from edge.app import EdgeRunner
 from edge.broker.directory import hash_password
 from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedReader
-from tests.edge.conftest import _HASHES, DEVICE_PASSWORDS
-from tests.firmware_adapters.conftest import EdgeStarter, adapter_site, spy_acks
+from tests.edge.site import DEVICE_HASHES, DEVICE_PASSWORDS
+from tests.firmware_adapters.sinks import spy_acks
+from tests.firmware_adapters.sites import EdgeStarter, adapter_site
 from tests.polling import eventually
 
 BRIDGE_PASSWORD = "z2m-bridge-pw"
@@ -28,7 +29,7 @@ def z2m_site(data_dir: Path, *, ack_timeout_s: float = 3.0) -> dict[str, Any]:
         return {"type": "zigbee2mqtt", "friendly_name": name, **extra}
 
     devices = [
-        {"id": "reader-front", "kind": "reader", "zone": "lobby", "password_hash": _HASHES["reader-front"]},
+        {"id": "reader-front", "kind": "reader", "zone": "lobby", "password_hash": DEVICE_HASHES["reader-front"]},
         {"id": "lock-z", "kind": "lock", "zone": "lobby", "adapter": z2m("front_lock", ack_timeout_s=ack_timeout_s)},
         {"id": "contact-z", "kind": "contact", "zone": "lobby", "adapter": z2m("front_contact")},
         {"id": "climate-z", "kind": "sensor", "zone": "lobby", "adapter": z2m("lobby_climate")},

@@ -19,7 +19,7 @@ from firmware_adapters.zigbee2mqtt.codec import (
     set_topic,
     telemetry_of,
 )
-from tests.firmware_adapters.conftest import load_fixture
+from tests.firmware_adapters.captured import load_fixture
 
 MESSAGES = load_fixture("zigbee2mqtt/messages.json")
 

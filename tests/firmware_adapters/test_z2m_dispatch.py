@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,11 +17,12 @@ from edge.broker.directory import BrokerUser
 from edge.broker.passwords import mosquitto_hash
 from edge.broker.server import EmbeddedBroker
 from firmware_adapters.base import AdapterContext, MqttEndpoint
-from firmware_adapters.outpost_mqtt.codec import Ack, Command, ContactChange, DeviceMessage, Status, Telemetry
+from firmware_adapters.outpost_mqtt.codec import Command, DeviceMessage, Telemetry
 from firmware_adapters.zigbee2mqtt.adapter import Zigbee2MqttAdapter
 from firmware_adapters.zigbee2mqtt.config import Zigbee2MqttConfig
 from tests.brokers import running_broker
-from tests.edge.broker.test_broker_security import PahoDevice
+from tests.firmware_adapters.sinks import BlockingSink, signal_when_intake_stops
+from tests.paho_device import PahoDevice
 from tests.polling import eventually
 
 DEVICES = {
@@ -29,19 +30,6 @@ DEVICES = {
     "contact": Zigbee2MqttConfig(friendly_name="front_contact"),
     "lock": Zigbee2MqttConfig(friendly_name="front_lock", ack_timeout_s=5),
 }
-
-
-def signal_when_intake_stops(adapter: Any) -> asyncio.Event:
-    """Wrap the adapter's `_link.stop_intake` so the returned event is set once intake has stopped."""
-    intake_stopped = asyncio.Event()
-    stop_intake = adapter._link.stop_intake
-
-    async def spied_stop_intake(drain_timeout_s: float) -> None:
-        await stop_intake(drain_timeout_s)
-        intake_stopped.set()
-
-    adapter._link.stop_intake = spied_stop_intake
-    return intake_stopped
 
 
 @pytest.fixture
@@ -66,39 +54,6 @@ async def bridge(broker: EmbeddedBroker) -> AsyncIterator[PahoDevice]:
         yield client
     finally:
         client.close()
-
-
-class BlockingSink:
-    """Records what is handled; a message matching `blocks` waits until `release` is set."""
-
-    def __init__(self, blocks: Callable[[str, DeviceMessage], bool]) -> None:
-        self.blocks = blocks
-        self.blocked = asyncio.Event()
-        self.release = asyncio.Event()
-        self.handled: list[tuple[str, DeviceMessage]] = []
-
-    async def __call__(self, device_id: str, message: DeviceMessage) -> None:
-        if self.blocks(device_id, message):
-            self.blocked.set()
-            await self.release.wait()  # a FULL-sync journal write on a slow SD card
-        self.handled.append((device_id, message))
-
-    def of(self, device_id: str) -> list[tuple[Any, ...]]:
-        """What was handled for `device_id`, in order, in brief."""
-        return [brief(m) for d, m in self.handled if d == device_id]
-
-
-def brief(message: DeviceMessage) -> tuple[Any, ...]:
-    """A comparable summary of a message (ids and timestamps left out)."""
-    if isinstance(message, Status):
-        return ("status", message.state)
-    if isinstance(message, ContactChange):
-        return ("contact", message.open)
-    if isinstance(message, Telemetry):
-        return ("telemetry", message.values)
-    if isinstance(message, Ack):
-        return ("ack", message.id, message.ok)
-    return (type(message).__name__,)
 
 
 def first_reading(device_id: str, message: DeviceMessage) -> bool:

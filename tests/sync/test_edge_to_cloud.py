@@ -17,7 +17,7 @@ from edge.app import EdgeRunner
 from edge.broker.server import free_port
 from edge.config import EdgeConfig
 from provisioning.enroll import claim_site
-from tests.edge.conftest import site_config_dict
+from tests.edge.site import site_config_dict
 from tests.polling import eventually
 
 

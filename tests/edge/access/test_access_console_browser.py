@@ -8,7 +8,7 @@ import pytest
 
 from edge import keys
 from tests.browser import chromium
-from tests.edge.conftest import ADMIN_PASSWORD
+from tests.edge.console import browser_login
 
 pytestmark = pytest.mark.browser
 
@@ -19,10 +19,7 @@ async def test_forced_door_and_zone_lockdown_on_the_console(edge_app, devices, t
     base = f"http://127.0.0.1:{edge_app.web_port}"
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 390, "height": 844})
-        await page.goto(base + "/login")
-        await page.fill("input[name=username]", "admin")
-        await page.fill("input[name=password]", ADMIN_PASSWORD)
-        await page.click("button[type=submit]")
+        await browser_login(page, base)
         await page.wait_for_selector('.door[data-door="front"] .state-locked', timeout=5000)
 
         await contact.set_open(True)  # nobody badged: forced

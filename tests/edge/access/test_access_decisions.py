@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,9 +12,8 @@ from edge.access.credentials import CredentialRecord
 from edge.access.decision import AccessPolicy, Reason, decide, door_policy
 from edge.access.schedule import compile_schedules
 from edge.config import EdgeConfig
-from tests.edge.access.conftest import access_site_dict
+from tests.edge.access.harness import BERLIN, access_site_dict
 
-BERLIN = ZoneInfo("Europe/Berlin")
 WED_10 = datetime(2026, 6, 10, 10, 0, tzinfo=BERLIN)
 WED_23 = datetime(2026, 6, 10, 23, 0, tzinfo=BERLIN)
 SAT_10 = datetime(2026, 6, 13, 10, 0, tzinfo=BERLIN)

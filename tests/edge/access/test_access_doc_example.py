@@ -6,7 +6,7 @@ import re
 import tomllib
 
 from edge.config import EdgeConfig
-from tests.conftest import REPO
+from tests.paths import REPO
 
 
 def test_access_doc_config_example_validates() -> None:

@@ -16,7 +16,9 @@ from edge import keys
 from edge.broker.directory import hash_password
 from edge.config import EdgeConfig
 from firmware_adapters.outpost_mqtt.codec import BadgeRead
-from tests.edge.conftest import ADMIN_PASSWORD, site_config_dict
+from tests.edge.access.door_alarms import door_alarms
+from tests.edge.console import console_headers
+from tests.edge.site import site_config_dict
 from tests.polling import eventually
 
 EXTRA_PASSWORDS = {"reader-vault": "reader-vault-pw", "lock-vault": "lock-vault-pw", "lock-side": "lock-side-pw"}
@@ -74,23 +76,6 @@ def edge_config(tmp_path: Path) -> EdgeConfig:
     return EdgeConfig.model_validate(mqtt_site(tmp_path / "edge"))
 
 
-async def login(client: httpx.AsyncClient) -> dict[str, str]:
-    assert (await client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})).status_code == 303
-    page = (await client.get("/")).text
-    marker = 'name="csrf-token" content="'
-    start = page.index(marker) + len(marker)
-    return {"X-CSRF-Token": page[start : page.index('"', start)]}
-
-
-async def alarms(edge_app, door: str) -> list[tuple[str, str]]:
-    entries = await edge_app.app[keys.JOURNAL].recent(100, "event")
-    return [
-        (e.payload["alarm"], e.payload["state"])
-        for e in reversed(entries)
-        if e.payload.get("type") == "alarm" and e.payload["door_id"] == door
-    ]
-
-
 async def test_forced_door_raises_an_alarm_shown_on_the_console(edge_app, devices) -> None:
     state = edge_app.app[keys.SITE_STATE]
     await devices("lock-front", "lock")
@@ -101,7 +86,7 @@ async def test_forced_door_raises_an_alarm_shown_on_the_console(edge_app, device
     assert await contact.wait_receipt(opened.id)
     await eventually(lambda: state.doors["front"].status == "forced")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
-        await login(client)
+        await console_headers(client)
         front = next(d for d in (await client.get("/api/v1/doors")).json() if d["door_id"] == "front")
         assert front["status"] == "forced"
         assert [a["text"] for a in front["alarms"]] == ["door forced open"]
@@ -111,7 +96,7 @@ async def test_forced_door_raises_an_alarm_shown_on_the_console(edge_app, device
     closed = await contact.set_open(False)
     assert await contact.wait_receipt(closed.id)
     await eventually(lambda: state.doors["front"].status == "locked")
-    assert await alarms(edge_app, "front") == [("forced_open", "raised"), ("forced_open", "cleared")]
+    assert await door_alarms(edge_app, "front") == [("forced_open", "raised"), ("forced_open", "cleared")]
 
 
 async def test_granted_door_held_open_too_long(edge_app, devices) -> None:
@@ -129,7 +114,7 @@ async def test_granted_door_held_open_too_long(edge_app, devices) -> None:
     await eventually(lambda: state.doors["front"].status == "held", timeout_s=5)
     await contact.set_open(False)
     await eventually(lambda: state.doors["front"].status in ("locked", "unlocked"))
-    assert await alarms(edge_app, "front") == [("held_open", "raised"), ("held_open", "cleared")]
+    assert await door_alarms(edge_app, "front") == [("held_open", "raised"), ("held_open", "cleared")]
 
 
 async def test_lockdown_from_the_console_with_override_role(edge_app, devices) -> None:
@@ -140,7 +125,7 @@ async def test_lockdown_from_the_console_with_override_role(edge_app, devices) -
     lock = await devices("lock-front", "lock")
     reader = await devices("reader-front", "reader")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
-        headers = await login(client)
+        headers = await console_headers(client)
         body = {"zone": "lobby", "active": True, "reason": "drill"}
         assert (await client.put("/api/v1/access/lockdown", json=body)).status_code == 403  # no CSRF token
         bad = await client.put("/api/v1/access/lockdown", json={**body, "scope": "x"}, headers=headers)

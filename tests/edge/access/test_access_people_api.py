@@ -10,8 +10,8 @@ import pytest
 from edge import keys
 from edge.config import EdgeConfig
 from firmware_adapters.outpost_mqtt.codec import BadgeRead
-from tests.edge.access.test_access_over_mqtt import login
-from tests.edge.conftest import site_config_dict
+from tests.edge.console import console_headers
+from tests.edge.site import site_config_dict
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def edge_config(tmp_path: Path) -> EdgeConfig:
 @pytest.fixture
 async def client(edge_app):
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as http:
-        http.headers.update(await login(http))
+        http.headers.update(await console_headers(http))
         yield http
 
 

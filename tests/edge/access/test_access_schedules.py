@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from edge.access.schedule import Schedule
 from edge.config import HolidayCalendarConfig, ScheduleConfig
-
-BERLIN = ZoneInfo("Europe/Berlin")
+from tests.edge.access.harness import BERLIN
 
 
 def schedule(*windows: tuple[list[str], str, str], calendars: dict | None = None, **extra) -> Schedule:

@@ -15,7 +15,8 @@ from edge.config import EdgeConfig
 from edge.storage import database
 from edge.storage.database import Database
 from firmware_adapters.simulated import SimulatedContact, SimulatedDeviceConfig, SimulatedLock
-from tests.edge.conftest import ADMIN_PASSWORD, DEVICE_PASSWORDS
+from tests.edge.console import console_login
+from tests.edge.site import DEVICE_PASSWORDS
 from tests.polling import eventually
 
 
@@ -112,14 +113,6 @@ def _device(kind: type, device_id: str, port: int):
     return kind(SimulatedDeviceConfig(device_id=device_id, password=DEVICE_PASSWORDS[device_id], port=port))
 
 
-async def _login(client: httpx.AsyncClient) -> str:
-    assert (await client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})).status_code == 303
-    page = (await client.get("/")).text
-    marker = 'name="csrf-token" content="'
-    start = page.index(marker) + len(marker)
-    return page[start : page.index('"', start)]
-
-
 async def test_open_alarms_survive_a_restart(edge_config: EdgeConfig) -> None:
     first = EdgeRunner(edge_config)
     await first.start()
@@ -147,7 +140,7 @@ async def test_open_alarms_survive_a_restart(edge_config: EdgeConfig) -> None:
         state = second.app[keys.SITE_STATE].doors["front"]
         assert set(state.alarms) == {"forced_open", "lock_offline"}  # restored: still active as far as we know
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{second.web_port}") as client:
-            csrf = await _login(client)
+            csrf = await console_login(client)
             listed = (await client.get("/api/v1/alarms")).json()
             assert [(a["id"], a["alarm"], a["door"], a["state"]) for a in listed] == [
                 (a.id, a.alarm, "front", "active_unacknowledged") for a in before
@@ -178,7 +171,7 @@ async def test_alarm_api(edge_app, devices) -> None:
     await eventually(lambda: door.status == "locked")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
         assert (await client.get("/api/v1/alarms")).status_code == 401
-        csrf = await _login(client)
+        csrf = await console_login(client)
         assert (await client.get("/api/v1/alarms")).json() == []
         await contact.set_open(True)
         await eventually(lambda: _api_states(client, [(1, "active_unacknowledged")]))

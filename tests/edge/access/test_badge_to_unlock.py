@@ -11,7 +11,7 @@ import paho.mqtt.client as paho
 
 from edge import keys
 from edge.storage.writer import SqliteWriter
-from tests.edge.conftest import DEVICE_PASSWORDS
+from tests.edge.site import DEVICE_PASSWORDS
 from tests.polling import eventually
 
 

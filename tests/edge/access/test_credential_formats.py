@@ -13,7 +13,7 @@ from edge.access.decision import Reason
 from edge.access.pins import PinHasher
 from edge.config import ConfigError, EdgeConfig
 from firmware_adapters.outpost_mqtt.codec import BadgeRead, decode, encode
-from tests.edge.access.conftest import PIN_KEY, access_site_dict
+from tests.edge.access.harness import PIN_KEY, access_site_dict
 
 
 @pytest.mark.parametrize(

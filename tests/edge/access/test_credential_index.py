@@ -12,7 +12,7 @@ import tomli_w
 from edge.access.decision import Reason
 from edge.access.snapshot import CredentialSnapshot
 from firmware_adapters.outpost_mqtt.codec import BadgeRead
-from tests.edge.access.conftest import AccessHarness, HarnessFactory, access_site_dict
+from tests.edge.access.harness import AccessHarness, HarnessFactory, access_site_dict
 from tests.polling import eventually
 
 

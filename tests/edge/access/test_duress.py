@@ -11,17 +11,17 @@ import httpx
 import pytest
 
 from edge import keys
-from tests.edge.access.test_access_over_mqtt import login
-from tests.edge.access.test_pin_lockout import CARD, PASSWORDS, PERSON, PIN, edge_config, enter, unlocked
+from tests.edge.access.pin_site import CARD, PASSWORDS, PERSON, PIN, edge_config, enter, unlocked
+from tests.edge.console import console_headers
 
-__all__ = ["edge_config"]  # the PIN site of test_pin_lockout (lockout after 3 wrong PINs)
+__all__ = ["edge_config"]  # the PIN site (lockout after 3 wrong PINs)
 DURESS = "9753"
 
 
 @pytest.fixture
 async def client(edge_app) -> Any:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as http:
-        http.headers.update(await login(http))
+        http.headers.update(await console_headers(http))
         yield http
 
 

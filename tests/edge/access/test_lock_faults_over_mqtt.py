@@ -14,8 +14,9 @@ from edge import keys
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
 from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedLock
-from tests.edge.access.test_access_over_mqtt import alarms, login
-from tests.edge.conftest import DEVICE_PASSWORDS, DeviceFactory, site_config_dict
+from tests.edge.access.door_alarms import door_alarms
+from tests.edge.console import console_headers
+from tests.edge.site import DEVICE_PASSWORDS, DeviceFactory, site_config_dict
 from tests.polling import eventually
 
 ACK_TIMEOUT_S = 0.2
@@ -70,7 +71,7 @@ async def test_a_lost_unlock_is_resent_and_acknowledged_once(
         assert len(resends) == 1 and "attempt 2" in resends[0] and lost.id in resends[0]
     finally:
         await lock.stop()
-    assert await alarms(edge_app, "front") == []
+    assert await door_alarms(edge_app, "front") == []
 
 
 async def test_a_lock_that_never_acks_faults_the_door_and_raises_an_alarm(edge_app: EdgeRunner) -> None:
@@ -79,7 +80,7 @@ async def test_a_lock_that_never_acks_faults_the_door_and_raises_an_alarm(edge_a
     lock = await start_lock(edge_app, acknowledge=False)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
-            headers = await login(client)
+            headers = await console_headers(client)
             sent = await client.post("/api/v1/doors/front/unlock", headers=headers)
             assert sent.status_code == 202
             received = [await asyncio.wait_for(lock.commands.get(), 5) for _ in range(1 + RETRIES)]
@@ -91,7 +92,7 @@ async def test_a_lock_that_never_acks_faults_the_door_and_raises_an_alarm(edge_a
             assert lock.acked == []
 
             async def fault_recorded() -> bool:  # the door shows the fault first; the alarm record follows its commit
-                return await alarms(edge_app, "front") == [("command_failed", "raised")]
+                return await door_alarms(edge_app, "front") == [("command_failed", "raised")]
 
             await eventually(fault_recorded)
             listed = (await client.get("/api/v1/alarms")).json()
@@ -107,7 +108,10 @@ async def test_a_lock_that_never_acks_faults_the_door_and_raises_an_alarm(edge_a
             await eventually(lambda: state.doors["front"].status == "locked")
 
             async def fault_cleared() -> bool:
-                return await alarms(edge_app, "front") == [("command_failed", "raised"), ("command_failed", "cleared")]
+                return await door_alarms(edge_app, "front") == [
+                    ("command_failed", "raised"),
+                    ("command_failed", "cleared"),
+                ]
 
             await eventually(fault_cleared)
             assert lock.acked == [relock.json()["command_id"]]

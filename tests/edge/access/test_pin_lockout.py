@@ -3,9 +3,7 @@ reset on a correct PIN, expiry, restart, and the admin API that lists and clears
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,51 +12,13 @@ from pydantic import ValidationError
 
 from edge import keys
 from edge.app import EdgeRunner
-from edge.broker.directory import hash_password
-from edge.config import AccessConfig, EdgeConfig
-from firmware_adapters.outpost_mqtt.codec import BadgeRead
+from edge.config import AccessConfig
 from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedLock, SimulatedReader
-from tests.edge.access.test_access_over_mqtt import login
-from tests.edge.conftest import DEVICE_PASSWORDS, site_config_dict
+from tests.edge.access.pin_site import CARD, PASSWORDS, PERSON, PIN, edge_config, enter, unlocked
+from tests.edge.console import console_headers
 from tests.polling import eventually
 
-PASSWORDS = {**DEVICE_PASSWORDS, "reader-vault": "reader-vault-pw", "lock-vault": "lock-vault-pw"}
-_HASHES = {dev: hash_password(PASSWORDS[dev]) for dev in ("reader-vault", "lock-vault")}
-CARD, PIN, PERSON = "55501", "8642", "Grace"
-
-
-def pin_site(data_dir: Path, **access: Any) -> dict[str, Any]:
-    """The test site plus a card+PIN vault; the front door stays card-only. Lockout after 3 wrong PINs."""
-    config = site_config_dict(data_dir)
-    config["zones"].append({"id": "vault", "name": "Vault"})
-    config["devices"] += [
-        {"id": dev, "kind": dev.split("-")[0], "zone": "vault", "password_hash": _HASHES[dev]} for dev in _HASHES
-    ]
-    config["doors"].append(
-        {
-            "id": "vault",
-            "name": "Vault",
-            "zone": "vault",
-            "lock": "lock-vault",
-            "readers": ["reader-vault"],
-            "require_pin": True,
-            "unlock_s": 1,
-        }
-    )
-    config["access"] = {
-        "levels": {"staff": {"doors": ["front", "vault"]}},
-        "pin_lockout_attempts": 3,
-        "pin_lockout_window_s": 600,
-        "pin_lockout_s": 600,
-        **access,
-    }
-    return config
-
-
-@pytest.fixture
-def edge_config(tmp_path: Path, request: pytest.FixtureRequest) -> EdgeConfig:
-    """The PIN site; `indirect` parametrisation overrides `[access]` keys."""
-    return EdgeConfig.model_validate(pin_site(tmp_path / "edge", **getattr(request, "param", {})))
+__all__ = ["edge_config"]  # the PIN site's config fixture (lockout after 3 wrong PINs)
 
 
 async def start_device(runner: EdgeRunner, device_id: str, kind: type[Any]) -> Any:
@@ -76,26 +36,10 @@ async def vault(edge_app: EdgeRunner, devices) -> AsyncIterator[tuple[SimulatedR
     yield reader, lock
 
 
-async def enter(runner: EdgeRunner, reader: SimulatedReader, pin: str | None, card: str = CARD) -> dict[str, Any]:
-    """Present the card (with a PIN) at the reader; return the decision's audit record once acknowledged."""
-    read = BadgeRead(credential=card, pin=pin)
-    await reader.publish("event", read)
-    assert await reader.wait_receipt(read.id)
-    audits = await runner.app[keys.JOURNAL].recent(50, "audit")
-    return next(e.payload for e in audits if e.payload.get("event_id") == read.id)
-
-
 async def lockout_alarms(runner: EdgeRunner) -> list[dict[str, Any]]:
     """PIN lockout alarm records, oldest first."""
     entries = await runner.app[keys.JOURNAL].recent(200, "event")
     return [e.payload for e in reversed(entries) if e.payload.get("alarm") == "pin_lockout"]
-
-
-async def unlocked(runner: EdgeRunner, lock: SimulatedLock) -> None:
-    """The vault lock was commanded open; let the simulated lock report it before it is stopped."""
-    command = await asyncio.wait_for(lock.commands.get(), 5)
-    assert command.action == "unlock"
-    await eventually(lambda: runner.app[keys.SITE_STATE].doors["vault"].status == "unlocked")
 
 
 async def test_wrong_pins_lock_the_credential_out_at_every_door(edge_app, devices, vault) -> None:
@@ -122,7 +66,7 @@ async def test_wrong_pins_lock_the_credential_out_at_every_door(edge_app, device
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
         assert (await client.get("/api/v1/access/pin-lockouts")).status_code == 401
-        await login(client)
+        await console_headers(client)
         listed = (await client.get("/api/v1/access/pin-lockouts")).json()["lockouts"]
     assert [(lk["credential"], lk["person"], lk["door_id"]) for lk in listed] == [(CARD, PERSON, "vault")]
 
@@ -203,7 +147,7 @@ async def test_an_admin_clears_a_lockout_with_csrf(edge_app, vault) -> None:
     url = f"/api/v1/access/pin-lockouts/{CARD}/clear"
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
         assert (await client.post(url)).status_code == 401
-        headers = await login(client)
+        headers = await console_headers(client)
         assert (await client.post(url)).status_code == 403  # no CSRF token
         assert (await client.post(url, headers={"X-CSRF-Token": "forged"})).status_code == 403
         assert len((await client.get("/api/v1/access/pin-lockouts")).json()["lockouts"]) == 1

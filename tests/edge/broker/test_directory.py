@@ -10,7 +10,7 @@ import pytest
 from edge.broker.directory import BrokerDirectory, BrokerUser, hash_password
 from edge.broker.passwords import mosquitto_hash, scheme_of, verify_password
 from edge.broker.server import EmbeddedBroker
-from tests.edge.broker.test_broker_security import PahoDevice
+from tests.paho_device import PahoDevice
 
 
 def test_memoised_decisions_follow_account_changes() -> None:

@@ -12,7 +12,7 @@ from edge.broker.amqtt_broker import WRITE_BUFFER_LIMIT, OutpostBroker
 from edge.broker.directory import BrokerUser, hash_password
 from edge.broker.server import EmbeddedBroker
 from tests.brokers import running_broker
-from tests.edge.broker.test_broker_security import PahoDevice
+from tests.paho_device import PahoDevice
 from tests.polling import eventually
 
 ACCOUNTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -24,8 +24,8 @@ from edge.broker.passwords import mosquitto_hash
 from edge.broker.server import free_port
 from edge.config import EdgeConfig
 from firmware_adapters.outpost_mqtt.adapter import OutpostMqttAdapter
-from tests.edge.broker.test_broker_security import PahoDevice
-from tests.edge.conftest import DEVICE_PASSWORDS, site_config_dict
+from tests.edge.site import DEVICE_PASSWORDS, site_config_dict
+from tests.paho_device import PahoDevice
 from tests.polling import eventually
 
 BADGE = "0004217"

@@ -11,7 +11,7 @@ from edge import keys
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
 from firmware_adapters.simulated.adapter import SimulatedDeviceConfig, SimulatedLock, SimulatedReader
-from tests.edge.conftest import DEVICE_PASSWORDS, site_config_dict
+from tests.edge.site import DEVICE_PASSWORDS, site_config_dict
 
 ADAPTER_ACCOUNT = "adapter-outpost_mqtt"
 

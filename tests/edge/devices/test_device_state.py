@@ -9,7 +9,7 @@ import socket
 import paho.mqtt.client as paho
 
 from edge import keys
-from tests.edge.conftest import DEVICE_PASSWORDS
+from tests.edge.site import DEVICE_PASSWORDS
 from tests.polling import eventually
 
 

@@ -25,7 +25,7 @@ from edge.app import EdgeRunner
 from edge.config import EdgeConfig
 from edge.vision import DetectorConfig, NanoDetDetector, YoloDetector
 from edge.vision.detectors import BatchingDetector, DetectorError, with_batching
-from tests.edge.conftest import site_config_dict
+from tests.edge.site import site_config_dict
 from tests.edge.vision.test_batch_detect import load_yolo, mean_driven_yolo_model, summary
 
 WAIT_S = 10.0  # bound on every wait in these tests, so a deadlock fails instead of hanging

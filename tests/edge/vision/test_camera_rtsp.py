@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from edge.vision import CameraConfig, CameraPipeline, CameraSource, DetectionEvent, NanoDetDetector, TrackEvent
+from tests.net import free_port
 
 from .conftest import read_frames
 
@@ -29,12 +30,6 @@ APT_PACKAGES = (
     "gstreamer1.0-plugins-ugly gstreamer1.0-tools"
 )
 READY_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RtspServer:

@@ -6,16 +6,8 @@ import httpx
 
 from edge import keys
 from edge.storage.schema import console_users
-from tests.edge.conftest import ADMIN_PASSWORD
-
-
-async def _login(client: httpx.AsyncClient) -> str:
-    response = await client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})
-    assert response.status_code == 303
-    page = await client.get("/")
-    marker = 'name="csrf-token" content="'
-    start = page.text.index(marker) + len(marker)
-    return page.text[start : page.text.index('"', start)]
+from tests.edge.console import console_login
+from tests.edge.site import ADMIN_PASSWORD
 
 
 async def test_api_requires_login(edge_app) -> None:
@@ -29,7 +21,7 @@ async def test_api_requires_login(edge_app) -> None:
 async def test_unsafe_requests_need_the_csrf_token(edge_app, devices) -> None:
     lock = await devices("lock-front", "lock")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
-        csrf = await _login(client)
+        csrf = await console_login(client)
         assert (await client.post("/api/v1/doors/front/unlock")).status_code == 403
         bad = await client.post("/api/v1/doors/front/unlock", headers={"X-CSRF-Token": "guess"})
         assert bad.status_code == 403
@@ -45,7 +37,7 @@ async def test_unsafe_requests_need_the_csrf_token(edge_app, devices) -> None:
 
 async def test_people_api_validates_bodies(edge_app) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
-        csrf = await _login(client)
+        csrf = await console_login(client)
         headers = {"X-CSRF-Token": csrf}
         bad = await client.post("/api/v1/people", json={"name": "", "badges": ["1"]}, headers=headers)
         assert bad.status_code == 400
@@ -68,6 +60,6 @@ async def test_passwords_are_stored_hashed(edge_app) -> None:
 
 async def test_logout_ends_the_session(edge_app) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
-        csrf = await _login(client)
+        csrf = await console_login(client)
         assert (await client.post("/logout", data={"csrf_token": csrf})).status_code == 303
         assert (await client.get("/api/v1/status")).status_code == 401

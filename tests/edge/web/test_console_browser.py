@@ -8,7 +8,7 @@ import pytest
 
 from edge import keys
 from tests.browser import chromium
-from tests.edge.conftest import ADMIN_PASSWORD
+from tests.edge.console import browser_login
 
 pytestmark = pytest.mark.browser
 
@@ -25,9 +25,7 @@ async def test_login_dashboard_and_unlock(edge_app, devices, tmp_path) -> None:
         await page.click("button[type=submit]")
         await page.wait_for_selector("text=Wrong username or password.")
 
-        await page.fill("input[name=username]", "admin")
-        await page.fill("input[name=password]", ADMIN_PASSWORD)
-        await page.click("button[type=submit]")
+        await browser_login(page, base)
         await page.wait_for_selector("text=Front door")
         await page.wait_for_selector('.door[data-door="front"] .state-locked', timeout=5000)
 

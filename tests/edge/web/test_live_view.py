@@ -12,7 +12,8 @@ import pytest
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
 from tests.browser import chromium
-from tests.edge.conftest import ADMIN_PASSWORD, site_config_dict
+from tests.edge.console import browser_login, console_login
+from tests.edge.site import site_config_dict
 from tests.polling import eventually
 
 
@@ -41,7 +42,7 @@ async def test_mjpeg_stream_yields_jpeg_frames(camera_edge) -> None:
     base = f"http://127.0.0.1:{camera_edge.web_port}"
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         assert (await client.get("/api/v1/cameras/plaza/live.mjpeg")).status_code == 401
-        await client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+        await console_login(client)
         assert (await client.get("/api/v1/cameras/nope/live.mjpeg")).status_code == 404
         async with client.stream("GET", "/api/v1/cameras/plaza/live.mjpeg") as response:
             assert response.headers["content-type"].startswith("multipart/x-mixed-replace")
@@ -60,10 +61,7 @@ async def test_live_toggle_in_the_console(camera_edge) -> None:
     base = f"http://127.0.0.1:{camera_edge.web_port}"
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 390, "height": 844})
-        await page.goto(base + "/login")
-        await page.fill("input[name=username]", "admin")
-        await page.fill("input[name=password]", ADMIN_PASSWORD)
-        await page.click("button[type=submit]")
+        await browser_login(page, base)
         await page.click('button[data-live="plaza"]')
         img = page.locator('img[data-camera="plaza"]')
         assert "live.mjpeg" in (await img.get_attribute("src") or "")
