@@ -14,8 +14,9 @@ import pytest
 
 from edge import keys
 from firmware_adapters.outpost_mqtt.codec import Command
-from tests.firmware_adapters.conftest import EdgeStarter, spy_acks
-from tests.firmware_adapters.test_z2m_bridge import Z2mBridge, z2m_site
+from tests.firmware_adapters.sinks import spy_acks
+from tests.firmware_adapters.sites import EdgeStarter
+from tests.firmware_adapters.z2m_bridge import Z2mBridge, z2m_site
 from tests.polling import eventually
 
 REPORT_DELAY_S = 2.0

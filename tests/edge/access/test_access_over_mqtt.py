@@ -82,21 +82,23 @@ async def test_forced_door_raises_an_alarm_shown_on_the_console(edge_app, device
     contact = await devices("contact-front", "contact")
     await eventually(lambda: state.doors["front"].status == "locked")
 
-    opened = await contact.set_open(True)
-    assert await contact.wait_receipt(opened.id)
-    await eventually(lambda: state.doors["front"].status == "forced")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
-        await console_headers(client)
+        await console_headers(client)  # before the door opens: a slow login must not outlast held_open_s
+        opened = await contact.set_open(True)
+        assert await contact.wait_receipt(opened.id)
+        await eventually(lambda: state.doors["front"].status == "forced")
         front = next(d for d in (await client.get("/api/v1/doors")).json() if d["door_id"] == "front")
         assert front["status"] == "forced"
-        assert [a["text"] for a in front["alarms"]] == ["door forced open"]
+        # On a loaded box the door may also have been open past held_open_s (0.6 s) by now: that alarm may show.
+        assert "door forced open" in [a["text"] for a in front["alarms"]]
         page = (await client.get("/")).text
         assert "state-forced" in page and "door forced open" in page
 
     closed = await contact.set_open(False)
     assert await contact.wait_receipt(closed.id)
     await eventually(lambda: state.doors["front"].status == "locked")
-    assert await door_alarms(edge_app, "front") == [("forced_open", "raised"), ("forced_open", "cleared")]
+    forced = [a for a in await door_alarms(edge_app, "front") if a[0] == "forced_open"]
+    assert forced == [("forced_open", "raised"), ("forced_open", "cleared")]
 
 
 async def test_granted_door_held_open_too_long(edge_app, devices) -> None:
