@@ -19,7 +19,7 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.paths import REPO
 
 DEFAULT_VENV = Path.home() / ".cache" / "outpost" / "ultralytics-export-venv"
 
