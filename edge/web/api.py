@@ -15,6 +15,7 @@ from edge.access.snapshot import CredentialSnapshot, SnapshotConflict, SnapshotR
 from edge.vision.pipeline import CameraPipeline
 from edge.web.auth import SESSION
 from edge.web.forms import AlarmAckIn, CredentialPath, LockdownIn, PersonIn, PersonPatch, PinLockoutClearIn
+from edge.web.sync_view import sync_status
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -47,7 +48,6 @@ async def status(request: web.Request) -> web.Response:
     """Site overview: doors, devices, cameras, sync and message counters."""
     app = request.app
     state = app[keys.SITE_STATE]
-    sync = app[keys.SYNC]
     gateway = app[keys.GATEWAY]
     return web.json_response(
         {
@@ -67,13 +67,7 @@ async def status(request: web.Request) -> web.Response:
                 for d in state.devices.values()
             ],
             "cameras": {cid: _camera_status(p) for cid, p in app[keys.CAMERAS].items()},
-            "sync": None
-            if sync is None
-            else {
-                "last_success": sync.last_success.isoformat() if sync.last_success else None,
-                "last_error": sync.last_error,
-                "backlog": await app[keys.OUTBOX].backlog(),
-            },
+            "sync": await sync_status(app),
             "mqtt": {**gateway.stats(), "acl_denied": app[keys.BROKER].directory.denied},
         }
     )

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from edge import keys
-from edge.web import api, live
+from edge.web import api, live, sync_view
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
 
@@ -121,6 +121,7 @@ async def dashboard(request: web.Request) -> dict[str, object]:
         "doors": list(state.doors.values()),
         "cameras": config.cameras,
         "events": await request.app[keys.JOURNAL].recent(30),
+        "sync": await sync_view.sync_status(request.app),
     }
 
 
@@ -144,4 +145,5 @@ def build_console(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", HERE / "static")
     api.add_routes(app)
+    sync_view.add_routes(app)
     live.add_routes(app)

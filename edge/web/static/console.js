@@ -185,6 +185,51 @@ async function acknowledge(id, comment, button, ack) {
   }
 }
 
+function ago(iso) {
+  if (!iso) return "never";
+  const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  if (s < 90) return `${Math.round(s)} s ago`;
+  if (s < 5400) return `${Math.round(s / 60)} min ago`;
+  return `${(s / 3600).toFixed(1)} h ago`;
+}
+
+function renderSync(sync) {
+  const section = document.getElementById("sync-section");
+  const banner = document.getElementById("sync-banner");
+  if (!section || !banner) return;
+  section.hidden = !sync;
+  banner.hidden = !(sync && sync.stuck);
+  if (!sync) return;
+  if (sync.stuck) {
+    banner.textContent = `Sync stuck: ${sync.backlog} record(s) waiting for the cloud, the oldest ${ago(sync.oldest_pending_at)}. Last error: ${sync.last_error}`;
+  }
+  document.getElementById("sync-state").textContent = `· ${sync.state}`;
+  const fact = (name, text) => { document.querySelector(`[data-sync="${name}"]`).textContent = text; };
+  fact("backlog", `${sync.backlog} record(s)`);
+  fact("oldest", sync.oldest_pending_at ? ago(sync.oldest_pending_at) : "—");
+  fact("last_success", ago(sync.last_success));
+  fact("last_error", sync.last_error ? `${sync.last_error} (${ago(sync.last_error_at)}, attempt ${sync.failures})` : "—");
+  const box = document.getElementById("sync-quarantine");
+  box.hidden = sync.quarantined_count === 0;
+  document.getElementById("sync-quarantine-count").textContent = `(${sync.quarantined_count})`;
+  document.getElementById("sync-quarantine-rows").replaceChildren(...sync.quarantined.map((q) => {
+    const tr = document.createElement("tr");
+    tr.dataset.seq = q.seq;
+    tr.append(cell(String(q.seq)), cell(q.kind), cell(q.summary), cell(`${q.error}: ${q.detail}`));
+    return tr;
+  }));
+}
+
+for (const [id, path] of [["sync-retry", "/api/v1/sync/retry"], ["sync-release", "/api/v1/sync/quarantine/release"]]) {
+  const button = document.getElementById(id);
+  if (!button) continue;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try { await api(path, { method: "POST" }); } catch (err) { /* console offline */ }
+    finally { button.disabled = false; refresh(); }
+  });
+}
+
 function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
 
 async function refresh() {
@@ -193,6 +238,7 @@ async function refresh() {
     const status = await (await api("/api/v1/status")).json();
     for (const door of status.doors) renderDoor(door);
     renderLockdown(status.zones || [], status.lockdowns || []);
+    renderSync(status.sync);
     for (const [cam, st] of Object.entries(status.cameras)) {
       const el = document.querySelector(`[data-camera-status="${cam}"]`);
       if (el) el.textContent = st.state || "";
