@@ -22,7 +22,7 @@ from sqlalchemy import insert, select, update
 
 from edge.config import EdgeConfig
 from edge.devices.state import ALARM_TEXT
-from edge.storage.database import Database
+from edge.storage.database import Database, inserted_id
 from edge.storage.journal import Journal
 from edge.storage.schema import door_alarms
 
@@ -180,7 +180,7 @@ class AlarmBook:
                             occurrences=1,
                         )
                     )
-                    alarm_id = int(result.inserted_primary_key[0])
+                    alarm_id = inserted_id(result)
                 else:
                     alarm_id = listed.id
                     await conn.execute(

@@ -25,7 +25,7 @@ from sqlalchemy import Row, Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from edge.storage.database import Database
+from edge.storage.database import Database, inserted_id
 from edge.storage.schema import credential_changes, credentials, people, person_access, person_levels
 
 _WIEGAND = re.compile(r"^\s*(\d{1,5})\s*:\s*(\d{1,12})\s*$")
@@ -256,7 +256,7 @@ class CredentialStore:
     ) -> int:
         async with self._db.engine.begin() as conn:
             result = await conn.execute(insert(people).values(name=name, active=active, created_at=datetime.now(UTC)))
-            person_id = int(result.inserted_primary_key[0])
+            person_id = inserted_id(result)
             for number in dict.fromkeys(normalised):
                 await conn.execute(
                     insert(credentials).values(

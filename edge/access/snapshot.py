@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from edge.access.credentials import CredentialFormatError, as_utc, normalise_credential
 from edge.access.pins import PIN_PATTERN
 from edge.config import SLUG
-from edge.storage.database import Database
+from edge.storage.database import Database, inserted_id
 from edge.storage.schema import access_snapshot, credentials, passback_presence, people, person_access, person_levels
 
 UNCHANGED = object()
@@ -211,7 +211,7 @@ async def apply_snapshot(
                     result = await conn.execute(
                         insert(people).values(name=person.name, active=person.active, created_at=now)
                     )
-                    person_id = int(result.inserted_primary_key[0])
+                    person_id = inserted_id(result)
                     await conn.execute(
                         insert(person_access).values(person_id=person_id, external_id=person.id, **access_values)
                     )

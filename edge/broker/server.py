@@ -29,8 +29,10 @@ class SiteBroker(Protocol):
     port: int
     client_host: str
     """Address the site core's own clients connect to."""
-    local: LocalHub | None
-    """In-process connections for the site core's adapters (embedded broker only; None = connect over TCP)."""
+
+    @property
+    def local(self) -> LocalHub | None:
+        """In-process connections for the site core's adapters (embedded broker only; None = connect over TCP)."""
 
     async def start(self) -> None:
         """Start (or attach to) the broker; return once clients can connect."""

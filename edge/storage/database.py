@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import CursorResult, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from edge.storage.schema import metadata
@@ -159,6 +159,14 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (5, "door alarm list with operator acknowledgement", _m005_door_alarms),
     (6, "outbox quarantine", _m006_outbox_quarantine),
 ]
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """Return the integer primary key of the row a single-row INSERT just added."""
+    key = result.inserted_primary_key
+    if key is None:  # only for statements that are not a single-row INSERT
+        raise RuntimeError("the statement inserted no row")
+    return int(key[0])
 
 
 def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
