@@ -20,13 +20,13 @@ from cloud.admin import bootstrap_tenant
 from cloud.app import RunningCloud, started_cloud
 from cloud.config import CloudConfig
 from cloud.db.models import Record
-from edge.broker.server import free_port
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from provisioning.enroll import claim_site
 from sync.agent import SyncAgent
 from sync.backoff import Backoff
 from sync.wire import EnrollResponse, RecordRejection, SyncRecord
+from tests.net import free_port
 from tests.polling import eventually
 
 

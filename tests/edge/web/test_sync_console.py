@@ -17,12 +17,12 @@ from cloud.app import started_cloud
 from cloud.config import CloudConfig
 from edge import keys
 from edge.app import EdgeRunner
-from edge.broker.server import free_port
 from edge.config import EdgeConfig
 from provisioning.enroll import claim_site
 from tests.browser import chromium
-from tests.edge.conftest import ADMIN_PASSWORD, site_config_dict
-from tests.edge.web.test_console_api import _login
+from tests.edge.console import browser_login, console_login
+from tests.edge.site import site_config_dict
+from tests.net import free_port
 from tests.polling import eventually
 
 
@@ -74,7 +74,7 @@ async def poison_and_backlog(edge: EdgeRunner) -> None:
 async def test_sync_api_reports_stuck_then_recovered(synced_edge: EdgeRunner, cloud_config: CloudConfig) -> None:
     await poison_and_backlog(synced_edge)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{synced_edge.web_port}") as client:
-        csrf = await _login(client)
+        csrf = await console_login(client)
 
         async def stuck() -> bool:
             return (await client.get("/api/v1/sync")).json()["stuck"]
@@ -111,10 +111,7 @@ async def test_dashboard_shows_a_stuck_sync_banner_and_quarantine(
     base = f"http://127.0.0.1:{synced_edge.web_port}"
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 390, "height": 844})
-        await page.goto(base + "/login")
-        await page.fill("input[name=username]", "admin")
-        await page.fill("input[name=password]", ADMIN_PASSWORD)
-        await page.click("button[type=submit]")
+        await browser_login(page, base)
 
         banner = page.locator("#sync-banner")
         await banner.wait_for(state="visible", timeout=15000)
