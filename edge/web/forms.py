@@ -8,6 +8,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 _PIN = r"^[0-9]{4,12}$"
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+# A name is printable text: no NUL or other control characters (NUL cannot be stored in the cloud's PostgreSQL).
+_NAME = r"^[^\x00-\x1f\x7f-\x9f]+$"
 
 
 class _Body(BaseModel):
@@ -24,7 +26,7 @@ class LoginForm(_Body):
 class PersonIn(_Body):
     """A person to add, with credential numbers and, optionally, levels, role and PIN."""
 
-    name: str = Field(min_length=1, max_length=120, description="Full name")
+    name: str = Field(min_length=1, max_length=120, pattern=_NAME, description="Full name")
     credentials: list[str] = Field(default_factory=list, max_length=16, description="Card numbers")
     valid_from: datetime | None = Field(default=None, description="Credentials valid from (aware)")
     valid_until: datetime | None = Field(default=None, description="Credentials valid until (aware)")
@@ -45,7 +47,7 @@ class PersonIn(_Body):
 class PersonPatch(_Body):
     """Changes to a person; a field left out is unchanged, `null` clears role/validity/PIN."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=120, description="Full name")
+    name: str | None = Field(default=None, min_length=1, max_length=120, pattern=_NAME, description="Full name")
     active: bool | None = Field(default=None, description="False suspends every credential, true reactivates")
     levels: list[str] | None = Field(default=None, max_length=64, description="Replace the access levels")
     role: str | None = Field(default=None, pattern=_SLUG, description="Role; null clears")
