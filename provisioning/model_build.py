@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.vision.detectors.layout import NANODET_STRIDES, ModelLayoutError, model_layout
 from edge.vision.detectors.yolo import DEFAULT_INPUT_SIZE as YOLO_DEFAULT_INPUT_SIZE
 from edge.vision.model_files import COCO_CLASSES
+from provisioning.child_process import output_tail, run_captured
 
 NANODET_BOX_CHANNELS = 44  # the default model's 4 sides x (reg_max 10 + 1) bins
 
@@ -448,28 +449,14 @@ def _run(
 ) -> str:
     """Run a build command; on failure raise ModelBuildError with the tail of its output."""
     try:
-        proc = subprocess.run(
-            list(cmd),
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
+        proc = run_captured(cmd, timeout=timeout, cwd=cwd, env=env)
     except FileNotFoundError as err:
         raise ModelBuildError(f"{what}: {cmd[0]} not found") from err
     except subprocess.TimeoutExpired as err:
         raise ModelBuildError(f"{what} did not finish within {timeout:.0f} s") from err
     if proc.returncode != 0:
-        raise ModelBuildError(f"{what} failed (exit {proc.returncode}); last output:\n{_tail(proc.stdout)}")
+        raise ModelBuildError(f"{what} failed (exit {proc.returncode}); last output:\n{output_tail(proc.stdout)}")
     return proc.stdout
-
-
-def _tail(text: str, lines: int = 25) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def _sha1(path: Path) -> str:

@@ -30,6 +30,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import (
 from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from provisioning.child_process import output_tail, run_captured
 from provisioning.model_build import ModelBuildError, ModelInfo, Progress, describe_onnx_model
 
 EXPORT_HINT = "pip install 'outpost[export]'"
@@ -182,16 +183,8 @@ def _export_pt(src: Path, work: Path, imgsz: int, python: str) -> Path:
     weights = work / src.name
     shutil.copyfile(src, weights)
     try:
-        proc = subprocess.run(
-            [python, "-c", _EXPORT_SCRIPT, str(weights), str(imgsz)],
-            cwd=work,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=EXPORT_TIMEOUT_S,
-            check=False,
-        )
+        cmd = [python, "-c", _EXPORT_SCRIPT, str(weights), str(imgsz)]
+        proc = run_captured(cmd, timeout=EXPORT_TIMEOUT_S, cwd=work)
     except subprocess.TimeoutExpired as err:
         raise ModelImportError(f"{src.name}: the ONNX export did not finish within {EXPORT_TIMEOUT_S:.0f} s") from err
     except OSError as err:
@@ -203,8 +196,9 @@ def _export_pt(src: Path, work: Path, imgsz: int, python: str) -> Path:
             "(or export to ONNX elsewhere and import the .onnx file)"
         )
     if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.rstrip().splitlines()[-20:])
-        raise ModelImportError(f"{src.name}: the Ultralytics ONNX export failed (exit {proc.returncode}):\n{tail}")
+        raise ModelImportError(
+            f"{src.name}: the Ultralytics ONNX export failed (exit {proc.returncode}):\n{output_tail(proc.stdout, 20)}"
+        )
     exported = weights.with_suffix(".onnx")
     if not exported.is_file():
         raise ModelImportError(f"{src.name}: the Ultralytics export reported success but wrote no {exported.name}")

@@ -167,10 +167,6 @@ class LockCommander:
             delivery.ack.set_result(ack)
         return True
 
-    def in_flight(self) -> int:
-        """Return how many commands await an ack."""
-        return len(self._pending)
-
     async def stop(self) -> None:
         """Stop every delivery."""
         self._stopped = True

@@ -84,7 +84,7 @@ class AccessService:
         schedules = compile_schedules(config.schedules, tz, config.holidays)
         self.policy = AccessPolicy.from_config(config, schedules)
         self._doors = {d.id: d for d in config.doors}
-        # Reader -> (door, direction), compiled once: `EdgeConfig.door_for_reader` scans every door per badge.
+        # Reader -> (door, direction), compiled once: scanning every door per badge would cost.
         self._readers: dict[str, tuple[DoorConfig, str]] = {}
         for door in config.doors:
             for reader in door.readers:

@@ -87,7 +87,3 @@ class DoorConfig(Section):
     def reader_ids(self) -> list[str]:
         """Device ids of the door's readers."""
         return [r.device for r in self.readers]
-
-    def direction_of(self, reader_id: str) -> Literal["in", "out"]:
-        """Return whether `reader_id` lets people into or out of the door's zone."""
-        return next((r.direction for r in self.readers if r.device == reader_id), "in")

@@ -127,10 +127,6 @@ class EdgeConfig(Section):
                 )
         return self
 
-    def door_for_reader(self, reader_id: str) -> DoorConfig | None:
-        """Return the door a reader belongs to."""
-        return next((d for d in self.doors if reader_id in d.reader_ids), None)
-
 
 def _unique(section: str, ids: list[str]) -> None:
     seen: set[str] = set()

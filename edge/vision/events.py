@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -123,11 +123,6 @@ class CategoryGate:
             state.last_emitted_at = now
             due.append(category)
         return due
-
-
-def counts_of(grouped: Mapping[Category, Sequence[Detection]]) -> dict[Category, int]:
-    """Return the number of detections per category."""
-    return {category: len(dets) for category, dets in grouped.items()}
 
 
 TrackEventKind = Literal["track_started", "track_ended", "zone_entered", "zone_left", "loitering", "line_crossed"]

@@ -286,18 +286,7 @@ def _associate_near(
             distance = ((dx - tx) ** 2 + (dy - ty) ** 2) ** 0.5
             if distance <= gate:
                 candidates.append((distance / height, ti, di))
-    used_t: set[int] = set()
-    used_d: set[int] = set()
-    for _, ti, di in sorted(candidates):
-        if ti in used_t or di in used_d:
-            continue
-        used_t.add(ti)
-        used_d.add(di)
-        pairs.append((tracks[ti], dets[di]))
-    return (
-        [t for i, t in enumerate(tracks) if i not in used_t],
-        [d for i, d in enumerate(dets) if i not in used_d],
-    )
+    return _take_greedily([(ti, di) for _, ti, di in sorted(candidates)], tracks, dets, pairs)
 
 
 def _near_edge(box: Box, width: int, height: int) -> bool:
@@ -322,13 +311,29 @@ def _associate(
     ious = iou_matrix([predicted[t.id] for t in tracks], [d.box for d in dets])
     same = np.array([[t.category == CATEGORY_BY_LABEL[d.label] for d in dets] for t in tracks])
     ious = np.where(same, ious, 0.0)
-    used_t: set[int] = set()
-    used_d: set[int] = set()
     # A handful of objects per frame: a greedy pass over the sorted IoUs matches Hungarian in practice.
+    ranked: list[tuple[int, int]] = []
     for flat in np.argsort(-ious, axis=None, kind="stable").tolist():
         ti, di = divmod(flat, len(dets))
         if ious[ti, di] < min_iou:
             break
+        ranked.append((ti, di))
+    return _take_greedily(ranked, tracks, dets, pairs)
+
+
+def _take_greedily(
+    ranked: list[tuple[int, int]],
+    tracks: list[Track],
+    dets: list[Detection],
+    pairs: list[tuple[Track, Detection]],
+) -> tuple[list[Track], list[Detection]]:
+    """Pair (track, detection) indices best first, skipping any whose track or detection is already taken.
+
+    Appends the pairs and returns the unmatched tracks and detections.
+    """
+    used_t: set[int] = set()
+    used_d: set[int] = set()
+    for ti, di in ranked:
         if ti in used_t or di in used_d:
             continue
         used_t.add(ti)

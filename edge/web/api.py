@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TypeVar
 
 from aiohttp import web
@@ -20,23 +21,14 @@ from edge.web.sync_view import sync_status
 Body = TypeVar("Body", bound=BaseModel)
 
 
-class _BadBody(Exception):
-    def __init__(self, response: web.Response) -> None:
-        self.response = response
-
-
 async def _body(request: web.Request, model: type[Body]) -> Body:
+    """Parse the JSON body into `model`; a body that does not fit is a 400 naming what is wrong."""
     try:
         return model.model_validate_json(await request.read())
     except ValidationError as err:
-        raise _BadBody(
-            web.json_response(
-                {
-                    "error": "invalid_body",
-                    "detail": err.errors(include_url=False, include_context=False, include_input=False),
-                },
-                status=400,
-            )
+        detail = err.errors(include_url=False, include_context=False, include_input=False)
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "invalid_body", "detail": detail}), content_type="application/json"
         ) from err
 
 
@@ -152,10 +144,7 @@ async def list_people(request: web.Request) -> web.Response:
 
 async def add_person(request: web.Request) -> web.Response:
     """Add a person with credentials (and optionally levels, role, PIN)."""
-    try:
-        body = await _body(request, PersonIn)
-    except _BadBody as bad:
-        return bad.response
+    body = await _body(request, PersonIn)
     try:
         person_id = await request.app[keys.ACCESS].add_person(
             body.name,
@@ -198,10 +187,7 @@ async def patch_person(request: web.Request) -> web.Response:
     person_id = _person_id(request)
     if person_id is None:
         return _error("unknown_person", 404)
-    try:
-        body = await _body(request, PersonPatch)
-    except _BadBody as bad:
-        return bad.response
+    body = await _body(request, PersonPatch)
     fields = {name: getattr(body, name) for name in body.model_fields_set}
     try:
         await request.app[keys.ACCESS].update_person(person_id, fields, request[SESSION].username)
@@ -219,10 +205,7 @@ async def get_lockdown(request: web.Request) -> web.Response:
 
 async def put_lockdown(request: web.Request) -> web.Response:
     """Start or lift a lockdown of the site or a zone; audited."""
-    try:
-        body = await _body(request, LockdownIn)
-    except _BadBody as bad:
-        return bad.response
+    body = await _body(request, LockdownIn)
     access = request.app[keys.ACCESS]
     try:
         changed = await access.set_lockdown(body.zone, body.active, request[SESSION].username, body.reason)
@@ -238,10 +221,7 @@ async def get_snapshot_version(request: web.Request) -> web.Response:
 
 async def put_snapshot(request: web.Request) -> web.Response:
     """Apply a full or delta credential snapshot in one transaction (idempotent; older versions ignored)."""
-    try:
-        body = await _body(request, CredentialSnapshot)
-    except _BadBody as bad:
-        return bad.response
+    body = await _body(request, CredentialSnapshot)
     try:
         result = await request.app[keys.ACCESS].apply_credential_snapshot(body, by=request[SESSION].username)
     except SnapshotConflict as err:
@@ -259,10 +239,7 @@ async def list_alarms(request: web.Request) -> web.Response:
 
 async def ack_alarm(request: web.Request) -> web.Response:
     """Acknowledge an alarm with an optional comment (journaled; acknowledging again changes nothing)."""
-    try:
-        body = await _body(request, AlarmAckIn)
-    except _BadBody as bad:
-        return bad.response
+    body = await _body(request, AlarmAckIn)
     try:
         record = await request.app[keys.ACCESS].supervisor.acknowledge(
             int(request.match_info["alarm_id"]), request[SESSION].username, body.comment.strip()
@@ -285,8 +262,6 @@ async def clear_pin_lockout(request: web.Request) -> web.Response:
     except ValidationError as err:
         detail = err.errors(include_url=False, include_context=False, include_input=False)
         return web.json_response({"error": "invalid_value", "detail": detail}, status=400)
-    except _BadBody as bad:
-        return bad.response
     access = request.app[keys.ACCESS]
     try:
         lockout = await access.clear_pin_lockout(path.credential, request[SESSION].username, body.reason)

@@ -3,8 +3,8 @@
 An ONNX input whose batch dimension is symbolic (``"batch"``), unknown or -1 accepts N images at once:
 each frame is preprocessed exactly as `Detector.detect` does, the tensors are stacked, run through one
 `session.run`, and each image's rows are postprocessed with its own frame size and geometry. A fixed
-batch of 1 (the shared NanoDet file) falls back to calling `detect` per frame. Either way the result
-equals `[detector.detect(f) for f in frames]`.
+batch of 1 (the shared NanoDet file) falls back to calling `detect` per frame. `BatchingDetector`
+(batching.py) gathers concurrent callers' frames into such batches.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from edge.vision.detectors.base import Detection, Detector
-
-DEFAULT_MAX_BATCH = 8
+from edge.vision.detectors.base import Detector
 
 
 def has_dynamic_batch(session: ort.InferenceSession) -> bool:
@@ -45,26 +43,3 @@ def run_stacked(detector: Detector, tensors: Sequence[np.ndarray]) -> list[list[
     if n > 1 and any(o.shape[0] != n for o in outputs):
         return [detector.session.run(detector.output_names, {detector.input_name: t}) for t in tensors]
     return [[o[i : i + 1] for o in outputs] for i in range(n)]
-
-
-def detect_batch(
-    detector: Detector, frames: Sequence[np.ndarray], max_batch: int = DEFAULT_MAX_BATCH
-) -> list[list[Detection]]:
-    """Detect objects in each BGR frame; one session.run per `max_batch` frames when the model allows.
-
-    Blocking and thread-safe like `Detector.detect`; frames may differ in size.
-    """
-    if max_batch < 1:
-        raise ValueError("max_batch must be at least 1")
-    if len(frames) <= 1 or not supports_batching(detector):
-        return [detector.detect(frame) for frame in frames]
-    results: list[list[Detection]] = []
-    for start in range(0, len(frames), max_batch):
-        chunk = frames[start : start + max_batch]
-        prepared = [detector.preprocess(frame) for frame in chunk]
-        per_image = run_stacked(detector, [tensor for tensor, _ in prepared])
-        results.extend(
-            detector.postprocess(outputs, frame.shape[:2], geometry)
-            for frame, (_, geometry), outputs in zip(chunk, prepared, per_image, strict=True)
-        )
-    return results

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from edge.access.commands import LockCommander
 from edge.access.credentials import CredentialStore
 from edge.access.pins import PinHasher
 from edge.access.service import AccessService
@@ -26,6 +27,11 @@ from tests.edge.site import site_config_dict
 
 BERLIN = ZoneInfo("Europe/Berlin")  # the test site's timezone
 PIN_KEY = bytes(range(32))
+
+
+def commands_in_flight(commander: LockCommander) -> int:
+    """Return how many lock commands await an ack (only tests ask, so the commander has no public count)."""
+    return len(commander._pending)
 
 
 def access_site_dict(data_dir: Path, **overrides: Any) -> dict[str, Any]:

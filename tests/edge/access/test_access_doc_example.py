@@ -29,5 +29,5 @@ def test_access_doc_config_example_validates() -> None:
     ]
     config = EdgeConfig.model_validate(data)
     assert config.doors[0].first_person_in and config.doors[1].two_person
-    assert config.doors[1].direction_of("reader-vault") == "in"
+    assert [(r.device, r.direction) for r in config.doors[1].readers] == [("reader-vault", "in")]
     assert set(config.access.levels) == {"staff", "nights", "vault", "security"}

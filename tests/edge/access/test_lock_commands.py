@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead
+from tests.edge.access.harness import commands_in_flight
 from tests.polling import eventually
 
 
@@ -14,7 +15,7 @@ async def test_acked_command_is_sent_once(access_harness) -> None:
     command = await h.service.command_door("front", "unlock", "admin")
     await asyncio.sleep(0.3)
     assert [c.id for _, c in h.locks.sent] == [command.id]
-    assert h.service.commander.in_flight() == 0
+    assert commands_in_flight(h.service.commander) == 0
     assert await h.alarms() == []
 
 

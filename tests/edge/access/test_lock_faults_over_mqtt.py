@@ -15,6 +15,7 @@ from edge.app import EdgeRunner
 from edge.config import EdgeConfig
 from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedLock
 from tests.edge.access.door_alarms import door_alarms
+from tests.edge.access.harness import commands_in_flight
 from tests.edge.console import console_headers
 from tests.edge.site import DEVICE_PASSWORDS, DeviceFactory, site_config_dict
 from tests.polling import eventually
@@ -61,7 +62,7 @@ async def test_a_lost_unlock_is_resent_and_acknowledged_once(
         assert resent == lost  # the same command, same id: a lock carries a repeated id out once
         assert lock.dropped == [lost]
         # The delivery ends with the ack; once it has, no further copy can be sent.
-        await eventually(lambda: commander.in_flight() == 0)
+        await eventually(lambda: commands_in_flight(commander) == 0)
         assert lock.acked == [lost.id]
         assert lock.commands.empty()
         assert await reader.wait_receipt(badge.id)
@@ -87,7 +88,7 @@ async def test_a_lock_that_never_acks_faults_the_door_and_raises_an_alarm(edge_a
             assert {c.id for c in received} == {sent.json()["command_id"]}  # resent with the same id
             await eventually(lambda: state.doors["front"].status == "fault", timeout_s=5)
             assert f"no ack after {1 + RETRIES} attempts" in (state.doors["front"].fault or "")
-            await eventually(lambda: commander.in_flight() == 0)
+            await eventually(lambda: commands_in_flight(commander) == 0)
             assert lock.commands.empty()  # bounded: the delivery is over, no fourth copy
             assert lock.acked == []
 

@@ -7,7 +7,7 @@ from the input (the mean pixel of each image), so each row of a batch has its ow
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,8 @@ import onnxruntime as ort
 import pytest
 
 from edge.vision import DetectorConfig, NanoDetDetector, YoloDetector, load_detector
-from edge.vision.detectors.base import Detection
-from edge.vision.detectors.batch import detect_batch, has_dynamic_batch, supports_batching
+from edge.vision.detectors.base import Detection, Detector
+from edge.vision.detectors.batch import has_dynamic_batch, run_stacked, supports_batching
 from tests.onnx_writer import pb_int as _int
 from tests.onnx_writer import pb_msg as _msg
 
@@ -25,6 +25,27 @@ NAMES = ("person", "car")
 COCO_PERSON, COCO_CAR = 0, 2
 SIZE = 64
 ANCHORS = 8
+
+
+def detect_batch(detector: Detector, frames: Sequence[np.ndarray], max_batch: int = 8) -> list[list[Detection]]:
+    """Detect in each frame, one session.run per `max_batch` frames when the model allows (as BatchingDetector).
+
+    Blocking and thread-safe like `Detector.detect`; frames may differ in size.
+    """
+    if max_batch < 1:
+        raise ValueError("max_batch must be at least 1")
+    if len(frames) <= 1 or not supports_batching(detector):
+        return [detector.detect(frame) for frame in frames]
+    results: list[list[Detection]] = []
+    for start in range(0, len(frames), max_batch):
+        chunk = frames[start : start + max_batch]
+        prepared = [detector.preprocess(frame) for frame in chunk]
+        per_image = run_stacked(detector, [tensor for tensor, _ in prepared])
+        results.extend(
+            detector.postprocess(outputs, frame.shape[:2], geometry)
+            for frame, (_, geometry), outputs in zip(chunk, prepared, per_image, strict=True)
+        )
+    return results
 
 
 # The minimal ONNX protobuf writer lives in the vision conftest (field numbers from onnx.proto).
