@@ -13,23 +13,30 @@ for plugins that listen). What changes is how many event-loop hand-offs a messag
   nothing is queued before it for that connection) and lets the PUBACK resolve a future; a subscriber whose
   socket is backed up, or a QoS 2 delivery, goes through amqtt's own `mqtt_publish` task as before.
 - the site core's adapters are `LocalConnection`s (edge.broker.local): no socket at all.
+- connecting: the CONNECT is read and checked by `edge.broker.connect` (MQTT 3.1.1 and 3.1 served, MQTT 5
+  refused with its own reason code), and the client authenticated, before any session of its client id is
+  touched (`_serve_connection`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections import Counter
 from typing import Any
 
 from amqtt.adapters import ReaderAdapter, StreamWriterAdapter, WriterAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action
-from amqtt.errors import AMQTTError
+from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
 from amqtt.events import BrokerEvents, MQTTEvents
+from amqtt.mqtt.connack import CONNECTION_ACCEPTED, ConnackPacket
 from amqtt.mqtt.constants import QOS_0, QOS_1, QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import IncomingApplicationMessage, OutgoingApplicationMessage, Session
 
+from edge.broker.connect import NOT_AUTHORIZED, ConnectRefused, read_connect
 from edge.broker.directory import BrokerDirectory
 from edge.broker.local import LocalHub
 from edge.broker.plugin import topic_allowed
@@ -41,6 +48,10 @@ PUBACK_TIMEOUT_S = 5.0
 """As amqtt: an unacknowledged QoS 1 delivery is given up (and logged) after this long."""
 WRITE_BUFFER_LIMIT = 64 * 1024
 """A subscriber with more than this unsent in its socket buffer gets amqtt's flow (which awaits drain)."""
+TAKEOVER_TIMEOUT_S = 5.0
+"""How long a client id's previous connection may take to wind down before it is stopped outright."""
+CLOSE_TIMEOUT_S = 2.0
+"""Writing a refusal and closing: a peer that does not read does not hold the connection open."""
 
 
 class OutpostBroker(Broker):
@@ -53,6 +64,9 @@ class OutpostBroker(Broker):
         self._slow_deliveries: set[asyncio.Task[Any]] = set()
         self._queued_per_handler: dict[int, int] = {}
         self._packet_sent_observed = False
+        self.refused_connects: Counter[str] = Counter()
+        """CONNECTs refused, by reason (`edge.broker.connect.RefusalReason`, `not_authorized`, `error`)."""
+        self._claims: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def start(self) -> None:
         """Start listening; local connections can publish from now on."""
@@ -78,19 +92,130 @@ class OutpostBroker(Broker):
 
     # --- intake -------------------------------------------------------------------------------------------
 
-    async def _initialize_client_session(
-        self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
-    ) -> tuple[BrokerProtocolHandler, Session]:
-        handler, session = await super()._initialize_client_session(reader, writer, remote_address, remote_port)
-        # amqtt builds a plain BrokerProtocolHandler from the CONNECT; nothing is attached to it yet.
-        return self._new_handler(), session
+    async def _client_connected(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
+        """One TCP connection, start to end (amqtt's `_client_connected`, with the CONNECT checked first)."""
+        server = self._servers.get(listener_name)
+        if server is None:
+            raise BrokerError(f"Invalid listener name {listener_name!r}")
+        await server.acquire_connection()
+        try:
+            await self._serve_connection(listener_name, reader, writer)
+        except (AMQTTError, MQTTError, NoDataError, ConnectionError) as err:
+            log.info("connection ended: %s", err)
+        except Exception as err:  # supervision point: a client must never crash the broker or log a traceback
+            self.refused_connects["error"] += 1
+            log.warning("connection ended by an unexpected error: %r", err)
+        finally:
+            server.release_connection()
 
-    async def _init_handler(
-        self, session: Session, reader: ReaderAdapter, writer: WriterAdapter
-    ) -> BrokerProtocolHandler:
-        handler = self._new_handler()
-        handler.attach(session, reader, writer)
-        return handler
+    async def _serve_connection(self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter) -> None:
+        """Check the CONNECT and its credentials, then (and only then) take the client id's session.
+
+        amqtt 0.12.1 deletes the client id's old session (clean session) or overwrites its credentials and will
+        (persistent session) before it authenticates, and closes a connected client's handler on a mere CONNECT:
+        anyone could cut a device off by connecting with its client id. Here nothing is touched until the
+        client has proved it may use the id.
+        """
+        peer = writer.get_peer_info()
+        if peer is None:
+            await writer.close()
+            return
+        address, port = peer
+        try:
+            request = await read_connect(reader)
+        except ConnectRefused as refusal:
+            await self._refuse(writer, refusal, f"{address}:{port}")
+            return
+        await self.plugins_manager.fire_event(MQTTEvents.PACKET_RECEIVED, packet=request.packet)
+        incoming = request.session(address, port)
+        incoming.ssl_object = writer.get_ssl_info()
+        if not await self._authenticate(incoming, self.listeners_config[listener_name]):
+            denied = ConnectRefused("not_authorized", "not authorized", request.connack(NOT_AUTHORIZED))
+            await self._refuse(writer, denied, f"{request.client_id!r} from {address}:{port}")
+            return
+        client_id = request.client_id
+        lock = self._claims.setdefault(client_id, asyncio.Lock())
+        async with lock:  # one CONNECT per client id at a time takes over, so two cannot both win
+            session = await self._claim_session(incoming)
+            handler = self._new_handler()
+            session.transitions.connect()
+            handler.attach(session, reader, writer)
+            self._sessions[client_id] = (session, handler)
+            present = session.parent == 1 and request.level >= 4  # MQTT 3.1 has no session-present flag
+            await handler._send_packet(ConnackPacket.build(int(present), CONNECTION_ACCEPTED))
+        try:
+            await self.plugins_manager.fire_event(
+                BrokerEvents.CLIENT_CONNECTED, client_id=client_id, client_session=session
+            )
+            await handler.start()
+            await self._publish_session_retained_messages(session)
+            for topic_filter in list(self._subscriptions):
+                await self._publish_retained_messages_for_subscription((topic_filter, QOS_0), session)
+            await self._client_message_loop(session, handler)
+        finally:
+            handler.ended.set()
+
+    async def _refuse(self, writer: WriterAdapter, refusal: ConnectRefused, who: str) -> None:
+        """Count and log a refused CONNECT, answer it as its protocol expects, close."""
+        self.refused_connects[refusal.reason] += 1
+        level = logging.DEBUG if refusal.reason == "no_connect" else logging.WARNING
+        log.log(level, "MQTT connection from %s refused (%s): %s", who, refusal.reason, refusal.detail)
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                if refusal.reply:
+                    writer.write(refusal.reply)
+                await writer.close()
+        except (TimeoutError, ConnectionError) as err:
+            log.debug("closing a refused connection from %s: %r", who, err)
+
+    async def _claim_session(self, incoming: Session) -> Session:
+        """The session an authenticated CONNECT continues or starts (amqtt's session part of connecting).
+
+        A client already connected with this id is disconnected first [MQTT-3.1.4-2]; a clean session, or a
+        previous session that was clean, starts empty [MQTT-3.1.2-6].
+        """
+        client_id = incoming.client_id
+        assert client_id is not None  # read_connect always sets one
+        held = self._sessions.get(client_id)
+        if held is not None and held[0].transitions.is_connected():
+            await self._disconnect_previous(client_id, held[0], held[1])
+        held = self._sessions.get(client_id)
+        if incoming.clean_session or held is None or held[0].clean_session:
+            await self._delete_session(client_id)
+            incoming.parent = 0
+            session = incoming
+        else:
+            session = held[0]
+            for name in ("will_flag", "will_message", "will_topic", "will_qos", "will_retain", "keep_alive"):
+                setattr(session, name, getattr(incoming, name))
+            session.username, session.password = incoming.username, incoming.password
+            session.remote_address, session.remote_port = incoming.remote_address, incoming.remote_port
+            session.parent = 1
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
+        return session
+
+    async def _disconnect_previous(self, client_id: str, session: Session, handler: BrokerProtocolHandler) -> None:
+        """Close the connection a client id had until now, and wait until it is wound down."""
+        log.info("%s connected again: closing its previous connection", client_id)
+        # The same account is taking its connection back: the device is not gone, so its Last Will
+        # ("offline") must not be published, possibly after the new connection's "online".
+        session.will_flag = False
+        ended = getattr(handler, "ended", None)
+        await handler.handle_connection_closed()
+        if ended is not None:
+            try:
+                async with asyncio.timeout(TAKEOVER_TIMEOUT_S):
+                    await ended.wait()
+                return
+            except TimeoutError:
+                log.warning(
+                    "%s: previous connection did not end within %.0f s; stopping it", client_id, TAKEOVER_TIMEOUT_S
+                )
+        await handler.stop()
+        if session.transitions.is_connected():
+            session.transitions.disconnect()
 
     def _new_handler(self) -> OutpostProtocolHandler:
         return OutpostProtocolHandler(self.plugins_manager, self.accept_publish, loop=asyncio.get_running_loop())

@@ -35,7 +35,8 @@ class BrokerDirectory:
     """Accounts plus the client-id -> username bindings that survive broker restarts.
 
     A client id is bound to the first user that authenticates with it; another user may not
-    take it over. Restored persistent sessions carry no username, so ACL checks resolve it
+    take it over. A client id that is an account's username belongs to that account from the start.
+    Restored persistent sessions carry no username, so ACL checks resolve it
     through the binding instead of failing.
 
     Change accounts only through `add`/`remove`: they drop memoised ACL decisions and tell listeners
@@ -85,11 +86,13 @@ class BrokerDirectory:
         # Password hashes are deliberately slow: keep them off the event loop.
         if not await loop.run_in_executor(None, verify_password, user.password_hash, password):
             return False
-        bound = self.bindings.get(client_id)
+        # An account's name, as a client id, is that account's own (devices use their id for both): nobody else
+        # may claim it first and keep it from its device, or from an adapter that later connects over TCP.
+        bound = client_id if client_id in self.users else self.bindings.get(client_id)
         if bound is not None and bound != user.username:
             log.warning("client id %r belongs to %r; refused for %r", client_id, bound, user.username)
             return False
-        if bound is None:
+        if client_id not in self.bindings:
             self.bindings[client_id] = user.username
             if self.persist_binding is not None:
                 await self.persist_binding(client_id, user.username)

@@ -75,6 +75,8 @@ class OutpostProtocolHandler(BrokerProtocolHandler):
     ) -> None:
         super().__init__(plugins_manager, loop=loop)
         self._accept_publish = accept_publish
+        self.ended = asyncio.Event()
+        """Set when the broker is done with this connection (a takeover waits for it)."""
 
     async def handle_publish(self, publish_packet: PublishPacket) -> None:
         """QoS 0/1: route, then acknowledge (QoS 1). QoS 2: amqtt's own flow."""
