@@ -36,7 +36,7 @@ from amqtt.mqtt.constants import QOS_0, QOS_1, QOS_2
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import IncomingApplicationMessage, OutgoingApplicationMessage, Session
 
-from edge.broker.connect import NOT_AUTHORIZED, ConnectRefused, read_connect
+from edge.broker.connect import CONNECT_TIMEOUT_S, NOT_AUTHORIZED, ConnectRefused, read_connect
 from edge.broker.directory import BrokerDirectory
 from edge.broker.local import LocalHub
 from edge.broker.plugin import topic_allowed
@@ -57,14 +57,21 @@ CLOSE_TIMEOUT_S = 2.0
 class OutpostBroker(Broker):
     """The embedded site broker (see the module docstring)."""
 
-    def __init__(self, config: dict[str, Any], directory: BrokerDirectory, local: LocalHub) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        directory: BrokerDirectory,
+        local: LocalHub,
+        refused_connects: Counter[str] | None = None,
+    ) -> None:
         super().__init__(config)
         self._directory = directory
         self.local = local
         self._slow_deliveries: set[asyncio.Task[Any]] = set()
         self._queued_per_handler: dict[int, int] = {}
         self._packet_sent_observed = False
-        self.refused_connects: Counter[str] = Counter()
+        self.connect_timeout_s = CONNECT_TIMEOUT_S
+        self.refused_connects: Counter[str] = Counter() if refused_connects is None else refused_connects
         """CONNECTs refused, by reason (`edge.broker.connect.RefusalReason`, `not_authorized`, `error`)."""
         self._claims: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -122,7 +129,7 @@ class OutpostBroker(Broker):
             return
         address, port = peer
         try:
-            request = await read_connect(reader)
+            request = await read_connect(reader, self.connect_timeout_s)
         except ConnectRefused as refusal:
             await self._refuse(writer, refusal, f"{address}:{port}")
             return

@@ -21,7 +21,7 @@ import os
 import pwd
 import signal
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,6 +147,7 @@ class ManagedMosquitto:
         self.client_host = _client_host(host)
         self.port = port or free_port(self.client_host)
         self.local: LocalHub | None = None  # adapters connect over TCP
+        self.refused_connects: Counter[str] = Counter()  # Mosquitto logs its refusals; not counted here
         self.state_dir = state_dir
         self.binary = binary
         self.persistence = persistence
@@ -345,6 +346,7 @@ class SystemMosquitto:
         self.client_host = host
         self.port = port
         self.local: LocalHub | None = None  # adapters connect over TCP
+        self.refused_connects: Counter[str] = Counter()  # Mosquitto logs its refusals; not counted here
         # Group-readable: the system broker runs as its own user, in the group that owns `files_dir`.
         self.files = MosquittoFiles(files_dir, 0o640)
         self.reload_command = reload_command

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections import Counter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +35,10 @@ class SiteBroker(Protocol):
     def local(self) -> LocalHub | None:
         """In-process connections for the site core's adapters (embedded broker only; None = connect over TCP)."""
 
+    @property
+    def refused_connects(self) -> Counter[str]:
+        """CONNECTs refused, by reason (embedded broker; an external Mosquitto logs its own and leaves this empty)."""
+
     async def start(self) -> None:
         """Start (or attach to) the broker; return once clients can connect."""
 
@@ -58,6 +63,7 @@ class EmbeddedBroker:
         self.port = port or free_port(self.client_host)
         self._session_db = session_db
         self.local = LocalHub(directory)
+        self.refused_connects: Counter[str] = Counter()
         self._broker: OutpostBroker | None = None
 
     def _config(self) -> dict[str, Any]:
@@ -77,7 +83,7 @@ class EmbeddedBroker:
 
     async def start(self) -> None:
         """Start listening."""
-        self._broker = OutpostBroker(self._config(), self.directory, self.local)
+        self._broker = OutpostBroker(self._config(), self.directory, self.local, self.refused_connects)
         await self._broker.start()
         log.info("MQTT broker listening on %s:%d", self.host, self.port)
 

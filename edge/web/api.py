@@ -60,7 +60,11 @@ async def status(request: web.Request) -> web.Response:
             ],
             "cameras": {cid: _camera_status(p) for cid, p in app[keys.CAMERAS].items()},
             "sync": await sync_status(app),
-            "mqtt": {**gateway.stats(), "acl_denied": app[keys.BROKER].directory.denied},
+            "mqtt": {
+                **gateway.stats(),
+                "acl_denied": app[keys.BROKER].directory.denied,
+                "connects_refused": dict(app[keys.BROKER].refused_connects),
+            },
         }
     )
 
