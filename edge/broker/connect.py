@@ -170,7 +170,7 @@ def parse_connect(body: bytes) -> ConnectRequest:
 
 async def _read(reader: ReaderAdapter, n: int, *, allow_eof: bool = False) -> bytes:
     try:
-        data = await reader.read(n)
+        data = bytes(await reader.read(n))
     except asyncio.IncompleteReadError as err:
         data = err.partial
     except (ConnectionResetError, BrokenPipeError):
