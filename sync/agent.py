@@ -267,5 +267,12 @@ class SyncAgent:
                 # Probing only helps when the cloud is away; one that answers with an error gets its full pause.
                 await self._pause(delay, probe=_is_unreachable(err))
                 continue
+            except Exception as err:  # supervision point: the outbox failed (e.g. database busy); never end the task
+                delay = self.backoff.failed()
+                self.last_error = f"outbox: {err}"
+                self.last_error_at = datetime.now(UTC)
+                log.exception("sync: attempt %d failed in the outbox; retrying in %.1fs", self.backoff.failures, delay)
+                await self._pause(delay, probe=False)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval_s)

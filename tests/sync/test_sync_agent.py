@@ -213,3 +213,31 @@ async def test_a_failure_during_catch_up_waits_the_base_delay(cloud_config: Clou
         assert agent.backoff.failures <= 2  # counted from the last delivered batch
     finally:
         await agent.stop(flush_timeout_s=0.1)
+
+
+class FlakyOutbox(ListOutbox):
+    """An outbox whose database fails once (e.g. locked by a long backup)."""
+
+    def __init__(self, records: list[SyncRecord]) -> None:
+        super().__init__(records)
+        self.failed = False
+
+    async def pending(self, limit: int) -> list[SyncRecord]:
+        if not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database is locked")
+        return await super().pending(limit)
+
+
+async def test_an_outbox_error_does_not_end_the_agent(cloud_config: CloudConfig) -> None:
+    now = datetime.now(UTC)
+    outbox = FlakyOutbox([SyncRecord(seq=1, kind="event", occurred_at=now, payload={})])
+    async with started_cloud(cloud_config) as cloud:
+        site = await enroll_site(cloud)
+        agent = SyncAgent(outbox, cloud_url=cloud.url, site_id=site.site_id, secret=site.secret, interval_s=0.05)
+        await agent.start()
+        try:
+            await eventually(lambda: outbox.acked == 1, timeout_s=10)
+        finally:
+            await agent.stop(flush_timeout_s=1)
+    assert outbox.failed and agent.backoff.failures == 0
