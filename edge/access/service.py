@@ -45,6 +45,10 @@ class UnknownDoor(LookupError):
     """No door with that id."""
 
 
+class DoorOffline(Exception):
+    """The door's lock is unreachable: a command to it cannot be carried out now."""
+
+
 class UnknownZone(LookupError):
     """No zone with that id."""
 
@@ -311,10 +315,16 @@ class AccessService:
     # --- operators -----------------------------------------------------------------------------------------
 
     async def command_door(self, door_id: str, action: str, by: str) -> Command:
-        """Lock or unlock a door by hand (console/API); audited."""
+        """Lock or unlock a door by hand (console/API); audited.
+
+        Raises DoorOffline (nothing sent, nothing audited) while the door's lock is unreachable: the operator must
+        not be told a command went out that no lock can receive.
+        """
         door = self._doors.get(door_id)
         if door is None:
             raise UnknownDoor(door_id)
+        if not self._state.doors[door_id].lock_online:
+            raise DoorOffline(f"{door.name}: lock {door.lock} is offline; the {action} command cannot reach it")
         command = Command(
             action="unlock" if action == "unlock" else "lock",
             duration_s=door.unlock_s if action == "unlock" else None,
@@ -362,7 +372,10 @@ class AccessService:
             log.debug("ack %s from %s matches no command in flight", ack.id, device_id)
 
     async def on_device_status(self, device_id: str, online: bool) -> None:
-        """A device went online or offline: supervise locks, re-send held modes to a returning lock."""
+        """A device went online or offline: supervise locks and contacts, re-send held modes to a returning lock."""
+        contact_door = self._state.door_for_contact(device_id)
+        if contact_door is not None:
+            await self.supervisor.on_contact_online(contact_door.door_id, online)
         door = self._state.door_for_lock(device_id)
         if door is None:
             return

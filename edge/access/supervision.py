@@ -1,8 +1,8 @@
 """Door supervision: forced-open, held-open, unreachable-lock and command-fault alarms.
 
 Alarms are journal records of kind "event" with ``type: "alarm"``, ``alarm`` (forced_open, held_open,
-lock_offline, command_failed, lock_jammed) and ``state`` ("raised" / "cleared"); the door's state shows them
-until cleared.
+lock_offline, contact_offline, command_failed, lock_jammed) and ``state`` ("raised" / "cleared"); the door's
+state shows them until cleared.
 
 - **Forced open**: the contact opens while the lock reports locked and no release is in progress (a grant,
   a manual unlock or a request-to-exit within the door's ``unlock_s`` plus ``access.release_grace_s``, or the
@@ -12,6 +12,8 @@ until cleared.
 - **Lock offline**: the lock's controller went offline (MQTT Last Will). A fail-safe door is then reported as
   "unlocked (fail-safe)". Cleared when it is back online.
 - **Command failed**: a lock command was not acknowledged after its retries. Cleared by the next ack.
+- **Contact offline**: the door contact's controller went offline (MQTT Last Will): opening the door would go
+  unnoticed. The door's open/closed state is unknown until it reports again. Cleared when it is back online.
 - **Lock jammed**: the lock reports its bolt not fully thrown (telemetry ``lock_jammed`` = 1, e.g. Zigbee
   ``lock_state: not_fully_locked``). Cleared when it reports a clean locked or unlocked state.
 
@@ -147,6 +149,14 @@ class DoorSupervisor:
             door = self._doors[door_id]
             shown = "unlocked (fail-safe)" if door.fail_mode == "safe" else "fail-secure, stays locked"
             await self.raise_alarm(door_id, "lock_offline", f"lock {door.lock} unreachable ({shown})")
+
+    async def on_contact_online(self, door_id: str, online: bool) -> None:
+        """The door contact's controller came back or went away."""
+        if online:
+            await self.clear_alarm(door_id, "contact_offline")
+        else:
+            contact = self._doors[door_id].contact
+            await self.raise_alarm(door_id, "contact_offline", f"contact {contact} unreachable: openings go unseen")
 
     async def on_lock_telemetry(self, door_id: str, values: dict[str, float]) -> None:
         """A lock reported readings: raise or clear `lock_jammed`."""

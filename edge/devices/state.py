@@ -33,6 +33,7 @@ ALARM_TEXT = {
     "duress": "duress PIN entered",
     "command_failed": "lock did not carry out a command",
     "lock_jammed": "lock jammed (bolt not fully thrown)",
+    "contact_offline": "door contact unreachable",
 }
 
 
@@ -91,6 +92,7 @@ class DoorState:
             "lock_id": self.lock_id,
             "fail_mode": self.fail_mode,
             "lock_online": self.lock_online,
+            "commandable": self.lock_online,  # the console offers Lock/Unlock only for a reachable lock
             "locked": self.locked,
             "open": self.open,
             "mode": self.mode,
@@ -121,6 +123,11 @@ class SiteState:
         door_id = self._door_by_lock.get(lock_id)
         return self.doors[door_id] if door_id else None
 
+    def door_for_contact(self, contact_id: str) -> DoorState | None:
+        """Return the door whose contact is `contact_id`."""
+        door_id = self._door_by_contact.get(contact_id)
+        return self.doors[door_id] if door_id else None
+
     def _touch(self, device_id: str) -> DeviceState | None:
         dev = self.devices.get(device_id)
         if dev is not None:
@@ -138,6 +145,9 @@ class SiteState:
         door_id = self._door_by_lock.get(device_id)
         if door_id is not None:
             self.doors[door_id].lock_online = online
+        contact_door = self._door_by_contact.get(device_id)
+        if contact_door is not None and not online:
+            self.doors[contact_door].open = None  # unknown until the contact reports again
         if changed:
             await self._journal.record(
                 "device_status",

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from edge import keys
 from edge.access.alarms import UnknownAlarm
 from edge.access.credentials import CredentialFormatError, CredentialInUse, UnknownPerson
-from edge.access.service import DuressPinConflict, UnknownDoor, UnknownLevel, UnknownZone
+from edge.access.service import DoorOffline, DuressPinConflict, UnknownDoor, UnknownLevel, UnknownZone
 from edge.access.snapshot import CredentialSnapshot, SnapshotConflict, SnapshotRejected, applied_version
 from edge.vision.pipeline import CameraPipeline
 from edge.web.auth import SESSION
@@ -105,6 +105,8 @@ async def door_command(request: web.Request) -> web.Response:
         command = await request.app[keys.ACCESS].command_door(request.match_info["door_id"], action, by)
     except UnknownDoor:
         return web.json_response({"error": "unknown_door"}, status=404)
+    except DoorOffline as err:
+        return _error("door_offline", 409, str(err))
     return web.json_response({"command_id": command.id, "action": command.action}, status=202)
 
 

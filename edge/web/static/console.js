@@ -16,12 +16,17 @@ document.querySelectorAll("button[data-action]").forEach((button) => {
     button.disabled = true;
     try {
       const r = await api(`/api/v1/doors/${button.dataset.door}/${button.dataset.action}`, { method: "POST" });
-      note.textContent = r.ok ? `${button.dataset.action} sent` : `failed (${r.status})`;
+      if (r.ok) {
+        note.textContent = `${button.dataset.action} sent`;
+      } else {
+        const body = await r.json().catch(() => ({}));
+        note.textContent = body.error === "door_offline" ? `not sent: ${body.detail}` : `failed (${r.status})`;
+      }
     } catch (err) {
       note.textContent = "console offline";
     } finally {
       button.disabled = false;
-      refresh();
+      refresh();  // re-renders the door, disabling its buttons again while its lock is offline
     }
   });
 });
@@ -33,6 +38,11 @@ function renderDoor(door) {
   el.textContent = door.status;
   el.className = `state state-${door.status_key}`;
   card.querySelector('[data-role="mode"]').textContent = door.mode;
+  // A lock that cannot be reached is not offered Unlock/Lock (the API would refuse with 409 door_offline).
+  card.querySelectorAll("button[data-action]").forEach((b) => {
+    b.disabled = !door.commandable;
+    b.title = door.commandable ? "" : "lock offline";
+  });
   const alarms = card.querySelector('[data-role="alarms"]');
   alarms.replaceChildren(...door.alarms.map((a) => {
     const li = document.createElement("li");

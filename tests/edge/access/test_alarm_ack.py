@@ -125,12 +125,13 @@ async def test_open_alarms_survive_a_restart(edge_config: EdgeConfig) -> None:
         await eventually(lambda: state.status == "locked")
         await contact.set_open(True)
         await eventually(lambda: state.status == "forced")
-        await contact.stop()
+        await contact.stop()  # contact_offline
+        await eventually(lambda: "contact_offline" in state.alarms)
         await lock.stop()  # its Last Will raises lock_offline too
         book = first.app[keys.ACCESS].supervisor.alarms
-        await eventually(lambda: _count(book, 2))
+        await eventually(lambda: _count(book, 3))
         before = await book.open_alarms()
-        assert [a.alarm for a in before] == ["lock_offline", "forced_open"]
+        assert [a.alarm for a in before] == ["lock_offline", "contact_offline", "forced_open"]
     finally:
         await first.stop()
 
@@ -138,7 +139,11 @@ async def test_open_alarms_survive_a_restart(edge_config: EdgeConfig) -> None:
     await second.start()
     try:
         state = second.app[keys.SITE_STATE].doors["front"]
-        assert set(state.alarms) == {"forced_open", "lock_offline"}  # restored: still active as far as we know
+        assert set(state.alarms) == {
+            "forced_open",
+            "lock_offline",
+            "contact_offline",
+        }  # restored: still active as far as we know
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{second.web_port}") as client:
             csrf = await console_login(client)
             listed = (await client.get("/api/v1/alarms")).json()

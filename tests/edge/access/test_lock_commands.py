@@ -52,6 +52,7 @@ async def test_silent_lock_is_retried_with_backoff_then_faulted(access_harness) 
 
 async def test_newer_command_supersedes_one_in_flight(access_harness) -> None:
     h = await access_harness()
+    await h.lock_online("lock-front")
     h.locks.silent.add("lock-front")
     unlock = await h.service.command_door("front", "unlock", "admin")
     lock = await h.service.command_door("front", "lock", "admin")
@@ -64,6 +65,7 @@ async def test_newer_command_supersedes_one_in_flight(access_harness) -> None:
 
 async def test_acks_only_count_from_the_commanded_lock_and_refusals_fault(access_harness) -> None:
     h = await access_harness()
+    await h.lock_online("lock-front")
     h.locks.silent.update({"lock-front", "lock-side"})
     command = await h.service.command_door("front", "unlock", "admin")
     assert not h.service.commander.on_ack("lock-side", Ack(id=command.id))  # another device cannot ack it

@@ -8,6 +8,7 @@ from edge import keys
 from edge.storage.schema import console_users
 from tests.edge.console import console_login
 from tests.edge.site import ADMIN_PASSWORD
+from tests.polling import eventually
 
 
 async def test_api_requires_login(edge_app) -> None:
@@ -20,6 +21,7 @@ async def test_api_requires_login(edge_app) -> None:
 
 async def test_unsafe_requests_need_the_csrf_token(edge_app, devices) -> None:
     lock = await devices("lock-front", "lock")
+    await eventually(lambda: edge_app.app[keys.SITE_STATE].doors["front"].lock_online)  # else 409 door_offline
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
         csrf = await console_login(client)
         assert (await client.post("/api/v1/doors/front/unlock")).status_code == 403
