@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, S
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from firmware_adapters.outpost_mqtt.codec import DeviceMessage, SiteMessage
+from firmware_adapters.messages import DeviceMessage, SiteMessage
 
 log = logging.getLogger(__name__)
 

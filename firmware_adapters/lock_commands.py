@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 
 from firmware_adapters.base import AdapterError, OwnedTasks
 from firmware_adapters.dispatch import PerDeviceDispatcher
-from firmware_adapters.outpost_mqtt.codec import Ack, Command
+from firmware_adapters.messages import Ack, Command
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from firmware_adapters.base import AdapterError
-from firmware_adapters.outpost_mqtt.codec import Ack, Command
+from firmware_adapters.messages import Ack, Command
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from edge.access.lockdown import LockdownState
 from edge.access.schedule import Schedule
 from edge.config import DoorConfig
 from edge.devices.state import SiteState
-from firmware_adapters.outpost_mqtt.codec import Command
+from firmware_adapters.messages import Command
 
 log = logging.getLogger(__name__)
 MAX_SLEEP_S = 300.0

@@ -34,7 +34,7 @@ from edge.config import DoorConfig, EdgeConfig
 from edge.devices.state import SiteState
 from edge.storage.database import Database
 from edge.storage.journal import Journal, JournalEntry
-from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead, Command, ContactChange, Telemetry
+from firmware_adapters.messages import Ack, BadgeRead, Command, ContactChange, Telemetry
 
 log = logging.getLogger(__name__)
 _WAITING = (Reason.PIN_REQUIRED, Reason.TWO_PERSON_PENDING)

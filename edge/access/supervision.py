@@ -34,7 +34,7 @@ from edge.config import DoorConfig, EdgeConfig
 from edge.devices.state import SiteState
 from edge.storage.database import Database
 from edge.storage.journal import Journal
-from firmware_adapters.outpost_mqtt.codec import ContactChange
+from firmware_adapters.messages import ContactChange
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edge.config.base import Section
-from firmware_adapters.outpost_mqtt.codec import DEVICE_ID_PATTERN
+from firmware_adapters.messages import DEVICE_ID_PATTERN
 from firmware_adapters.outpost_mqtt.config import OutpostMqttConfig
 from firmware_adapters.registry import ADAPTER_TYPES, AdapterConfig
 

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from edge.broker.acl import is_valid_filter
 from edge.config.base import Section
-from firmware_adapters.outpost_mqtt.codec import DEVICE_ID_PATTERN
+from firmware_adapters.messages import DEVICE_ID_PATTERN
 
 
 class MqttConfig(Section):

@@ -18,7 +18,7 @@ from firmware_adapters.base import (
     LocalBroker,
     MqttEndpoint,
 )
-from firmware_adapters.outpost_mqtt.codec import SiteMessage
+from firmware_adapters.messages import SiteMessage
 from firmware_adapters.registry import ADAPTER_TYPES
 
 log = logging.getLogger(__name__)

@@ -7,15 +7,7 @@ import logging
 from edge.access.service import AccessService
 from edge.devices.gateway import AdapterError, DeviceGateway, UnknownDevice
 from edge.devices.state import SiteState
-from firmware_adapters.outpost_mqtt.codec import (
-    Ack,
-    BadgeRead,
-    ContactChange,
-    DeviceMessage,
-    Feedback,
-    Status,
-    Telemetry,
-)
+from firmware_adapters.messages import Ack, BadgeRead, ContactChange, DeviceMessage, Feedback, Status, Telemetry
 
 log = logging.getLogger(__name__)
 

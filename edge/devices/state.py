@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from edge.config import EdgeConfig
 from edge.devices.telemetry import TELEMETRY_JOURNAL_INTERVAL_S, significant_changes
 from edge.storage.journal import Journal
-from firmware_adapters.outpost_mqtt.codec import ContactChange, Status, Telemetry
+from firmware_adapters.messages import ContactChange, Status, Telemetry
 
 
 @dataclass

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
+from firmware_adapters.messages import Ack, BadgeRead, Command, Feedback, PayloadError, SiteMessage, Status
 from firmware_adapters.osdp.codec import decode_event, feedback_commands
 from firmware_adapters.osdp.config import OsdpReaderConfig
-from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead, Command, Feedback, PayloadError, SiteMessage, Status
 from firmware_adapters.wiegand.codec import ParityError, WiegandError
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from firmware_adapters.outpost_mqtt.codec import BadgeRead, DeviceMessage, PayloadError, Status, Telemetry
+from firmware_adapters.messages import BadgeRead, DeviceMessage, PayloadError, Status, Telemetry
 from firmware_adapters.wiegand.codec import bits_from_bytes, credential_from_bits, raw_credential
 
 EVENT_CARDREAD = 1

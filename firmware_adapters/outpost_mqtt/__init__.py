@@ -1,39 +1,6 @@
-"""Outpost's native MQTT JSON device protocol (docs/MQTT.md)."""
+"""Outpost's native MQTT JSON device protocol (docs/MQTT.md); the messages it carries are in `messages`."""
 
-from firmware_adapters.outpost_mqtt.codec import (
-    Ack,
-    BadgeRead,
-    Command,
-    ContactChange,
-    DeviceEvent,
-    DeviceMessage,
-    Feedback,
-    PayloadError,
-    SiteMessage,
-    Status,
-    Telemetry,
-    Topic,
-    decode,
-    encode,
-    topic_for,
-)
+from firmware_adapters.outpost_mqtt.codec import Topic, decode, encode, parse_topic, topic_for
 from firmware_adapters.outpost_mqtt.config import OutpostMqttConfig
 
-__all__ = [
-    "Ack",
-    "BadgeRead",
-    "Command",
-    "ContactChange",
-    "DeviceEvent",
-    "DeviceMessage",
-    "Feedback",
-    "OutpostMqttConfig",
-    "PayloadError",
-    "SiteMessage",
-    "Status",
-    "Telemetry",
-    "Topic",
-    "decode",
-    "encode",
-    "topic_for",
-]
+__all__ = ["OutpostMqttConfig", "Topic", "decode", "encode", "parse_topic", "topic_for"]

@@ -9,20 +9,9 @@ from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink
 from firmware_adapters.dispatch import PerDeviceDispatcher
+from firmware_adapters.messages import Command, DeviceMessage, Feedback, PayloadError, SiteMessage
 from firmware_adapters.mqtt_link import open_link
-from firmware_adapters.outpost_mqtt.codec import (
-    DEVICE_PUBLISHES,
-    DEVICE_SUBSCRIBES,
-    Channel,
-    Command,
-    DeviceMessage,
-    Feedback,
-    PayloadError,
-    SiteMessage,
-    decode,
-    encode,
-    topic_for,
-)
+from firmware_adapters.outpost_mqtt.codec import DEVICE_PUBLISHES, DEVICE_SUBSCRIBES, Channel, decode, encode, topic_for
 
 log = logging.getLogger(__name__)
 

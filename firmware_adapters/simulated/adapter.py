@@ -15,20 +15,17 @@ from typing import ClassVar
 import aiomqtt
 
 from firmware_adapters.base import AdapterError
-from firmware_adapters.outpost_mqtt.codec import (
+from firmware_adapters.messages import (
     Ack,
     BadgeRead,
-    Channel,
     Command,
     ContactChange,
     DeviceMessage,
     PayloadError,
     Status,
     Telemetry,
-    decode,
-    encode,
-    topic_for,
 )
+from firmware_adapters.outpost_mqtt.codec import Channel, decode, encode, topic_for
 from firmware_adapters.simulated.config import SimulatedDeviceConfig
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from firmware_adapters.lock_commands import LockAction
-from firmware_adapters.outpost_mqtt.codec import PayloadError
+from firmware_adapters.messages import PayloadError
 
 Flavour = Literal["tasmota", "shelly"]
 ReportKind = Literal["power", "result", "lwt", "state", "online"]

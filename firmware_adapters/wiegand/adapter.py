@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, ClassVar, Protocol
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
-from firmware_adapters.outpost_mqtt.codec import BadgeRead, Command, SiteMessage, Status
+from firmware_adapters.messages import BadgeRead, Command, SiteMessage, Status
 from firmware_adapters.wiegand.codec import (
     FORMATS_BY_NAME,
     ParityError,

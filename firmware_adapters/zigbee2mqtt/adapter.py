@@ -18,16 +18,8 @@ from typing import Any, ClassVar
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
 from firmware_adapters.dispatch import PerDeviceDispatcher
 from firmware_adapters.lock_commands import ACK_MARGIN_S, LockAction, LockCommandTracker, stop_lock_adapter
+from firmware_adapters.messages import Ack, Command, ContactChange, DeviceMessage, PayloadError, SiteMessage, Status
 from firmware_adapters.mqtt_link import open_link
-from firmware_adapters.outpost_mqtt.codec import (
-    Ack,
-    Command,
-    ContactChange,
-    DeviceMessage,
-    PayloadError,
-    SiteMessage,
-    Status,
-)
 from firmware_adapters.zigbee2mqtt.codec import (
     Z2mState,
     decode_availability,

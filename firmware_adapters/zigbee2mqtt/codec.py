@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from firmware_adapters.lock_commands import LockAction
-from firmware_adapters.outpost_mqtt.codec import PayloadError, Telemetry
+from firmware_adapters.messages import PayloadError, Telemetry
 
 TopicKind = Literal["state", "availability", "bridge_state"]
 Availability = Literal["online", "offline"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from edge import keys
 from edge.app import EdgeRunner
-from firmware_adapters.outpost_mqtt.codec import Ack, ContactChange, DeviceMessage, Status, Telemetry
+from firmware_adapters.messages import Ack, ContactChange, DeviceMessage, Status, Telemetry
 
 
 class Sink:

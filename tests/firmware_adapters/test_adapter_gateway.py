@@ -10,7 +10,7 @@ import pytest
 from edge import keys
 from edge.devices.gateway import adapter_username
 from firmware_adapters.base import AdapterError
-from firmware_adapters.outpost_mqtt.codec import Feedback
+from firmware_adapters.messages import Feedback
 from firmware_adapters.registry import ADAPTER_TYPES
 from tests.edge.site import DEVICE_HASHES
 from tests.firmware_adapters.sites import EdgeStarter, adapter_site

@@ -6,8 +6,8 @@ from __future__ import annotations
 import osdp  # the libosdp package
 import pytest
 
+from firmware_adapters.messages import BadgeRead, PayloadError, Status, Telemetry
 from firmware_adapters.osdp import codec
-from firmware_adapters.outpost_mqtt.codec import BadgeRead, PayloadError, Status, Telemetry
 from firmware_adapters.wiegand.codec import ParityError
 from tests.firmware_adapters.captured import load_fixture
 

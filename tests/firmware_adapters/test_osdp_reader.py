@@ -14,9 +14,9 @@ import osdp  # the libosdp package
 import pytest
 
 from firmware_adapters.base import AdapterContext, AdapterError
+from firmware_adapters.messages import Ack, BadgeRead, Command, Feedback, Status, Telemetry
 from firmware_adapters.osdp.adapter import OsdpReaderAdapter
 from firmware_adapters.osdp.config import OsdpReaderConfig
-from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead, Command, Feedback, Status, Telemetry
 from firmware_adapters.wiegand.codec import H10301, encode_bits
 from tests.firmware_adapters.sinks import Sink
 from tests.polling import eventually

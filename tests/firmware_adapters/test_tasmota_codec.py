@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_adapters.outpost_mqtt.codec import PayloadError
+from firmware_adapters.messages import PayloadError
 from firmware_adapters.tasmota.codec import (
     RelayTopic,
     decode,

@@ -18,7 +18,7 @@ from edge.broker.directory import BrokerUser
 from edge.broker.passwords import mosquitto_hash
 from edge.broker.server import EmbeddedBroker
 from firmware_adapters.base import AdapterContext, MqttEndpoint
-from firmware_adapters.outpost_mqtt.codec import Command, DeviceMessage, Telemetry
+from firmware_adapters.messages import Command, DeviceMessage, Telemetry
 from firmware_adapters.tasmota.adapter import TasmotaRelayAdapter
 from firmware_adapters.tasmota.config import TasmotaRelayConfig
 from tests.brokers import running_broker

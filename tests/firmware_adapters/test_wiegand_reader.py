@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from firmware_adapters.base import AdapterContext, AdapterError
-from firmware_adapters.outpost_mqtt.codec import BadgeRead, Command, Feedback, Status
+from firmware_adapters.messages import BadgeRead, Command, Feedback, Status
 from firmware_adapters.wiegand.adapter import SimulatedWiegandLines, WiegandReaderAdapter
 from firmware_adapters.wiegand.codec import H10301, H10304, W34, encode_bits
 from firmware_adapters.wiegand.config import WiegandReaderConfig

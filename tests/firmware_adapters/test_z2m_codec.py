@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from firmware_adapters.outpost_mqtt.codec import PayloadError
+from firmware_adapters.messages import PayloadError
 from firmware_adapters.zigbee2mqtt.codec import (
     Z2mTopic,
     confirms,

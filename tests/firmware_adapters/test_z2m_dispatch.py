@@ -17,7 +17,7 @@ from edge.broker.directory import BrokerUser
 from edge.broker.passwords import mosquitto_hash
 from edge.broker.server import EmbeddedBroker
 from firmware_adapters.base import AdapterContext, MqttEndpoint
-from firmware_adapters.outpost_mqtt.codec import Command, DeviceMessage, Telemetry
+from firmware_adapters.messages import Command, DeviceMessage, Telemetry
 from firmware_adapters.zigbee2mqtt.adapter import Zigbee2MqttAdapter
 from firmware_adapters.zigbee2mqtt.config import Zigbee2MqttConfig
 from tests.brokers import running_broker

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edge import keys
-from firmware_adapters.outpost_mqtt.codec import Command
+from firmware_adapters.messages import Command
 from tests.firmware_adapters.sinks import spy_acks
 from tests.firmware_adapters.sites import EdgeStarter
 from tests.firmware_adapters.z2m_bridge import Z2mBridge, z2m_site

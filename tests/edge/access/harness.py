@@ -22,7 +22,7 @@ from edge.config import EdgeConfig
 from edge.devices.state import SiteState
 from edge.storage.database import Database
 from edge.storage.journal import Journal
-from firmware_adapters.outpost_mqtt.codec import Ack, Command, ContactChange, Status, Telemetry
+from firmware_adapters.messages import Ack, Command, ContactChange, Status, Telemetry
 from tests.edge.site import site_config_dict
 
 BERLIN = ZoneInfo("Europe/Berlin")  # the test site's timezone

@@ -12,7 +12,7 @@ from edge import keys
 from edge.app import EdgeRunner
 from edge.broker.directory import hash_password
 from edge.config import EdgeConfig
-from firmware_adapters.outpost_mqtt.codec import BadgeRead
+from firmware_adapters.messages import BadgeRead
 from firmware_adapters.simulated import SimulatedLock, SimulatedReader
 from tests.edge.site import DEVICE_PASSWORDS, site_config_dict
 from tests.polling import eventually

@@ -15,7 +15,7 @@ import pytest
 from edge import keys
 from edge.broker.directory import hash_password
 from edge.config import EdgeConfig
-from firmware_adapters.outpost_mqtt.codec import BadgeRead
+from firmware_adapters.messages import BadgeRead
 from tests.edge.access.door_alarms import door_alarms
 from tests.edge.console import console_headers
 from tests.edge.site import site_config_dict

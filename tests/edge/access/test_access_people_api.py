@@ -9,7 +9,7 @@ import pytest
 
 from edge import keys
 from edge.config import EdgeConfig
-from firmware_adapters.outpost_mqtt.codec import BadgeRead
+from firmware_adapters.messages import BadgeRead
 from tests.edge.console import console_headers
 from tests.edge.site import site_config_dict
 

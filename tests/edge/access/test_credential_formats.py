@@ -12,7 +12,8 @@ from edge.access.credentials import CredentialFormatError, CredentialInUse, norm
 from edge.access.decision import Reason
 from edge.access.pins import PinHasher
 from edge.config import ConfigError, EdgeConfig
-from firmware_adapters.outpost_mqtt.codec import BadgeRead, decode, encode
+from firmware_adapters.messages import BadgeRead
+from firmware_adapters.outpost_mqtt.codec import decode, encode
 from tests.edge.access.harness import PIN_KEY, access_site_dict
 
 

@@ -11,7 +11,7 @@ import tomli_w
 
 from edge.access.decision import Reason
 from edge.access.snapshot import CredentialSnapshot
-from firmware_adapters.outpost_mqtt.codec import BadgeRead
+from firmware_adapters.messages import BadgeRead
 from tests.edge.access.harness import AccessHarness, HarnessFactory, access_site_dict
 from tests.polling import eventually
 

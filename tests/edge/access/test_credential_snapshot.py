@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from edge.access.decision import Reason
 from edge.access.snapshot import CredentialSnapshot, SnapshotConflict, SnapshotRejected, applied_version
-from firmware_adapters.outpost_mqtt.codec import BadgeRead
+from firmware_adapters.messages import BadgeRead
 
 
 def snapshot(version: int, people: list[dict], **extra) -> CredentialSnapshot:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from firmware_adapters.outpost_mqtt.codec import BadgeRead, Telemetry
+from firmware_adapters.messages import BadgeRead, Telemetry
 from tests.polling import eventually
 
 

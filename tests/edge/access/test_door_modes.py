@@ -9,7 +9,7 @@ from edge.access.lockdown import LockdownState
 from edge.access.modes import door_mode
 from edge.access.schedule import Schedule
 from edge.config import DoorConfig, ScheduleConfig
-from firmware_adapters.outpost_mqtt.codec import BadgeRead
+from firmware_adapters.messages import BadgeRead
 from tests.edge.access.harness import BERLIN
 
 WED_10 = datetime(2026, 6, 10, 8, 0, tzinfo=UTC)  # 10:00 in Berlin

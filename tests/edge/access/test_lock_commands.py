@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from firmware_adapters.outpost_mqtt.codec import Ack, BadgeRead
+from firmware_adapters.messages import Ack, BadgeRead
 from tests.edge.access.harness import commands_in_flight
 from tests.polling import eventually
 

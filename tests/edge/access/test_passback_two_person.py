@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from edge.access.decision import Reason
 from edge.access.passback import PassbackTracker
-from firmware_adapters.outpost_mqtt.codec import BadgeRead
+from firmware_adapters.messages import BadgeRead
 
 
 async def badge(h, reader: str, credential: str, pin: str | None = None):

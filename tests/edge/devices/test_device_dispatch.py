@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 
 from edge import keys
-from firmware_adapters.outpost_mqtt.codec import ContactChange, Telemetry
+from firmware_adapters.messages import ContactChange, Telemetry
 from tests.polling import eventually
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edge import keys
 from edge.devices.telemetry import significant_changes
-from firmware_adapters.outpost_mqtt.codec import Telemetry
+from firmware_adapters.messages import Telemetry
 from tests.polling import eventually
 
 
