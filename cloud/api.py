@@ -23,11 +23,11 @@ from cloud.appkeys import DB
 from cloud.auth import check_login, end_session, require_admin, require_principal, set_session_cookie
 from cloud.db.models import Record
 from cloud.enrollment import IssuedCode
-from cloud.ratelimit import RateLimited
 from cloud.responses import api_error, error_response, invalid_request, json_model, too_many_attempts
 from cloud.sessions import SESSIONS
 from cloud.tenancy import SiteAlreadyRevoked, SiteNotFound, TenantScope
 from sync.wire import RecordKind
+from webguard.ratelimit import RateLimited
 
 DEFAULT_RECORD_LIMIT = 100
 MAX_RECORD_LIMIT = 1000

@@ -7,7 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cloud.enrollment import DEFAULT_TTL, MAX_TTL, check_timezone
+from cloud.enrollment import DEFAULT_TTL, MAX_TTL
+from sync.timezones import TimeZoneName
+
+# Text that a database column can hold and a page can show: no NUL (PostgreSQL refuses it) nor other controls.
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 
 
 class ApiModel(BaseModel):
@@ -19,7 +23,7 @@ class ApiModel(BaseModel):
 class LoginRequest(ApiModel):
     """Credentials for `POST /api/v1/login`."""
 
-    email: str = Field(min_length=3, max_length=320, description="Login e-mail address")
+    email: str = Field(min_length=3, max_length=320, pattern=PLAIN_TEXT, description="Login e-mail address")
     password: str = Field(min_length=1, max_length=1024, description="Password")
 
 
@@ -81,14 +85,16 @@ class RecordList(ApiModel):
 class EnrollmentCodeRequest(ApiModel):
     """`POST /api/v1/enrollment-codes`."""
 
-    site_name: str = Field(min_length=1, max_length=200, description="Name of the site the code will create")
+    site_name: str = Field(
+        min_length=1, max_length=200, pattern=PLAIN_TEXT, description="Name of the site the code will create"
+    )
     ttl_hours: int = Field(
         default=int(DEFAULT_TTL.total_seconds() // 3600),
         ge=1,
         le=int(MAX_TTL.total_seconds() // 3600),
         description="Hours until the code expires",
     )
-    timezone: str = Field(default="UTC", max_length=64, description="IANA time zone of the new site")
+    timezone: TimeZoneName = Field(default="UTC", description="IANA time zone of the new site")
 
     @field_validator("site_name")
     @classmethod
@@ -97,11 +103,6 @@ class EnrollmentCodeRequest(ApiModel):
         if not value:
             raise ValueError("site_name must not be blank")
         return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        return check_timezone(value)
 
 
 class EnrollmentCodeOut(ApiModel):

@@ -24,8 +24,8 @@ from cloud.auth import (
     API_LOGIN_PATH,
     API_LOGOUT_PATH,
     AUTHENTICATOR,
-    LOGIN_LIMITER,
     LOGIN_PATH,
+    LOGIN_THROTTLE,
     LOGOUT_PATH,
     Authenticator,
     session_middleware,
@@ -34,14 +34,21 @@ from cloud.config import CloudConfig
 from cloud.db.engine import create_engine, is_sqlite, session_factory
 from cloud.db.migrate import upgrade
 from cloud.enrollment import ENROLL_LIMITER
-from cloud.ratelimit import RateLimiter
-from cloud.responses import api_error_middleware
+from cloud.responses import api_error_middleware, reject_nul_middleware
 from cloud.sessions import SESSIONS, SessionStore, load_session_secret
 from sync.codec import MAX_BODY_BYTES
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
+from webguard.headers import install_security_headers
+from webguard.login_throttle import LoginThrottle
+from webguard.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
+# The portal's templates carry their style inline; nothing else may load, and no script at all.
+PORTAL_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 SHUTDOWN_TIMEOUT_S = 10.0
 CHECKPOINT_TIMEOUT_S = 10.0
 
@@ -65,7 +72,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _auth(app: web.Application) -> AsyncIterator[None]:
-    app[SESSIONS] = SessionStore(app[DB], load_session_secret(app[CONFIG]))
+    config = app[CONFIG]
+    secret = load_session_secret(config)
+    app[SESSIONS] = SessionStore(app[DB], secret)
+    app[LOGIN_THROTTLE] = LoginThrottle(secret, config.rate_limit_attempts, config.rate_limit_window_s)
     app[AUTHENTICATOR] = await Authenticator.create(app[DB])
     yield
 
@@ -107,10 +117,10 @@ def build_app(config: CloudConfig) -> web.Application:
     app = web.Application(
         # The sync body is gzip JSON, at most MAX_BODY_BYTES once decompressed; compressed it is smaller.
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[api_error_middleware, session_middleware],
+        middlewares=[api_error_middleware, reject_nul_middleware, session_middleware],
     )
     app[CONFIG] = config
-    app[LOGIN_LIMITER] = RateLimiter(config.rate_limit_attempts, config.rate_limit_window_s)
+    install_security_headers(app, csp=PORTAL_CSP)
     app[ENROLL_LIMITER] = RateLimiter(config.rate_limit_attempts, config.rate_limit_window_s)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_auth)

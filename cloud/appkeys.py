@@ -1,7 +1,7 @@
 """Typed keys of what the composition root (`cloud.app`) itself puts on the application: config and database.
 
 Keys of other services live with the component that owns them: `sessions.SESSIONS`, `auth.AUTHENTICATOR`,
-`auth.LOGIN_LIMITER`, `auth.PRINCIPAL` (a request key), `enrollment.ENROLL_LIMITER`.
+`auth.LOGIN_THROTTLE`, `auth.PRINCIPAL` (a request key), `enrollment.ENROLL_LIMITER`.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.appkeys import CONFIG
 from cloud.db.models import User
 from cloud.passwords import hash_password, needs_rehash, verify_password
-from cloud.ratelimit import RateLimiter
 from cloud.responses import api_error, client_ip, is_api_request
 from cloud.sessions import SESSION_COOKIE, SESSIONS
 from cloud.tenancy import Principal
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
+from webguard.login_throttle import KNOWN_CLIENT_COOKIE, KNOWN_CLIENT_MAX_AGE_S, LoginAttempt, LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -72,30 +72,34 @@ class Authenticator:
 
 
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
-# Login attempts, keyed by client IP and e-mail.
-LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
+# Login attempts (see webguard.login_throttle).
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 # Set by the session middleware when the request carries a valid session cookie.
 PRINCIPAL = web.RequestKey("principal", Principal)
+# Set by a successful login: the known-client cookie to send with the session cookie.
+KNOWN_CLIENT = web.RequestKey("known_client", str)
 
 
 async def check_login(request: web.Request, email: str, password: str) -> User | None:
     """Return the user if the password is right, else None; raise RateLimited when over the limits.
 
-    Every attempt counts against the client IP and the e-mail, and an attempt over either limit is refused
-    before any password check; a successful login clears the e-mail's count (not the IP's).
+    An attempt over a limit is refused before any password check (webguard.login_throttle: per client IP, IP and
+    e-mail, and e-mail across IPs, except for a browser that logged in to this e-mail before, which counts on
+    its own). A success clears the e-mail's counts (not the IP's) and leaves the known-client cookie to set.
     """
-    limiter = request.app[LOGIN_LIMITER]
-    user_key = f"user:{normalise_email(email)}"
-    limiter.attempt(f"ip:{client_ip(request)}", user_key)
+    throttle = request.app[LOGIN_THROTTLE]
+    attempt = LoginAttempt(client_ip(request), normalise_email(email), request.cookies.get(KNOWN_CLIENT_COOKIE))
+    throttle.attempt(attempt)
     user = await request.app[AUTHENTICATOR].authenticate(email, password)
     if user is not None:
-        limiter.reset(user_key)
+        request[KNOWN_CLIENT] = throttle.succeeded(attempt)
     return user
 
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
-    """Attach the session cookie (HttpOnly, SameSite=Lax, Secure behind https)."""
+    """Attach the session cookie (HttpOnly, SameSite=Lax, Secure behind https) and the known-client cookie."""
     store = request.app[SESSIONS]
+    secure = request.app[CONFIG].secure_cookies
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -103,8 +107,19 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
         path="/",
         httponly=True,
         samesite="Lax",
-        secure=request.app[CONFIG].secure_cookies,
+        secure=secure,
     )
+    known_client = request.get(KNOWN_CLIENT)
+    if known_client is not None:
+        response.set_cookie(
+            KNOWN_CLIENT_COOKIE,
+            known_client,
+            max_age=KNOWN_CLIENT_MAX_AGE_S,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=secure,
+        )
 
 
 async def end_session(request: web.Request, response: web.StreamResponse) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -17,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.appkeys import DB
 from cloud.db.models import EnrollmentCode, Site, new_slug, utcnow
-from cloud.ratelimit import RateLimited, RateLimiter
 from cloud.responses import client_ip, error_response, invalid_request, json_model, too_many_attempts
+from sync.timezones import check_timezone
 from sync.wire import EnrollRequest, EnrollResponse
+from webguard.ratelimit import RateLimited, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +65,6 @@ def code_hash(code: str) -> str:
     """Return the stored form of a code; case, spaces and dashes typed by a human do not matter."""
     normalised = "".join(ch for ch in code.upper() if ch not in " -\t")
     return hashlib.sha256(normalised.encode()).hexdigest()
-
-
-def check_timezone(name: str) -> str:
-    """Return `name` if it is a known IANA time zone, else raise ValueError."""
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
-        raise ValueError(f"unknown time zone {name!r}") from err
-    return name
 
 
 async def issue_code(

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from cloud.api import DEFAULT_RECORD_LIMIT, code_out, record_out, site_summaries
-from cloud.api_models import EnrollmentCodeOut, EnrollmentCodeRequest
+from cloud.api_models import EnrollmentCodeOut, EnrollmentCodeRequest, LoginRequest
 from cloud.appkeys import CONFIG, DB
 from cloud.auth import (
     LOGIN_PATH,
@@ -23,9 +23,9 @@ from cloud.auth import (
     set_session_cookie,
 )
 from cloud.config import format_validation_error
-from cloud.ratelimit import RateLimited
 from cloud.sessions import SESSIONS
 from cloud.tenancy import Principal, SiteAlreadyRevoked, SiteNotFound, TenantScope
+from webguard.ratelimit import RateLimited
 
 PORTAL_PATH = "/portal"
 # Double-submit token of the login form (there is no session yet to hold a CSRF token).
@@ -72,7 +72,13 @@ async def handle_login_form(request: web.Request) -> web.Response:
     if not expected or not hmac.compare_digest(submitted.encode(), expected.encode()):
         return _render_login(request, "The form expired; please try again.", status=403)
     try:
-        user = await check_login(request, str(form.get("email", "")), str(form.get("password", "")))
+        credentials = LoginRequest.model_validate(
+            {"email": str(form.get("email", "")), "password": str(form.get("password", ""))}
+        )
+    except ValidationError:
+        return _render_login(request, "Wrong e-mail or password.", status=401)
+    try:
+        user = await check_login(request, credentials.email, credentials.password)
     except RateLimited as err:
         minutes = -(-err.retry_after // 60)
         response = _render_login(

@@ -10,8 +10,8 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 
 from cloud.config import format_validation_error
-from cloud.ratelimit import RateLimited
 from sync.wire import ErrorBody
+from webguard.ratelimit import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +73,11 @@ async def api_error_middleware(request: web.Request, handler: Handler) -> web.St
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         return error_response(exc.status, _error_code(exc.status), exc.text or exc.reason)
+
+
+@web.middleware
+async def reject_nul_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer 400 to a NUL character anywhere in the decoded path or query: PostgreSQL text cannot hold one."""
+    if "\x00" in request.path or "\x00" in request.query_string:
+        raise api_error(web.HTTPBadRequest, "bad_request", "NUL characters are not allowed in the URL")
+    return await handler(request)

@@ -78,7 +78,9 @@ class EnrollRequest(WireModel):
     """Sent by `outpost-provision enroll` to claim a site."""
 
     code: str = Field(min_length=4, max_length=128, description="One-time enrollment code")
-    hostname: str = Field(default="", max_length=255, description="The box's hostname, for the portal")
+    hostname: str = Field(
+        default="", max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$", description="The box's hostname, for the portal"
+    )
 
 
 class EnrollResponse(WireModel):

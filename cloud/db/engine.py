@@ -34,15 +34,19 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection.
+
+    Statement parameters are hidden from errors (hide_parameters): an error is logged with its statement, and
+    the values may be site secrets, session digests or password hashes.
+    """
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -33,6 +33,7 @@ from edge.access.pins import PIN_PATTERN
 from edge.config import SLUG
 from edge.storage.database import Database, inserted_id
 from edge.storage.schema import access_snapshot, credentials, passback_presence, people, person_access, person_levels
+from webguard.params import MAX_DB_INT
 
 UNCHANGED = object()
 
@@ -81,9 +82,11 @@ class SnapshotPerson(_Body):
 class CredentialSnapshot(_Body):
     """A versioned full or delta snapshot of people, credentials and level assignments."""
 
-    version: int = Field(ge=1, description="Monotonic version; older or equal versions are ignored")
+    version: int = Field(ge=1, le=MAX_DB_INT, description="Monotonic version; older or equal versions are ignored")
     kind: Literal["full", "delta"] = Field(default="full", description="Whole population or changes only")
-    base_version: int | None = Field(default=None, ge=0, description="Delta: applies only on top of this version")
+    base_version: int | None = Field(
+        default=None, ge=0, le=MAX_DB_INT, description="Delta: applies only on top of this version"
+    )
     people: list[SnapshotPerson] = Field(default_factory=list, max_length=100_000, description="People")
     removed: list[str] = Field(default_factory=list, max_length=100_000, description="Delta: ids to delete")
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from edge.config.base import SLUG, Section
+from sync.timezones import TimeZoneName
 
 
 class SiteConfig(Section):
@@ -14,13 +13,4 @@ class SiteConfig(Section):
 
     id: str = Field(default="unenrolled", pattern=SLUG, description="Site id assigned at enrollment")
     name: str = Field(default="Outpost site", max_length=120, description="Human name of the site")
-    timezone: str = Field(default="UTC", description="IANA time zone used for schedules")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r}") from err
-        return value
+    timezone: TimeZoneName = Field(default="UTC", description="IANA time zone used for schedules")

@@ -20,6 +20,11 @@ class StorageConfig(Section):
         return self.data_dir / "edge.db"
 
     @property
+    def console_key_path(self) -> Path:
+        """Key signing the console's known-client cookies (created mode 0600 on first start)."""
+        return self.data_dir / "console_key"
+
+    @property
     def snapshot_dir(self) -> Path:
         """Directory of annotated camera snapshots."""
         return self.data_dir / "snapshots"

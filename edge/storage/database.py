@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,12 @@ async def _m006_outbox_quarantine(conn: AsyncConnection) -> None:
         await conn.execute(text(statement))
 
 
+async def _m007_console_csrf_not_stored(conn: AsyncConnection) -> None:
+    # The console's CSRF token is now derived from the session token (edge.web.auth), so the copy kept in
+    # clear goes. Open sessions stay valid; a page loaded before the upgrade needs a reload to post again.
+    await conn.execute(text("ALTER TABLE console_sessions DROP COLUMN csrf_token"))
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
@@ -158,6 +165,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (4, "wrong-PIN lockouts and duress PIN", _m004_pin_lockout_duress),
     (5, "door alarm list with operator acknowledgement", _m005_door_alarms),
     (6, "outbox quarantine", _m006_outbox_quarantine),
+    (7, "console CSRF tokens no longer stored", _m007_console_csrf_not_stored),
 ]
 
 
@@ -179,13 +187,34 @@ def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _make_private(path: Path) -> None:
+    """Create the database file mode 0600 if missing; narrow an existing one and its WAL/SHM files to 0600.
+
+    It holds session digests, PIN hashes and the audit trail. SQLite gives the -wal and -shm files it creates
+    the main file's mode, so a private main file keeps them private too.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in _SIDE_FILES)):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+                log.info("narrowed %s to mode 0600", file)
+        except FileNotFoundError:
+            pass
+
+
 class Database:
     """Owns the async engine of the edge database and the journal's dedicated writer connection."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        _make_private(path)
+        # hide_parameters: an error logged with its statement must not print the values (hashes, PINs).
+        self.engine: AsyncEngine = create_async_engine(f"sqlite+aiosqlite:///{path}", hide_parameters=True)
         event.listen(self.engine.sync_engine, "connect", _set_pragmas)
         # The journal's hot path (edge.storage.journal): same pragmas (WAL, FULL), one thread hop per write.
         self.writer = SqliteWriter(path, lambda conn: _set_pragmas(conn, None))

@@ -87,7 +87,8 @@ console_users = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-console_sessions = Table(
+# As release 1 created it (migration 1); migration 7 dropped csrf_token. Use `console_sessions` below.
+console_sessions_release_1 = Table(
     "console_sessions",
     metadata,
     Column("token_hash", String(64), primary_key=True),
@@ -201,4 +202,12 @@ outbox_quarantine = Table(
     Column("quarantined_at", DateTime(timezone=True), nullable=False),
     Column("error", String(64), nullable=False),
     Column("detail", Text, nullable=False),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    access_metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the cookie token
+    Column("user_id", Integer, nullable=False),  # FK console_users.id ON DELETE CASCADE (migration 1)
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )

@@ -17,6 +17,7 @@ from edge.vision.pipeline import CameraPipeline
 from edge.web.auth import SESSION
 from edge.web.forms import AlarmAckIn, CredentialPath, LockdownIn, PersonIn, PersonPatch, PinLockoutClearIn
 from edge.web.sync_view import sync_status
+from webguard.params import parse_id
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -112,10 +113,10 @@ async def door_command(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.Response:
     """Recent events, newest first (?limit=1..500&kind=)."""
-    try:
-        limit = max(1, min(500, int(request.query.get("limit", "50"))))
-    except ValueError:
+    limit = parse_id(request.query.get("limit", "50"))
+    if limit is None:
         return web.json_response({"error": "limit must be an integer"}, status=400)
+    limit = max(1, min(500, limit))
     entries = await request.app[keys.JOURNAL].recent(limit, request.query.get("kind"))
     return web.json_response(
         [
@@ -170,19 +171,17 @@ async def add_person(request: web.Request) -> web.Response:
     return web.json_response({"id": person_id}, status=201)
 
 
-def _person_id(request: web.Request) -> int | None:
-    try:
-        return int(request.match_info["person_id"])
-    except ValueError:
-        return None
+def _path_id(request: web.Request, name: str) -> int | None:
+    """The integer id in path segment `name`, or None (answer 404) unless ASCII digits within 64 bits."""
+    return parse_id(request.match_info[name])
 
 
 async def get_person(request: web.Request) -> web.Response:
     """One person with credentials, levels, role and validity (whether a PIN is set, never the PIN)."""
-    person_id = _person_id(request)
+    person_id = _path_id(request, "person_id")
+    if person_id is None:
+        return _error("unknown_person", 404)
     try:
-        if person_id is None:
-            raise UnknownPerson(request.match_info["person_id"])
         return web.json_response(await request.app[keys.CREDENTIALS].get_person(person_id))
     except UnknownPerson:
         return _error("unknown_person", 404)
@@ -190,7 +189,7 @@ async def get_person(request: web.Request) -> web.Response:
 
 async def patch_person(request: web.Request) -> web.Response:
     """Suspend/activate a person, assign levels, set role, validity or PIN; audited."""
-    person_id = _person_id(request)
+    person_id = _path_id(request, "person_id")
     if person_id is None:
         return _error("unknown_person", 404)
     body = await _body(request, PersonPatch)
@@ -245,10 +244,13 @@ async def list_alarms(request: web.Request) -> web.Response:
 
 async def ack_alarm(request: web.Request) -> web.Response:
     """Acknowledge an alarm with an optional comment (journaled; acknowledging again changes nothing)."""
+    alarm_id = _path_id(request, "alarm_id")
+    if alarm_id is None:
+        return _error("unknown_alarm", 404)
     body = await _body(request, AlarmAckIn)
     try:
         record = await request.app[keys.ACCESS].supervisor.acknowledge(
-            int(request.match_info["alarm_id"]), request[SESSION].username, body.comment.strip()
+            alarm_id, request[SESSION].username, body.comment.strip()
         )
     except UnknownAlarm:
         return _error("unknown_alarm", 404)
@@ -295,6 +297,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/access/snapshot", get_snapshot_version)
     app.router.add_put("/api/v1/access/snapshot", put_snapshot)
     app.router.add_get("/api/v1/alarms", list_alarms)
-    app.router.add_post(r"/api/v1/alarms/{alarm_id:\d{1,18}}/ack", ack_alarm)
+    app.router.add_post("/api/v1/alarms/{alarm_id}/ack", ack_alarm)
     app.router.add_get("/api/v1/access/pin-lockouts", list_pin_lockouts)
     app.router.add_post(r"/api/v1/access/pin-lockouts/{credential:.+}/clear", clear_pin_lockout)

@@ -1,8 +1,13 @@
-"""Console users, server-side sessions and CSRF protection."""
+"""Console users, server-side sessions and CSRF protection.
+
+The database holds neither token in clear: the session token only as its SHA-256, and the CSRF token not at all,
+because it is derived from the session token (an HMAC of it), which only the browser's cookie carries.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import secrets
@@ -45,6 +50,12 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _csrf_token(session_token: str) -> str:
+    # Knowing it reveals nothing about the session token (HMAC), and it needs no storage.
+    digest = hmac.new(session_token.encode(), b"outpost console csrf v1", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 class ConsoleAuth:
     """Creates users, checks passwords, issues and resolves session tokens."""
 
@@ -80,14 +91,13 @@ class ConsoleAuth:
         if row is None:
             return None
         token = secrets.token_urlsafe(32)
-        session = ConsoleSession(row.id, row.username, secrets.token_urlsafe(24))
+        session = ConsoleSession(row.id, row.username, _csrf_token(token))
         async with self._db.engine.begin() as conn:
             await conn.execute(delete(console_sessions).where(console_sessions.c.expires_at < datetime.now(UTC)))
             await conn.execute(
                 insert(console_sessions).values(
                     token_hash=_token_hash(token),
                     user_id=row.id,
-                    csrf_token=session.csrf_token,
                     expires_at=datetime.now(UTC) + self._lifetime,
                 )
             )
@@ -99,7 +109,6 @@ class ConsoleAuth:
             return None
         query = (
             select(
-                console_sessions.c.csrf_token,
                 console_sessions.c.expires_at,
                 console_users.c.id,
                 console_users.c.username,
@@ -114,7 +123,7 @@ class ConsoleAuth:
         expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
         if expires < datetime.now(UTC):
             return None
-        return ConsoleSession(row.id, row.username, row.csrf_token)
+        return ConsoleSession(row.id, row.username, _csrf_token(token))
 
     async def logout(self, token: str) -> None:
         """End a session."""

@@ -15,6 +15,15 @@ from edge import keys
 from edge.web import api, live, sync_view
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
+from webguard.headers import install_security_headers
+from webguard.login_throttle import (
+    KNOWN_CLIENT_COOKIE,
+    KNOWN_CLIENT_MAX_AGE_S,
+    LoginAttempt,
+    LoginThrottle,
+    RateLimited,
+    load_or_create_key,
+)
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -22,6 +31,7 @@ _PUBLIC = ("/login", "/static/", "/healthz")
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 
 
 def _wants_json(request: web.Request) -> bool:
@@ -49,22 +59,7 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
             if not session.csrf_ok(token):
                 return web.json_response({"error": "csrf_token_missing_or_wrong"}, status=403)
         request[SESSION] = session
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        _harden(exc)
-        raise
-    _harden(response)
-    return response
-
-
-def _harden(response: web.StreamResponse) -> None:
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
-    )
+    return await handler(request)
 
 
 @aiohttp_jinja2.template("login.html")
@@ -74,28 +69,45 @@ async def login_page(request: web.Request) -> dict[str, object]:
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    """Check the password and start a session."""
+    """Check the password (rate-limited, see webguard.login_throttle) and start a session."""
+    config = request.app[keys.CONFIG]
     data = await request.post()
     try:
         form = LoginForm.model_validate({k: str(v) for k, v in data.items()})
     except ValidationError:
         form = None
+    attempt = LoginAttempt(
+        ip=request.remote or "unknown",
+        account=form.username if form else "",
+        known_client=request.cookies.get(KNOWN_CLIENT_COOKIE),
+    )
+    throttle = request.app[LOGIN_THROTTLE]
+    try:
+        throttle.attempt(attempt)
+    except RateLimited as err:
+        log.warning("console login for %r from %s rate-limited", attempt.account, attempt.ip)
+        minutes = -(-err.retry_after // 60)
+        message = f"Too many login attempts; please wait {minutes} minute{'s' if minutes != 1 else ''}."
+        limited = aiohttp_jinja2.render_template(
+            "login.html", request, {"error": message, "site": config.site}, status=429
+        )
+        limited.headers["Retry-After"] = str(err.retry_after)
+        return limited
     result = await request.app[CONSOLE_AUTH].login(form.username, form.password) if form else None
     if result is None:
-        log.warning("console login failed for %r from %s", form.username if form else "?", request.remote)
-        context = {"error": "Wrong username or password.", "site": request.app[keys.CONFIG].site}
+        log.warning("console login failed for %r from %s", attempt.account or "?", attempt.ip)
+        context = {"error": "Wrong username or password.", "site": config.site}
         return aiohttp_jinja2.render_template("login.html", request, context, status=401)
     token, _session = result
     redirect = web.HTTPSeeOther("/")
-    redirect.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="Strict",
-        secure=request.secure,
-        path="/",
-        max_age=int(request.app[keys.CONFIG].web.session_hours * 3600),
-    )
+    # The known-client cookie goes to /login only: it is needed nowhere else.
+    for name, value, path, max_age in (
+        (SESSION_COOKIE, token, "/", int(config.web.session_hours * 3600)),
+        (KNOWN_CLIENT_COOKIE, throttle.succeeded(attempt), "/login", KNOWN_CLIENT_MAX_AGE_S),
+    ):
+        redirect.set_cookie(
+            name, value, httponly=True, samesite="Strict", secure=request.secure, path=path, max_age=max_age
+        )
     raise redirect
 
 
@@ -125,6 +137,19 @@ async def dashboard(request: web.Request) -> dict[str, object]:
     }
 
 
+# The console's own assets, listed once at start: a request names one of them or gets a 404, so no path from
+# a client ever reaches the file system (a 5,000-character name made aiohttp's static route fail with a 500).
+_STATIC_FILES = {path.name: path for path in (HERE / "static").iterdir() if path.is_file()}
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    """Serve one of the console's static assets."""
+    path = _STATIC_FILES.get(request.match_info["name"])
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path)
+
+
 async def healthz(_request: web.Request) -> web.StreamResponse:
     """Liveness probe."""
     return web.json_response({"ok": True})
@@ -137,13 +162,18 @@ def build_console(app: web.Application) -> None:
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
     )
+    config = app[keys.CONFIG]
+    app[LOGIN_THROTTLE] = LoginThrottle(
+        load_or_create_key(config.storage.console_key_path), config.web.login_attempts, config.web.login_window_s
+    )
+    install_security_headers(app, cacheable=lambda request: request.path.startswith("/static/"))
     app.middlewares.append(security_middleware)
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login_submit)
     app.router.add_post("/logout", logout)
     app.router.add_get("/", dashboard)
     app.router.add_get("/healthz", healthz)
-    app.router.add_static("/static/", HERE / "static")
+    app.router.add_get("/static/{name}", static_file)
     api.add_routes(app)
     sync_view.add_routes(app)
     live.add_routes(app)

@@ -17,8 +17,8 @@ from cloud.admin import create_user
 from cloud.app import RunningCloud
 from cloud.config import CloudConfig, ConfigError, build_config
 from cloud.enrollment import new_code
-from cloud.ratelimit import RateLimited, RateLimiter
 from sync.wire import ENROLL_PATH
+from webguard.ratelimit import RateLimited, RateLimiter
 
 ATTEMPTS = 3
 WINDOW_S = 600

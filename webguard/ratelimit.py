@@ -1,4 +1,4 @@
-"""In-memory sliding-window rate limiter for the unauthenticated entry points (login, enrollment).
+"""In-memory sliding-window rate limiter for unauthenticated entry points (login, enrollment).
 
 Each key (e.g. ``ip:203.0.113.7``, ``user:ops@acme.example``) may make at most `limit` attempts in any
 `window_s` seconds. State lives in this process only: a restart forgets it, and several processes each keep
