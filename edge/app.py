@@ -16,6 +16,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 from aiohttp import web
 from sqlalchemy import insert, select
@@ -35,10 +36,12 @@ from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from edge.storage.schema import mqtt_client_bindings
 from edge.vision.clips import ClipRecorder
+from edge.vision.detectors.base import DetectorError
 from edge.vision.detectors.batching import with_batching
 from edge.vision.detectors.registry import load_detector
 from edge.vision.events import TrackEvent
 from edge.vision.live import LiveFeed
+from edge.vision.model_files import ModelNotFoundError
 from edge.vision.pipeline import CameraPipeline, DetectionEvent
 from edge.vision.plates import PlateReader
 from edge.vision.retention import RetentionSweeper
@@ -181,6 +184,7 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
     pipelines: dict[str, CameraPipeline] = {}
     app[keys.CAMERAS] = pipelines
+    app[keys.CAMERA_FAULTS] = {}
     feeds: dict[str, LiveFeed] = {}
     app[LIVE_FEEDS] = feeds
     cameras = [c for c in config.cameras if c.enabled]
@@ -188,7 +192,13 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     loop = asyncio.get_running_loop()
-    detector = await loop.run_in_executor(None, load_detector, config.vision.detector)
+    try:
+        detector = await loop.run_in_executor(None, load_detector, config.vision.detector)
+    except (ModelNotFoundError, DetectorError) as err:
+        # Detection is an add-on: the doors, broker and console keep running; each camera gets an alarm.
+        await _detection_unavailable(app, [c.id for c in cameras], str(err))
+        yield
+        return
     # Cameras share one detector; with a dynamic-batch model their concurrent frames share inferences.
     detector = with_batching(detector, config.vision.detector, len(cameras))
     # Capture has a thread per camera (in the pipeline); this pool runs inference, snapshots, clips, OCR.
@@ -247,6 +257,16 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
     await _stage("stop cameras", asyncio.gather(*(p.stop() for p in pipelines.values())))
     await _stage("close live views", _close_live_feeds(app))
     executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _detection_unavailable(app: web.Application, camera_ids: list[str], reason: str) -> None:
+    """Run the cameras' site without detection: log, list the reason per camera, raise an alarm for each."""
+    log.error("camera detection disabled for %s: %s", ", ".join(camera_ids), reason)
+    alarms = app[keys.ACCESS].supervisor.alarms
+    now = datetime.now(UTC)
+    for camera_id in camera_ids:
+        app[keys.CAMERA_FAULTS][camera_id] = reason
+        await alarms.raised(camera_id, "detector_unavailable", reason, now)
 
 
 async def _close_live_feeds(app: web.Application) -> None:

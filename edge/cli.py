@@ -20,17 +20,28 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the Outpost edge appliance (MQTT broker, door access, cameras, console, cloud sync).",
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
-    parser.add_argument("--check-config", action="store_true", help="validate the config file and exit")
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the config file (and that the files it relies on, such as the detector model, load) and exit",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # --config and -v are accepted after the subcommand too (`outpost-edge add-user ana --config F`); SUPPRESS
+    # keeps a subcommand's unset option from overwriting the value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("run", help="run the appliance (the default)")
-    user = sub.add_parser("add-user", help="create a console user")
+    sub.add_parser("run", help="run the appliance (the default)", parents=[common])
+    user = sub.add_parser("add-user", help="create a console user", parents=[common])
     user.add_argument("username")
     user.add_argument("--password-file", type=Path, help="read the password from this file (else prompt)")
-    person = sub.add_parser("add-person", help="add a person with badge numbers")
+    person = sub.add_parser("add-person", help="add a person with badge numbers", parents=[common])
     person.add_argument("name")
     person.add_argument("--badge", action="append", default=[], help="credential number (repeatable)")
-    hasher = sub.add_parser("hash-password", help="print a hash for a device's or account's password_hash")
+    hasher = sub.add_parser(
+        "hash-password", help="print a hash for a device's or account's password_hash", parents=[common]
+    )
     hasher.add_argument("--password-file", type=Path, help="read the password from this file (else prompt)")
     hasher.add_argument(
         "--format",
@@ -84,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"outpost-edge: {err}", file=sys.stderr)
         return 2
     if args.check_config:
+        from edge.preflight import preflight
+
+        problems = preflight(config)
+        if problems:
+            print(f"outpost-edge: {args.config}: cannot run as configured", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 2
         print(
             f"{args.config}: OK ({len(config.devices)} devices, {len(config.doors)} doors, "
             f"{len(config.cameras)} cameras)"

@@ -29,5 +29,7 @@ GATEWAY = web.AppKey("gateway", DeviceGateway)
 SITE_STATE = web.AppKey("site_state", SiteState)
 ACCESS = web.AppKey("access", AccessService)
 CAMERAS = web.AppKey("cameras", dict[str, CameraPipeline])
+# Enabled cameras that run without detection, with the reason (a missing or unusable detector model).
+CAMERA_FAULTS = web.AppKey("camera_faults", dict[str, str])
 # None when the site runs offline (no cloud configured).
 SYNC: web.AppKey[SyncAgent | None] = web.AppKey("sync")

@@ -34,6 +34,7 @@ ALARM_TEXT = {
     "command_failed": "lock did not carry out a command",
     "lock_jammed": "lock jammed (bolt not fully thrown)",
     "contact_offline": "door contact unreachable",
+    "detector_unavailable": "camera detection disabled (no usable detector model)",
 }
 
 

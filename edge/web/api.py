@@ -59,7 +59,13 @@ async def status(request: web.Request) -> web.Response:
                 }
                 for d in state.devices.values()
             ],
-            "cameras": {cid: _camera_status(p) for cid, p in app[keys.CAMERAS].items()},
+            "cameras": {
+                **{
+                    cid: {"state": "detection_disabled", "last_error": why}
+                    for cid, why in app[keys.CAMERA_FAULTS].items()
+                },
+                **{cid: _camera_status(p) for cid, p in app[keys.CAMERAS].items()},
+            },
             "sync": await sync_status(app),
             "mqtt": {
                 **gateway.stats(),

@@ -78,3 +78,14 @@ def test_cli_check_config_and_help(tmp_path: Path) -> None:
     assert "web.colour" in failed.stderr
     helped = subprocess.run([*run, "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "--check-config" in helped.stdout
+
+
+def test_cli_takes_config_before_or_after_the_subcommand(tmp_path: Path) -> None:
+    from edge.cli import _parser
+
+    parsed = _parser().parse_args(["add-user", "ana", "--config", str(tmp_path / "a.toml")])
+    assert parsed.config == tmp_path / "a.toml" and parsed.command == "add-user"
+    parsed = _parser().parse_args(["--config", str(tmp_path / "b.toml"), "add-user", "ana"])
+    assert parsed.config == tmp_path / "b.toml"  # not reset by the subcommand's own (unset) --config
+    parsed = _parser().parse_args(["add-person", "Ada", "--badge", "42"])
+    assert str(parsed.config) == "/etc/outpost/edge.toml"
