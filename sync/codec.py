@@ -5,9 +5,9 @@ from __future__ import annotations
 import gzip
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, ValidationError
+from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
 from sync.wire import MAX_SEQ, RecordRejection, SyncBatch, SyncRecord, WireModel
 
@@ -77,12 +77,15 @@ def describe(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
+_SEQ: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_SEQ)])  # as SyncRecord.seq
+
+
 def _seq_of(index: int, raw: dict[str, Any]) -> int:
-    seq = raw.get("seq")
     # A record is named by its seq; one without a usable seq cannot be refused alone (see BadRecordsBody).
-    if type(seq) is not int or not 1 <= seq <= MAX_SEQ:
-        raise BatchDecodeError(f"records.{index}.seq: must be an integer from 1 to {MAX_SEQ}, got {seq!r}"[:300])
-    return seq
+    try:
+        return _SEQ.validate_python(raw.get("seq"))
+    except ValidationError as err:
+        raise BatchDecodeError(f"records.{index}.seq: {describe(err)}") from err
 
 
 def decode_batch_records(body: bytes) -> DecodedBatch:

@@ -152,3 +152,19 @@ async def test_health_probe(http: httpx.AsyncClient) -> None:
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+async def test_a_record_without_a_usable_seq_refuses_the_batch(
+    cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
+) -> None:
+    """Such a record cannot be named in a 422, so the batch as a whole is a 400 and nothing is stored."""
+    missing = raw_record(2)
+    del missing["seq"]
+    for bad in (missing, {**raw_record(2), "seq": "two"}, {**raw_record(2), "seq": 2.5}, {**raw_record(2), "seq": 0}):
+        response = await post_batch(http, site, raw_batch(site.site_id, [raw_record(1), bad]))
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "bad_batch" and "records.1.seq" in response.json()["detail"]
+    out_of_order = await post_batch(http, site, raw_batch(site.site_id, [raw_record(2), raw_record(1)]))
+    assert out_of_order.status_code == 400
+    async with cloud.db() as session:
+        assert (await session.scalars(select(Record.seq).where(Record.site_id == site.site_id))).all() == []
