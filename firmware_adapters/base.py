@@ -13,7 +13,9 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
 
 from firmware_adapters.messages import DeviceMessage, SiteMessage
 
@@ -72,11 +74,36 @@ class AdapterContext:
     mqtt: MqttEndpoint | None = None
 
 
-class DeviceAdapter(abc.ABC):
+class DeviceAdapterConfig(BaseModel):
+    """Base of every adapter's per-device config; unknown keys are errors.
+
+    Each subclass declares `type: Literal["<protocol>"]` with that value as its default: the one spelling of the
+    protocol's key, used by the registry's discriminated union and, through `config_type`, as the adapter's
+    `type_key`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+
+
+ConfigT = TypeVar("ConfigT", bound=DeviceAdapterConfig)
+
+
+def type_key_of(config_type: type[DeviceAdapterConfig]) -> str:
+    """Return the protocol key a config model declares as its `type` default."""
+    key = config_type.model_fields["type"].default
+    if not isinstance(key, str):
+        raise TypeError(f"{config_type.__name__}.type needs its protocol key as default")
+    return key
+
+
+class DeviceAdapter(abc.ABC, Generic[ConfigT]):
     """One protocol instance serving a set of devices.
 
     Contract:
-    - `__init__(devices, context)` gets {device id: that device's adapter config}; it does no I/O.
+    - `__init__(configs, context)` gets {device id: that device's adapter config} (`config_type`, kept in
+      `configs`); it does no I/O.
     - `start(sink)` opens the transport and returns once messages can flow; `stop()` closes it and is safe
       after a failed `start()`.
     - Every message a device reports is validated and passed to the sink as a typed message; anything
@@ -87,28 +114,35 @@ class DeviceAdapter(abc.ABC):
     - Every task an adapter starts is owned by it and cancelled by `stop()`.
     """
 
+    config_type: ClassVar[type[DeviceAdapterConfig]]
+    """The adapter's config model; each subclass sets it, and its `type` default becomes `type_key`."""
     type_key: ClassVar[str]
     device_kinds: ClassVar[frozenset[str] | None] = None
     """Device kinds (reader, lock, contact, sensor) this protocol can serve; None = any."""
 
-    def __init__(self, devices: Mapping[str, Any], context: AdapterContext) -> None:
-        self.devices = dict(devices)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config_type" in cls.__dict__:
+            cls.type_key = type_key_of(cls.config_type)
+
+    def __init__(self, devices: Mapping[str, ConfigT], context: AdapterContext) -> None:
+        self.configs: dict[str, ConfigT] = dict(devices)
         self.context = context
         self.bad_messages: Counter[str] = Counter()
         self.received = 0
 
     @classmethod
-    def group_key(cls, config: Any) -> str:
+    def group_key(cls, config: ConfigT) -> str:
         """Devices whose configs share a group key are served by one adapter instance (e.g. one RS-485 bus)."""
         return cls.type_key
 
     @classmethod
-    def device_acl(cls, device_id: str, config: Any) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    def device_acl(cls, device_id: str, config: ConfigT) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """Topic filters (publish, subscribe) for a device that connects to the broker itself, else None."""
         return None
 
     @classmethod
-    def broker_acl(cls, devices: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    def broker_acl(cls, devices: Mapping[str, ConfigT]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """Topic filters (publish, subscribe) the adapter's broker account needs; None if it uses no MQTT."""
         return None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -18,7 +18,7 @@ from firmware_adapters.wiegand.config import WiegandReaderConfig
 from firmware_adapters.zigbee2mqtt.adapter import Zigbee2MqttAdapter
 from firmware_adapters.zigbee2mqtt.config import Zigbee2MqttConfig
 
-ADAPTER_TYPES: dict[str, type[DeviceAdapter]] = {
+ADAPTER_TYPES: dict[str, type[DeviceAdapter[Any]]] = {
     adapter.type_key: adapter
     for adapter in (
         OutpostMqttAdapter,

@@ -58,10 +58,10 @@ class DeviceGateway:
         if not groups:
             # The native adapter always runs, so devices added later and stray messages are still seen.
             groups[("outpost_mqtt", "outpost_mqtt")] = {}
-        self.adapters: list[DeviceAdapter] = []
+        self.adapters: list[DeviceAdapter[Any]] = []
         self.failed: dict[str, str] = {}
         self._labels: dict[int, str] = {}
-        self._by_device: dict[str, DeviceAdapter] = {}
+        self._by_device: dict[str, DeviceAdapter[Any]] = {}
         for (type_key, group), members in groups.items():
             adapter_type = ADAPTER_TYPES[type_key]
             endpoint = None

@@ -98,7 +98,7 @@ def _read_scbk(path: Path) -> bytes:
     return key
 
 
-class OsdpReaderAdapter(DeviceAdapter):
+class OsdpReaderAdapter(DeviceAdapter[OsdpReaderConfig]):
     """The Control Panel of one bus: card reads -> BadgeRead, reader status -> Status/Telemetry, decisions -> LED.
 
     Feedback: a `Feedback` message shows the decision (green + beep, or flashing red + two beeps). Until the site
@@ -106,12 +106,11 @@ class OsdpReaderAdapter(DeviceAdapter):
     a `Feedback` for the same badge is not shown again.
     """
 
-    type_key: ClassVar[str] = "osdp"
+    config_type = OsdpReaderConfig
     device_kinds: ClassVar[frozenset[str] | None] = frozenset({"reader"})
 
-    def __init__(self, devices: Mapping[str, Any], context: AdapterContext) -> None:
+    def __init__(self, devices: Mapping[str, OsdpReaderConfig], context: AdapterContext) -> None:
         super().__init__(devices, context)
-        self.configs: dict[str, OsdpReaderConfig] = dict(devices)
         ports = {c.port for c in self.configs.values()}
         bauds = {c.baud for c in self.configs.values()}
         if len(ports) > 1 or len(bauds) > 1:
@@ -131,7 +130,7 @@ class OsdpReaderAdapter(DeviceAdapter):
         self.parity_errors = 0
 
     @classmethod
-    def group_key(cls, config: Any) -> str:
+    def group_key(cls, config: OsdpReaderConfig) -> str:
         """One Control Panel per serial port."""
         return str(config.port)
 

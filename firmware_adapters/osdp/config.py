@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from firmware_adapters.base import DeviceAdapterConfig
 
 
-class OsdpReaderConfig(BaseModel):
+class OsdpReaderConfig(DeviceAdapterConfig):
     """One reader on a bus; readers sharing `port` are served by one Control Panel (one adapter instance)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["osdp"] = Field(default="osdp", description="Adapter type key")
     port: str = Field(min_length=1, description="Serial device of the RS-485 bus, e.g. /dev/ttyUSB0")

@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink
 from firmware_adapters.dispatch import PerDeviceDispatcher
 from firmware_adapters.messages import Command, DeviceMessage, Feedback, PayloadError, SiteMessage
 from firmware_adapters.mqtt_link import open_link
 from firmware_adapters.outpost_mqtt.codec import DEVICE_PUBLISHES, DEVICE_SUBSCRIBES, Channel, decode, encode, topic_for
+from firmware_adapters.outpost_mqtt.config import OutpostMqttConfig
 
 log = logging.getLogger(__name__)
 
 
-class OutpostMqttAdapter(DeviceAdapter):
+class OutpostMqttAdapter(DeviceAdapter[OutpostMqttConfig]):
     """Subscribes to `outpost/+/<channel>` for device channels and publishes commands and receipts.
 
     Messages are decoded as they arrive and handled per device (`PerDeviceDispatcher`): in order for each
@@ -26,9 +26,9 @@ class OutpostMqttAdapter(DeviceAdapter):
     disconnecting.
     """
 
-    type_key: ClassVar[str] = "outpost_mqtt"
+    config_type = OutpostMqttConfig
 
-    def __init__(self, devices: Mapping[str, Any], context: AdapterContext) -> None:
+    def __init__(self, devices: Mapping[str, OutpostMqttConfig], context: AdapterContext) -> None:
         super().__init__(devices, context)
         if context.mqtt is None:
             raise AdapterError("outpost_mqtt adapter needs a broker endpoint")
@@ -39,7 +39,7 @@ class OutpostMqttAdapter(DeviceAdapter):
         self._devices: PerDeviceDispatcher[DeviceMessage] = PerDeviceDispatcher(self._handle, name="outpost_mqtt")
 
     @classmethod
-    def broker_acl(cls, devices: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def broker_acl(cls, devices: Mapping[str, OutpostMqttConfig]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Publish commands/receipts to any device; read every device channel."""
         return (
             ("outpost/+/command", "outpost/+/receipt"),
@@ -47,7 +47,7 @@ class OutpostMqttAdapter(DeviceAdapter):
         )
 
     @classmethod
-    def device_acl(cls, device_id: str, config: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def device_acl(cls, device_id: str, config: OutpostMqttConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """A native device publishes and subscribes only on its own channels."""
         return (
             tuple(topic_for(device_id, ch) for ch in DEVICE_PUBLISHES),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from firmware_adapters.base import DeviceAdapterConfig
 
 
-class OutpostMqttConfig(BaseModel):
+class OutpostMqttConfig(DeviceAdapterConfig):
     """The device connects to the site broker itself and speaks docs/MQTT.md."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["outpost_mqtt"] = Field(default="outpost_mqtt", description="Adapter type key")

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from typing import ClassVar
 
 import aiomqtt
 
@@ -35,7 +34,6 @@ STOP_TIMEOUT_S = 5.0
 class SimulatedDevice:
     """A device process: connects with its credentials, announces itself, handles commands."""
 
-    type_key: ClassVar[str] = "simulated"
     firmware = "sim-1.0"
 
     def __init__(self, config: SimulatedDeviceConfig) -> None:

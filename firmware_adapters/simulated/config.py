@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -12,7 +10,6 @@ class SimulatedDeviceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["simulated"] = Field(default="simulated", description="Adapter type key")
     device_id: str = Field(description="Device id, also the MQTT username and client id")
     password: str = Field(repr=False, description="MQTT password")
     host: str = Field(default="127.0.0.1", description="Broker host")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
 from firmware_adapters.dispatch import PerDeviceDispatcher
@@ -37,21 +37,20 @@ from firmware_adapters.tasmota.config import TasmotaRelayConfig
 log = logging.getLogger(__name__)
 
 
-def _devices_topics(devices: Mapping[str, Any]) -> list[tuple[Flavour, str]]:
+def _devices_topics(devices: Mapping[str, TasmotaRelayConfig]) -> list[tuple[Flavour, str]]:
     return sorted({(c.flavour, c.topic) for c in devices.values()})
 
 
-class TasmotaRelayAdapter(DeviceAdapter):
+class TasmotaRelayAdapter(DeviceAdapter[TasmotaRelayConfig]):
     """Door strikes on Tasmota or Shelly Gen1 relays (several doors may share one multi-relay device)."""
 
-    type_key: ClassVar[str] = "tasmota"
+    config_type = TasmotaRelayConfig
     device_kinds: ClassVar[frozenset[str] | None] = frozenset({"lock"})
 
-    def __init__(self, devices: Mapping[str, Any], context: AdapterContext) -> None:
+    def __init__(self, devices: Mapping[str, TasmotaRelayConfig], context: AdapterContext) -> None:
         super().__init__(devices, context)
         if context.mqtt is None:
             raise AdapterError("tasmota adapter needs a broker endpoint")
-        self.configs: dict[str, TasmotaRelayConfig] = dict(devices)
         self._by_relay: dict[tuple[Flavour, str, int], str] = {}
         self._by_topic: dict[tuple[Flavour, str], list[str]] = {}
         for device_id, config in self.configs.items():
@@ -70,12 +69,12 @@ class TasmotaRelayAdapter(DeviceAdapter):
         self.ignored = 0
 
     @classmethod
-    def device_acl(cls, device_id: str, config: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def device_acl(cls, device_id: str, config: TasmotaRelayConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The relay publishes its stat/tele (Shelly: shellies/<id>/...) and reads its cmnd topics."""
         return device_acl(config.flavour, config.topic)
 
     @classmethod
-    def broker_acl(cls, devices: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def broker_acl(cls, devices: Mapping[str, TasmotaRelayConfig]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Command the configured relays; read their reports."""
         pairs = _devices_topics(devices)
         return (

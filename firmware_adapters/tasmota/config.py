@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from firmware_adapters.base import DeviceAdapterConfig
 
 _LEVEL = r"^[^/+#\x00]+$"
 
 
-class TasmotaRelayConfig(BaseModel):
+class TasmotaRelayConfig(DeviceAdapterConfig):
     """One relay channel of a Wi-Fi relay; the device's broker account is the Outpost device id."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["tasmota"] = Field(default="tasmota", description="Adapter type key")
     flavour: Literal["tasmota", "shelly"] = Field(

@@ -144,21 +144,24 @@ class SimulatedWiegandLines:
 LinesFactory = Callable[[str, WiegandReaderConfig], WiegandLines]
 
 
-class WiegandReaderAdapter(DeviceAdapter):
+class WiegandReaderAdapter(DeviceAdapter[WiegandReaderConfig]):
     """Wiegand readers on one GPIO chip; each reader's edges are assembled into frames and decoded.
 
     A frame with a parity error is counted (`parity_errors`, and in `bad_messages`) and dropped: the reader
     misread, the person badges again. Readers take no commands; receipts and feedback are dropped (no LED wiring).
     """
 
-    type_key: ClassVar[str] = "wiegand"
+    config_type = WiegandReaderConfig
     device_kinds: ClassVar[frozenset[str] | None] = frozenset({"reader"})
 
     def __init__(
-        self, devices: Mapping[str, Any], context: AdapterContext, *, lines_factory: LinesFactory | None = None
+        self,
+        devices: Mapping[str, WiegandReaderConfig],
+        context: AdapterContext,
+        *,
+        lines_factory: LinesFactory | None = None,
     ) -> None:
         super().__init__(devices, context)
-        self.configs: dict[str, WiegandReaderConfig] = dict(devices)
         self._factory: LinesFactory = lines_factory or (lambda _device_id, config: GpiodWiegandLines(config))
         self.lines: dict[str, WiegandLines] = {}
         self._tasks = OwnedTasks()
@@ -166,7 +169,7 @@ class WiegandReaderAdapter(DeviceAdapter):
         self.frames = 0
 
     @classmethod
-    def group_key(cls, config: Any) -> str:
+    def group_key(cls, config: WiegandReaderConfig) -> str:
         """One adapter per GPIO chip."""
         return str(config.chip)
 

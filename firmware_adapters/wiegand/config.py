@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from firmware_adapters.base import DeviceAdapterConfig
 
 FormatName = Literal["H10301", "W34", "H10304"]
 
@@ -13,10 +15,8 @@ def _all_formats() -> list[FormatName]:
     return ["H10301", "W34", "H10304"]
 
 
-class WiegandReaderConfig(BaseModel):
+class WiegandReaderConfig(DeviceAdapterConfig):
     """A reader's D0/D1 lines on a GPIO chip; readers on one chip are served by one adapter instance."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["wiegand"] = Field(default="wiegand", description="Adapter type key")
     chip: str = Field(default="/dev/gpiochip0", min_length=1, description="GPIO chip character device")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
 from firmware_adapters.dispatch import PerDeviceDispatcher
@@ -36,17 +36,16 @@ from firmware_adapters.zigbee2mqtt.config import Zigbee2MqttConfig
 log = logging.getLogger(__name__)
 
 
-class Zigbee2MqttAdapter(DeviceAdapter):
+class Zigbee2MqttAdapter(DeviceAdapter[Zigbee2MqttConfig]):
     """Serves the configured devices of one Zigbee2MQTT instance; other devices of that bridge are ignored."""
 
-    type_key: ClassVar[str] = "zigbee2mqtt"
+    config_type = Zigbee2MqttConfig
     device_kinds: ClassVar[frozenset[str] | None] = frozenset({"lock", "contact", "sensor"})
 
-    def __init__(self, devices: Mapping[str, Any], context: AdapterContext) -> None:
+    def __init__(self, devices: Mapping[str, Zigbee2MqttConfig], context: AdapterContext) -> None:
         super().__init__(devices, context)
         if context.mqtt is None:
             raise AdapterError("zigbee2mqtt adapter needs a broker endpoint")
-        self.configs: dict[str, Zigbee2MqttConfig] = dict(devices)
         bases = {c.base_topic for c in self.configs.values()}
         if len(bases) > 1:
             raise AdapterError(f"zigbee2mqtt: one adapter serves one base topic, got {sorted(bases)}")
@@ -73,12 +72,12 @@ class Zigbee2MqttAdapter(DeviceAdapter):
         self.ignored = 0
 
     @classmethod
-    def group_key(cls, config: Any) -> str:
+    def group_key(cls, config: Zigbee2MqttConfig) -> str:
         """One adapter per Zigbee2MQTT base topic."""
         return str(config.base_topic)
 
     @classmethod
-    def broker_acl(cls, devices: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def broker_acl(cls, devices: Mapping[str, Zigbee2MqttConfig]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Read everything under the base topic; publish only to devices' /set topics."""
         base = next((c.base_topic for c in devices.values()), "zigbee2mqtt")
         return (f"{base}/+/set",), (f"{base}/#",)

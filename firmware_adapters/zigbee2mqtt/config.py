@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from firmware_adapters.base import DeviceAdapterConfig
 
 # Topic levels Outpost builds from these must be single, literal MQTT topic levels.
 _LEVEL = r"^[^/+#\x00]+$"
 
 
-class Zigbee2MqttConfig(BaseModel):
+class Zigbee2MqttConfig(DeviceAdapterConfig):
     """A lock, door contact or temperature/humidity sensor paired with Zigbee2MQTT.
 
     Devices sharing a `base_topic` (one Zigbee2MQTT instance) are served by one adapter instance.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["zigbee2mqtt"] = Field(default="zigbee2mqtt", description="Adapter type key")
     friendly_name: str = Field(
