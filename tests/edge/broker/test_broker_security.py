@@ -10,7 +10,9 @@ from pathlib import Path
 from edge import keys
 from edge.broker.directory import BrokerDirectory, BrokerUser, hash_password
 from edge.broker.server import EmbeddedBroker
+from firmware_adapters.outpost_mqtt.codec import Ack, Command, encode
 from tests.edge.site import DEVICE_PASSWORDS
+from tests.mosquitto_cli import mosquitto
 from tests.paho_device import PahoDevice
 
 
@@ -36,7 +38,10 @@ async def test_device_cannot_command_another_device(edge_app, devices) -> None:
         assert await rogue.subscribe("outpost/lock-front/command") == [0x80]
         assert await rogue.subscribe("outpost/reader-front/#") == [0x80]
         assert await rogue.subscribe("outpost/reader-front/receipt") == [1]
-        await asyncio.sleep(0.5)
+        # Barrier: the rogue's publish was acknowledged, so it was routed; a site command sent after it
+        # must be the first (and only) command the lock sees.
+        await edge_app.app[keys.GATEWAY].send("lock-front", Command(id="barrier", action="lock"))
+        assert (await asyncio.wait_for(lock.commands.get(), 10)).id == "barrier"
         assert lock.commands.empty()
         assert edge_app.app[keys.BROKER].directory.denied >= denied_before + 3
     finally:
@@ -93,11 +98,9 @@ async def test_persistent_subscription_survives_broker_restart(tmp_path: Path) -
         assert await core.connect()
         await core.publish("outpost/lock-9/command", '{"action":"unlock"}')
         assert await lock.connect()  # no new SUBSCRIBE: the restored one must deliver
-        for _ in range(50):
-            if lock.messages:
-                break
-            await asyncio.sleep(0.1)
-        assert lock.messages == [("outpost/lock-9/command", b'{"action":"unlock"}')]
+        assert await lock.wait_for("outpost/lock-9/command", b'{"action":"unlock"}') == [
+            ("outpost/lock-9/command", b'{"action":"unlock"}')
+        ]
     finally:
         core.close()
         lock.close()
@@ -109,57 +112,35 @@ async def test_mosquitto_clients_interoperate(edge_app, devices) -> None:
     await edge_app.app[keys.CREDENTIALS].add_person("Grace Hopper", ["55501"])
     port = str(edge_app.mqtt_port)
     sub = await asyncio.create_subprocess_exec(
-        "mosquitto_sub",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        port,
-        "-V",
-        "mqttv311",
-        "-i",
-        "lock-front",
-        "-u",
-        "lock-front",
-        "-P",
-        DEVICE_PASSWORDS["lock-front"],
-        "-t",
-        "outpost/lock-front/command",
-        "-q",
-        "1",
-        "-C",
-        "1",
-        "-W",
-        "10",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    await asyncio.sleep(0.8)  # let the subscription land
-    pub = await asyncio.create_subprocess_exec(
-        "mosquitto_pub",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        port,
-        "-V",
-        "mqttv311",
-        "-i",
-        "reader-front",
-        "-u",
-        "reader-front",
-        "-P",
-        DEVICE_PASSWORDS["reader-front"],
-        "-t",
-        "outpost/reader-front/event",
-        "-q",
-        "1",
-        "-m",
-        json.dumps({"type": "badge", "credential": "55501"}),
-    )
-    assert await pub.wait() == 0
-    out, err = await asyncio.wait_for(sub.communicate(), 15)
-    assert sub.returncode == 0, err.decode()
-    command = json.loads(out)
-    assert command["action"] == "unlock"
+        "stdbuf", "-oL", "mosquitto_sub", "-d", "-h", "127.0.0.1", "-p", port, "-V", "mqttv311",
+        "-i", "lock-front", "-u", "lock-front", "-P", DEVICE_PASSWORDS["lock-front"],
+        "-t", "outpost/lock-front/command", "-q", "1", "-C", "1", "-W", "15",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert sub.stdout is not None
+    lines: list[str] = []
+    try:
+        # -d prints the protocol exchange (line-buffered through stdbuf): publish the badge once the lock's
+        # SUBACK is in, not after a guess.
+        while not any("received SUBACK" in line for line in lines):
+            line = (await asyncio.wait_for(sub.stdout.readline(), 10)).decode()
+            assert line, f"mosquitto_sub ended before subscribing: {lines}"
+            lines.append(line)
+        code, _, err = await mosquitto(
+            "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-V", "mqttv311",
+            "-i", "reader-front", "-u", "reader-front", "-P", DEVICE_PASSWORDS["reader-front"],
+            "-t", "outpost/reader-front/event", "-q", "1",
+            "-m", json.dumps({"type": "badge", "credential": "55501"}),
+        )  # fmt: skip
+        assert code == 0, err
+        out, err_bytes = await asyncio.wait_for(sub.communicate(), 15)
+    finally:
+        if sub.returncode is None:
+            sub.kill()
+            await sub.wait()
+    assert sub.returncode == 0, err_bytes.decode()
+    [payload] = [line for line in out.decode().splitlines() if line.startswith("{")]
+    assert json.loads(payload)["action"] == "unlock"
 
 
 def test_mosquitto_tools_present() -> None:
@@ -169,13 +150,15 @@ def test_mosquitto_tools_present() -> None:
 
 async def test_retained_messages_of_others_are_not_leaked_on_connect(edge_app, devices) -> None:
     """amqtt 0.12.1 sends a new client the retained messages of every filter anyone subscribed to."""
-    await devices("lock-front", "lock")  # publishes a retained online status the site core subscribes to
-    await asyncio.sleep(0.3)
+    # Started means its retained "online" status was acknowledged, so the broker holds it (the core subscribes to it).
+    await devices("lock-front", "lock")
     snoop = PahoDevice(edge_app.mqtt_port, "reader-front", "reader-front", DEVICE_PASSWORDS["reader-front"])
     try:
         assert await snoop.connect()
         assert await snoop.subscribe("outpost/reader-front/receipt") == [1]
-        await asyncio.sleep(0.8)
-        assert [topic for topic, _ in snoop.messages] == []
+        # Barrier: a receipt the site sends now arrives after anything sent on connect or on that SUBSCRIBE.
+        await edge_app.app[keys.GATEWAY].send("reader-front", Ack(id="barrier"))
+        received = await snoop.wait_for("outpost/reader-front/receipt", encode(Ack(id="barrier")))
+        assert [topic for topic, _ in received] == ["outpost/reader-front/receipt"]
     finally:
         snoop.close()

@@ -17,8 +17,9 @@ from edge.broker.directory import BrokerUser, hash_password
 from edge.broker.server import EmbeddedBroker
 from firmware_adapters.outpost_mqtt.codec import Command
 from tests.brokers import running_broker
-from tests.edge.broker.clients import PahoDevice, mosquitto
-from tests.edge.conftest import DEVICE_PASSWORDS
+from tests.edge.site import DEVICE_PASSWORDS
+from tests.mosquitto_cli import mosquitto
+from tests.paho_device import PahoDevice
 
 BRIDGE_PW = "pw-bridge"
 SET_TOPIC = "zigbee2mqtt/back_door_lock/set"

@@ -18,7 +18,8 @@ import pytest
 from edge.broker.directory import BrokerUser, hash_password
 from edge.broker.server import EmbeddedBroker
 from tests.brokers import running_broker
-from tests.edge.broker.clients import PahoDevice, mosquitto
+from tests.mosquitto_cli import mosquitto
+from tests.paho_device import PahoDevice
 
 PW = "pw-dev"
 
