@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -14,6 +14,7 @@ from edge.app import EdgeRunner
 from edge.config import EdgeConfig
 from tests.edge.console import console_login
 from tests.edge.site import site_config_dict
+from tests.polling import eventually
 
 
 async def test_camera_detections_reach_journal_and_console(
@@ -40,12 +41,12 @@ async def test_camera_detections_reach_journal_and_console(
     await runner.start()
     try:
         journal = runner.app[keys.JOURNAL]
-        for _ in range(300):
-            detections = await journal.recent(5, "detection")
-            if any(d.payload["category"] == "person" for d in detections):
-                break
-            await asyncio.sleep(0.1)
-        person = next(d for d in detections if d.payload["category"] == "person")
+
+        async def latest_person() -> Any:
+            detections = await journal.recent(50, "detection")
+            return next((d for d in detections if d.payload.get("category") == "person"), None)
+
+        person = await eventually(latest_person, timeout_s=30)
         assert person.payload["count"] >= 1
         assert person.payload["camera_id"] == "plaza"
         assert (config.storage.snapshot_dir / "plaza" / person.payload["snapshot"]).exists()
@@ -63,15 +64,11 @@ async def test_camera_detections_reach_journal_and_console(
             assert analytics["camera_id"] == "plaza" and "kerb" in analytics["lines"]
 
         # One walker is one track: a track_started event with its best snapshot and a clip.
-        started = None
-        for _ in range(300):
-            started = next(
-                (d for d in await journal.recent(50, "detection") if d.payload.get("kind") == "track_started"), None
-            )
-            if started is not None:
-                break
-            await asyncio.sleep(0.1)
-        assert started is not None, "no track_started event"
+        async def track_started() -> Any:
+            detections = await journal.recent(50, "detection")
+            return next((d for d in detections if d.payload.get("kind") == "track_started"), None)
+
+        started = await eventually(track_started, timeout_s=30)  # TimeoutError: no track_started event
         assert started.payload["category"] in ("person", "vehicle")
         assert started.payload["clip"].endswith(".mp4")
     finally:

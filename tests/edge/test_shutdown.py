@@ -14,6 +14,7 @@ import tomli_w
 
 from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedReader
 from tests.edge.site import DEVICE_PASSWORDS, site_config_dict
+from tests.polling import eventually
 
 
 async def test_sigterm_keeps_every_confirmed_event(tmp_path: Path) -> None:
@@ -44,7 +45,7 @@ async def test_sigterm_keeps_every_confirmed_event(tmp_path: Path) -> None:
     )
     await reader.start()
     sent = [await reader.present(f"card-{i}") for i in range(40)]
-    await asyncio.sleep(0.05)
+    await eventually(lambda: reader.receipts, timeout_s=10)  # SIGTERM once the site has confirmed some
     proc.send_signal(signal.SIGTERM)
     output, _ = await asyncio.wait_for(proc.communicate(), 30)
     await reader.stop()

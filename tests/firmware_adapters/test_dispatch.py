@@ -57,19 +57,27 @@ async def test_a_device_waiting_on_slow_work_does_not_hold_up_another() -> None:
 
 async def test_a_full_queue_slows_intake_instead_of_dropping() -> None:
     release = asyncio.Event()
+    taken = asyncio.Event()
     handled: list[int] = []
+    other: list[int] = []
 
     async def handler(device_id: str, seq: int) -> None:
+        if device_id == "other":
+            other.append(seq)
+            return
+        taken.set()
         await release.wait()
         handled.append(seq)
 
     dispatcher: PerDeviceDispatcher[int] = PerDeviceDispatcher(handler, name="test", max_queued=2)
     await dispatcher.submit("flood", 0)
-    await asyncio.sleep(0)  # the worker takes message 0 and waits
+    await taken.wait()  # the worker took message 0 and waits
     await dispatcher.submit("flood", 1)
     await dispatcher.submit("flood", 2)
     blocked = asyncio.create_task(dispatcher.submit("flood", 3))
-    await asyncio.sleep(0.05)
+    # Barrier: another device's message, submitted after, is handled; a submit that did not wait is done by then.
+    await dispatcher.submit("other", 99)
+    await eventually(lambda: other == [99], interval_s=0.001)
     assert not blocked.done()  # back-pressure: the connection's reader waits here
     release.set()
     await asyncio.wait_for(blocked, 2)
@@ -80,9 +88,11 @@ async def test_a_full_queue_slows_intake_instead_of_dropping() -> None:
 
 async def test_drain_waits_for_work_in_flight_and_stop_cancels_what_overruns() -> None:
     started = asyncio.Event()
+    begun: list[str] = []
     finished: list[str] = []
 
     async def handler(device_id: str, message: str) -> None:
+        begun.append(message)
         started.set()
         await asyncio.sleep(0.1 if message == "quick" else 60)
         finished.append(message)
@@ -96,6 +106,7 @@ async def test_drain_waits_for_work_in_flight_and_stop_cancels_what_overruns() -
     assert not await dispatcher.drain(0.05)
     await dispatcher.stop()  # the overrunning handler is cancelled, no task is left behind
     assert dispatcher.busy_devices == 0
-    await dispatcher.submit("reader", "after-stop")  # refused (logged), not handled
-    await asyncio.sleep(0.15)
-    assert finished == ["quick"]
+    await dispatcher.submit("reader", "after-stop")  # refused (logged), not handled: no worker is started
+    assert dispatcher.busy_devices == 0
+    assert await dispatcher.drain(1)
+    assert begun == ["quick", "stuck"] and finished == ["quick"]

@@ -109,6 +109,12 @@ async def test_a_full_queue_drops_and_counts_and_intake_drains(broker: EmbeddedB
         received.append(payload)
 
     link = LocalLink(endpoint(broker), ["t/in/#"], slow, name="test", max_queued=3)
+    watched: list[bytes] = []
+
+    async def watch(_topic: str, payload: bytes) -> None:
+        watched.append(payload)
+
+    watcher = LocalLink(endpoint(broker), ["t/in/#"], watch, name="watcher")
     device = PahoDevice(broker.port, "dev", "dev", "dev-pw")
     try:
         await link.start()
@@ -119,9 +125,13 @@ async def test_a_full_queue_drops_and_counts_and_intake_drains(broker: EmbeddedB
         release.set()
         await link.stop_intake(2.0)
         assert received == [b"0", b"1", b"2", b"3"]
-        await device.publish("t/in/x", "after")  # unsubscribed: not handed over
-        await asyncio.sleep(0.05)
+        # Unsubscribed: not handed over. Barrier: a second link subscribed to the same topic gets "after" through
+        # the same hub, queue and handler task.
+        await watcher.start()
+        await device.publish("t/in/x", "after")
+        await eventually(lambda: watched == [b"after"])
         assert received == [b"0", b"1", b"2", b"3"]
     finally:
         device.close()
         await link.stop()
+        await watcher.stop()

@@ -17,9 +17,11 @@ from tests.polling import eventually
 
 @pytest.fixture
 async def readers():
+    # The longest frame timeout allowed: on a loaded 2-core box the simulated sender can stall well past the
+    # 25 ms default between two bits of one frame, splitting it. The tests wait on reads, never on the timeout.
     configs = {
-        "reader-a": WiegandReaderConfig(d0=17, d1=18),
-        "reader-b": WiegandReaderConfig(d0=22, d1=23, formats=["H10301"], accept_raw=True),
+        "reader-a": WiegandReaderConfig(d0=17, d1=18, frame_timeout_ms=250),
+        "reader-b": WiegandReaderConfig(d0=22, d1=23, formats=["H10301"], accept_raw=True, frame_timeout_ms=250),
     }
     lines: dict[str, SimulatedWiegandLines] = {}
 
@@ -66,14 +68,18 @@ async def test_back_to_back_frames_and_noise_on_two_readers(readers) -> None:
         lines["reader-a"].send_bits(encode_bits(H10301, 1, 1)),
         lines["reader-b"].send_bits(raw32),
     )
-    await asyncio.sleep(0.05)  # more than the 25 ms frame timeout
+    reads: dict[str, list[str]] = {}
+
+    async def read(count: int) -> None:
+        for _ in range(count):
+            device_id, badge = await sink.next(BadgeRead)
+            reads.setdefault(device_id, []).append(badge.credential)
+
+    await read(2)  # both frames ended (the frame timeout passed) before the next edge
     await lines["reader-a"].send_bits("1")  # a single glitch edge
-    await asyncio.sleep(0.05)
+    await eventually(lambda: adapter.bad_messages["reader-a"] == 1)  # its frame ended too
     await lines["reader-a"].send_bits(encode_bits(H10301, 1, 2))
-    reads = {}
-    for _ in range(3):
-        device_id, badge = await sink.next(BadgeRead)
-        reads.setdefault(device_id, []).append(badge.credential)
+    await read(1)
     assert reads == {"reader-a": ["1:1", "1:2"], "reader-b": ["04A1B2C3"]}
     assert adapter.bad_messages["reader-a"] == 1  # the glitch
 

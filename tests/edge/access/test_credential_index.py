@@ -122,10 +122,10 @@ async def test_decisions_see_the_old_or_the_new_set_never_a_mix(access_harness: 
             await asyncio.sleep(0)
 
     task = asyncio.create_task(reader())
-    await asyncio.sleep(0.01)
     try:
+        await eventually(lambda: "old" in seen, interval_s=0.001)  # reads before the switch...
         await h.service.apply_credential_snapshot(snapshot(2, new))
-        await asyncio.sleep(0.01)
+        await eventually(lambda: seen.count("new") >= 10, interval_s=0.001)  # ...and after it
     finally:
         done.set()
         await task

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from edge.access.decision import Reason
 from edge.access.snapshot import CredentialSnapshot, SnapshotConflict, SnapshotRejected, applied_version
 from firmware_adapters.messages import BadgeRead
+from tests.polling import eventually
 
 
 def snapshot(version: int, people: list[dict], **extra) -> CredentialSnapshot:
@@ -152,10 +153,10 @@ async def test_decisions_see_the_old_or_the_new_set_never_a_mix(access_harness) 
             seen.append(generation)
 
     readers = [asyncio.create_task(reader()) for _ in range(3)]
-    await asyncio.sleep(0.05)
     try:
+        await eventually(lambda: seen.count("old") >= 10, interval_s=0.001)  # reads before the switch...
         result = await h.service.apply_credential_snapshot(snapshot(2, new))
-        await asyncio.sleep(0.05)
+        await eventually(lambda: seen.count("new") >= 10, interval_s=0.001)  # ...and after it
     finally:
         done.set()
         await asyncio.gather(*readers)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from firmware_adapters.messages import Ack, BadgeRead
 from tests.edge.access.harness import commands_in_flight
 from tests.polling import eventually
@@ -13,10 +11,19 @@ async def test_acked_command_is_sent_once(access_harness) -> None:
     h = await access_harness()
     await h.lock_online("lock-front")
     command = await h.service.command_door("front", "unlock", "admin")
-    await asyncio.sleep(0.3)
-    assert [c.id for _, c in h.locks.sent] == [command.id]
+    # Barrier: a later command to a silent lock runs its whole retry schedule; a resend of the acked command
+    # would have been due before that one's fault.
+    await h.lock_online("lock-yard")
+    h.locks.silent.add("lock-yard")
+    await h.service.command_door("yard", "unlock", "admin")
+
+    async def barrier_faulted() -> bool:
+        return ("yard", "command_failed", "raised") in await h.alarms()
+
+    await eventually(barrier_faulted, timeout_s=3)
+    assert [c.id for dev, c in h.locks.sent if dev == "lock-front"] == [command.id]
     assert commands_in_flight(h.service.commander) == 0
-    assert await h.alarms() == []
+    assert await h.alarms() == [("yard", "command_failed", "raised")]
 
 
 async def test_silent_lock_is_retried_with_backoff_then_faulted(access_harness) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from edge.vision import CameraConfig, CameraPipeline, DetectionEvent, FrameResult, NanoDetDetector, TrackEvent
 from edge.vision.pipeline import OnDetection
+from tests.polling import eventually
 
 MakePipeline = Callable[..., CameraPipeline]
 
@@ -36,14 +37,6 @@ async def make_pipeline(nanodet: NanoDetDetector, vtest_path: Path, tmp_path: Pa
     yield make
     for pipeline in made:
         await pipeline.stop()
-
-
-async def wait_for(condition: Callable[[], bool], within: float) -> None:
-    """Poll until condition() holds; fail after `within` seconds."""
-    async with asyncio.timeout(within):
-        # Status and files are what the pipeline exposes, so the test watches them as a user would.
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
 
 
 async def ignore(event: DetectionEvent) -> None:
@@ -102,7 +95,7 @@ async def test_latest_jpg_keeps_updating_without_events(make_pipeline: MakePipel
         return len(versions)
 
     await pipeline.start()
-    await wait_for(lambda: seen_versions() >= 4, within=30)
+    await eventually(lambda: seen_versions() >= 4, timeout_s=30)
 
     events = pipeline.status.events_emitted
     assert 1 <= events <= 2
@@ -117,10 +110,10 @@ async def test_a_failing_callback_does_not_stop_the_pipeline(make_pipeline: Make
 
     pipeline = make_pipeline(on_detection, min_interval_s=0.0)
     await pipeline.start()
-    await wait_for(lambda: pipeline.status.callback_errors >= 2, within=30)
+    await eventually(lambda: pipeline.status.callback_errors >= 2, timeout_s=30)
     frames = pipeline.status.frames_processed
 
-    await wait_for(lambda: pipeline.status.frames_processed > frames + 3, within=10)
+    await eventually(lambda: pipeline.status.frames_processed > frames + 3, timeout_s=10)
     assert pipeline.status.state == "running"
 
 
@@ -128,7 +121,7 @@ async def test_a_missing_file_reports_an_error_and_keeps_retrying(make_pipeline:
     pipeline = make_pipeline(ignore, source=str(tmp_path / "gone.avi"))
 
     await pipeline.start()
-    await wait_for(lambda: pipeline.status.state.startswith("error:"), within=5)
+    await eventually(lambda: pipeline.status.state.startswith("error:"), timeout_s=5)
 
     assert "gone.avi" in pipeline.status.state
     assert pipeline.status.frames_processed == 0
@@ -140,7 +133,7 @@ async def test_a_file_without_loop_stops_at_its_end(make_pipeline: MakePipeline)
     pipeline = make_pipeline(ignore, fps=1.0, loop=False)
 
     await pipeline.start()
-    await wait_for(lambda: pipeline.status.state == "stopped", within=60)
+    await eventually(lambda: pipeline.status.state == "stopped", timeout_s=60)
 
     assert pipeline.status.frames_processed == 80  # 795 frames, every 10th
 
@@ -181,7 +174,7 @@ async def test_track_events_one_pair_per_object_with_best_snapshot_and_analytics
     )
     await pipeline.start()
     try:
-        await wait_for(lambda: pipeline.status.state == "stopped", within=90)
+        await eventually(lambda: pipeline.status.state == "stopped", timeout_s=90)
     finally:
         await pipeline.stop()
 

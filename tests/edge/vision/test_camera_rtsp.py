@@ -20,6 +20,7 @@ import pytest
 
 from edge.vision import CameraConfig, CameraPipeline, CameraSource, DetectionEvent, NanoDetDetector, TrackEvent
 from tests.net import free_port
+from tests.polling import eventually
 
 from .conftest import read_frames
 
@@ -96,13 +97,6 @@ async def rtsp_server(rtsp_frames: Path, tmp_path: Path) -> AsyncIterator[RtspSe
         await server.kill()
 
 
-async def wait_for(condition, within: float) -> None:  # type: ignore[no-untyped-def]
-    """Poll until condition() holds; fail after `within` seconds."""
-    async with asyncio.timeout(within):
-        while not condition():  # noqa: ASYNC110 - the test watches status as the console would
-            await asyncio.sleep(0.05)
-
-
 def udp_socket_count() -> int:
     """Return how many of this process's open sockets are UDP (RTP over UDP would open some)."""
     inodes = set()
@@ -153,12 +147,12 @@ async def test_pipeline_reports_a_dead_stream_and_recovers(
     pipeline = CameraPipeline(camera, nanodet, tmp_path, on_detection, on_track_event=on_track_event)
     await pipeline.start()
     try:
-        await wait_for(lambda: pipeline.status.frames_processed >= 10, within=30)
+        await eventually(lambda: pipeline.status.frames_processed >= 10, timeout_s=30)
         assert pipeline.status.state == "running" and pipeline.status.reconnects == 0
         assert any(e.kind == "track_started" and e.category == "person" for e in events)
 
         await rtsp_server.kill()
-        await wait_for(lambda: pipeline.status.state.startswith("error:"), within=20)
+        await eventually(lambda: pipeline.status.state.startswith("error:"), timeout_s=20)
         down = pipeline.status
         assert down.reconnects >= 1 and down.last_error and down.retry_at is not None
         # Losing the camera ends its tracks: every started track has its end reported.
@@ -166,11 +160,11 @@ async def test_pipeline_reports_a_dead_stream_and_recovers(
         assert started == {e.track_id for e in events if e.kind == "track_ended"}
         frames_before = down.frames_processed
 
-        await asyncio.sleep(1.5)  # stays down through at least one retry
+        await eventually(lambda: pipeline.status.reconnects > down.reconnects, timeout_s=20)  # down through a retry
         await rtsp_server.start()
-        await wait_for(
+        await eventually(
             lambda: pipeline.status.state == "running" and pipeline.status.frames_processed >= frames_before + 10,
-            within=45,
+            timeout_s=45,
         )
         up = pipeline.status
         assert up.retry_at is None and up.reconnects >= down.reconnects
@@ -180,17 +174,44 @@ async def test_pipeline_reports_a_dead_stream_and_recovers(
     assert pipeline.status.state == "stopped"
 
 
+class SilentCamera:
+    """An rtsp:// server that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self._sock.setblocking(False)
+        self._accepted: list[socket.socket] = []
+        self.url = f"rtsp://127.0.0.1:{self._sock.getsockname()[1]}/stuck"
+
+    def connected(self) -> bool:
+        """True once a client has connected (it now waits for an answer that never comes)."""
+        try:
+            conn, _ = self._sock.accept()
+        except BlockingIOError:
+            return bool(self._accepted)
+        self._accepted.append(conn)  # kept open and silent
+        return True
+
+    def close(self) -> None:
+        for conn in self._accepted:
+            conn.close()
+        self._sock.close()
+
+
 @pytest.fixture
-def silent_camera() -> Iterator[str]:
-    """Return an rtsp:// URL whose server accepts connections and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        yield f"rtsp://127.0.0.1:{sock.getsockname()[1]}/stuck"
+def silent_camera() -> Iterator[SilentCamera]:
+    """A camera server that accepts connections and never answers."""
+    camera = SilentCamera()
+    try:
+        yield camera
+    finally:
+        camera.close()
 
 
 async def test_a_dead_camera_stalls_neither_other_cameras_nor_the_loop(
-    silent_camera: str, short_clip: Path, nanodet: NanoDetDetector, tmp_path: Path
+    silent_camera: SilentCamera, short_clip: Path, nanodet: NanoDetDetector, tmp_path: Path
 ) -> None:
     async def ignore(event: DetectionEvent) -> None:
         pass
@@ -203,7 +224,7 @@ async def test_a_dead_camera_stalls_neither_other_cameras_nor_the_loop(
             await asyncio.sleep(0.02)
             lags.append(time.monotonic() - started - 0.02)
 
-    stuck_cfg = CameraConfig(id="stuck", name="Stuck", source=silent_camera, fps=5.0, timeout_s=3.0)
+    stuck_cfg = CameraConfig(id="stuck", name="Stuck", source=silent_camera.url, fps=5.0, timeout_s=3.0)
     file_cfg = CameraConfig(id="plaza", name="Plaza", source=str(short_clip), fps=5.0)
     # One inference worker for both: the stuck camera's blocked open must not hold it.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
@@ -211,10 +232,10 @@ async def test_a_dead_camera_stalls_neither_other_cameras_nor_the_loop(
         plaza = CameraPipeline(file_cfg, nanodet, tmp_path, ignore, executor, realtime=False)
         watcher = asyncio.create_task(watch_loop())
         await stuck.start()
-        await asyncio.sleep(0.5)  # the stuck camera is now blocked connecting
+        await eventually(silent_camera.connected, timeout_s=10)  # the stuck camera is now blocked connecting
         await plaza.start()
         try:
-            await wait_for(lambda: plaza.status.frames_processed >= 60, within=40)
+            await eventually(lambda: plaza.status.frames_processed >= 60, timeout_s=40)
             assert stuck.status.frames_processed == 0
             assert stuck.status.state == "starting" or stuck.status.state.startswith("error:")
         finally:
