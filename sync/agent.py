@@ -255,6 +255,7 @@ class SyncAgent:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            self._retry.clear()  # an earlier "retry now" is served by this attempt; it must not cut the next pause
             try:
                 await self.flush()
             except (httpx.HTTPError, SyncRejected, ValueError) as err:

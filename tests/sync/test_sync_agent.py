@@ -273,3 +273,33 @@ async def test_large_records_go_in_smaller_batches_and_one_too_large_is_quaranti
     assert delivered == 4 and stored == [1, 2, 4, 5]
     assert [(q.seq, q.error) for q in await outbox.quarantined()] == [(3, "too_large")]
     assert await outbox.backlog() == 0
+
+
+async def test_retry_now_ends_a_pause(cloud_config: CloudConfig, edge_db: Database) -> None:
+    async with started_cloud(cloud_config) as cloud:
+        site = await enroll_site(cloud)
+    outbox = Outbox(edge_db)
+    await Journal(edge_db).record("event", {"type": "test"}, source="t", summary="while down")
+    agent = SyncAgent(
+        outbox,
+        cloud_url=f"http://127.0.0.1:{cloud_config.port}",
+        site_id=site.site_id,
+        secret=site.secret,
+        interval_s=8.0,
+        probe_interval_s=600,  # no probe within the pause: only retry_now can end it early
+    )
+    await agent.start()
+    try:
+        await eventually(lambda: agent.retry_at is not None, timeout_s=10)
+        retry_at = agent.retry_at
+        assert retry_at is not None
+        async with started_cloud(cloud_config):
+            agent.retry_now()  # e.g. the operator's "Retry now" button
+
+            async def drained() -> bool:
+                return await outbox.backlog() == 0
+
+            await eventually(drained, timeout_s=10)
+        assert datetime.now(UTC) < retry_at
+    finally:
+        await agent.stop(flush_timeout_s=1)
