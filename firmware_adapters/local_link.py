@@ -1,4 +1,4 @@
-"""`MqttLink`'s interface over an in-process connection to the embedded site broker (no socket, no MQTT codec).
+"""A `BrokerLink` over an in-process connection to the embedded site broker (no socket, no MQTT codec).
 
 The broker hands each routed message over synchronously; the link queues it and passes it to `on_message` one at
 a time, in order, from its own task, as `MqttLink` does. The queue is bounded: a site core that falls that far
@@ -14,15 +14,15 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from firmware_adapters.base import AdapterError, LocalBrokerConnection, MqttEndpoint
+from firmware_adapters.broker_link import BrokerLink, MessageHandler
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str, bytes], Awaitable[None]]
 MAX_QUEUED = 10_000
 
 
-class LocalLink:
-    """An adapter's in-process broker connection with `MqttLink`'s interface."""
+class LocalLink(BrokerLink):
+    """An adapter's in-process broker connection."""
 
     def __init__(
         self,
@@ -36,23 +36,12 @@ class LocalLink:
     ) -> None:
         if endpoint.local is None:
             raise ValueError("LocalLink needs an endpoint with a local broker")
-        self._endpoint = endpoint
-        self._subscriptions = list(subscriptions)
-        self._on_message = on_message
-        self._on_connect = on_connect
-        self._name = name
+        super().__init__(endpoint, subscriptions, on_message, name=name, on_connect=on_connect)
         self._max_queued = max_queued
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._connection: LocalBrokerConnection | None = None
-        self._task: asyncio.Task[None] | None = None
         self._handling = False
-        self.connects = 0
         self.dropped = 0
-
-    @property
-    def connected(self) -> bool:
-        """True while joined to the broker and subscribed."""
-        return self._connection is not None
 
     async def start(self, timeout_s: float = 10.0) -> None:
         """Join the broker and subscribe; raise AdapterError if it is not running or refuses the account."""
@@ -67,6 +56,7 @@ class LocalLink:
             connection.close()
             raise AdapterError(f"{self._name}: {err}") from err
         self._connection = connection
+        self._connected.set()
         self._task = asyncio.create_task(self._pump(), name=f"local-link-{self._name}")
         self.connects += 1
         if self._on_connect is not None:
@@ -100,14 +90,7 @@ class LocalLink:
         while (not self._queue.empty() or self._handling) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
-    async def stop(self, drain_timeout_s: float = 0.0) -> None:
-        """Stop intake (draining first if asked) and leave the broker."""
-        if drain_timeout_s > 0:
-            await self.stop_intake(drain_timeout_s)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    def _disconnect(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -4,20 +4,30 @@ The adapter publishes LOCK/UNLOCK through `publish(device_id, action, duration_s
 None for a re-lock); `LockCommandTracker` acknowledges each `Command` when the
 device reports the commanded state (or as failed after a timeout) and, for a timed unlock the device cannot do
 itself, sends the re-lock when the time is up. All its tasks belong to the adapter's `OwnedTasks`.
+`BridgedLockAdapter` is the lifecycle such adapters share.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal, Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Literal, TypeVar
 
-from firmware_adapters.base import AdapterError, OwnedTasks
+from firmware_adapters.base import (
+    AdapterContext,
+    AdapterError,
+    DeviceAdapter,
+    DeviceAdapterConfig,
+    DeviceSink,
+    OwnedTasks,
+)
 from firmware_adapters.dispatch import PerDeviceDispatcher
-from firmware_adapters.messages import Ack, Command
+from firmware_adapters.messages import Ack, Command, DeviceMessage
+from firmware_adapters.mqtt_link import open_link
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +36,6 @@ RELOCK_ATTEMPTS = 5
 RELOCK_RETRY_S = 1.0
 ACK_MARGIN_S = 1.0
 """The site waits this much longer than an adapter's own confirmation timeout before resending a command."""
-
-
-class MqttLinkLike(Protocol):
-    """The part of an MQTT link the shutdown needs."""
-
-    async def stop_intake(self, drain_timeout_s: float) -> None:
-        """Unsubscribe and wait for delivered messages to be passed on."""
-        ...
-
-    async def stop(self) -> None:
-        """Disconnect."""
-        ...
 
 
 class LockCommandTracker:
@@ -142,23 +140,77 @@ class LockCommandTracker:
         self.relock_failures += 1
 
 
-async def stop_lock_adapter(
-    locks: LockCommandTracker,
-    tasks: OwnedTasks,
-    link: MqttLinkLike,
-    devices: PerDeviceDispatcher[Any],
-    drain_timeout_s: float,
-) -> None:
-    """Shut a lock adapter down without leaving a door unlocked.
+class BridgedLockConfig(DeviceAdapterConfig):
+    """Config of a lock whose bridge has no command ids: commands are confirmed by its state reports."""
 
-    Stop intake and hand on what was already delivered (still connected, so the reports being handled can still
-    confirm pending commands), then re-lock now, cancel tasks, disconnect, and stop the per-device dispatcher.
+    ack_timeout_s: float  # each protocol redeclares it with its own bounds, default and description
+
+
+LockConfigT = TypeVar("LockConfigT", bound=BridgedLockConfig)
+
+
+class BridgedLockAdapter(DeviceAdapter[LockConfigT]):
+    """What the adapters of such locks (Zigbee2MQTT, Tasmota/Shelly) share: one broker link, owned tasks, a
+    `LockCommandTracker` and a per-device dispatcher, and so their start, stop and ack timeout.
+
+    Subclasses map their protocol in `_on_message` (reports in) and `_publish_action` (LOCK/UNLOCK out).
     """
-    deadline = time.monotonic() + drain_timeout_s
-    await link.stop_intake(drain_timeout_s)
-    await devices.drain(max(0.0, deadline - time.monotonic()))
-    pending = locks.relocks_pending()
-    await tasks.cancel_all()
-    await locks.relock_now(pending)
-    await link.stop()
-    await devices.stop()
+
+    def __init__(
+        self,
+        devices: Mapping[str, LockConfigT],
+        context: AdapterContext,
+        *,
+        subscriptions: Sequence[str],
+        name: str,
+    ) -> None:
+        super().__init__(devices, context)
+        if context.mqtt is None:
+            raise AdapterError(f"{self.type_key} adapter needs a broker endpoint")
+        self._sink: DeviceSink | None = None
+        self._tasks = OwnedTasks()
+        self._locks = LockCommandTracker(self.type_key, self._tasks, self._publish_action, self._deliver_ack)
+        self._devices: PerDeviceDispatcher[DeviceMessage] = PerDeviceDispatcher(self._handle, name=name)
+        self._link = open_link(context.mqtt, subscriptions, self._on_message, name=name)
+        self.ignored = 0
+
+    @abc.abstractmethod
+    async def _on_message(self, topic: str, payload: bytes) -> None:
+        """Decode and map one message in the link's task, then queue the results per device; never raise."""
+
+    @abc.abstractmethod
+    async def _publish_action(self, device_id: str, action: LockAction, duration_s: float | None) -> None:
+        """Publish LOCK/UNLOCK for a device (duration_s: the command's, None for a re-lock)."""
+
+    def command_ack_timeout_s(self, device_id: str) -> float | None:
+        """Longer than the device's ack_timeout_s: the adapter acks every command itself, as confirmed or failed."""
+        config = self.configs.get(device_id)
+        return None if config is None else config.ack_timeout_s + ACK_MARGIN_S
+
+    async def start(self, sink: DeviceSink) -> None:
+        """Connect and subscribe to the devices' reports (retained ones arrive at once)."""
+        self._sink = sink
+        await self._link.start()
+
+    async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Shut down without leaving a door unlocked.
+
+        Stop intake and hand on what was already delivered (still connected, so the reports being handled can
+        still confirm pending commands), then re-lock now, cancel tasks, disconnect, and stop the dispatcher.
+        """
+        deadline = time.monotonic() + drain_timeout_s
+        await self._link.stop_intake(drain_timeout_s)
+        await self._devices.drain(max(0.0, deadline - time.monotonic()))
+        pending = self._locks.relocks_pending()
+        await self._tasks.cancel_all()
+        await self._locks.relock_now(pending)
+        await self._link.stop()
+        await self._devices.stop()
+
+    async def _deliver_ack(self, device_id: str, ack: Ack) -> None:
+        if self._sink is not None:
+            await self.deliver(self._sink, device_id, ack)
+
+    async def _handle(self, device_id: str, message: DeviceMessage) -> None:
+        assert self._sink is not None
+        await self.deliver(self._sink, device_id, message)

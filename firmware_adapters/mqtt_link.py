@@ -1,7 +1,7 @@
 """One adapter's MQTT connection to the site broker: connect, subscribe, reconnect with backoff, publish.
 
 Thin transport shared by the MQTT-based adapters (native, Zigbee2MQTT, Tasmota/Shelly); all mapping lives in their
-codecs. `open_link` picks this or, when the broker runs in this process, `LocalLink`.
+codecs. `open_link` picks this or, when the broker runs in this process, `LocalLink` (both are a `BrokerLink`).
 """
 
 from __future__ import annotations
@@ -16,47 +16,17 @@ from typing import Any
 import aiomqtt
 
 from firmware_adapters.base import AdapterError, MqttEndpoint
+from firmware_adapters.broker_link import BrokerLink, MessageHandler
 from firmware_adapters.local_link import LocalLink
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str, bytes], Awaitable[None]]
-"""Receives (topic, payload) of every message on the link's subscriptions, in order."""
 
+class MqttLink(BrokerLink):
+    """A supervised MQTT client over TCP that reconnects with backoff (`on_message` runs in its task)."""
 
-class MqttLink:
-    """A supervised MQTT client: messages go to `on_message` one at a time, in the order received.
-
-    `on_message` runs in the connection's task: while it is awaited, no further message is passed on. Adapters
-    whose handlers do I/O queue the message instead (`firmware_adapters.dispatch.PerDeviceDispatcher`).
-
-    `on_connect` runs after each (re)connection, once subscribed (e.g. to re-announce state).
-    """
-
-    def __init__(
-        self,
-        endpoint: MqttEndpoint,
-        subscriptions: Sequence[str],
-        on_message: MessageHandler,
-        *,
-        name: str,
-        on_connect: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self._endpoint = endpoint
-        self._subscriptions = list(subscriptions)
-        self._on_message = on_message
-        self._on_connect = on_connect
-        self._name = name
-        self._client: aiomqtt.Client | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
-        self._last_message_at = 0.0
-        self.connects = 0
-
-    @property
-    def connected(self) -> bool:
-        """True while connected and subscribed."""
-        return self._connected.is_set()
+    _client: aiomqtt.Client | None = None
+    _last_message_at = 0.0
 
     async def start(self, timeout_s: float = 10.0) -> None:
         """Connect and subscribe; raise AdapterError if the broker cannot be reached in time."""
@@ -83,15 +53,8 @@ class MqttLink:
         except aiomqtt.MqttError as err:
             log.warning("%s: could not drain before stopping (%s)", self._name, err)
 
-    async def stop(self, drain_timeout_s: float = 0.0) -> None:
-        """Stop intake (with a drain timeout: `stop_intake` first) and disconnect."""
-        if drain_timeout_s > 0:
-            await self.stop_intake(drain_timeout_s)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        self._connected.clear()
+    def _disconnect(self) -> None:
+        # The client closed with the cancelled task's `async with`.
         self._client = None
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
@@ -149,7 +112,7 @@ def open_link(
     *,
     name: str,
     on_connect: Callable[[], Awaitable[None]] | None = None,
-) -> MqttLink | LocalLink:
+) -> BrokerLink:
     """The adapter's broker connection: in-process when the broker runs here (`endpoint.local`), else TCP."""
     if endpoint.local is not None:
         return LocalLink(endpoint, subscriptions, on_message, name=name, on_connect=on_connect)

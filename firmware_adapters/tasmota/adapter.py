@@ -16,11 +16,9 @@ import logging
 from collections.abc import Mapping
 from typing import ClassVar
 
-from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
-from firmware_adapters.dispatch import PerDeviceDispatcher
-from firmware_adapters.lock_commands import ACK_MARGIN_S, LockAction, LockCommandTracker, stop_lock_adapter
-from firmware_adapters.messages import Ack, Command, DeviceMessage, PayloadError, SiteMessage, Status, Telemetry
-from firmware_adapters.mqtt_link import open_link
+from firmware_adapters.base import AdapterContext, AdapterError
+from firmware_adapters.lock_commands import BridgedLockAdapter, LockAction
+from firmware_adapters.messages import Command, PayloadError, SiteMessage, Status, Telemetry
 from firmware_adapters.tasmota.codec import (
     Flavour,
     command_filters,
@@ -41,16 +39,15 @@ def _devices_topics(devices: Mapping[str, TasmotaRelayConfig]) -> list[tuple[Fla
     return sorted({(c.flavour, c.topic) for c in devices.values()})
 
 
-class TasmotaRelayAdapter(DeviceAdapter[TasmotaRelayConfig]):
+class TasmotaRelayAdapter(BridgedLockAdapter[TasmotaRelayConfig]):
     """Door strikes on Tasmota or Shelly Gen1 relays (several doors may share one multi-relay device)."""
 
     config_type = TasmotaRelayConfig
     device_kinds: ClassVar[frozenset[str] | None] = frozenset({"lock"})
 
     def __init__(self, devices: Mapping[str, TasmotaRelayConfig], context: AdapterContext) -> None:
-        super().__init__(devices, context)
-        if context.mqtt is None:
-            raise AdapterError("tasmota adapter needs a broker endpoint")
+        topics = [t for flavour, topic in _devices_topics(devices) for t in subscriptions(flavour, topic)]
+        super().__init__(devices, context, subscriptions=topics, name="tasmota")
         self._by_relay: dict[tuple[Flavour, str, int], str] = {}
         self._by_topic: dict[tuple[Flavour, str], list[str]] = {}
         for device_id, config in self.configs.items():
@@ -59,14 +56,7 @@ class TasmotaRelayAdapter(DeviceAdapter[TasmotaRelayConfig]):
                 raise AdapterError(f"tasmota: {device_id} and {self._by_relay[key]} use the same relay")
             self._by_relay[key] = device_id
             self._by_topic.setdefault((config.flavour, config.topic), []).append(device_id)
-        topics = [t for flavour, topic in _devices_topics(self.configs) for t in subscriptions(flavour, topic)]
-        self._link = open_link(context.mqtt, topics, self._on_message, name="tasmota")
-        self._sink: DeviceSink | None = None
-        self._tasks = OwnedTasks()
-        self._locks = LockCommandTracker("tasmota", self._tasks, self._switch, self._deliver_ack)
         self._locked: dict[str, bool] = {}
-        self._devices: PerDeviceDispatcher[DeviceMessage] = PerDeviceDispatcher(self._handle, name="tasmota")
-        self.ignored = 0
 
     @classmethod
     def device_acl(cls, device_id: str, config: TasmotaRelayConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -82,20 +72,6 @@ class TasmotaRelayAdapter(DeviceAdapter[TasmotaRelayConfig]):
             tuple(f for flavour, topic in pairs for f in subscriptions(flavour, topic)),
         )
 
-    def command_ack_timeout_s(self, device_id: str) -> float | None:
-        """Longer than the relay's ack_timeout_s: the adapter acks every command itself, as confirmed or failed."""
-        config = self.configs.get(device_id)
-        return None if config is None else config.ack_timeout_s + ACK_MARGIN_S
-
-    async def start(self, sink: DeviceSink) -> None:
-        """Connect and subscribe to the relays' reports (retained LWTs arrive at once)."""
-        self._sink = sink
-        await self._link.start()
-
-    async def stop(self, drain_timeout_s: float = 5.0) -> None:
-        """Unsubscribe, handle what was already delivered, send pending re-locks now, cancel owned tasks, disconnect."""
-        await stop_lock_adapter(self._locks, self._tasks, self._link, self._devices, drain_timeout_s)
-
     async def send(self, device_id: str, message: SiteMessage) -> None:
         """Switch the relay for a lock/unlock command; receipts and feedback mean nothing to a relay."""
         config = self.configs.get(device_id)
@@ -105,21 +81,13 @@ class TasmotaRelayAdapter(DeviceAdapter[TasmotaRelayConfig]):
             return
         await self._locks.command(device_id, message, timeout_s=config.ack_timeout_s, relock=not config.pulse)
 
-    async def _switch(self, device_id: str, action: LockAction, duration_s: float | None) -> None:
+    async def _publish_action(self, device_id: str, action: LockAction, duration_s: float | None) -> None:
         config = self.configs[device_id]
         on = relay_on_for(action, config.active_high)
         # PulseTime goes with every pulsed unlock: 0 (no pulse) for an unlock that lasts until a lock command.
         pulse_s = (duration_s or 0.0) if config.pulse and action == "unlock" else None
         for topic, payload in switch_messages(config.flavour, config.topic, config.relay, on, pulse_s=pulse_s):
             await self._link.publish(topic, payload, qos=1)
-
-    async def _deliver_ack(self, device_id: str, ack: Ack) -> None:
-        if self._sink is not None:
-            await self.deliver(self._sink, device_id, ack)
-
-    async def _handle(self, device_id: str, message: DeviceMessage) -> None:
-        assert self._sink is not None
-        await self.deliver(self._sink, device_id, message)
 
     async def _on_message(self, topic: str, payload: bytes) -> None:
         """Decode and map one message in the link's task, then queue the results per device; never raises."""

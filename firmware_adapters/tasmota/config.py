@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from firmware_adapters.base import DeviceAdapterConfig
+from firmware_adapters.lock_commands import BridgedLockConfig
 
 _LEVEL = r"^[^/+#\x00]+$"
 
 
-class TasmotaRelayConfig(DeviceAdapterConfig):
+class TasmotaRelayConfig(BridgedLockConfig):
     """One relay channel of a Wi-Fi relay; the device's broker account is the Outpost device id."""
 
     type: Literal["tasmota"] = Field(default="tasmota", description="Adapter type key")

@@ -15,11 +15,9 @@ import logging
 from collections.abc import Mapping
 from typing import ClassVar
 
-from firmware_adapters.base import AdapterContext, AdapterError, DeviceAdapter, DeviceSink, OwnedTasks
-from firmware_adapters.dispatch import PerDeviceDispatcher
-from firmware_adapters.lock_commands import ACK_MARGIN_S, LockAction, LockCommandTracker, stop_lock_adapter
-from firmware_adapters.messages import Ack, Command, ContactChange, DeviceMessage, PayloadError, SiteMessage, Status
-from firmware_adapters.mqtt_link import open_link
+from firmware_adapters.base import AdapterContext, AdapterError
+from firmware_adapters.lock_commands import BridgedLockAdapter, LockAction
+from firmware_adapters.messages import Command, ContactChange, PayloadError, SiteMessage, Status
 from firmware_adapters.zigbee2mqtt.codec import (
     Z2mState,
     decode_availability,
@@ -36,20 +34,18 @@ from firmware_adapters.zigbee2mqtt.config import Zigbee2MqttConfig
 log = logging.getLogger(__name__)
 
 
-class Zigbee2MqttAdapter(DeviceAdapter[Zigbee2MqttConfig]):
+class Zigbee2MqttAdapter(BridgedLockAdapter[Zigbee2MqttConfig]):
     """Serves the configured devices of one Zigbee2MQTT instance; other devices of that bridge are ignored."""
 
     config_type = Zigbee2MqttConfig
     device_kinds: ClassVar[frozenset[str] | None] = frozenset({"lock", "contact", "sensor"})
 
     def __init__(self, devices: Mapping[str, Zigbee2MqttConfig], context: AdapterContext) -> None:
-        super().__init__(devices, context)
-        if context.mqtt is None:
-            raise AdapterError("zigbee2mqtt adapter needs a broker endpoint")
-        bases = {c.base_topic for c in self.configs.values()}
+        bases = {c.base_topic for c in devices.values()}
         if len(bases) > 1:
             raise AdapterError(f"zigbee2mqtt: one adapter serves one base topic, got {sorted(bases)}")
         self.base_topic = bases.pop() if bases else "zigbee2mqtt"
+        super().__init__(devices, context, subscriptions=[f"{self.base_topic}/#"], name=f"z2m-{self.base_topic}")
         self._by_name: dict[str, str] = {}
         for device_id, config in self.configs.items():
             if config.friendly_name in self._by_name:
@@ -58,18 +54,10 @@ class Zigbee2MqttAdapter(DeviceAdapter[Zigbee2MqttConfig]):
                     f"share friendly_name {config.friendly_name!r}"
                 )
             self._by_name[config.friendly_name] = device_id
-        self._link = open_link(context.mqtt, [f"{self.base_topic}/#"], self._on_message, name=f"z2m-{self.base_topic}")
-        self._sink: DeviceSink | None = None
-        self._tasks = OwnedTasks()
         self._bridge_online: bool | None = None
         self._available: dict[str, bool] = {}
         self._online: dict[str, bool] = {}
         self._open: dict[str, bool] = {}
-        self._locks = LockCommandTracker("zigbee2mqtt", self._tasks, self._publish_action, self._deliver_ack)
-        self._devices: PerDeviceDispatcher[DeviceMessage] = PerDeviceDispatcher(
-            self._handle, name=f"z2m-{self.base_topic}"
-        )
-        self.ignored = 0
 
     @classmethod
     def group_key(cls, config: Zigbee2MqttConfig) -> str:
@@ -82,20 +70,6 @@ class Zigbee2MqttAdapter(DeviceAdapter[Zigbee2MqttConfig]):
         base = next((c.base_topic for c in devices.values()), "zigbee2mqtt")
         return (f"{base}/+/set",), (f"{base}/#",)
 
-    def command_ack_timeout_s(self, device_id: str) -> float | None:
-        """Longer than the lock's ack_timeout_s: the adapter acks every command itself, as confirmed or failed."""
-        config = self.configs.get(device_id)
-        return None if config is None else config.ack_timeout_s + ACK_MARGIN_S
-
-    async def start(self, sink: DeviceSink) -> None:
-        """Connect and subscribe to the base topic."""
-        self._sink = sink
-        await self._link.start()
-
-    async def stop(self, drain_timeout_s: float = 5.0) -> None:
-        """Unsubscribe, handle what was already delivered, send pending re-locks now, cancel owned tasks, disconnect."""
-        await stop_lock_adapter(self._locks, self._tasks, self._link, self._devices, drain_timeout_s)
-
     async def send(self, device_id: str, message: SiteMessage) -> None:
         """Send LOCK/UNLOCK to /set and schedule the re-lock; receipts and feedback mean nothing to Zigbee."""
         if device_id not in self.configs:
@@ -106,14 +80,6 @@ class Zigbee2MqttAdapter(DeviceAdapter[Zigbee2MqttConfig]):
     async def _publish_action(self, device_id: str, action: LockAction, duration_s: float | None) -> None:
         topic = set_topic(self.base_topic, self.configs[device_id].friendly_name)
         await self._link.publish(topic, encode_command(action), qos=1)
-
-    async def _deliver_ack(self, device_id: str, ack: Ack) -> None:
-        if self._sink is not None:
-            await self.deliver(self._sink, device_id, ack)
-
-    async def _handle(self, device_id: str, message: DeviceMessage) -> None:
-        assert self._sink is not None
-        await self.deliver(self._sink, device_id, message)
 
     async def _on_message(self, topic: str, payload: bytes) -> None:
         """Decode and map one message in the link's task, then queue the results per device; never raises."""

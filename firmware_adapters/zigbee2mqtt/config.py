@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from firmware_adapters.base import DeviceAdapterConfig
+from firmware_adapters.lock_commands import BridgedLockConfig
 
 # Topic levels Outpost builds from these must be single, literal MQTT topic levels.
 _LEVEL = r"^[^/+#\x00]+$"
 
 
-class Zigbee2MqttConfig(DeviceAdapterConfig):
+class Zigbee2MqttConfig(BridgedLockConfig):
     """A lock, door contact or temperature/humidity sensor paired with Zigbee2MQTT.
 
     Devices sharing a `base_topic` (one Zigbee2MQTT instance) are served by one adapter instance.
