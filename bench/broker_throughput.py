@@ -1,15 +1,22 @@
-"""Messages/s through the embedded broker (Outpost auth + ACL on) beside a private Mosquitto, same clients.
+"""Messages/s through the embedded broker (Outpost auth + ACL on), alone and inside the running edge, beside Mosquitto.
 
 N publisher processes (each one paho client, a device account publishing 100-byte payloads to its own
-`outpost/<id>/telemetry` as fast as it can) -> 1 subscriber process (the site core's adapter account on
-`outpost/+/telemetry`). Each broker runs in its own process: `python -m edge.broker` (amqtt with Outpost's
-plugins) and a private `mosquitto` with the password/ACL files the edge generates from the same accounts.
-The rate is messages received by the subscriber / (last arrival - first arrival).
+`outpost/<id>/telemetry` as fast as it can) -> 1 subscriber process on `outpost/+/telemetry`. Brokers:
+
+- `outpost`: the embedded broker alone in its own process (`python -m edge.broker`, amqtt with Outpost's
+  plugins); the subscriber is the site core's account.
+- `edge`: the same broker inside a running edge app (`EdgeRunner`, its own process): the site core's adapters are
+  in-process subscribers too and decode, validate and track every message on the broker's event loop; the
+  measuring subscriber is an `mqtt.accounts` account.
+- `mosquitto`: a private `mosquitto` with the password/ACL files the edge generates from the same accounts.
+
+The rate is messages received by the subscriber / (last arrival - first arrival); `lost` = sent - received
+(QoS 0 may drop; QoS 1 must not).
 
     .venv/bin/python -m bench.broker_throughput [--quick | --smoke] [--publishers 4] [--messages 25000]
 
 Progress goes to stderr; the last stdout line is one JSON object (outpost_msgs_per_s, mosquitto_msgs_per_s
-for QoS 0, and a per-QoS breakdown).
+for QoS 0, edge_msgs_per_s, <broker>_qos<q>_lost, and a per-QoS breakdown).
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ from bench._common import (
     machine,
     progress,
 )
+from bench.access_latency import EdgeProcess
 from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.broker.passwords import HashScheme, hash_password
 from firmware_adapters.outpost_mqtt.adapter import OutpostMqttAdapter
 
 PAYLOAD = b'{"values":{"temperature_c":21.4}}'.ljust(100, b" ")  # 100 bytes, valid JSON
-BROKERS = ("outpost", "mosquitto")
+BROKERS = ("outpost", "edge", "mosquitto")
+SUBSCRIBERS = {"outpost": ("core", "core-pw"), "mosquitto": ("core", "core-pw"), "edge": ("bench-sub", "bench-sub-pw")}
 
 
 def directory_for(publishers: int, scheme: HashScheme) -> BrokerDirectory:
@@ -52,7 +61,24 @@ def directory_for(publishers: int, scheme: HashScheme) -> BrokerDirectory:
     return directory
 
 
-def _subscriber_main(port: int, qos: int, expected: int, ready: Any, result: Any) -> None:
+def edge_config(publishers: int, data_dir: Path) -> dict[str, Any]:
+    """An edge site whose sensors are the publishers, plus an account for the measuring subscriber."""
+    username, password = SUBSCRIBERS["edge"]
+    subscriber = {"username": username, "password_hash": hash_password(password), "subscribe": ["outpost/+/telemetry"]}
+    return {
+        "site": {"id": "bench-site", "name": "Bench site", "timezone": "UTC"},
+        "storage": {"data_dir": str(data_dir)},
+        "mqtt": {"host": "127.0.0.1", "port": 0, "accounts": [subscriber]},
+        "web": {"host": "127.0.0.1", "port": 0},
+        "zones": [{"id": "lobby", "name": "Lobby"}],
+        "devices": [
+            {"id": f"pub-{i:02d}", "kind": "sensor", "zone": "lobby", "password_hash": hash_password(f"pub-{i:02d}-pw")}
+            for i in range(publishers)
+        ],
+    }
+
+
+def _subscriber_main(port: int, account: tuple[str, str], qos: int, expected: int, ready: Any, result: Any) -> None:
     state: dict[str, float] = {"n": 0, "first": 0.0, "last": 0.0}
 
     def on_message(_topic: str, _payload: bytes) -> None:
@@ -62,7 +88,7 @@ def _subscriber_main(port: int, qos: int, expected: int, ready: Any, result: Any
         state["n"] += 1
         state["last"] = now
 
-    client = PahoClient("core", "core-pw")
+    client = PahoClient(*account)
     client.on_message(on_message)
     client.connect("127.0.0.1", port)
     client.subscribe("outpost/+/telemetry", qos=qos)
@@ -94,11 +120,11 @@ def _publisher_main(port: int, device: str, qos: int, count: int, ready: Any, go
     client.close()
 
 
-def run_case(port: int, publishers: int, messages: int, qos: int) -> dict[str, Any]:
+def run_case(port: int, publishers: int, messages: int, qos: int, account: tuple[str, str]) -> dict[str, Any]:
     """One measurement: start the subscriber, then all publishers at once."""
     expected = publishers * messages
     sub_ready, result = SPAWN.Event(), SPAWN.Queue()
-    sub = SPAWN.Process(target=_subscriber_main, args=(port, qos, expected, sub_ready, result))
+    sub = SPAWN.Process(target=_subscriber_main, args=(port, account, qos, expected, sub_ready, result))
     sub.start()
     if not sub_ready.wait(60):
         sub.kill()
@@ -123,7 +149,13 @@ def run_case(port: int, publishers: int, messages: int, qos: int) -> dict[str, A
     sub.join(10)
     span = last - first
     rate = received / span if span > 0 else 0.0
-    return {"msgs_per_s": round(rate), "received": received, "sent": expected, "seconds": round(span, 3)}
+    return {
+        "msgs_per_s": round(rate),
+        "received": received,
+        "sent": expected,
+        "lost": max(0, expected - received),
+        "seconds": round(span, 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,12 +183,14 @@ def main(argv: list[str] | None = None) -> int:
             with ExitStack() as stack:
                 if broker == "outpost":
                     port = stack.enter_context(EmbeddedBrokerProcess(directory, tmp / broker)).port
+                elif broker == "edge":
+                    port = stack.enter_context(EdgeProcess(edge_config(args.publishers, tmp / broker))).port
                 else:
                     port = stack.enter_context(PrivateMosquitto(directory, tmp / broker)).port
                 for qos in qos_levels:
                     progress(f"{broker} QoS {qos}: {args.publishers} publishers x {args.messages} messages")
                     with CpuMeter() as cpu:
-                        case = run_case(port, args.publishers, args.messages, qos)
+                        case = run_case(port, args.publishers, args.messages, qos, SUBSCRIBERS[broker])
                     case["background_cpu_cores"] = cpu.background_cores
                     progress(f"{broker} QoS {qos}: {case}")
                     results.setdefault(broker, {})[f"qos{qos}"] = case
@@ -176,8 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         out[f"{broker}_msgs_per_s"] = results[broker][headline]["msgs_per_s"]
         for qos in qos_levels:
             out[f"{broker}_qos{qos}_msgs_per_s"] = results[broker][f"qos{qos}"]["msgs_per_s"]
+            out[f"{broker}_qos{qos}_lost"] = results[broker][f"qos{qos}"]["lost"]
     if "outpost" in results and "mosquitto" in results and out["mosquitto_msgs_per_s"]:
         out["ratio"] = round(out["outpost_msgs_per_s"] / out["mosquitto_msgs_per_s"], 3)
+    if "outpost" in results and "edge" in results and out["outpost_msgs_per_s"]:
+        out["edge_vs_alone"] = round(out["edge_msgs_per_s"] / out["outpost_msgs_per_s"], 3)
     emit(out)
     return 0
 
