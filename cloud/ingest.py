@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
@@ -137,13 +138,15 @@ async def _site_credentials(db: async_sessionmaker[AsyncSession], site_id: str) 
 
 
 GZIP_MAGIC = b"\x1f\x8b"
+_SITE_ID = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 async def handle_sync_batch(request: web.Request) -> web.Response:
     """POST /api/v1/sync/batch: authenticate by HMAC over the raw body, then decode and store."""
     body = await request.read()
     site_id = request.headers.get(SITE_HEADER, "")
-    site = await _site_credentials(request.app[DB], site_id) if site_id else None
+    # Printable ASCII only: a header that is not (read with surrogate escapes) must not reach the database.
+    site = await _site_credentials(request.app[DB], site_id) if _SITE_ID.fullmatch(site_id) else None
     if site is None:
         log.warning("sync batch for unknown site %r rejected", site_id[:64])
         return error_response(401, "unknown_site", f"no enrolled site with the id in {SITE_HEADER}")

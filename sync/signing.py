@@ -37,6 +37,8 @@ def verify(
     """Raise SignatureError unless `signature` is valid for `body` and the timestamp is fresh."""
     if not timestamp or not signature:
         raise SignatureError("missing signature headers")
+    if not signature.isascii():  # compare_digest refuses non-ASCII text (TypeError)
+        raise SignatureError("malformed signature")
     try:
         ts = int(timestamp)
     except ValueError as err:

@@ -14,7 +14,9 @@ from sqlalchemy import select
 
 from cloud.app import RunningCloud
 from cloud.db.models import Record, Site
-from sync.wire import HEALTH_PATH, BadRecordsBody, EnrollResponse, SyncAck, SyncRecord
+from sync.codec import encode_batch
+from sync.signing import SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER, sign
+from sync.wire import HEALTH_PATH, SYNC_PATH, BadRecordsBody, EnrollResponse, SyncAck, SyncRecord
 
 MAX_SEQ = 2**63 - 1
 
@@ -168,3 +170,21 @@ async def test_a_record_without_a_usable_seq_refuses_the_batch(
     assert out_of_order.status_code == 400
     async with cloud.db() as session:
         assert (await session.scalars(select(Record.seq).where(Record.site_id == site.site_id))).all() == []
+
+
+async def test_headers_that_are_not_ascii_are_refused_not_a_500(
+    cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
+) -> None:
+    body = encode_batch(make_batch(site.site_id, [1]))
+    signed = sign(site.secret, body)
+    cases = [
+        {SITE_HEADER: b"\xff\xfe", **signed},  # not UTF-8: the server reads it with surrogate escapes
+        {SITE_HEADER: "caf\u00e9".encode(), **signed},
+        {SITE_HEADER: site.site_id, TIMESTAMP_HEADER: signed[TIMESTAMP_HEADER], SIGNATURE_HEADER: b"\xc3\xa9" * 32},
+        {SITE_HEADER: site.site_id.encode(), TIMESTAMP_HEADER: b"\xff1", SIGNATURE_HEADER: signed[SIGNATURE_HEADER]},
+    ]
+    for headers in cases:
+        response = await http.post(SYNC_PATH, content=body, headers={**headers, "Content-Encoding": "gzip"})
+        assert response.status_code == 401, (headers, response.text)
+    async with cloud.db() as session:
+        assert (await session.scalars(select(Record.seq))).all() == []
