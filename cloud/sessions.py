@@ -7,6 +7,7 @@ import hmac
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,10 +26,29 @@ SESSION_TTL = timedelta(hours=12)
 SECRET_BYTES = 32
 
 
-def load_session_secret(config: CloudConfig) -> bytes:
-    """Read the session secret file, or create `<data_dir>/session_secret` (mode 0600) on first start."""
-    path = config.session_secret_file or config.data_dir / "session_secret"
-    if config.session_secret_file is None and not path.exists():
+SESSION_CREDENTIAL = "session-secret"
+"""The systemd credential (`LoadCredential=session-secret:...` in systemd/outpost-cloud.service) read at start."""
+
+
+def session_secret_path(config: CloudConfig, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the session secret comes from: `session_secret_file`, else the systemd credential
+    `$CREDENTIALS_DIRECTORY/session-secret` if the service was given one, else `<data_dir>/session_secret`."""
+    if config.session_secret_file is not None:
+        return config.session_secret_file
+    credentials = (os.environ if environ is None else environ).get("CREDENTIALS_DIRECTORY")
+    if credentials:
+        credential = Path(credentials) / SESSION_CREDENTIAL
+        if credential.is_file():
+            return credential
+    return config.data_dir / "session_secret"
+
+
+def load_session_secret(config: CloudConfig, environ: Mapping[str, str] | None = None) -> bytes:
+    """Read the session secret (see `session_secret_path`), creating `<data_dir>/session_secret` (mode 0600) on
+    first start when nothing else provides one."""
+    path = session_secret_path(config, environ)
+    generated = config.session_secret_file is None and path == config.data_dir / "session_secret"
+    if generated and not path.exists():
         _create_secret_file(path)
     secret = path.read_bytes().strip()
     if len(secret) < 16:

@@ -70,6 +70,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     if pw_file is not None and await auth.user_count() == 0:
         await auth.create_user("admin", pw_file.read_text().strip())
         log.info("created console user 'admin' from %s", pw_file)
+    if await auth.user_count() == 0:
+        log.warning(
+            "no console user exists, so nobody can log in to the console: create one with "
+            "`outpost-edge --config <this config> add-user NAME`, or set web.initial_admin_password_file"
+        )
     yield
     await _stage("checkpoint database", db.checkpoint())
     await db.close()

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from edge.vision.model_files import SYSTEM_MODELS_DIR
+
 DEFAULT_CONFIG = Path("/etc/outpost/edge.toml")
 
 
@@ -14,6 +16,11 @@ def default_cache_dir() -> Path:
     """Return Outpost's cache directory ($XDG_CACHE_HOME/outpost or ~/.cache/outpost)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "outpost"
+
+
+def default_install_dir() -> Path | None:
+    """The service's models folder when run as root (installing a box), else None (a developer's own cache)."""
+    return SYSTEM_MODELS_DIR if os.geteuid() == 0 else None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"edge config to write ({DEFAULT_CONFIG})")
     enroll.add_argument("--hostname", help="name shown in the portal (default: this host's name)")
     enroll.add_argument("--force", action="store_true", help="enroll again even if the config has a site secret")
+    enroll.add_argument(
+        "--owner",
+        default=argparse.SUPPRESS,
+        help="user that owns the written config (default as root: 'outpost', the service account, if it exists)",
+    )
 
     model = sub.add_parser("model", help="detector model tools")
     model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
@@ -41,13 +53,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="cache directory")
     build.add_argument("--force", action="store_true", help="rebuild even if a valid model is cached")
+    build.add_argument(
+        "--install-dir",
+        type=Path,
+        default=default_install_dir(),
+        help="also copy the model here (mode 0644); default as root: the service's models folder "
+        f"{SYSTEM_MODELS_DIR} (a home directory is hidden from the service by ProtectHome=yes), else none",
+    )
     info = model_sub.add_parser("info", help="describe an ONNX detector file (family, classes, input size)")
     info.add_argument("file", type=Path)
     imp = model_sub.add_parser(
         "import", help="validate an .onnx (or Ultralytics .pt) detector and add it to the models folder"
     )
     imp.add_argument("file", type=Path)
-    imp.add_argument("--models-dir", type=Path, default=default_cache_dir() / "models", help="destination folder")
+    imp.add_argument(
+        "--models-dir",
+        type=Path,
+        default=default_install_dir() or default_cache_dir() / "models",
+        help=f"destination folder (default as root: {SYSTEM_MODELS_DIR}, else the user's cache)",
+    )
     imp.add_argument("--imgsz", type=int, default=640, help="export size for .pt weights")
     imp.add_argument("--replace", action="store_true", help="overwrite a different model of the same name")
     return parser
@@ -61,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `outpost-provision`."""
     args = _parser().parse_args(argv)
     if args.command == "enroll":
-        from provisioning.enroll import EnrollmentError, enroll
+        from provisioning.enroll import EnrollmentError, default_owner, enroll
 
+        owner = getattr(args, "owner", None) or default_owner()
         try:
-            result = enroll(args.cloud, args.code, args.config, args.hostname, force=args.force)
+            result = enroll(args.cloud, args.code, args.config, args.hostname, force=args.force, owner=owner)
         except EnrollmentError as err:
             print(f"outpost-provision: {err}", file=sys.stderr)
             return 1
@@ -72,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"outpost-provision: cannot write {args.config}: {err.strerror}", file=sys.stderr)
             return 1
         print(f"Enrolled as site {result.site_id} ({result.site_name}) of tenant {result.tenant_id}.")
-        print(f"Wrote {args.config} (mode 0600). Start the box with: outpost-edge --config {args.config}")
+        owned = f", owned by {owner}" if owner else ""
+        print(f"Wrote {args.config} (mode 0600{owned}). Start the box with: outpost-edge --config {args.config}")
         return 0
     if args.model_command == "import":
         from provisioning.model_import import ModelImportError, import_model
@@ -89,13 +115,22 @@ def main(argv: list[str] | None = None) -> int:
             f"{imported.input_size}px); set vision.detector.model_path to it"
         )
         return 0
-    from provisioning.model_build import ModelBuildError, build_default_model, describe_onnx_model
+    from provisioning.model_build import (
+        DOWNLOAD_SIZE,
+        ModelBuildError,
+        build_default_model,
+        describe_onnx_model,
+        install_model,
+    )
 
     try:
         if args.model_command == "build-default":
-            print(f"Building the default detector in {args.cache_dir} (first run downloads ~1 GB) ...")
+            print(f"Building the default detector in {args.cache_dir} (the first run takes {DOWNLOAD_SIZE}) ...")
             built = build_default_model(args.cache_dir, progress=_progress, force=args.force)
             print(f"Model ready: {built.path} ({built.family}, {len(built.classes)} classes, {built.input_size}px)")
+            if args.install_dir is not None:
+                installed = install_model(built.path, args.install_dir)
+                print(f"Installed as {installed}, where the outpost-edge service finds it")
         else:
             described = describe_onnx_model(args.file)
             print(described.model_dump_json(indent=2))

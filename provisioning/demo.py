@@ -164,6 +164,7 @@ async def run_demo(work: Path, duration_s: float | None, cloud_db: str | None) -
         config = load_config(config_path)
         edge = EdgeRunner(config)
         await edge.start()
+        devices: dict[str, Any] = {}
         try:
             from edge import keys
 
@@ -175,7 +176,6 @@ async def run_demo(work: Path, duration_s: float | None, cloud_db: str | None) -
                 "contact": SimulatedContact,
                 "sensor": SimulatedSensor,
             }
-            devices: dict[str, Any] = {}
             for dev, kind, _zone in DEMO_DEVICES:
                 sim = kinds[kind](SimulatedDeviceConfig(device_id=dev, password=passwords[dev], port=edge.mqtt_port))
                 await sim.start()
@@ -200,10 +200,33 @@ async def run_demo(work: Path, duration_s: float | None, cloud_db: str | None) -
             _say("stopping")
             scenario.cancel()
             await asyncio.gather(scenario, return_exceptions=True)
+        finally:
+            # The edge first: devices that said goodbye while it still listened would raise lock_offline alarms
+            # that no real site would see on a planned stop.
+            await edge.stop()
             for sim in devices.values():
                 await sim.stop()
-        finally:
-            await edge.stop()
+
+
+WORKDIR_MARKER = ".outpost-demo"
+
+
+class WorkdirNotOurs(Exception):
+    """The --workdir holds files the demo did not make: it is not wiped."""
+
+
+def prepare_workdir(work: Path) -> None:
+    """Wipe an earlier demo's work dir (it holds WORKDIR_MARKER) and say so; refuse any other non-empty folder."""
+    if work.exists() and any(work.iterdir()):
+        if not (work / WORKDIR_MARKER).is_file():
+            raise WorkdirNotOurs(
+                f"{work} is not empty and not an earlier demo's work dir (no {WORKDIR_MARKER}); the demo wipes its "
+                "work dir at start, so choose an empty or new --workdir"
+            )
+        _say(f"wiping the previous demo's state in {work}")
+        shutil.rmtree(work)
+    work.mkdir(parents=True, mode=0o700, exist_ok=True)
+    (work / WORKDIR_MARKER).write_text("outpost-demo work dir: wiped at every demo start\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir",
         type=Path,
         default=default_cache_dir() / "demo",
-        help="where the demo keeps its state (wiped at start)",
+        help="where the demo keeps its state; wiped at start, so it must be empty, missing or an earlier demo's "
+        f"(holding {WORKDIR_MARKER})",
     )
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--cloud-db", default=None, help="cloud database URL (default: SQLite in the work dir)")
@@ -227,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    shutil.rmtree(args.workdir, ignore_errors=True)
-    args.workdir.mkdir(parents=True, mode=0o700)
+    try:
+        prepare_workdir(args.workdir)
+    except WorkdirNotOurs as err:
+        print(f"outpost-demo: {err}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(run_demo(args.workdir, args.duration, args.cloud_db))
     except KeyboardInterrupt:

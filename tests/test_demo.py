@@ -27,4 +27,23 @@ def test_demo_runs_and_the_cloud_receives_the_site_events(tmp_path: Path, vtest_
     assert kinds.get("device_status", 0) >= 7, kinds
     with sqlite3.connect(work / "edge" / "edge.db") as db:
         pending = db.execute("SELECT count(*) FROM outbox WHERE acked = 0").fetchone()[0]
+        offline = db.execute("SELECT door_id FROM door_alarms WHERE alarm = 'lock_offline'").fetchall()
     assert pending == 0  # the final flush on shutdown delivered everything
+    assert offline == []  # stopping the demo is no lock going offline (the edge stops before the devices)
+    assert (work / ".outpost-demo").is_file()
+
+
+def test_the_demo_wipes_only_its_own_work_dir(tmp_path: Path) -> None:
+    from provisioning.demo import main, prepare_workdir
+
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    assert main(["--workdir", str(precious), "--duration", "0"]) == 2
+    assert (precious / "thesis.tex").read_text() == "years of work"
+
+    earlier = tmp_path / "demo"
+    prepare_workdir(earlier)  # new: created with its marker
+    (earlier / "edge.db").write_text("old state")
+    prepare_workdir(earlier)
+    assert not (earlier / "edge.db").exists() and (earlier / ".outpost-demo").is_file()

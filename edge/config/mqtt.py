@@ -43,7 +43,7 @@ class MqttConfig(Section):
     external_reload_command: list[str] = Field(
         default_factory=list,
         description="Command that makes a system-managed Mosquitto reread its files after the edge rewrote them, "
-        'e.g. ["sudo", "systemctl", "reload", "mosquitto"]',
+        'e.g. ["systemctl", "reload", "mosquitto"] (no sudo under NoNewPrivileges: see docs/MQTT.md)',
     )
 
     @model_validator(mode="after")

@@ -37,12 +37,19 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent.parent
 
 
+SYSTEM_MODELS_DIR = Path("/var/lib/outpost/models")
+"""The models folder of an installed box: inside the service's StateDirectory, so systemd's ProtectHome= (which
+hides every home directory, and so every user's cache) does not hide it. `outpost-provision model build-default`
+and `model import` put models here when run as root."""
+
+
 def candidate_model_paths() -> list[Path]:
     """Return the default model locations in the order they are tried."""
     candidates: list[Path] = []
     env = os.environ.get(MODEL_ENV_VAR)
     if env:
         candidates.append(Path(env).expanduser())
+    candidates.append(SYSTEM_MODELS_DIR / DEFAULT_MODEL_NAME)
     candidates.append(repo_root().parent / "shared" / "models" / DEFAULT_MODEL_NAME)
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     candidates.append(Path(cache) / "outpost" / "models" / DEFAULT_MODEL_NAME)

@@ -64,8 +64,9 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
 
 @aiohttp_jinja2.template("login.html")
 async def login_page(request: web.Request) -> dict[str, object]:
-    """Show the login form."""
-    return {"error": None, "site": request.app[keys.CONFIG].site}
+    """Show the login form (with how to create the first user while there is none)."""
+    no_users = await request.app[CONSOLE_AUTH].user_count() == 0
+    return {"error": None, "site": request.app[keys.CONFIG].site, "no_users": no_users}
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
