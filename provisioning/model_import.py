@@ -37,6 +37,9 @@ EXPORT_HINT = "pip install 'outpost[export]'"
 DEFAULT_EXPORT_IMGSZ = 640
 EXPORT_TIMEOUT_S = 1800.0
 _EXIT_NO_ULTRALYTICS = 3
+# Ultralytics probes the internet (DNS) on import, sends usage analytics when online, and pip-installs missing
+# export requirements; an import on a site box does none of that.
+EXPORT_OFFLINE_ENV = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false"}
 _ORT_ERRORS = (Fail, InvalidArgument, InvalidGraph, InvalidProtobuf, NoSuchFile, OrtNotImplemented, RuntimeException)
 
 # Runs in a subprocess so torch never loads into the caller; argv: weights path, image size.
@@ -184,7 +187,7 @@ def _export_pt(src: Path, work: Path, imgsz: int, python: str) -> Path:
     shutil.copyfile(src, weights)
     try:
         cmd = [python, "-c", _EXPORT_SCRIPT, str(weights), str(imgsz)]
-        proc = run_captured(cmd, timeout=EXPORT_TIMEOUT_S, cwd=work)
+        proc = run_captured(cmd, timeout=EXPORT_TIMEOUT_S, cwd=work, env={**os.environ, **EXPORT_OFFLINE_ENV})
     except subprocess.TimeoutExpired as err:
         raise ModelImportError(f"{src.name}: the ONNX export did not finish within {EXPORT_TIMEOUT_S:.0f} s") from err
     except OSError as err:

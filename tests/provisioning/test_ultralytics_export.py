@@ -74,8 +74,11 @@ def test_model_import_takes_the_onnx_export(exported: Path, tmp_path: Path) -> N
 def test_model_import_exports_pt_weights_offline(
     exported: Path, export_python: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for key, value in offline_env(tmp_path).items():  # the export subprocess inherits these
+    guard = {k: v for k, v in offline_env(tmp_path).items() if not k.startswith("YOLO_") or k == "YOLO_CONFIG_DIR"}
+    for key, value in guard.items():  # the export subprocess inherits these; it must go offline by itself
         monkeypatch.setenv(key, value)
+    monkeypatch.delenv("YOLO_OFFLINE", raising=False)
+    monkeypatch.delenv("YOLO_AUTOINSTALL", raising=False)
     messages: list[str] = []
 
     info = import_model(
