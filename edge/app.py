@@ -22,9 +22,9 @@ from aiohttp import web
 from sqlalchemy import insert, select
 
 from edge import keys
+from edge.access.assembly import build_access
 from edge.access.credentials import CredentialStore
 from edge.access.pins import PinHasher
-from edge.access.service import AccessService
 from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.broker.mosquitto import ManagedMosquitto, SystemMosquitto
 from edge.broker.server import EmbeddedBroker, SiteBroker
@@ -173,9 +173,10 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     in_process = broker.local if config.mqtt.core_in_process else None
     gateway = DeviceGateway(config.devices, directory, local_host, broker.port, local=in_process)
     pins = PinHasher.from_file(config.access.pin_key_file or config.storage.data_dir / "access-pin.key")
-    access = AccessService(config, db, app[keys.CREDENTIALS], app[keys.JOURNAL], gateway, state, pins)
+    access, people = build_access(config, db, app[keys.CREDENTIALS], app[keys.JOURNAL], gateway, state, pins)
     app[keys.GATEWAY] = gateway
     app[keys.ACCESS] = access
+    app[keys.PEOPLE] = people
     await access.load()  # lockdowns and anti-passback presence, before the first badge arrives
     await gateway.start(DeviceRouter(state, access, gateway))
     await access.start()  # door modes (scheduled unlocks, lockdown) need the adapters to send commands

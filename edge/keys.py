@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from edge.access.credentials import CredentialStore
+from edge.access.people import PeopleAdmin
 from edge.access.service import AccessService
 from edge.broker.server import SiteBroker
 from edge.config import EdgeConfig
@@ -28,6 +29,7 @@ BROKER = web.AppKey("broker", SiteBroker)
 GATEWAY = web.AppKey("gateway", DeviceGateway)
 SITE_STATE = web.AppKey("site_state", SiteState)
 ACCESS = web.AppKey("access", AccessService)
+PEOPLE = web.AppKey("people", PeopleAdmin)
 CAMERAS = web.AppKey("cameras", dict[str, CameraPipeline])
 # Enabled cameras that run without detection, with the reason (a missing or unusable detector model).
 CAMERA_FAULTS = web.AppKey("camera_faults", dict[str, str])

@@ -6,7 +6,7 @@ decision sees the old set or the new one, never a mix, exactly as the single-SEL
 
 - changes made in this process (console/API people, cloud snapshots, `CredentialStore` used directly) reload it
   before the call that made them returns: `CredentialStore` awaits its change listeners after each commit, and
-  `AccessService.apply_credential_snapshot` calls `CredentialStore.changed()` after the snapshot's commit;
+  `PeopleAdmin.apply_credential_snapshot` calls `CredentialStore.changed()` after the snapshot's commit;
 - changes made by another process (`outpost-edge add-person` against a running edge, a restored database) are
   seen within `poll_interval_s`: triggers bump a generation counter on every change (migration 3), which the
   index compares with the one it was loaded at.

@@ -1,4 +1,4 @@
-"""Access control service: badge -> decision -> lock command + audit; door modes, alarms, people changes.
+"""Access control service: badge -> decision -> lock command + audit; door modes, alarms, operator commands.
 
 Decisions are local and in memory: the credential index (`edge.access.credential_index`), compiled policy, no
 database read and no network. Every decision is audited (journal kind "audit", ``type: "access_decision"``)
@@ -11,28 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from edge.access.commands import CommandOutcome, CommandTransport, LockCommander
+from edge.access.commands import LockCommander
 from edge.access.credential_index import CredentialIndex
-from edge.access.credentials import CredentialRecord, CredentialStore, PersonChanges, normalise_credential
+from edge.access.credentials import CredentialRecord, normalise_credential
 from edge.access.decision import AccessPolicy, Decision, PinCheck, Reason, decide, door_policy
 from edge.access.lockdown import LockdownState
 from edge.access.modes import DoorModeRunner
 from edge.access.passback import PassbackTracker
 from edge.access.pin_lockout import PinLockout, PinLockouts
 from edge.access.pins import PinHasher
-from edge.access.schedule import compile_schedules
-from edge.access.snapshot import CredentialSnapshot, SnapshotRejected, SnapshotResult, apply_snapshot
+from edge.access.schedule import Schedule
 from edge.access.supervision import DoorSupervisor
 from edge.access.two_person import TwoPersonRule
 from edge.config import DoorConfig, EdgeConfig
 from edge.devices.state import SiteState
-from edge.storage.database import Database
 from edge.storage.journal import Journal, JournalEntry
 from firmware_adapters.messages import Ack, BadgeRead, Command, ContactChange, Telemetry
 
@@ -53,39 +50,40 @@ class UnknownZone(LookupError):
     """No zone with that id."""
 
 
-class UnknownLevel(ValueError):
-    """An access level id that the site config does not define."""
-
-
-class DuressPinConflict(ValueError):
-    """A duress PIN equal to the person's PIN (or a PIN equal to their duress PIN)."""
-
-
 class AccessService:
     """Decides locally (never waits on the network), audits every decision and operates the doors."""
 
     def __init__(
         self,
         config: EdgeConfig,
-        db: Database,
-        credentials: CredentialStore,
+        *,
+        schedules: Mapping[str, Schedule],
         journal: Journal,
-        gateway: CommandTransport,
         state: SiteState,
         pins: PinHasher,
-        *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        credential_index: CredentialIndex,
+        lockdowns: LockdownState,
+        passback: PassbackTracker,
+        two_person: TwoPersonRule,
+        pin_lockouts: PinLockouts,
+        supervisor: DoorSupervisor,
+        commander: LockCommander,
+        modes: DoorModeRunner,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._config = config
-        self._db = db
-        self._credentials = credentials
-        self.credential_index = CredentialIndex(credentials)
+        """Take the collaborators `edge.access.assembly.build_access` builds."""
         self._journal = journal
         self._state = state
         self._pins = pins
         self._clock = clock
-        tz = ZoneInfo(config.site.timezone)
-        schedules = compile_schedules(config.schedules, tz, config.holidays)
+        self.credential_index = credential_index
+        self.lockdowns = lockdowns
+        self.passback = passback
+        self.two_person = two_person
+        self.pin_lockouts = pin_lockouts
+        self.supervisor = supervisor
+        self.commander = commander
+        self.modes = modes
         self.policy = AccessPolicy.from_config(config, schedules)
         self._doors = {d.id: d for d in config.doors}
         # Reader -> (door, direction), compiled once: scanning every door per badge would cost.
@@ -95,32 +93,7 @@ class AccessService:
                 self._readers.setdefault(reader.device, (door, reader.direction))  # first wins, as there
         self._door_policies = {d.id: door_policy(d, schedules) for d in config.doors}
         self._zones = {z.id for z in config.zones}
-        self.lockdowns = LockdownState(db)
-        self.passback = PassbackTracker(db, {z.id: z.passback for z in config.zones})
-        self.two_person = TwoPersonRule()
-        self.pin_lockouts = PinLockouts(config.access, db, journal, clock=clock)
-        self.supervisor = DoorSupervisor(config, state, journal, held_unlocked=self._held_unlocked, db=db)
-        self.commander = LockCommander(
-            gateway,
-            ack_timeout_s=config.access.command_ack_timeout_s,
-            retries=config.access.command_retries,
-            on_fault=self._command_failed,
-            on_acked=self._command_acked,
-        )
-        self.modes = DoorModeRunner(
-            config.doors,
-            schedules,
-            self.lockdowns,
-            self.commander,
-            state,
-            clock=clock,
-            on_hold_ended=self.supervisor.start_held_timer,
-        )
         self._pin_waits: dict[str, tuple[str, datetime]] = {}
-        self._snapshot_lock = asyncio.Lock()
-
-    def _held_unlocked(self, door_id: str) -> bool:
-        return self.modes.held_unlocked(door_id)
 
     async def load(self) -> None:
         """Read credentials, persisted lockdowns and anti-passback presence (before device intake starts)."""
@@ -393,162 +366,6 @@ class AccessService:
         """A door contact or request-to-exit input changed."""
         await self.supervisor.on_contact(device_id, change)
 
-    async def _command_failed(self, lock_id: str, command: Command, outcome: CommandOutcome) -> None:
-        door = self._state.door_for_lock(lock_id)
-        detail = f"{command.action} {command.id}: " + (
-            f"refused ({outcome.detail})" if outcome.acked else outcome.detail
-        )
-        log.error("lock %s: %s", lock_id, detail)
-        if door is not None:
-            door.fault = detail
-            await self.supervisor.raise_alarm(door.door_id, "command_failed", detail)
-
-    async def _command_acked(self, lock_id: str, command: Command, outcome: CommandOutcome) -> None:
-        door = self._state.door_for_lock(lock_id)
-        if door is not None and door.fault is not None:
-            door.fault = None
-            await self.supervisor.clear_alarm(door.door_id, "command_failed")
-
-    # --- people and snapshots ---------------------------------------------------------------------------------
-
-    def _check_levels(self, levels: list[str] | tuple[str, ...]) -> None:
-        unknown = sorted(set(levels) - set(self._config.access.levels))
-        if unknown:
-            raise UnknownLevel(f"unknown access level(s): {', '.join(unknown)}")
-
-    async def add_person(
-        self,
-        name: str,
-        numbers: list[str],
-        by: str,
-        *,
-        valid_from: datetime | None = None,
-        valid_until: datetime | None = None,
-        levels: list[str] | None = None,
-        role: str | None = None,
-        pin: str | None = None,
-        duress_pin: str | None = None,
-    ) -> int:
-        """Enrol a person (console/API); audited without the PIN or duress PIN."""
-        self._check_levels(levels or [])
-        if duress_pin is not None and duress_pin == pin:
-            raise DuressPinConflict("the duress PIN must differ from the PIN")
-        person_id = await self._credentials.add_person(
-            name,
-            numbers,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            levels=levels or [],
-            role=role,
-            pin_hash=self._pins.hash(pin) if pin else None,
-            duress_pin_hash=self._pins.hash(duress_pin) if duress_pin else None,
-        )
-        await self._journal.record(
-            "audit",
-            {
-                "type": "person_added",
-                "person_id": person_id,
-                "person": name,
-                "credentials": len(numbers),
-                "levels": levels or [],
-                "role": role,
-                "pin": "set" if pin else None,
-                "duress_pin": "set" if duress_pin else None,
-                "by": by,
-            },
-            source=f"console:{by}",
-            summary=f"{by} enrolled {name}",
-        )
-        return person_id
-
-    async def update_person(self, person_id: int, fields: dict[str, Any], by: str) -> None:
-        """Change a person (suspend/activate, levels, role, validity, PIN, duress PIN); audited without PINs."""
-        secret = ("pin", "duress_pin")
-        clear = frozenset(
-            k for k in ("role", "valid_from", "valid_until", *secret) if k in fields and fields[k] is None
-        )
-        levels = fields.get("levels")
-        if levels is not None:
-            self._check_levels(levels)
-        pin = fields.get("pin")
-        duress_pin = fields.get("duress_pin")
-        await self._check_duress_differs(person_id, fields)
-        changes = PersonChanges(
-            name=fields.get("name"),
-            active=fields.get("active"),
-            role=fields.get("role"),
-            valid_from=fields.get("valid_from"),
-            valid_until=fields.get("valid_until"),
-            levels=tuple(levels) if levels is not None else None,
-            pin_hash=self._pins.hash(pin) if pin else None,
-            duress_pin_hash=self._pins.hash(duress_pin) if duress_pin else None,
-            clear=frozenset(f"{k}_hash" if k in secret else k for k in clear),
-        )
-        await self._credentials.update_person(person_id, changes)
-        if fields.get("reset_passback"):
-            await self.passback.forget(person_id)
-        shown = {k: v for k, v in fields.items() if k not in secret}
-        for key in secret:
-            if key in fields:
-                shown[key] = "cleared" if fields[key] is None else "set"
-        active = fields.get("active")
-        verb = "suspended" if active is False else "activated" if active is True else "changed"
-        await self._journal.record(
-            "audit",
-            {"type": "person_changed", "person_id": person_id, "changes": _jsonable(shown), "by": by},
-            source=f"console:{by}",
-            summary=f"{by} {verb} person {person_id} ({', '.join(sorted(shown))})",
-        )
-
-    async def _check_duress_differs(self, person_id: int, fields: dict[str, Any]) -> None:
-        """Refuse a duress PIN equal to the PIN, given together or one against the other one stored."""
-        pin, duress_pin = fields.get("pin"), fields.get("duress_pin")
-        if pin is None and duress_pin is None:
-            return
-        if "pin" in fields and "duress_pin" in fields:
-            same = pin == duress_pin
-        else:
-            stored_pin, stored_duress = await self._credentials.pin_hashes(person_id)
-            same = self._pins.verify(pin, stored_duress) if pin else self._pins.verify(duress_pin or "", stored_pin)
-        if same:
-            raise DuressPinConflict("the duress PIN must differ from the PIN")
-
-    async def apply_credential_snapshot(self, snapshot: CredentialSnapshot, by: str = "cloud") -> SnapshotResult:
-        """Apply a full or delta snapshot atomically (see edge.access.snapshot); audited."""
-        try:
-            self._check_levels([lv for person in snapshot.people for lv in person.levels])
-        except UnknownLevel as err:
-            raise SnapshotRejected(str(err)) from err
-        pin_hashes = {
-            p.id: (self._pins.hash(p.pin) if p.pin else None) for p in snapshot.people if "pin" in p.model_fields_set
-        }
-        duress_hashes = {
-            p.id: (self._pins.hash(p.duress_pin) if p.duress_pin else None)
-            for p in snapshot.people
-            if "duress_pin" in p.model_fields_set
-        }
-        async with self._snapshot_lock:
-            result = await apply_snapshot(self._db, snapshot, pin_hashes, duress_hashes, self._pins.verify)
-            if result.applied:
-                await self._credentials.changed()  # the next badge decides on the new set
-        if result.applied:
-            await self._journal.record(
-                "audit",
-                {"type": "credential_snapshot", "kind": snapshot.kind, "by": by, **result.as_json()},
-                source=f"snapshot:{by}",
-                summary=f"credential snapshot v{result.version} ({snapshot.kind}) applied: "
-                f"+{result.added} ~{result.updated} -{result.removed}",
-            )
-        return result
-
-    def lockdown_json(self) -> list[dict[str, object]]:
-        """Active lockdowns for the API."""
-        return [lock.as_json() for lock in self.lockdowns.active()]
-
-    def pin_lockouts_json(self) -> list[dict[str, object]]:
-        """Credentials locked out after wrong PINs, for the API."""
-        return [lockout.as_json() for lockout in self.pin_lockouts.active(self._clock())]
-
     async def clear_pin_lockout(self, credential: str, by: str, reason: str = "") -> PinLockout | None:
         """End a credential's PIN lockout (operator); audited with who cleared it. None: it was not locked out."""
         number = normalise_credential(credential)
@@ -569,7 +386,3 @@ class AccessService:
                 + (f": {reason}" if reason else ""),
             )
         return lockout
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}

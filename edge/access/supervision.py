@@ -30,11 +30,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from edge.access.alarms import AlarmBook, AlarmRecord
+from edge.access.commands import CommandOutcome
 from edge.config import DoorConfig, EdgeConfig
 from edge.devices.state import SiteState
 from edge.storage.database import Database
 from edge.storage.journal import Journal
-from firmware_adapters.messages import ContactChange
+from firmware_adapters.messages import Command, ContactChange
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,24 @@ class DoorSupervisor:
             await self.raise_alarm(door_id, "lock_jammed", f"lock {lock} reports its bolt not fully thrown")
         else:
             await self.clear_alarm(door_id, "lock_jammed")
+
+    async def command_failed(self, lock_id: str, command: Command, outcome: CommandOutcome) -> None:
+        """A lock command was refused or never acknowledged: fault the door and raise command_failed."""
+        door = self._state.door_for_lock(lock_id)
+        detail = f"{command.action} {command.id}: " + (
+            f"refused ({outcome.detail})" if outcome.acked else outcome.detail
+        )
+        log.error("lock %s: %s", lock_id, detail)
+        if door is not None:
+            door.fault = detail
+            await self.raise_alarm(door.door_id, "command_failed", detail)
+
+    async def command_acked(self, lock_id: str, command: Command, outcome: CommandOutcome) -> None:
+        """A lock acknowledged a command: its door's command fault (if any) is over."""
+        door = self._state.door_for_lock(lock_id)
+        if door is not None and door.fault is not None:
+            door.fault = None
+            await self.clear_alarm(door.door_id, "command_failed")
 
     async def raise_alarm(self, door_id: str, alarm: str, detail: str = "") -> None:
         """Raise `alarm` on a door (listed and journaled once until cleared)."""

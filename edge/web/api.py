@@ -11,9 +11,11 @@ from pydantic import BaseModel, ValidationError
 from edge import keys
 from edge.access.alarms import UnknownAlarm
 from edge.access.credentials import CredentialFormatError, CredentialInUse, UnknownPerson
-from edge.access.service import DoorOffline, DuressPinConflict, UnknownDoor, UnknownLevel, UnknownZone
+from edge.access.people import DuressPinConflict, UnknownLevel
+from edge.access.service import DoorOffline, UnknownDoor, UnknownZone
 from edge.access.snapshot import CredentialSnapshot, SnapshotConflict, SnapshotRejected, applied_version
 from edge.vision.pipeline import CameraPipeline
+from edge.web.access_view import lockdowns_json, pin_lockouts_json
 from edge.web.auth import SESSION
 from edge.web.forms import AlarmAckIn, CredentialPath, LockdownIn, PersonIn, PersonPatch, PinLockoutClearIn
 from edge.web.sync_view import sync_status
@@ -46,7 +48,7 @@ async def status(request: web.Request) -> web.Response:
         {
             "site": app[keys.CONFIG].site.model_dump(),
             "doors": [d.as_json() for d in state.doors.values()],
-            "lockdowns": app[keys.ACCESS].lockdown_json(),
+            "lockdowns": lockdowns_json(app[keys.ACCESS]),
             "zones": [{"id": z.id, "name": z.name, "passback": z.passback} for z in app[keys.CONFIG].zones],
             "devices": [
                 {
@@ -159,7 +161,7 @@ async def add_person(request: web.Request) -> web.Response:
     """Add a person with credentials (and optionally levels, role, PIN)."""
     body = await _body(request, PersonIn)
     try:
-        person_id = await request.app[keys.ACCESS].add_person(
+        person_id = await request.app[keys.PEOPLE].add_person(
             body.name,
             body.credentials,
             request[SESSION].username,
@@ -201,7 +203,7 @@ async def patch_person(request: web.Request) -> web.Response:
     body = await _body(request, PersonPatch)
     fields = {name: getattr(body, name) for name in body.model_fields_set}
     try:
-        await request.app[keys.ACCESS].update_person(person_id, fields, request[SESSION].username)
+        await request.app[keys.PEOPLE].update_person(person_id, fields, request[SESSION].username)
     except UnknownPerson:
         return _error("unknown_person", 404)
     except (UnknownLevel, DuressPinConflict) as err:
@@ -211,7 +213,7 @@ async def patch_person(request: web.Request) -> web.Response:
 
 async def get_lockdown(request: web.Request) -> web.Response:
     """Active lockdowns."""
-    return web.json_response({"lockdowns": request.app[keys.ACCESS].lockdown_json()})
+    return web.json_response({"lockdowns": lockdowns_json(request.app[keys.ACCESS])})
 
 
 async def put_lockdown(request: web.Request) -> web.Response:
@@ -222,7 +224,7 @@ async def put_lockdown(request: web.Request) -> web.Response:
         changed = await access.set_lockdown(body.zone, body.active, request[SESSION].username, body.reason)
     except UnknownZone:
         return _error("unknown_zone", 404)
-    return web.json_response({"changed": changed, "lockdowns": access.lockdown_json()})
+    return web.json_response({"changed": changed, "lockdowns": lockdowns_json(access)})
 
 
 async def get_snapshot_version(request: web.Request) -> web.Response:
@@ -234,7 +236,7 @@ async def put_snapshot(request: web.Request) -> web.Response:
     """Apply a full or delta credential snapshot in one transaction (idempotent; older versions ignored)."""
     body = await _body(request, CredentialSnapshot)
     try:
-        result = await request.app[keys.ACCESS].apply_credential_snapshot(body, by=request[SESSION].username)
+        result = await request.app[keys.PEOPLE].apply_credential_snapshot(body, by=request[SESSION].username)
     except SnapshotConflict as err:
         return _error("version_conflict", 409, str(err))
     except SnapshotRejected as err:
@@ -265,7 +267,7 @@ async def ack_alarm(request: web.Request) -> web.Response:
 
 async def list_pin_lockouts(request: web.Request) -> web.Response:
     """Credentials locked out after too many wrong PINs."""
-    return web.json_response({"lockouts": request.app[keys.ACCESS].pin_lockouts_json()})
+    return web.json_response({"lockouts": pin_lockouts_json(request.app[keys.ACCESS])})
 
 
 async def clear_pin_lockout(request: web.Request) -> web.Response:
@@ -283,7 +285,7 @@ async def clear_pin_lockout(request: web.Request) -> web.Response:
         return _error("invalid_value", 400, str(err))
     if lockout is None:
         return _error("not_locked_out", 404)
-    return web.json_response({"cleared": lockout.as_json(), "lockouts": access.pin_lockouts_json()})
+    return web.json_response({"cleared": lockout.as_json(), "lockouts": pin_lockouts_json(access)})
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,4 +1,4 @@
-"""Access fixtures: `access_harness` builds AccessServices on real SQLite with fake locks (see harness.py)."""
+"""Access fixtures: `access_harness` builds access services on real SQLite with fake locks (see harness.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from edge.access.assembly import build_access
 from edge.access.credentials import CredentialStore
 from edge.access.pins import PinHasher
-from edge.access.service import AccessService
 from edge.config import EdgeConfig
 from edge.devices.state import SiteState
 from edge.storage.database import Database
@@ -50,9 +50,9 @@ async def access_harness(tmp_path: Path) -> AsyncIterator[HarnessFactory]:
         locks = FakeLocks()
         clock = MutableClock(now)
         pins = PinHasher(PIN_KEY)
-        service = AccessService(config, db, store, journal, locks, state, pins, clock=clock)
+        service, people = build_access(config, db, store, journal, locks, state, pins, clock=clock)
         locks.service = service
-        harness = AccessHarness(config, db, journal, store, state, service, locks, clock, pins)
+        harness = AccessHarness(config, db, journal, store, state, service, locks, clock, pins, people)
         built.append(harness)
         await service.load()
         if start:

@@ -1,4 +1,4 @@
-"""The access harness: an AccessService on a real SQLite database with fake locks and a hand-moved clock.
+"""The access harness: access service and people administration on real SQLite, fake locks, a hand-moved clock.
 
 It runs without a broker: lock commands go to `FakeLocks`, which records them and acks (or not) like a lock
 would. Time is a `MutableClock` the test sets to explicit aware datetimes.
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from edge.access.commands import LockCommander
 from edge.access.credentials import CredentialStore
+from edge.access.people import PeopleAdmin
 from edge.access.pins import PinHasher
 from edge.access.service import AccessService
 from edge.config import EdgeConfig
@@ -171,6 +172,7 @@ class AccessHarness:
     locks: FakeLocks
     clock: MutableClock
     pins: PinHasher
+    people: PeopleAdmin
 
     async def audits(self, limit: int = 20) -> list[dict[str, Any]]:
         """Access decisions, newest first."""

@@ -166,7 +166,7 @@ async def test_lockdown_from_the_console_with_override_role(edge_app, devices) -
 
 
 async def test_card_then_pin_over_mqtt(edge_app, devices) -> None:
-    await edge_app.app[keys.ACCESS].add_person("Grace", ["55501"], "admin", levels=["vault"], pin="8642")
+    await edge_app.app[keys.PEOPLE].add_person("Grace", ["55501"], "admin", levels=["vault"], pin="8642")
     lock = await devices("lock-vault", "lock", EXTRA_PASSWORDS["lock-vault"])
     reader = await devices("reader-vault", "reader", EXTRA_PASSWORDS["reader-vault"])
     card = await reader.present("55501")

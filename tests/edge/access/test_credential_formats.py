@@ -79,8 +79,8 @@ def test_pin_key_file_is_created_private_and_checked(tmp_path: Path) -> None:
 
 async def test_pin_is_never_stored_in_clear(access_harness) -> None:
     h = await access_harness()
-    person_id = await h.service.add_person("Grace", ["555"], "admin", levels=["vault"], pin="918273")
-    await h.service.update_person(person_id, {"pin": "564738"}, "admin")
+    person_id = await h.people.add_person("Grace", ["555"], "admin", levels=["vault"], pin="918273")
+    await h.people.update_person(person_id, {"pin": "564738"}, "admin")
     await h.db.checkpoint()
     raw = b"".join(p.read_bytes() for p in h.config.storage.data_dir.glob("edge.db*"))
     assert b"918273" not in raw and b"564738" not in raw
@@ -96,9 +96,9 @@ async def test_pin_is_never_stored_in_clear(access_harness) -> None:
 
 async def test_card_then_pin_and_combined(access_harness) -> None:
     h = await access_harness()
-    ada = await h.service.add_person("Ada", ["777"], "admin", levels=["vault"], pin="2468")
-    bob = await h.service.add_person("Bob", ["778"], "admin", levels=["vault"], pin="1357")
-    await h.service.add_person("Cy", ["779"], "admin", levels=["vault"])  # no PIN enrolled
+    ada = await h.people.add_person("Ada", ["777"], "admin", levels=["vault"], pin="2468")
+    bob = await h.people.add_person("Bob", ["778"], "admin", levels=["vault"], pin="1357")
+    await h.people.add_person("Cy", ["779"], "admin", levels=["vault"])  # no PIN enrolled
 
     # Card first: the door waits for the PIN; then the reader sends the card again with the PIN.
     waiting = await h.service.on_badge("reader-vault", BadgeRead(credential="777"))

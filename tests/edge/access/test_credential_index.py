@@ -39,13 +39,13 @@ def no_database_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_console_people_changes_are_seen_by_the_next_badge(access_harness: HarnessFactory) -> None:
     h = await access_harness()
     assert await badge(h, "123:4501") == Reason.UNKNOWN_CREDENTIAL
-    person = await h.service.add_person("Ada", ["123:4501"], "admin", levels=["staff"])
+    person = await h.people.add_person("Ada", ["123:4501"], "admin", levels=["staff"])
     assert await badge(h, "123:4501") == Reason.GRANTED
-    await h.service.update_person(person, {"active": False}, "admin")
+    await h.people.update_person(person, {"active": False}, "admin")
     assert await badge(h, "123:4501") == Reason.SUSPENDED
-    await h.service.update_person(person, {"active": True, "levels": ["nights"]}, "admin")
+    await h.people.update_person(person, {"active": True, "levels": ["nights"]}, "admin")
     assert await badge(h, "123:4501") == Reason.NO_ACCESS_LEVEL  # nights does not open the yard
-    await h.service.update_person(person, {"levels": ["all"]}, "admin")
+    await h.people.update_person(person, {"levels": ["all"]}, "admin")
     assert await badge(h, "0123:04501") == Reason.GRANTED  # normalised like the database lookup
 
 
@@ -61,12 +61,12 @@ async def test_store_writes_refresh_the_index(access_harness: HarnessFactory) ->
 async def test_snapshots_are_seen_by_the_next_badge(access_harness: HarnessFactory) -> None:
     h = await access_harness()
     ada = {"id": "p-1", "name": "Ada", "levels": ["staff"], "credentials": [{"number": "7:1"}]}
-    await h.service.apply_credential_snapshot(snapshot(1, [ada]))
+    await h.people.apply_credential_snapshot(snapshot(1, [ada]))
     assert await badge(h, "7:1") == Reason.GRANTED
     moved = {**ada, "credentials": [{"number": "7:2"}]}
-    await h.service.apply_credential_snapshot(snapshot(2, [moved], kind="delta", base_version=1))
+    await h.people.apply_credential_snapshot(snapshot(2, [moved], kind="delta", base_version=1))
     assert (await badge(h, "7:1"), await badge(h, "7:2")) == (Reason.UNKNOWN_CREDENTIAL, Reason.GRANTED)
-    await h.service.apply_credential_snapshot(snapshot(3, [], kind="delta", removed=["p-1"]))
+    await h.people.apply_credential_snapshot(snapshot(3, [], kind="delta", removed=["p-1"]))
     assert await badge(h, "7:2") == Reason.UNKNOWN_CREDENTIAL
 
 
@@ -106,7 +106,7 @@ async def test_decisions_see_the_old_or_the_new_set_never_a_mix(access_harness: 
         for i in range(count)
     ]
     new = [{**p, "name": f"new-{i}", "levels": ["nights"]} for i, p in enumerate(old)]
-    await h.service.apply_credential_snapshot(snapshot(1, old))
+    await h.people.apply_credential_snapshot(snapshot(1, old))
     seen: list[str] = []
     done = asyncio.Event()
 
@@ -124,7 +124,7 @@ async def test_decisions_see_the_old_or_the_new_set_never_a_mix(access_harness: 
     task = asyncio.create_task(reader())
     try:
         await eventually(lambda: "old" in seen, interval_s=0.001)  # reads before the switch...
-        await h.service.apply_credential_snapshot(snapshot(2, new))
+        await h.people.apply_credential_snapshot(snapshot(2, new))
         await eventually(lambda: seen.count("new") >= 10, interval_s=0.001)  # ...and after it
     finally:
         done.set()

@@ -25,7 +25,7 @@ def person(ext: str, name: str, cards: list[str], levels: list[str], **extra) ->
 async def test_full_snapshot_replaces_cloud_people_and_keeps_local_ones(access_harness) -> None:
     h = await access_harness()
     local = await h.store.add_person("Local Lou", ["500"], levels=["staff"])
-    first = await h.service.apply_credential_snapshot(
+    first = await h.people.apply_credential_snapshot(
         snapshot(
             3,
             [
@@ -47,7 +47,7 @@ async def test_full_snapshot_replaces_cloud_people_and_keeps_local_ones(access_h
     assert h.pins.verify("1234", ada.pin_hash)
     assert (await h.store.lookup("04a1b2c3")).levels == frozenset({"staff", "vault"})
 
-    second = await h.service.apply_credential_snapshot(
+    second = await h.people.apply_credential_snapshot(
         snapshot(4, [person("p-1", "Ada L.", ["123:1002"], ["nights"], active=False)])
     )
     assert (second.added, second.updated, second.removed) == (0, 1, 1)
@@ -67,10 +67,10 @@ async def test_full_snapshot_replaces_cloud_people_and_keeps_local_ones(access_h
 async def test_versions_are_idempotent_and_monotonic(access_harness) -> None:
     h = await access_harness()
     v5 = snapshot(5, [person("p-1", "Ada", ["1"], ["staff"])])
-    assert (await h.service.apply_credential_snapshot(v5)).applied
-    again = await h.service.apply_credential_snapshot(v5)
+    assert (await h.people.apply_credential_snapshot(v5)).applied
+    again = await h.people.apply_credential_snapshot(v5)
     assert (again.applied, again.version) == (False, 5)
-    older = await h.service.apply_credential_snapshot(snapshot(4, [person("p-9", "Old", ["9"], [])]))
+    older = await h.people.apply_credential_snapshot(snapshot(4, [person("p-9", "Old", ["9"], [])]))
     assert older.applied is False
     assert await h.store.lookup("9") is None
     assert await applied_version(h.db) == 5
@@ -79,7 +79,7 @@ async def test_versions_are_idempotent_and_monotonic(access_harness) -> None:
 
 async def test_delta_snapshots(access_harness) -> None:
     h = await access_harness()
-    await h.service.apply_credential_snapshot(
+    await h.people.apply_credential_snapshot(
         snapshot(1, [person("p-1", "Ada", ["1"], ["staff"]), person("p-2", "Bob", ["2"], ["staff"])])
     )
     delta = snapshot(
@@ -89,28 +89,28 @@ async def test_delta_snapshots(access_harness) -> None:
         base_version=1,
         removed=["p-2", "p-unknown"],
     )
-    result = await h.service.apply_credential_snapshot(delta)
+    result = await h.people.apply_credential_snapshot(delta)
     assert (result.added, result.updated, result.removed) == (1, 1, 1)
     assert await h.store.lookup("2") is None
     assert (await h.store.lookup("11")).levels == frozenset({"all"})
     assert h.pins.verify("4321", (await h.store.lookup("3")).pin_hash)
     with pytest.raises(SnapshotConflict):  # built on a version this box does not have
-        await h.service.apply_credential_snapshot(snapshot(9, [], kind="delta", base_version=7))
+        await h.people.apply_credential_snapshot(snapshot(9, [], kind="delta", base_version=7))
     assert await applied_version(h.db) == 2
 
 
 async def test_a_bad_snapshot_changes_nothing(access_harness) -> None:
     h = await access_harness()
     await h.store.add_person("Local Lou", ["500"], levels=["staff"])
-    await h.service.apply_credential_snapshot(snapshot(1, [person("p-1", "Ada", ["1"], ["staff"])]))
+    await h.people.apply_credential_snapshot(snapshot(1, [person("p-1", "Ada", ["1"], ["staff"])]))
     before = await h.store.list_people()
     # A card that belongs to a console-enrolled person: the whole snapshot is refused, Ada is not removed.
     with pytest.raises(SnapshotRejected, match="belongs to a person outside it"):
-        await h.service.apply_credential_snapshot(
+        await h.people.apply_credential_snapshot(
             snapshot(2, [person("p-2", "Bob", ["2"], ["staff"]), person("p-3", "Eve", ["500"], ["staff"])])
         )
     with pytest.raises(SnapshotRejected, match="unknown access level"):
-        await h.service.apply_credential_snapshot(snapshot(2, [person("p-2", "Bob", ["2"], ["root"])]))
+        await h.people.apply_credential_snapshot(snapshot(2, [person("p-2", "Bob", ["2"], ["root"])]))
     assert await h.store.list_people() == before
     assert await applied_version(h.db) == 1
 
@@ -138,7 +138,7 @@ async def test_decisions_see_the_old_or_the_new_set_never_a_mix(access_harness) 
     count = 400
     old = [person(f"p-{i}", f"old-{i}", [f"7:{i}"], ["staff"]) for i in range(count)]
     new = [person(f"p-{i}", f"new-{i}", [f"7:{i}"], ["nights"]) for i in range(count)]
-    await h.service.apply_credential_snapshot(snapshot(1, old))
+    await h.people.apply_credential_snapshot(snapshot(1, old))
     rng = random.Random(20260610)
     seen: list[str] = []
     done = asyncio.Event()
@@ -155,7 +155,7 @@ async def test_decisions_see_the_old_or_the_new_set_never_a_mix(access_harness) 
     readers = [asyncio.create_task(reader()) for _ in range(3)]
     try:
         await eventually(lambda: seen.count("old") >= 10, interval_s=0.001)  # reads before the switch...
-        result = await h.service.apply_credential_snapshot(snapshot(2, new))
+        result = await h.people.apply_credential_snapshot(snapshot(2, new))
         await eventually(lambda: seen.count("new") >= 10, interval_s=0.001)  # ...and after it
     finally:
         done.set()

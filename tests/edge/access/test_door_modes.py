@@ -80,7 +80,7 @@ async def test_first_person_in(access_harness) -> None:
     # Outside the window a grant is a plain pulse and arms nothing.
     h.clock.now = datetime(2026, 6, 13, 8, 0, tzinfo=UTC)  # Saturday
     await h.service.modes.reevaluate()
-    await h.service.update_person(1, {"levels": ["all"]}, "admin")
+    await h.people.update_person(1, {"levels": ["all"]}, "admin")
     h.service.passback._inside.clear()
     assert (await h.service.on_badge("reader-side", BadgeRead(credential="100"))).granted
     assert h.locks.actions("lock-side")[-1] == ("unlock", 5.0)

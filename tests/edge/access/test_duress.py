@@ -75,7 +75,7 @@ async def test_duress_pin_opens_and_raises_a_silent_alarm(edge_app, devices, cli
 
 
 async def test_duress_pin_never_counts_as_a_wrong_pin(edge_app, devices) -> None:
-    await edge_app.app[keys.ACCESS].add_person(PERSON, [CARD], "admin", levels=["staff"], pin=PIN, duress_pin=DURESS)
+    await edge_app.app[keys.PEOPLE].add_person(PERSON, [CARD], "admin", levels=["staff"], pin=PIN, duress_pin=DURESS)
     lock = await devices("lock-vault", "lock", PASSWORDS["lock-vault"])
     reader = await devices("reader-vault", "reader", PASSWORDS["reader-vault"])
     reasons = [(await enter(edge_app, reader, "0000"))["reason"] for _ in range(2)]
@@ -83,7 +83,7 @@ async def test_duress_pin_never_counts_as_a_wrong_pin(edge_app, devices) -> None
     await unlocked(edge_app, lock)
     reasons += [(await enter(edge_app, reader, "0000"))["reason"] for _ in range(2)]
     assert reasons == ["wrong_pin", "wrong_pin", "granted", "wrong_pin", "wrong_pin"]  # 3 in a row would lock
-    assert edge_app.app[keys.ACCESS].pin_lockouts_json() == []
+    assert edge_app.app[keys.ACCESS].pin_lockouts.active() == []
 
 
 async def test_duress_pin_equal_to_the_pin_is_refused(edge_app, client) -> None:

@@ -33,7 +33,7 @@ async def test_hard_passback_denies_reentry_until_exit(access_harness) -> None:
     reloaded = PassbackTracker(h.db, {"lobby": "hard"})
     await reloaded.load()
     assert reloaded.inside(ada, "lobby") is True
-    await h.service.update_person(ada, {"reset_passback": True}, "admin")
+    await h.people.update_person(ada, {"reset_passback": True}, "admin")
     assert h.service.passback.inside(ada, "lobby") is None
     assert (await badge(h, "reader-front", "100")).granted
 
@@ -59,9 +59,9 @@ async def test_denied_badges_do_not_move_people(access_harness) -> None:
 
 async def test_two_person_rule(access_harness) -> None:
     h = await access_harness()
-    ada = await h.service.add_person("Ada", ["1"], "admin", levels=["vault"], pin="1111")
-    bob = await h.service.add_person("Bob", ["2"], "admin", levels=["vault"], pin="2222")
-    await h.service.add_person("Eve", ["3"], "admin", levels=["staff"], pin="3333")
+    ada = await h.people.add_person("Ada", ["1"], "admin", levels=["vault"], pin="1111")
+    bob = await h.people.add_person("Bob", ["2"], "admin", levels=["vault"], pin="2222")
+    await h.people.add_person("Eve", ["3"], "admin", levels=["staff"], pin="3333")
 
     first = await badge(h, "reader-vault", "1", "1111")
     assert (first.granted, first.reason) == (False, Reason.TWO_PERSON_PENDING)

@@ -30,7 +30,7 @@ async def start_device(runner: EdgeRunner, device_id: str, kind: type[Any]) -> A
 @pytest.fixture
 async def vault(edge_app: EdgeRunner, devices) -> AsyncIterator[tuple[SimulatedReader, SimulatedLock]]:
     """Grace enrolled with a PIN; the vault's reader and lock connected."""
-    await edge_app.app[keys.ACCESS].add_person(PERSON, [CARD], "admin", levels=["staff"], pin=PIN)
+    await edge_app.app[keys.PEOPLE].add_person(PERSON, [CARD], "admin", levels=["staff"], pin=PIN)
     lock = await devices("lock-vault", "lock", PASSWORDS["lock-vault"])
     reader = await devices("reader-vault", "reader", PASSWORDS["reader-vault"])
     yield reader, lock
@@ -95,7 +95,7 @@ async def test_a_lockout_ends_by_itself(edge_app, vault) -> None:
     await eventually(cleared)
     ended = (await lockout_alarms(edge_app))[-1]
     assert (ended["credential"], ended["detail"], ended["by"]) == (CARD, "expired", None)
-    assert edge_app.app[keys.ACCESS].pin_lockouts_json() == []
+    assert edge_app.app[keys.ACCESS].pin_lockouts.active() == []
     assert (await enter(edge_app, reader, PIN))["reason"] == "granted"
     await unlocked(edge_app, lock)
 
@@ -127,7 +127,7 @@ async def test_counts_and_lockouts_survive_a_restart(edge_config) -> None:
     first = EdgeRunner(edge_config)
     await first.start()
     try:
-        await first.app[keys.ACCESS].add_person(PERSON, [CARD], "admin", levels=["staff"], pin=PIN)
+        await first.app[keys.PEOPLE].add_person(PERSON, [CARD], "admin", levels=["staff"], pin=PIN)
         reader = await start_device(first, "reader-vault", SimulatedReader)
         try:
             assert [(await enter(first, reader, "0000"))["reason"] for _ in range(2)] == ["wrong_pin"] * 2
