@@ -209,18 +209,18 @@ class OutpostBroker(Broker):
         # The same account is taking its connection back: the device is not gone, so its Last Will
         # ("offline") must not be published, possibly after the new connection's "online".
         session.will_flag = False
-        ended = getattr(handler, "ended", None)
         await handler.handle_connection_closed()
-        if ended is not None:
-            try:
-                async with asyncio.timeout(TAKEOVER_TIMEOUT_S):
-                    await ended.wait()
-                return
-            except TimeoutError:
-                log.warning(
-                    "%s: previous connection did not end within %.0f s; stopping it", client_id, TAKEOVER_TIMEOUT_S
-                )
-        await handler.stop()
+        ended: asyncio.Event | None = getattr(handler, "ended", None)
+        if ended is not None and await _within(ended, TAKEOVER_TIMEOUT_S):
+            return
+        # Its wind-down is stuck (e.g. a write to a peer that no longer reads): cut the socket, which ends
+        # every wait on it, rather than a graceful stop that would wait on the same write.
+        log.warning("%s: previous connection did not end within %.0f s; aborting it", client_id, TAKEOVER_TIMEOUT_S)
+        writer = handler.writer
+        if isinstance(writer, StreamWriterAdapter) and writer._writer.transport is not None:
+            writer._writer.transport.abort()
+        if ended is None or not await _within(ended, TAKEOVER_TIMEOUT_S):
+            log.warning("%s: previous connection still winding down; its session is taken over anyway", client_id)
         if session.transitions.is_connected():
             session.transitions.disconnect()
 
@@ -405,6 +405,16 @@ class OutpostBroker(Broker):
         ]
         if tasks:
             await asyncio.wait(tasks)
+
+
+async def _within(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait for `event` at most `timeout_s`; True if it is set."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 def _expire(waiter: asyncio.Future[Any]) -> None:

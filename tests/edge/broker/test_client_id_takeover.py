@@ -8,6 +8,7 @@ lock off from its commands. These tests use real clients (paho, Mosquitto's tool
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -195,3 +196,43 @@ async def _refused(port: int, client_id: str, username: str | None, password: st
 
 async def _next_command(lock) -> Command:  # type: ignore[no-untyped-def]
     return await asyncio.wait_for(lock.commands.get(), 10)
+
+
+async def test_owner_takes_over_from_a_connection_that_stopped_reading(broker: EmbeddedBroker) -> None:
+    """A device whose old connection is half-dead (the broker's writes to it back up) can still reconnect."""
+    stuck = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(("127.0.0.1", broker.port))
+    reader, writer = await asyncio.open_connection(sock=stuck)
+    core = await connected(broker.port, "core", "core", "pw-core")
+    new = PahoDevice(broker.port, "z2m-bridge", "z2m-bridge", BRIDGE_PW)
+    try:
+        writer.write(connect_packet("z2m-bridge", "z2m-bridge", BRIDGE_PW))
+        assert await asyncio.wait_for(reader.readexactly(4), 5) == bytes([0x20, 2, 0, 0])
+        topic = b"zigbee2mqtt/#"
+        writer.write(bytes([0x82, 2 + 2 + len(topic) + 1, 0, 1, 0, len(topic)]) + topic + b"\x00")
+        assert await asyncio.wait_for(reader.readexactly(5), 5) == bytes([0x90, 3, 0, 1, 0])
+        # From here on the old connection reads nothing: 8 MB for it back up in the broker.
+        payload = "x" * 65536
+        for _ in range(128):
+            await core.publish("zigbee2mqtt/flood", payload, qos=0)
+        await core.publish("zigbee2mqtt/flood", "last", qos=1)
+        assert await new.connect()
+        assert await new.subscribe("zigbee2mqtt/bridge/request") == [1]
+        await core.publish("zigbee2mqtt/bridge/request", "after takeover")
+        await new.wait_for("zigbee2mqtt/bridge/request", b"after takeover")
+    finally:
+        writer.close()
+        new.close()
+        core.close()
+
+
+def connect_packet(client_id: str, username: str, password: str) -> bytes:
+    """An MQTT 3.1.1 CONNECT with clean session, username and password."""
+
+    def string(text: str) -> bytes:
+        return len(text).to_bytes(2, "big") + text.encode()
+
+    body = string("MQTT") + bytes([4, 0xC2]) + (60).to_bytes(2, "big")
+    body += string(client_id) + string(username) + string(password)
+    return bytes([0x10, len(body)]) + body
