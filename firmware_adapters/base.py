@@ -1,7 +1,7 @@
 """The contract every firmware adapter implements.
 
 An adapter translates one device protocol (native Outpost MQTT JSON, Zigbee2MQTT, Tasmota, OSDP, Wiegand, ...)
-to and from Outpost's typed device messages (`firmware_adapters.outpost_mqtt.codec`). The site core gives it a
+to and from Outpost's typed device messages (`firmware_adapters.messages`). The site core gives it a
 `DeviceSink` for what devices report and calls `send` for what devices must do. Adapters never import the core.
 """
 
