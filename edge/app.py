@@ -39,6 +39,7 @@ from edge.vision.clips import ClipRecorder
 from edge.vision.detectors.base import DetectorError
 from edge.vision.detectors.batching import with_batching
 from edge.vision.detectors.registry import load_detector
+from edge.vision.detectors.tiling import with_tiling
 from edge.vision.events import TrackEvent
 from edge.vision.live import LiveFeed
 from edge.vision.model_files import ModelNotFoundError
@@ -206,7 +207,8 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     # Cameras share one detector; with a dynamic-batch model their concurrent frames share inferences.
-    detector = with_batching(detector, config.vision.detector, len(cameras))
+    # Tiling wraps batching: each tile is one frame to the (possibly batching) detector.
+    detector = with_tiling(with_batching(detector, config.vision.detector, len(cameras)), config.vision.detector)
     # Capture has a thread per camera (in the pipeline); this pool runs inference, snapshots, clips, OCR.
     executor = ThreadPoolExecutor(max_workers=min(len(cameras), os.cpu_count() or 2) + 1, thread_name_prefix="vision")
     journal = app[keys.JOURNAL]

@@ -9,6 +9,7 @@ Steps of one camera must alternate (the pipeline awaits each), so the analyzer n
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,9 +79,9 @@ class CameraAnalyzer:
         if plan is None:
             return DetectStep(frame, motion, None, None)
         if plan.region is None:
-            return DetectStep(frame, motion, plan, self.detector.detect(image))
+            return DetectStep(frame, motion, plan, self.detector.detect_all(image))
         x1, y1, x2, y2 = (int(v) for v in plan.region)
-        found = self.detector.detect(image[y1:y2, x1:x2])
+        found = self.detector.detect_all(image[y1:y2, x1:x2])
         return DetectStep(frame, motion, plan, [_offset(d, x1, y1) for d in found])
 
     def track(self, step: DetectStep) -> FrameResult:
@@ -113,7 +114,7 @@ class CameraAnalyzer:
         return FrameResult(
             frame,
             step.plan,
-            step.detections,
+            [d for d in step.detections if not d.weak],  # weak ones only serve the tracker
             started=update.started,
             ended=update.ended,
             improved=update.improved,
@@ -147,4 +148,4 @@ class CameraAnalyzer:
 
 
 def _offset(det: Detection, dx: float, dy: float) -> Detection:
-    return Detection(det.label, det.class_id, det.score, det.x1 + dx, det.y1 + dy, det.x2 + dx, det.y2 + dy)
+    return dataclasses.replace(det, x1=det.x1 + dx, y1=det.y1 + dy, x2=det.x2 + dx, y2=det.y2 + dy)

@@ -12,6 +12,21 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"
 NormalisedPoint = tuple[float, float]
 CategoryName = Literal["person", "vehicle"]
 CATEGORY_NAMES: tuple[CategoryName, ...] = ("person", "vehicle")
+# Labels that are people or vehicles. Detections are merged (NMS) and tracked within a category, so a van
+# seen as both 'car' and 'truck' is one object.
+CATEGORY_BY_LABEL: dict[str, CategoryName] = {
+    "person": "person",
+    "bicycle": "vehicle",
+    "car": "vehicle",
+    "motorcycle": "vehicle",
+    "bus": "vehicle",
+    "truck": "vehicle",
+}
+
+# Chosen on the evaluation set and vtest.avi (docs/PERFORMANCE.md, "Detector quality"): vehicles score lower
+# than people for the same certainty and false vehicles are rarer; people at 0.5 keep the plaza's tracks whole
+# (lower, cones and signs start tracks).
+DEFAULT_CATEGORY_THRESHOLDS: dict[CategoryName, float] = {"person": 0.5, "vehicle": 0.35}
 
 
 class DetectorConfig(BaseModel):
@@ -32,6 +47,23 @@ class DetectorConfig(BaseModel):
         gt=0,
         le=4096,
         description="Square network input size in pixels; None takes it from the model.",
+    )
+    resize: Literal["letterbox", "stretch"] | None = Field(
+        default=None,
+        description=(
+            "How a frame is fitted into the square input: 'letterbox' keeps its aspect ratio and pads, 'stretch' "
+            "resizes it to the square; None: the backend's default (NanoDet stretches, as it was trained; YOLO always "
+            "letterboxes)."
+        ),
+    )
+    tiling: int = Field(
+        default=1,
+        ge=1,
+        le=4,
+        description=(
+            "1: detect on the whole frame only. N >= 2: also on an N x N grid of overlapping tiles, merged by NMS, "
+            "for far, small people (1 + N*N inferences per frame: about 5.5x the CPU at 2; docs/PERFORMANCE.md)."
+        ),
     )
     threads: int = Field(default=2, ge=1, le=64, description="onnxruntime intra-op threads.")
     batch: Literal["auto", "off"] = Field(
@@ -56,10 +88,35 @@ class DetectorConfig(BaseModel):
         ),
     )
     score_threshold: float = Field(
-        default=0.35, ge=0.0, le=1.0, description="Minimum score for a detection to be kept."
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Minimum score for a detection to be kept. Set alone, it applies to every label; left unset, people and "
+            "vehicles take category_thresholds' defaults and it covers the other labels."
+        ),
+    )
+    category_thresholds: dict[CategoryName, float] = Field(
+        default_factory=lambda: dict(DEFAULT_CATEGORY_THRESHOLDS),
+        description=(
+            "Minimum score per category (person; vehicle = bicycle, car, motorcycle, bus, truck); overrides "
+            "score_threshold, and class_thresholds override it. What is kept can start a track and an event."
+        ),
+    )
+    track_floor: float | None = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "People and vehicles scoring from this up to their threshold are weak detections: they only keep an "
+            "existing track alive (ByteTrack's second stage), never start a track or an event; None: none are kept."
+        ),
     )
     nms_iou: float = Field(
-        default=0.5, gt=0.0, le=1.0, description="IoU above which overlapping boxes of a class are merged."
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="IoU above which overlapping boxes of a class (people, vehicles: of a category) are merged.",
     )
     classes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_CLASSES),
@@ -73,13 +130,26 @@ class DetectorConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_thresholds(self) -> DetectorConfig:
+        if "score_threshold" in self.model_fields_set and "category_thresholds" not in self.model_fields_set:
+            # One explicit threshold means one threshold, not the category defaults.
+            self.category_thresholds = {}
         unknown = sorted(set(self.class_thresholds) - set(self.classes))
         if unknown:
             raise ValueError(f"class_thresholds has labels not listed in classes: {unknown}")
-        bad = sorted(k for k, v in self.class_thresholds.items() if not 0.0 <= v <= 1.0)
+        thresholds: list[tuple[str, float]] = [*self.class_thresholds.items(), *self.category_thresholds.items()]
+        bad = sorted(k for k, v in thresholds if not 0.0 <= v <= 1.0)
         if bad:
-            raise ValueError(f"class_thresholds must be within [0, 1]: {bad}")
+            raise ValueError(f"class_thresholds and category_thresholds must be within [0, 1]: {bad}")
         return self
+
+    def threshold(self, label: str) -> float:
+        """Return the score a detection of `label` needs: class, then category, then the default threshold."""
+        if label in self.class_thresholds:
+            return self.class_thresholds[label]
+        category = CATEGORY_BY_LABEL.get(label)
+        if category is not None and category in self.category_thresholds:
+            return self.category_thresholds[category]
+        return self.score_threshold
 
 
 def _check_normalised(points: list[NormalisedPoint]) -> list[NormalisedPoint]:
@@ -201,8 +271,15 @@ class TrackingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    high_score: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="Detections at or above this start tracks and match first."
+    high_score: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "None (default): a detection reaching the detector's threshold for its label may start a track, so what "
+            "is detected and what becomes an event agree; weak ones (detector.track_floor up to the threshold) only "
+            "continue tracks. A score here also demands that much to start a track (stricter than the detector)."
+        ),
     )
     match_iou: float = Field(
         default=0.2, gt=0.0, le=1.0, description="Least IoU between a predicted track box and a high detection."

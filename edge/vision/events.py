@@ -9,18 +9,12 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from edge.vision.config import CATEGORY_BY_LABEL as CATEGORY_BY_LABEL
+from edge.vision.config import CATEGORY_NAMES, CategoryName
 from edge.vision.detectors.base import Detection
 
-Category = Literal["person", "vehicle"]
-CATEGORIES: tuple[Category, ...] = ("person", "vehicle")
-CATEGORY_BY_LABEL: dict[str, Category] = {
-    "person": "person",
-    "bicycle": "vehicle",
-    "car": "vehicle",
-    "motorcycle": "vehicle",
-    "bus": "vehicle",
-    "truck": "vehicle",
-}
+Category = CategoryName
+CATEGORIES: tuple[Category, ...] = CATEGORY_NAMES
 DEFAULT_MIN_INTERVAL_S = 5.0
 # Class-wise NMS keeps one van as truck, bus and car at once; within a category such overlaps are one object.
 CATEGORY_MERGE_IOU = 0.5

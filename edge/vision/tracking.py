@@ -1,7 +1,9 @@
 """Multi-object tracking by box overlap, ByteTrack-style, without a Kalman filter.
 
 Each detector run is associated with the live tracks in three greedy IoU stages (after ByteTrack):
-1. confirmed tracks with high-score detections (>= `high_score`); then, for the ones still unmatched,
+1. confirmed tracks with high-score detections (reaching the detector's threshold for their label, and
+   `high_score` when set; weak ones, from the detector's track floor up to its threshold, are low); then, for
+   the ones still unmatched,
    by centre distance relative to the box height, within a gate that widens with the time since the
    track was last seen (someone who turned round between two sparse runs no longer overlaps the
    prediction, but is still near it and about the same size),
@@ -142,8 +144,9 @@ class Tracker:
         region = observed or frame_box
         grouped = detections_by_category(detections)
         dets = [d for dets in grouped.values() for d in dets]
-        high = [d for d in dets if d.score >= self.cfg.high_score]
-        low = [d for d in dets if d.score < self.cfg.high_score]
+        start = self.cfg.high_score
+        high = [d for d in dets if not d.weak and (start is None or d.score >= start)]
+        low = [d for d in dets if d.weak or (start is not None and d.score < start)]
         confirmed = [t for t in self._tracks if t.confirmed]
         tentative = [t for t in self._tracks if not t.confirmed]
         predicted = {t.id: t.predict(now) for t in self._tracks}

@@ -7,7 +7,9 @@ from edge.vision.detectors.batching import BatchingDetector, with_batching
 from edge.vision.detectors.layout import ModelLayout, ModelLayoutError, describe_layout, model_layout
 from edge.vision.detectors.nanodet import NanoDetDetector
 from edge.vision.detectors.registry import DETECTOR_TYPES, detect_layout, load_detector
-from edge.vision.detectors.yolo import Letterbox, YoloDetector, decode_yolo_output, letterbox
+from edge.vision.detectors.resize import Letterbox, letterbox
+from edge.vision.detectors.tiling import TiledDetector, with_tiling
+from edge.vision.detectors.yolo import YoloDetector, decode_yolo_output
 
 __all__ = [
     "DETECTOR_TYPES",
@@ -19,6 +21,7 @@ __all__ = [
     "ModelLayout",
     "ModelLayoutError",
     "NanoDetDetector",
+    "TiledDetector",
     "YoloDetector",
     "decode_yolo_output",
     "describe_layout",
@@ -27,4 +30,5 @@ __all__ = [
     "load_detector",
     "model_layout",
     "with_batching",
+    "with_tiling",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -12,7 +14,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from edge.vision.config import DetectorConfig
+from edge.vision.config import CATEGORY_BY_LABEL, CATEGORY_NAMES, DetectorConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ class Detection:
     y1: float
     x2: float
     y2: float
+    weak: bool = False
+    """Below its label's threshold, above the track floor: it may continue a track, never start one or an event."""
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -48,10 +52,13 @@ class Detector(ABC):
 
     Contract: `detect` is thread-safe (onnxruntime sessions are), blocking, and returns only
     detections whose label is in the configured classes and whose score reaches that label's
-    threshold, after class-wise NMS, with boxes clipped to the frame.
+    threshold, after NMS within each class (people and vehicles: within the category), with boxes
+    clipped to the frame. `detect_all` also returns the weak ones, flagged, for the tracker.
 
-    `detect(frame)` is exactly: `tensor, geometry = preprocess(frame)`, one
-    `session.run(output_names, {input_name: tensor})`, then `postprocess(outputs, frame_hw, geometry)`.
+    `detect_all(frame)` is exactly: `tensor, geometry = preprocess(frame)`, one
+    `session.run(output_names, {input_name: tensor})`, then `flag_weak(postprocess(outputs, frame_hw, geometry))`;
+    `postprocess` keeps candidates down to the track floor (`DetectorConfig.track_floor`) for people and
+    vehicles, `flag_weak` marks those under their label's threshold, and `detect` drops them.
     A backend implements the two halves and never overrides `detect` with anything else, so a caller
     may stack several preprocessed tensors on the batch axis, run them at once when the model's batch
     is dynamic, and postprocess each image's rows (`batch.py`, `batching.py`).
@@ -90,14 +97,32 @@ class Detector(ABC):
         """Decode one image's outputs (each with a batch axis of 1, in `output_names` order) into detections."""
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        """Detect objects in a HxWx3 uint8 BGR frame."""
+        """Detect objects in a HxWx3 uint8 BGR frame: only those reaching their label's threshold."""
+        return [d for d in self.detect_all(frame_bgr) if not d.weak]
+
+    def detect_all(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Detect objects, with the weak ones (track floor up to the threshold) flagged `weak`, for tracking."""
         tensor, geometry = self.preprocess(frame_bgr)
         outputs = self.session.run(self.output_names, {self.input_name: tensor})
-        return self.postprocess(outputs, frame_bgr.shape[:2], geometry)
+        return self.flag_weak(self.postprocess(outputs, frame_bgr.shape[:2], geometry))
+
+    def flag_weak(self, detections: Sequence[Detection]) -> list[Detection]:
+        """Return the detections with `weak` set on those below their label's threshold."""
+        event = self._event_thresholds
+        if event is None:
+            event = self._event_thresholds = build_class_thresholds(self.class_names, self.cfg)
+        return [dataclasses.replace(d, weak=True) if d.score < event[d.class_id] else d for d in detections]
+
+    _event_thresholds: np.ndarray | None = None
 
     def _class_thresholds(self) -> np.ndarray:
-        """Return a per-class score threshold array; dropped classes get +inf."""
-        return build_class_thresholds(self.class_names, self.cfg)
+        """Return the per-class score a candidate needs (the lower of threshold and track floor); dropped: +inf."""
+        event = build_class_thresholds(self.class_names, self.cfg)
+        floor = self.cfg.track_floor
+        if floor is None:
+            return event
+        tracked = np.array([name in CATEGORY_BY_LABEL for name in self.class_names])
+        return np.where(tracked & np.isfinite(event), np.minimum(event, floor), event).astype(np.float32)
 
 
 def build_class_thresholds(class_names: tuple[str, ...], cfg: DetectorConfig) -> np.ndarray:
@@ -111,12 +136,29 @@ def build_class_thresholds(class_names: tuple[str, ...], cfg: DetectorConfig) ->
     thresholds = np.full(len(class_names), np.inf, dtype=np.float32)
     for class_id, name in enumerate(class_names):
         if name in wanted:
-            thresholds[class_id] = cfg.class_thresholds.get(name, cfg.score_threshold)
+            thresholds[class_id] = cfg.threshold(name)
     return thresholds
 
 
+@functools.lru_cache(maxsize=16)
+def nms_groups(class_names: tuple[str, ...]) -> np.ndarray:
+    """Return each class id's NMS group: its category (person, vehicle) when it has one, else the class itself.
+
+    Overlapping 'car' and 'truck' boxes on one van are one object: merging them keeps the best-scored label
+    and stops the tracker (which matches within a category) from starting two tracks for it.
+    """
+    offset = len(CATEGORY_NAMES)
+    groups = [
+        CATEGORY_NAMES.index(CATEGORY_BY_LABEL[name]) if name in CATEGORY_BY_LABEL else offset + class_id
+        for class_id, name in enumerate(class_names)
+    ]
+    out = np.asarray(groups, dtype=np.int64)
+    out.setflags(write=False)
+    return out
+
+
 def nms_per_class(boxes_xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float) -> np.ndarray:
-    """Return the indices kept by class-wise NMS, highest score first."""
+    """Return the indices kept by NMS within each group id (class or `nms_groups` category), highest score first."""
     if len(scores) == 0:
         return np.zeros(0, dtype=np.int64)
     xywh = boxes_xyxy.astype(np.float64, copy=True)

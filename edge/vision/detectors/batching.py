@@ -104,11 +104,11 @@ class BatchingDetector(Detector):
         """Postprocess as the wrapped detector does."""
         return self.detector.postprocess(outputs, frame_hw, geometry)
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        """Detect objects in a BGR frame, sharing the inference with concurrent callers (blocking)."""
+    def detect_all(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Detect objects (weak ones flagged), sharing the inference with concurrent callers (blocking)."""
         tensor, geometry = self.detector.preprocess(frame_bgr)
         outputs = self._infer(tensor)
-        return self.detector.postprocess(outputs, frame_bgr.shape[:2], geometry)
+        return self.flag_weak(self.detector.postprocess(outputs, frame_bgr.shape[:2], geometry))
 
     def close(self) -> None:
         """Refuse new frames; frames already queued are still run and answered."""

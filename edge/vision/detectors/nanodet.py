@@ -14,16 +14,19 @@ from edge.vision.detectors.base import (
     Detection,
     Detector,
     DetectorError,
+    nms_groups,
     nms_per_class,
     select_candidates,
     to_detections,
 )
 from edge.vision.detectors.layout import NANODET_STRIDES as STRIDES
 from edge.vision.detectors.layout import checked_layout
+from edge.vision.detectors.resize import Letterbox, letterbox, unletterbox
 
 # BGR order, as the model was trained (see shared/models/README.md).
 MEAN_BGR = np.array([103.53, 116.28, 123.675], dtype=np.float32)
 STD_BGR = np.array([57.375, 57.12, 58.395], dtype=np.float32)
+PAD_BGR = (104, 116, 124)  # the mean colour: letterbox bands normalise to about zero
 MAX_CANDIDATES = 1000
 
 
@@ -43,6 +46,9 @@ class NanoDetDetector(Detector):
                 f"only takes {size}x{size}; leave input_size unset or use a model exported at {cfg.input_size}"
             )
         self._size = size
+        # Stretch unless told to letterbox: the model was trained on stretched images, and on the evaluation
+        # set (docs/PERFORMANCE.md, "Detector quality") letterboxing finds a few more people but loses vehicles.
+        self._letterbox = cfg.resize == "letterbox"
         self._reg_max = layout.reg_max
         self._names = layout.classes
         self.output_names = list(layout.output_names)
@@ -60,21 +66,30 @@ class NanoDetDetector(Detector):
         """Return the class names: the model's `names` metadata, else COCO."""
         return self._names
 
-    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, None]:
-        """Stretch-resize a BGR frame and normalise it into a [1,3,S,S] float32 tensor (no geometry needed)."""
-        resized = cv2.resize(frame_bgr, (self._size, self._size), interpolation=cv2.INTER_LINEAR)
+    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox | None]:
+        """Fit a BGR frame into a normalised [1,3,S,S] float32 tensor: letterboxed (geometry) or stretched (None)."""
+        geometry: Letterbox | None = None
+        if self._letterbox:
+            resized, geometry = letterbox(frame_bgr, self._size, PAD_BGR)
+        else:
+            resized = cv2.resize(frame_bgr, (self._size, self._size), interpolation=cv2.INTER_LINEAR)
         x = (resized.astype(np.float32) - MEAN_BGR) / STD_BGR
-        return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), None
+        return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), geometry
 
-    def postprocess(self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int], geometry: None) -> list[Detection]:
+    def postprocess(
+        self, outputs: Sequence[np.ndarray], frame_hw: tuple[int, int], geometry: Letterbox | None
+    ) -> list[Detection]:
         """Decode one image's six outputs (score maps, then box bins, by stride) into frame-pixel detections."""
         n = len(STRIDES)
         scores = np.concatenate([o[0] for o in outputs[:n]], axis=0)
         dists = np.concatenate([o[0] for o in outputs[n:]], axis=0)
         boxes, kept_scores, class_ids = self.decode(scores, dists)
         h, w = frame_hw
-        boxes[:, 0::2] *= w / self._size
-        boxes[:, 1::2] *= h / self._size
+        if geometry is not None:
+            unletterbox(boxes, geometry)
+        else:
+            boxes[:, 0::2] *= w / self._size
+            boxes[:, 1::2] *= h / self._size
         return to_detections(boxes, kept_scores, class_ids, self.class_names, (h, w))
 
     def decode(self, scores: np.ndarray, dists: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,7 +105,7 @@ class NanoDetDetector(Detector):
         centers = self._centers[rows]
         boxes = np.concatenate([centers - distance[:, :2], centers + distance[:, 2:]], axis=1)
         kept_scores = scores[rows, class_ids]
-        keep = nms_per_class(boxes, kept_scores, class_ids, self.cfg.nms_iou)
+        keep = nms_per_class(boxes, kept_scores, nms_groups(self._names)[class_ids], self.cfg.nms_iou)
         return boxes[keep], kept_scores[keep], class_ids[keep]
 
 

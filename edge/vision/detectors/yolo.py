@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import ClassVar
 
 import cv2
@@ -16,48 +15,17 @@ from edge.vision.detectors.base import (
     Detection,
     Detector,
     DetectorError,
+    nms_groups,
     nms_per_class,
     to_detections,
 )
 from edge.vision.detectors.layout import ModelLayout, checked_layout
+from edge.vision.detectors.resize import IDENTITY_LETTERBOX, Letterbox, letterbox, unletterbox
 
 log = logging.getLogger(__name__)
 
 DEFAULT_INPUT_SIZE = 640
-PAD_VALUE = 114  # Ultralytics' letterbox grey
 MAX_CANDIDATES = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Letterbox:
-    """How a frame was scaled and padded into the network input: input = frame * scale + pad."""
-
-    scale: float
-    pad_x: float
-    pad_y: float
-
-
-IDENTITY_LETTERBOX = Letterbox(1.0, 0.0, 0.0)
-
-
-def letterbox(frame_bgr: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
-    """Resize keeping aspect ratio, pad centred to size x size with grey; return image and geometry."""
-    h, w = frame_bgr.shape[:2]
-    scale = min(size / h, size / w)
-    new_w, new_h = round(w * scale), round(h * scale)
-    pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
-    resized = cv2.resize(frame_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    top, left = round(pad_y - 0.1), round(pad_x - 0.1)
-    padded = cv2.copyMakeBorder(
-        resized,
-        top,
-        size - new_h - top,
-        left,
-        size - new_w - left,
-        cv2.BORDER_CONSTANT,
-        value=(PAD_VALUE, PAD_VALUE, PAD_VALUE),
-    )
-    return padded, Letterbox(scale, float(left), float(top))
 
 
 def decode_yolo_output(
@@ -94,10 +62,9 @@ def decode_yolo_output(
         cand = cand[np.argpartition(-scores[cand], MAX_CANDIDATES - 1)[:MAX_CANDIDATES]]
     cx, cy, bw, bh = preds[:4, cand]
     boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
-    boxes[:, 0::2] = (boxes[:, 0::2] - geometry.pad_x) / geometry.scale
-    boxes[:, 1::2] = (boxes[:, 1::2] - geometry.pad_y) / geometry.scale
+    unletterbox(boxes, geometry)
     scores, class_ids = scores[cand], class_ids[cand]
-    keep = nms_per_class(boxes, scores, class_ids, nms_iou)
+    keep = nms_per_class(boxes, scores, nms_groups(class_names)[class_ids], nms_iou)
     return to_detections(boxes[keep], scores[keep], class_ids[keep], class_names, frame_hw)
 
 

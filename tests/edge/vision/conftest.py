@@ -29,8 +29,8 @@ def blazeface_path(shared_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def nanodet(nanodet_path: Path) -> NanoDetDetector:
-    """Return the NanoDet detector with the default people/vehicle classes at threshold 0.3."""
-    detector = load_detector(DetectorConfig(model_path=nanodet_path, score_threshold=0.3))
+    """Return the NanoDet detector with the default classes, thresholds and track floor (as the edge runs it)."""
+    detector = load_detector(DetectorConfig(model_path=nanodet_path))
     assert isinstance(detector, NanoDetDetector)
     return detector
 
