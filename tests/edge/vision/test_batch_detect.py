@@ -42,7 +42,7 @@ def detect_batch(detector: Detector, frames: Sequence[np.ndarray], max_batch: in
         prepared = [detector.preprocess(frame) for frame in chunk]
         per_image = run_stacked(detector, [tensor for tensor, _ in prepared])
         results.extend(
-            detector.postprocess(outputs, frame.shape[:2], geometry)
+            [d for d in detector.flag_weak(detector.postprocess(outputs, frame.shape[:2], geometry)) if not d.weak]
             for frame, (_, geometry), outputs in zip(chunk, prepared, per_image, strict=True)
         )
     return results
