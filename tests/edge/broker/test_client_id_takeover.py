@@ -161,6 +161,7 @@ async def test_lock_keeps_its_commands_after_takeover_attempts(edge_app, devices
         "-t", "outpost/lock-front/command", "-C", "1",
     )  # fmt: skip
     assert code != 0 and "not authori" in err.lower(), err
+    assert edge_app.app[keys.BROKER].refused_connects["not_authorized"] == 7  # in /api/v1/status
     await reader.present("55502")
     command = await _next_command(lock)
     assert command.action == "unlock"
