@@ -27,6 +27,7 @@ from cloud.responses import api_error, error_response, invalid_request, json_mod
 from cloud.sessions import SESSIONS
 from cloud.tenancy import SiteAlreadyRevoked, SiteNotFound, TenantScope
 from sync.wire import RecordKind
+from webguard.params import parse_id
 from webguard.ratelimit import RateLimited
 
 DEFAULT_RECORD_LIMIT = 100
@@ -128,11 +129,7 @@ async def handle_site(request: web.Request) -> web.Response:
 
 
 def _record_query(request: web.Request) -> tuple[int, str | None]:
-    raw_limit = request.query.get("limit", str(DEFAULT_RECORD_LIMIT))
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        limit = 0
+    limit = parse_id(request.query.get("limit", str(DEFAULT_RECORD_LIMIT))) or 0
     if not 1 <= limit <= MAX_RECORD_LIMIT:
         raise api_error(web.HTTPBadRequest, "bad_query", f"limit must be an integer from 1 to {MAX_RECORD_LIMIT}")
     kind = request.query.get("kind")

@@ -18,6 +18,7 @@ from cloud.app import RunningCloud
 from cloud.config import CloudConfig, ConfigError, build_config
 from cloud.enrollment import new_code
 from sync.wire import ENROLL_PATH
+from webguard.login_throttle import KNOWN_CLIENT_COOKIE
 from webguard.ratelimit import RateLimited, RateLimiter
 
 ATTEMPTS = 3
@@ -78,6 +79,44 @@ async def test_login_is_limited_per_email_across_ips(
     assert_limited(blocked)
     assert "outpost_session" not in blocked.cookies
     assert other_user.status_code == 200
+
+
+async def test_guessing_from_many_ips_cannot_lock_the_owner_out(
+    clients: list[httpx.AsyncClient], tenant: TenantFixture
+) -> None:
+    owner, attacker_1, attacker_2, newcomer = clients
+    assert (await api_login(owner, tenant.admin_email, PASSWORD)).status_code == 200
+    assert KNOWN_CLIENT_COOKIE in owner.cookies
+
+    # Wrong passwords for the admin's e-mail from several IPs: the e-mail is locked for clients it does not know.
+    guesses = [await api_login(a, tenant.admin_email, f"guess {n}") for a in (attacker_1, attacker_2) for n in range(3)]
+    owner_back = await api_login(owner, tenant.admin_email, PASSWORD)
+    stranger = await api_login(newcomer, tenant.admin_email, PASSWORD)
+
+    assert [r.status_code for r in guesses] == [401] * ATTEMPTS + [429] * ATTEMPTS
+    assert owner_back.status_code == 200  # the owner's own browser still gets in
+    assert_limited(stranger)
+
+
+async def test_a_known_client_guessing_is_limited_by_its_own_count(
+    clients: list[httpx.AsyncClient], tenant: TenantFixture
+) -> None:
+    owner, other, _, _ = clients
+    assert (await api_login(owner, tenant.admin_email, PASSWORD)).status_code == 200
+    cookie = owner.cookies[KNOWN_CLIENT_COOKIE]
+
+    wrong = [await api_login(owner, tenant.admin_email, "typo") for _ in range(ATTEMPTS)]
+    blocked = await api_login(owner, tenant.admin_email, PASSWORD)
+    # The count goes with the cookie, not the IP: a copied cookie brings no fresh guesses.
+    other.cookies.set(KNOWN_CLIENT_COOKIE, cookie)
+    copied = await api_login(other, tenant.admin_email, PASSWORD)
+    other.cookies.clear()
+    without_cookie = await api_login(other, tenant.admin_email, PASSWORD)
+
+    assert [r.status_code for r in wrong] == [401] * ATTEMPTS
+    assert_limited(blocked)
+    assert_limited(copied)
+    assert without_cookie.status_code == 200  # the IP and the e-mail had no failures of their own
 
 
 async def test_login_is_limited_per_ip(clients: list[httpx.AsyncClient], tenant: TenantFixture) -> None:
