@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-RecordKind = Literal["event", "audit", "detection", "device_status", "telemetry"]
+RecordKind = Literal["event", "audit", "detection", "device_status", "telemetry", "config_edit"]
 
 SYNC_PATH = "/api/v1/sync/batch"
 ENROLL_PATH = "/api/v1/enroll"

@@ -175,3 +175,114 @@ class Record(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     payload: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- Configuration managed by HQ (issue 10: cloud -> edge documents) ---------------------------------------
+#
+# People and badges belong to the tenant (one record across all its sites) and apply to the sites listed in
+# `person_sites`; access levels, schedules, holiday calendars and door policies are defined per site
+# (`site_policies`, one row per object, its body validated with the sync.policy models). Every row carries
+# tenant_id, and every query of them starts from `cloud.tenancy` (the one tenant filter).
+
+POLICY_KINDS = ("access_level", "schedule", "holiday", "door")
+
+
+class Person(Base):
+    """A person HQ manages; `id` is the id the sites know (ConfigPerson.id), unique within the tenant.
+
+    A removed person is kept (`removed_at`) so that a later edit from a box cannot bring them back: a revoke
+    always wins (docs/SYNC.md, "Downlink").
+    """
+
+    __tablename__ = "people"
+    __table_args__ = (UniqueConstraint("tenant_id", "id", name="uq_people_tenant_id_id"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    id: Mapped[str] = mapped_column(String(64), default=new_slug)
+    name: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(default=True)
+    role: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    levels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Badge(Base):
+    """A credential of a person; revoking sets `active` false (the number stays known, never honoured)."""
+
+    __tablename__ = "badges"
+    __table_args__ = (UniqueConstraint("person_pk", "number", name="uq_badges_person_pk_number"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    person_pk: Mapped[int] = mapped_column(ForeignKey("people.pk", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(default=True)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PersonSite(Base):
+    """A site a person applies to; `hq_version` is the site's document version of HQ's last edit of them.
+
+    Reconciliation compares it with a box edit's base_version: HQ edited the person after the document the
+    box had, and the box edited them too -> a conflict listed for HQ.
+    """
+
+    __tablename__ = "person_sites"
+
+    person_pk: Mapped[int] = mapped_column(ForeignKey("people.pk", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True, index=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    hq_version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SitePolicy(Base):
+    """One access level, schedule, holiday calendar or door policy of a site (body: its sync.policy model)."""
+
+    __tablename__ = "site_policies"
+    __table_args__ = (CheckConstraint("kind IN ('access_level', 'schedule', 'holiday', 'door')", name="kind"),)
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SiteConfig(Base):
+    """A site's configuration document state: its stored version (bumped by every edit affecting the site)
+    and the last report of the box about a document (applied, or refused with the reason)."""
+
+    __tablename__ = "site_configs"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=1)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    report_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    report_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    report_reason: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    report_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ConfigConflict(Base):
+    """A person edited both at HQ and on a box since the document the box had: resolved by the rule, listed."""
+
+    __tablename__ = "config_conflicts"
+    __table_args__ = (Index("ix_config_conflicts_tenant_id_detected_at", "tenant_id", "detected_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    person_id: Mapped[str] = mapped_column(String(64))
+    record_seq: Mapped[int] = mapped_column(BigInteger)
+    winner: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))
+    cloud_state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    box_state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

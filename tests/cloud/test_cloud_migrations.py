@@ -5,13 +5,14 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
 from cloud.db.engine import create_engine
 from cloud.db.migrate import alembic_config, current_revision, downgrade, upgrade
 from cloud.db.models import Base
 
 APP_TABLES = {"tenants", "users", "sessions", "sites", "enrollment_codes", "records"}
+CONFIG_TABLES = {"people", "badges", "person_sites", "site_policies", "site_configs", "config_conflicts"}
 
 
 async def table_names(url: str) -> set[str]:
@@ -65,3 +66,35 @@ async def test_downgrade_to_base_and_up_again(db_url: str) -> None:
 
     assert APP_TABLES <= await table_names(db_url)
     assert await schema_diff(db_url) == []
+
+
+async def test_site_config_revision_upgrades_a_database_with_sites_and_downgrades_cleanly(db_url: str) -> None:
+    await upgrade(db_url, "0002")
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'Acme', '2026-01-01')"))
+            await conn.execute(
+                text(
+                    "INSERT INTO sites (id, tenant_id, name, timezone, secret, enrolled_at, hostname, last_seq) "
+                    "VALUES ('s1', 't1', 'Warehouse', 'UTC', 'ab', '2026-01-01', 'box', 0)"
+                )
+            )
+    finally:
+        await engine.dispose()
+
+    await upgrade(db_url)
+
+    assert CONFIG_TABLES <= await table_names(db_url)
+    assert await schema_diff(db_url) == []
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT name FROM sites WHERE id = 's1'"))).scalar_one() == "Warehouse"
+    finally:
+        await engine.dispose()
+
+    await downgrade(db_url, "0002")
+
+    assert not CONFIG_TABLES & await table_names(db_url)
+    assert {"sites", "records"} <= await table_names(db_url)
