@@ -22,6 +22,7 @@ from cloud.config import CloudConfig, ConfigError, load_config
 from cloud.db.engine import create_engine, session_factory
 from cloud.db.migrate import upgrade
 from cloud.enrollment import DEFAULT_TTL
+from sync.timezones import check_timezone
 
 T = TypeVar("T")
 
@@ -100,7 +101,16 @@ def _code_options(parser: argparse.ArgumentParser) -> None:
         default=int(DEFAULT_TTL.total_seconds() // 3600),
         help="hours until the code expires (default: %(default)s)",
     )
-    parser.add_argument("--timezone", default="UTC", help="IANA time zone of the site (default: %(default)s)")
+    parser.add_argument(
+        "--timezone", default="UTC", type=_timezone, help="IANA time zone of the site (default: %(default)s)"
+    )
+
+
+def _timezone(value: str) -> str:
+    try:
+        return check_timezone(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def _load(path: Path) -> CloudConfig | None:

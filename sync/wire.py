@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sync.timezones import TimeZoneName
+
 RecordKind = Literal["event", "audit", "detection", "device_status", "telemetry", "config_edit"]
 
 SYNC_PATH = "/api/v1/sync/batch"
@@ -90,7 +92,7 @@ class EnrollResponse(WireModel):
     site_name: str = Field(description="Human name of the site")
     tenant_id: str = Field(description="Owning tenant")
     secret: str = Field(description="Site HMAC secret (hex); store with mode 0600")
-    timezone: str = Field(default="UTC", description="IANA time zone of the site")
+    timezone: TimeZoneName = Field(default="UTC", description="IANA time zone of the site")
 
 
 class ErrorBody(WireModel):

@@ -120,3 +120,17 @@ def test_bootstrap_then_create_code(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(code) == 19 and code.count("-") == 3 and code != first["enrollment_code"]
     assert unknown == 1 and "unknown tenant" in capsys.readouterr().err
     assert (tmp_path / "data" / "cloud.db").exists()
+
+
+@pytest.mark.parametrize("zone", ["America", "Etc", "Nowhere/City"])
+def test_a_time_zone_that_is_no_zone_is_a_usage_error(
+    tmp_path: Path, zone: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, 'data_dir = "data"\n')
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["create-code", "--config", str(config), "--tenant-id", "t", "--site-name", "X", "--timezone", zone])
+
+    assert exit_info.value.code == 2
+    assert f"unknown time zone {zone!r}" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "cloud.db").exists()  # refused before anything was opened

@@ -54,6 +54,14 @@ def test_bad_timezone_and_toml(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml", environ={})
 
 
+@pytest.mark.parametrize("zone", ["America", "Europe", "Etc", "Europe/Ber\x00lin", "zone.tab"])
+def test_a_time_zone_directory_is_an_unknown_zone(tmp_path: Path, zone: str) -> None:
+    data = site_config_dict(tmp_path / "d")
+    data["site"]["timezone"] = zone
+    with pytest.raises(ConfigError, match="site.timezone: unknown time zone"):
+        load_config(_write(tmp_path / "edge.toml", data), environ={})
+
+
 def test_secret_in_world_readable_config_is_refused(tmp_path: Path) -> None:
     data = site_config_dict(tmp_path / "d")
     data["cloud"] = {"url": "http://127.0.0.1:9", "secret": "ab" * 32}
