@@ -11,17 +11,20 @@ N publisher processes (each one paho client, a device account publishing 100-byt
 - `mosquitto`: a private `mosquitto` with the password/ACL files the edge generates from the same accounts.
 
 The rate is messages received by the subscriber / (last arrival - first arrival); `lost` = sent - received
-(QoS 0 may drop; QoS 1 must not).
+(QoS 0 may drop; QoS 1 must not). For `edge`, `core_lost` = sent - what the site core's adapters took in: past
+its bounded intake queue the core sheds load (counted and logged), which the broker's subscriber does not see.
 
     .venv/bin/python -m bench.broker_throughput [--quick | --smoke] [--publishers 4] [--messages 25000]
 
 Progress goes to stderr; the last stdout line is one JSON object (outpost_msgs_per_s, mosquitto_msgs_per_s
-for QoS 0, edge_msgs_per_s, <broker>_qos<q>_lost, and a per-QoS breakdown).
+for QoS 0, edge_msgs_per_s, <broker>_qos<q>_lost, edge_qos<q>_core_lost, and a per-QoS breakdown).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import shutil
 import tempfile
 import time
@@ -39,7 +42,6 @@ from bench._common import (
     machine,
     progress,
 )
-from bench.access_latency import EdgeProcess
 from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.broker.passwords import HashScheme, hash_password
 from firmware_adapters.outpost_mqtt.adapter import OutpostMqttAdapter
@@ -76,6 +78,64 @@ def edge_config(publishers: int, data_dir: Path) -> dict[str, Any]:
             for i in range(publishers)
         ],
     }
+
+
+def _edge_main(config_data: dict[str, Any], conn: Any) -> None:
+    logging.basicConfig(level=logging.ERROR)  # the core's overload warnings are counted (core_lost) instead
+    asyncio.run(_edge_async(config_data, conn))
+
+
+async def _edge_async(config_data: dict[str, Any], conn: Any) -> None:
+    from edge import keys
+    from edge.app import EdgeRunner
+    from edge.config import EdgeConfig
+
+    runner = EdgeRunner(EdgeConfig.model_validate(config_data))
+    await runner.start()
+    conn.send(runner.mqtt_port)
+    loop = asyncio.get_running_loop()
+    while await loop.run_in_executor(None, conn.recv) == "received":
+        gateway = runner.app[keys.GATEWAY]
+        # The core's intake queue may still drain after the subscriber's last arrival: wait until it settles.
+        last = -1
+        while (now := gateway.stats()["received"]) != last:
+            last = now
+            await asyncio.sleep(0.5)
+        conn.send(now)
+    await runner.stop()
+    conn.send("stopped")
+
+
+class EdgeSite:
+    """A running edge app (`EdgeRunner`) in its own process; tells how many messages its site core took in."""
+
+    def __init__(self, config_data: dict[str, Any]) -> None:
+        self._conn, child = SPAWN.Pipe()
+        self._proc = SPAWN.Process(target=_edge_main, args=(config_data, child), name="bench-edge")
+        self.port = 0
+
+    def __enter__(self) -> EdgeSite:
+        self._proc.start()
+        if not self._conn.poll(120):
+            self._proc.kill()
+            raise RuntimeError("edge app did not start within 120 s")
+        self.port = self._conn.recv()
+        return self
+
+    def core_received(self) -> int:
+        """Messages the site core's adapters have received so far (once the count stops moving)."""
+        self._conn.send("received")
+        if not self._conn.poll(120):
+            raise RuntimeError("edge app did not answer")
+        return int(self._conn.recv())
+
+    def __exit__(self, *_exc: object) -> None:
+        self._conn.send("stop")
+        if self._conn.poll(30):
+            self._conn.recv()
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
 
 
 def _subscriber_main(port: int, account: tuple[str, str], qos: int, expected: int, ready: Any, result: Any) -> None:
@@ -181,17 +241,23 @@ def main(argv: list[str] | None = None) -> int:
             scheme: HashScheme = "argon2" if broker == "outpost" else "mosquitto"
             directory = directory_for(args.publishers, scheme)
             with ExitStack() as stack:
+                site: EdgeSite | None = None
                 if broker == "outpost":
                     port = stack.enter_context(EmbeddedBrokerProcess(directory, tmp / broker)).port
                 elif broker == "edge":
-                    port = stack.enter_context(EdgeProcess(edge_config(args.publishers, tmp / broker))).port
+                    site = stack.enter_context(EdgeSite(edge_config(args.publishers, tmp / broker)))
+                    port = site.port
                 else:
                     port = stack.enter_context(PrivateMosquitto(directory, tmp / broker)).port
                 for qos in qos_levels:
                     progress(f"{broker} QoS {qos}: {args.publishers} publishers x {args.messages} messages")
+                    core_before = site.core_received() if site is not None else 0
                     with CpuMeter() as cpu:
                         case = run_case(port, args.publishers, args.messages, qos, SUBSCRIBERS[broker])
                     case["background_cpu_cores"] = cpu.background_cores
+                    if site is not None:  # what the site core itself took in (it sheds load past its queue)
+                        case["core_received"] = site.core_received() - core_before
+                        case["core_lost"] = max(0, case["sent"] - case["core_received"])
                     progress(f"{broker} QoS {qos}: {case}")
                     results.setdefault(broker, {})[f"qos{qos}"] = case
     finally:
@@ -211,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         for qos in qos_levels:
             out[f"{broker}_qos{qos}_msgs_per_s"] = results[broker][f"qos{qos}"]["msgs_per_s"]
             out[f"{broker}_qos{qos}_lost"] = results[broker][f"qos{qos}"]["lost"]
+            if "core_lost" in results[broker][f"qos{qos}"]:
+                out[f"{broker}_qos{qos}_core_lost"] = results[broker][f"qos{qos}"]["core_lost"]
     if "outpost" in results and "mosquitto" in results and out["mosquitto_msgs_per_s"]:
         out["ratio"] = round(out["outpost_msgs_per_s"] / out["mosquitto_msgs_per_s"], 3)
     if "outpost" in results and "edge" in results and out["outpost_msgs_per_s"]:

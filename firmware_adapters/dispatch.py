@@ -24,9 +24,10 @@ class PerDeviceDispatcher(Generic[M]):
     """Hands (device id, message) to `handler`: in order per device, concurrently across devices.
 
     A device's worker task is created when a message arrives for it and ends when its queue is empty, so idle
-    devices cost nothing. Each queue holds at most `max_queued` messages: a device that floods the site makes
-    `submit` wait (back-pressure on the connection) rather than dropping accepted messages or growing memory.
-    `handler` must not raise (adapters pass `DeviceAdapter.deliver`, which logs and counts failures).
+    devices cost no task (their empty queue stays). Each queue holds at most `max_queued` messages: a device
+    that floods the site makes `submit` wait (back-pressure on the connection) rather than dropping accepted
+    messages or growing memory. `handler` must not raise (adapters pass `DeviceAdapter.deliver`, which logs
+    and counts failures).
     """
 
     def __init__(self, handler: Handler[M], *, name: str, max_queued: int = 64) -> None:
@@ -68,10 +69,10 @@ class PerDeviceDispatcher(Generic[M]):
                 await self._handler(device_id, queue.get_nowait())
         finally:
             # No await between the empty check and here: a message submitted meanwhile starts a new worker.
+            # The queue stays (one per device that ever sent, a bounded set): a submitter woken from a full
+            # queue still holds it, and a replacement queue would get messages that no worker serves.
             self._workers.pop(device_id, None)
             self._throttled.discard(device_id)
-            if queue.empty() and self._queues.get(device_id) is queue:
-                del self._queues[device_id]
             if not self._workers:
                 self._idle.set()
 

@@ -110,3 +110,26 @@ async def test_drain_waits_for_work_in_flight_and_stop_cancels_what_overruns() -
     assert dispatcher.busy_devices == 0
     assert await dispatcher.drain(1)
     assert begun == ["quick", "stuck"] and finished == ["quick"]
+
+
+async def test_a_flood_handled_without_suspending_never_stalls_intake() -> None:
+    """A handler that returns without suspending (telemetry that changes nothing) empties the queue in one go.
+
+    The worker then ended while the submitter, woken from a full queue, still held that queue; the next
+    message went to a new queue that no worker served, and intake stopped for every device of the adapter.
+    """
+    handled: list[int] = []
+
+    async def handler(_device_id: str, seq: int) -> None:
+        handled.append(seq)
+
+    dispatcher: PerDeviceDispatcher[int] = PerDeviceDispatcher(handler, name="test", max_queued=8)
+
+    async def intake() -> None:  # as an adapter's link pumps: one submit after another, in one task
+        for seq in range(200):
+            await dispatcher.submit("sensor", seq)
+
+    await asyncio.wait_for(intake(), 5)
+    assert await dispatcher.drain(5)
+    assert handled == list(range(200))
+    await dispatcher.stop()
