@@ -7,9 +7,11 @@ it reload); nothing here decides on a badge.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from edge.access.credentials import CredentialStore, PersonChanges
 from edge.access.passback import PassbackTracker
@@ -17,6 +19,8 @@ from edge.access.pins import PinHasher
 from edge.access.snapshot import CredentialSnapshot, SnapshotRejected, SnapshotResult, apply_snapshot
 from edge.storage.database import Database
 from edge.storage.journal import Journal
+
+T = TypeVar("T")
 
 
 class UnknownLevel(ValueError):
@@ -46,6 +50,18 @@ class PeopleAdmin:
         self._pins = pins
         self._passback = passback
         self._snapshot_lock = asyncio.Lock()
+
+    def set_levels(self, levels: Iterable[str]) -> None:
+        """Replace the known access level ids (a cloud document added or replaced levels)."""
+        self._levels = frozenset(levels)
+
+    async def in_transaction(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run `work(conn)` in one write transaction, serialised with snapshots; decisions see the result at once."""
+        async with self._snapshot_lock:
+            async with self._db.engine.begin() as conn:
+                result = await work(conn)
+            await self._credentials.changed()  # the next badge decides on the new set
+        return result
 
     def _check_levels(self, levels: Iterable[str]) -> None:
         unknown = sorted(set(levels) - self._levels)

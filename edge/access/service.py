@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edge.access.commands import LockCommander
 from edge.access.credential_index import CredentialIndex
@@ -25,7 +26,7 @@ from edge.access.modes import DoorModeRunner
 from edge.access.passback import PassbackTracker
 from edge.access.pin_lockout import PinLockout, PinLockouts
 from edge.access.pins import PinHasher
-from edge.access.schedule import Schedule
+from edge.access.schedule import Schedule, compile_schedules
 from edge.access.supervision import DoorSupervisor
 from edge.access.two_person import TwoPersonRule
 from edge.config import DoorConfig, EdgeConfig
@@ -84,16 +85,30 @@ class AccessService:
         self.supervisor = supervisor
         self.commander = commander
         self.modes = modes
+        self._compile(config, schedules)
+        self._zones = {z.id for z in config.zones}
+        self._pin_waits: dict[str, tuple[str, datetime]] = {}
+
+    def _compile(self, config: EdgeConfig, schedules: Mapping[str, Schedule]) -> None:
+        """Compile what badge decisions read; each attribute is replaced whole (no await in between)."""
         self.policy = AccessPolicy.from_config(config, schedules)
         self._doors = {d.id: d for d in config.doors}
         # Reader -> (door, direction), compiled once: scanning every door per badge would cost.
-        self._readers: dict[str, tuple[DoorConfig, str]] = {}
+        readers: dict[str, tuple[DoorConfig, str]] = {}
         for door in config.doors:
             for reader in door.readers:
-                self._readers.setdefault(reader.device, (door, reader.direction))  # first wins, as there
+                readers.setdefault(reader.device, (door, reader.direction))  # first wins, as there
+        self._readers = readers
         self._door_policies = {d.id: door_policy(d, schedules) for d in config.doors}
-        self._zones = {z.id for z in config.zones}
-        self._pin_waits: dict[str, tuple[str, datetime]] = {}
+
+    def use_config(self, config: EdgeConfig) -> None:
+        """Decide from now on by `config` (the box's config with a cloud document's policy overlaid): access
+        levels, schedules, holidays and the door fields badges use (schedule, require_pin, two_person, unlock_s).
+
+        Door modes (unlock_schedule, first_person_in) and held-open timers keep the config they started with
+        until the next start, which reads the stored document (edge.access.site_config.load_effective_config).
+        """
+        self._compile(config, compile_schedules(config.schedules, ZoneInfo(config.site.timezone), config.holidays))
 
     async def load(self) -> None:
         """Read credentials, persisted lockdowns and anti-passback presence (before device intake starts)."""

@@ -181,77 +181,90 @@ async def apply_snapshot(
                 if previous != 0:
                     raise SnapshotConflict("another snapshot was applied meanwhile")
                 await conn.execute(insert(access_snapshot).values(id=1, version=snapshot.version, applied_at=now))
-            rows = await conn.execute(
-                select(person_access.c.external_id, person_access.c.person_id).where(
-                    person_access.c.external_id.is_not(None)
-                )
-            )
-            managed: dict[str, int] = {r.external_id: r.person_id for r in rows}
-            listed = {p.id for p in snapshot.people}
-            gone = set(managed) - listed if snapshot.kind == "full" else set(snapshot.removed) & set(managed)
-            gone_ids = [managed[ext] for ext in gone]
-            replaced_ids = [managed[p.id] for p in snapshot.people if p.id in managed]
-            for table in (credentials, person_levels):
-                await conn.execute(delete(table).where(table.c.person_id.in_(gone_ids + replaced_ids)))
-            for table in (person_access, passback_presence):
-                await conn.execute(delete(table).where(table.c.person_id.in_(gone_ids)))
-            await conn.execute(delete(people).where(people.c.id.in_(gone_ids)))
-            added = 0
-            for person in snapshot.people:
-                person_id = managed.get(person.id)
-                access_values: dict[str, Any] = {
-                    "role": person.role,
-                    "valid_from": as_utc(person.valid_from),
-                    "valid_until": as_utc(person.valid_until),
-                }
-                if person.id in pin_hashes:
-                    access_values["pin_hash"] = pin_hashes[person.id]
-                if person.id in duress_hashes:
-                    access_values["duress_pin_hash"] = duress_hashes[person.id]
-                if person_id is not None and same_pin is not None:
-                    await _check_duress_differs(conn, person_id, person, same_pin)
-                if person_id is None:
-                    result = await conn.execute(
-                        insert(people).values(name=person.name, active=person.active, created_at=now)
-                    )
-                    person_id = inserted_id(result)
-                    await conn.execute(
-                        insert(person_access).values(person_id=person_id, external_id=person.id, **access_values)
-                    )
-                    added += 1
-                else:
-                    await conn.execute(
-                        update(people).where(people.c.id == person_id).values(name=person.name, active=person.active)
-                    )
-                    await conn.execute(
-                        update(person_access).where(person_access.c.person_id == person_id).values(**access_values)
-                    )
-                if person.credentials:
-                    await conn.execute(
-                        insert(credentials),
-                        [
-                            {
-                                "person_id": person_id,
-                                "number": normalise_credential(c.number),
-                                "active": c.active,
-                                "valid_from": as_utc(c.valid_from),
-                                "valid_until": as_utc(c.valid_until),
-                            }
-                            for c in person.credentials
-                        ],
-                    )
-                if person.levels:
-                    await conn.execute(
-                        insert(person_levels),
-                        [{"person_id": person_id, "level_id": lv} for lv in dict.fromkeys(person.levels)],
-                    )
+            added, removed = await replace_people(conn, snapshot, pin_hashes, duress_hashes, same_pin, now)
     except IntegrityError as err:
         raise SnapshotRejected(
             "a credential in the snapshot belongs to a person outside it (enrolled on the console?)"
         ) from err
     return SnapshotResult(
-        True, snapshot.version, previous, added=added, updated=len(snapshot.people) - added, removed=len(gone_ids)
+        True, snapshot.version, previous, added=added, updated=len(snapshot.people) - added, removed=removed
     )
+
+
+async def replace_people(
+    conn: AsyncConnection,
+    snapshot: CredentialSnapshot,
+    pin_hashes: Mapping[str, str | None],
+    duress_hashes: Mapping[str, str | None],
+    same_pin: Callable[[str, str | None], bool] | None,
+    now: datetime,
+) -> tuple[int, int]:
+    """Write `snapshot`'s people inside the caller's open write transaction; return (added, removed).
+
+    Shared by `apply_snapshot` and the site configuration applier (edge.access.site_config), which writes its
+    policy in the same transaction. The caller stamps the version and maps IntegrityError to SnapshotRejected.
+    """
+    rows = await conn.execute(
+        select(person_access.c.external_id, person_access.c.person_id).where(person_access.c.external_id.is_not(None))
+    )
+    managed: dict[str, int] = {r.external_id: r.person_id for r in rows}
+    listed = {p.id for p in snapshot.people}
+    gone = set(managed) - listed if snapshot.kind == "full" else set(snapshot.removed) & set(managed)
+    gone_ids = [managed[ext] for ext in gone]
+    replaced_ids = [managed[p.id] for p in snapshot.people if p.id in managed]
+    for table in (credentials, person_levels):
+        await conn.execute(delete(table).where(table.c.person_id.in_(gone_ids + replaced_ids)))
+    for table in (person_access, passback_presence):
+        await conn.execute(delete(table).where(table.c.person_id.in_(gone_ids)))
+    await conn.execute(delete(people).where(people.c.id.in_(gone_ids)))
+    added = 0
+    for person in snapshot.people:
+        person_id = managed.get(person.id)
+        access_values: dict[str, Any] = {
+            "role": person.role,
+            "valid_from": as_utc(person.valid_from),
+            "valid_until": as_utc(person.valid_until),
+        }
+        if person.id in pin_hashes:
+            access_values["pin_hash"] = pin_hashes[person.id]
+        if person.id in duress_hashes:
+            access_values["duress_pin_hash"] = duress_hashes[person.id]
+        if person_id is not None and same_pin is not None:
+            await _check_duress_differs(conn, person_id, person, same_pin)
+        if person_id is None:
+            result = await conn.execute(insert(people).values(name=person.name, active=person.active, created_at=now))
+            person_id = inserted_id(result)
+            await conn.execute(
+                insert(person_access).values(person_id=person_id, external_id=person.id, **access_values)
+            )
+            added += 1
+        else:
+            await conn.execute(
+                update(people).where(people.c.id == person_id).values(name=person.name, active=person.active)
+            )
+            await conn.execute(
+                update(person_access).where(person_access.c.person_id == person_id).values(**access_values)
+            )
+        if person.credentials:
+            await conn.execute(
+                insert(credentials),
+                [
+                    {
+                        "person_id": person_id,
+                        "number": normalise_credential(c.number),
+                        "active": c.active,
+                        "valid_from": as_utc(c.valid_from),
+                        "valid_until": as_utc(c.valid_until),
+                    }
+                    for c in person.credentials
+                ],
+            )
+        if person.levels:
+            await conn.execute(
+                insert(person_levels),
+                [{"person_id": person_id, "level_id": lv} for lv in dict.fromkeys(person.levels)],
+            )
+    return added, len(gone_ids)
 
 
 async def _check_duress_differs(

@@ -157,6 +157,31 @@ async def _m007_console_csrf_not_stored(conn: AsyncConnection) -> None:
     await conn.execute(text("ALTER TABLE console_sessions DROP COLUMN csrf_token"))
 
 
+_M008_SITE_CONFIG = (
+    """CREATE TABLE site_config (
+        id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,
+        issued_at DATETIME NOT NULL,
+        applied_at DATETIME NOT NULL,
+        policy JSON NOT NULL
+    )""",
+    """CREATE TABLE person_local_edits (
+        person_id INTEGER NOT NULL PRIMARY KEY REFERENCES people (id) ON DELETE CASCADE,
+        edited_at DATETIME NOT NULL,
+        base_version INTEGER NOT NULL,
+        revoked JSON NOT NULL,
+        suspended BOOLEAN NOT NULL
+    )""",
+)
+
+
+async def _m008_site_config(conn: AsyncConnection) -> None:
+    # The policy part of the last applied cloud configuration document (edge.access.site_config), and the
+    # people edited on the box since, for reconciliation with the next document.
+    for statement in _M008_SITE_CONFIG:
+        await conn.execute(text(statement))
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
@@ -166,6 +191,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (5, "door alarm list with operator acknowledgement", _m005_door_alarms),
     (6, "outbox quarantine", _m006_outbox_quarantine),
     (7, "console CSRF tokens no longer stored", _m007_console_csrf_not_stored),
+    (8, "cloud-managed site configuration and local edits", _m008_site_config),
 ]
 
 

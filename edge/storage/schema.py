@@ -211,3 +211,29 @@ console_sessions = Table(
     Column("user_id", Integer, nullable=False),  # FK console_users.id ON DELETE CASCADE (migration 1)
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+site_config = Table(
+    "site_config",
+    access_metadata,
+    # Migration 8. The last configuration document applied from the cloud (edge.access.site_config): its version
+    # and its policy part (access levels, schedules, holidays, door policies) as JSON; one row. Its people are in
+    # people/credentials/person_access like every credential snapshot's.
+    Column("id", Integer, primary_key=True),  # CHECK (id = 1)
+    Column("version", Integer, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Column("policy", JSON, nullable=False),
+)
+
+person_local_edits = Table(
+    "person_local_edits",
+    access_metadata,
+    # Migration 8. Cloud-managed people edited on the box (console/API) since the last document that reflects the
+    # edit: the reconciliation state (docs/SYNC.md "Downlink"). `revoked`: credential numbers revoked here and not
+    # yet inactive in a document; `suspended`: suspended here, not yet in a document.
+    Column("person_id", Integer, primary_key=True),  # FK people.id ON DELETE CASCADE (in the DDL)
+    Column("edited_at", DateTime(timezone=True), nullable=False),
+    Column("base_version", Integer, nullable=False),
+    Column("revoked", JSON, nullable=False),
+    Column("suspended", Boolean, nullable=False),
+)

@@ -1,0 +1,358 @@
+"""The cloud-managed site configuration on the edge: validate a `SiteConfigDocument`, apply it atomically, overlay it.
+
+A document has two parts (docs/SYNC.md "Downlink"):
+
+- people and badges: written through the credential snapshot path (`edge.access.snapshot.replace_people`) as a
+  FULL snapshot of the cloud-managed people (people enrolled on the box stay; PINs stay local);
+- policy (access levels, schedules, holiday calendars, door policies): stored in `site_config` and overlaid on
+  the box's TOML config for decisions. Levels, schedules and calendars are added or replace the box's by id; a
+  door policy overrides the fields it sets of a door the box's config has.
+
+The whole document is validated first against the box's config (unknown door ids, a level naming an unknown
+schedule or door, a schedule naming an unknown holiday calendar, a person holding an unknown level, a badge
+listed twice or enrolled on the box for someone else): a refused document changes nothing. Both parts are written
+in ONE transaction, so after a crash or restart the last applied document is in force, whole.
+
+Reconciliation with edits made on the box (`person_local_edits`, written by `edge.access.local_edits`): a revoke
+made here (badge revoked, person suspended) stays until a document shows it (revoke wins); otherwise a person
+edited here after the document's `updated_at` for them keeps the local version until the cloud's document is
+newer than the edit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from edge.access.credentials import CredentialFormatError, as_utc, normalise_credential
+from edge.access.people import PeopleAdmin
+from edge.access.snapshot import (
+    CredentialSnapshot,
+    SnapshotCredential,
+    SnapshotPerson,
+    SnapshotRejected,
+    replace_people,
+)
+from edge.config import EdgeConfig
+from edge.storage.database import Database
+from edge.storage.journal import Journal
+from edge.storage.schema import (
+    access_snapshot,
+    credentials,
+    people,
+    person_access,
+    person_levels,
+    person_local_edits,
+    site_config,
+)
+from sync.downlink import ConfigPerson, SiteConfigDocument
+from sync.policy import AccessLevel, DoorPolicy, HolidayCalendar, Schedule
+from sync.puller import ConfigOutcome
+
+log = logging.getLogger(__name__)
+
+
+class ConfigRefused(ValueError):
+    """The document cannot be applied as a whole; the message is the reason reported to the cloud."""
+
+
+class SitePolicy(BaseModel):
+    """The policy part of a document, as stored in `site_config.policy`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    access_levels: dict[str, AccessLevel] = Field(default_factory=dict)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)
+    holidays: dict[str, HolidayCalendar] = Field(default_factory=dict)
+    doors: dict[str, DoorPolicy] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, doc: SiteConfigDocument) -> SitePolicy:
+        """The policy part of `doc`."""
+        return cls(access_levels=doc.access_levels, schedules=doc.schedules, holidays=doc.holidays, doors=doc.doors)
+
+
+def effective_config(config: EdgeConfig, policy: SitePolicy) -> EdgeConfig:
+    """Return the box's config with `policy` overlaid, validated as a whole; raise ConfigRefused with the reason."""
+    door_ids = {d.id for d in config.doors}
+    unknown = sorted(set(policy.doors) - door_ids)
+    if unknown:
+        raise ConfigRefused(f"doors: unknown door(s) {', '.join(unknown)} (not in this site's config)")
+    data = config.model_dump()
+    data["schedules"] = {**data["schedules"], **{k: v.model_dump() for k, v in policy.schedules.items()}}
+    data["holidays"] = {**data["holidays"], **{k: v.model_dump() for k, v in policy.holidays.items()}}
+    data["access"]["levels"] = {
+        **data["access"]["levels"],
+        **{k: v.model_dump() for k, v in policy.access_levels.items()},
+    }
+    for door in data["doors"]:
+        override = policy.doors.get(door["id"])
+        if override is not None:
+            door.update(override.model_dump(exclude_none=True))
+    try:
+        return EdgeConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigRefused(f"{where + ': ' if where else ''}{first['msg']}") from err
+
+
+async def stored_policy(db: Database) -> tuple[int, SitePolicy | None]:
+    """Return (version, policy) of the last applied document; (0, None) when none was."""
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(site_config.c.version, site_config.c.policy))).first()
+    if row is None:
+        return 0, None
+    return int(row.version), SitePolicy.model_validate(row.policy)
+
+
+async def load_effective_config(db: Database, config: EdgeConfig) -> EdgeConfig:
+    """The box's config with the last applied document's policy overlaid (at start: a restart keeps it in force).
+
+    If the stored policy no longer fits the box's config (a door removed from the TOML meanwhile), the box's
+    config alone is used and the reason logged; the next document from the cloud is validated afresh.
+    """
+    version, policy = await stored_policy(db)
+    if policy is None:
+        return config
+    try:
+        return effective_config(config, policy)
+    except ConfigRefused as err:
+        log.error("site config v%d no longer fits this box's config (%s): using the box's config alone", version, err)
+        return config
+
+
+PolicyListener = Callable[[EdgeConfig], Awaitable[None]]
+
+
+@dataclass
+class _Reconciled:
+    people: list[SnapshotPerson]
+    clear: list[int]  # person ids whose local edit the document now reflects
+    keep: dict[int, tuple[list[str], bool]]  # person id -> (revokes still pending, suspension still pending)
+    local_wins: int
+
+
+class SiteConfigApplier:
+    """Applies cloud documents to this box (the puller's `ConfigSink`); serialised by the people admin's lock."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        db: Database,
+        people_admin: PeopleAdmin,
+        journal: Journal,
+        *,
+        on_policy: PolicyListener | None = None,
+    ) -> None:
+        self._config = config
+        self._db = db
+        self._people = people_admin
+        self._journal = journal
+        self._on_policy = on_policy
+        self.applied = 0
+        self.refused = 0
+
+    async def applied_version(self) -> int:
+        """The version of the document in force (0: none yet)."""
+        return (await stored_policy(self._db))[0]
+
+    async def apply(self, doc: SiteConfigDocument) -> ConfigOutcome:
+        """Validate and apply `doc` atomically; a refusal changes nothing and says why."""
+        try:
+            outcome = await self._apply(doc)
+        except ConfigRefused as err:
+            self.refused += 1
+            log.warning("site config v%d refused: %s", doc.version, err)
+            await self._journal.record(
+                "audit",
+                {"type": "site_config_refused", "version": doc.version, "reason": str(err)},
+                source="cloud",
+                summary=f"site configuration v{doc.version} from the cloud refused: {err}",
+            )
+            return ConfigOutcome(applied=False, reason=str(err))
+        self.applied += 1
+        return outcome
+
+    async def _apply(self, doc: SiteConfigDocument) -> ConfigOutcome:
+        if doc.site_id != self._config.site.id:
+            raise ConfigRefused(f"document is for site {doc.site_id!r}, this is {self._config.site.id!r}")
+        previous = await self.applied_version()
+        if doc.version <= previous:
+            raise ConfigRefused(f"version {doc.version} is not newer than the applied version {previous}")
+        policy = SitePolicy.of(doc)
+        effective = effective_config(self._config, policy)
+        levels = set(effective.access.levels)
+        for person in doc.people:
+            unknown = sorted(set(person.levels) - levels)
+            if unknown:
+                raise ConfigRefused(f"people.{person.id}: unknown access level(s) {', '.join(unknown)}")
+        try:
+            # Checks the people as a snapshot would (ids unique, badges well-formed and listed once).
+            CredentialSnapshot(version=doc.version, people=[_snapshot_person(p) for p in doc.people])
+        except ValidationError as err:
+            raise ConfigRefused(_reason(err)) from err
+
+        async def write(conn: AsyncConnection) -> _Reconciled:
+            now = datetime.now(UTC)
+            # A write first: the transaction (BEGIN) then covers every read below.
+            values = {"version": doc.version, "issued_at": doc.issued_at, "applied_at": now, "policy": _json(policy)}
+            stamped = await conn.execute(update(site_config).where(site_config.c.id == 1).values(**values))
+            if stamped.rowcount == 0:
+                await conn.execute(insert(site_config).values(id=1, **values))
+            reconciled = await _reconcile(conn, doc)
+            snapshot = CredentialSnapshot(version=doc.version, people=reconciled.people)
+            await replace_people(conn, snapshot, {}, {}, None, now)
+            stamp = await conn.execute(
+                update(access_snapshot)
+                .where(access_snapshot.c.id == 1, access_snapshot.c.version < doc.version)
+                .values(version=doc.version, applied_at=now)
+            )
+            if stamp.rowcount == 0 and (await conn.execute(select(access_snapshot.c.id))).first() is None:
+                await conn.execute(insert(access_snapshot).values(id=1, version=doc.version, applied_at=now))
+            if reconciled.clear:
+                await conn.execute(
+                    delete(person_local_edits).where(person_local_edits.c.person_id.in_(reconciled.clear))
+                )
+            for person_id, (revoked, suspended) in reconciled.keep.items():
+                await conn.execute(
+                    update(person_local_edits)
+                    .where(person_local_edits.c.person_id == person_id)
+                    .values(revoked=revoked, suspended=suspended)
+                )
+            return reconciled
+
+        try:
+            reconciled = await self._people.in_transaction(write)
+        except (IntegrityError, SnapshotRejected) as err:
+            raise ConfigRefused(
+                "a badge in the document belongs to a person enrolled on the box (not cloud-managed)"
+            ) from err
+        except ValidationError as err:
+            raise ConfigRefused(_reason(err)) from err
+        self._people.set_levels(effective.access.levels)
+        if self._on_policy is not None:
+            await self._on_policy(effective)
+        log.info("site config v%d applied (%d people)", doc.version, len(doc.people))
+        await self._journal.record(
+            "audit",
+            {
+                "type": "site_config_applied",
+                "version": doc.version,
+                "previous_version": previous,
+                "people": len(doc.people),
+                "local_kept": reconciled.local_wins,
+                "pending_revokes": len(reconciled.keep),
+            },
+            source="cloud",
+            summary=f"site configuration v{doc.version} from the cloud applied ({len(doc.people)} people)",
+        )
+        return ConfigOutcome(applied=True)
+
+
+def _json(policy: SitePolicy) -> dict[str, Any]:
+    return policy.model_dump(mode="json", exclude_defaults=True)
+
+
+def _reason(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where + ': ' if where else ''}{first['msg']}"
+
+
+def _snapshot_person(person: ConfigPerson, revoked: Iterable[str] = (), suspended: bool = False) -> SnapshotPerson:
+    """The document's person as a snapshot person (no PIN keys: PINs stay local); `revoked` badges forced off."""
+    off = set(revoked)
+    return SnapshotPerson(
+        id=person.id,
+        name=person.name,
+        active=person.active and not suspended,
+        role=person.role,
+        valid_from=person.valid_from,
+        valid_until=person.valid_until,
+        levels=person.levels,
+        credentials=[
+            SnapshotCredential(
+                number=c.number,
+                active=c.active and _normal(c.number) not in off,
+                valid_from=c.valid_from,
+                valid_until=c.valid_until,
+            )
+            for c in person.credentials
+        ],
+    )
+
+
+def _normal(number: str) -> str:
+    try:
+        return normalise_credential(number)
+    except CredentialFormatError:
+        return number
+
+
+async def _reconcile(conn: AsyncConnection, doc: SiteConfigDocument) -> _Reconciled:
+    """Merge the box's pending local edits into the document's people (module docstring: the rule)."""
+    rows = (
+        await conn.execute(
+            select(person_local_edits, person_access.c.external_id).join(
+                person_access, person_access.c.person_id == person_local_edits.c.person_id
+            )
+        )
+    ).all()
+    edits = {row.external_id: row for row in rows if row.external_id is not None}
+    out = _Reconciled([], [], {}, 0)
+    for person in doc.people:
+        edit = edits.get(person.id)
+        if edit is None:
+            out.people.append(_snapshot_person(person))
+            continue
+        edited_at = as_utc(edit.edited_at)
+        assert edited_at is not None
+        if edited_at > person.updated_at:
+            # Edited here after the cloud's version of this person: the local version stays until the cloud's
+            # document is newer than the edit (it has then seen it: the edit travelled up as a config_edit).
+            out.people.append(await _local_person(conn, edit.person_id, person.id))
+            out.local_wins += 1
+            continue
+        active_in_doc = {_normal(c.number) for c in person.credentials if c.active}
+        pending = sorted(set(edit.revoked) & active_in_doc)  # a revoke wins until a document shows it
+        suspended = bool(edit.suspended) and person.active
+        out.people.append(_snapshot_person(person, pending, suspended))
+        if pending or suspended:
+            out.keep[edit.person_id] = (pending, suspended)
+        else:
+            out.clear.append(edit.person_id)
+    return out
+
+
+async def _local_person(conn: AsyncConnection, person_id: int, external_id: str) -> SnapshotPerson:
+    """The person as stored on the box now, as a snapshot person (PINs untouched)."""
+    person = (await conn.execute(select(people).where(people.c.id == person_id))).one()
+    extra = (await conn.execute(select(person_access).where(person_access.c.person_id == person_id))).one()
+    creds = (await conn.execute(select(credentials).where(credentials.c.person_id == person_id))).all()
+    levels = (
+        await conn.execute(select(person_levels.c.level_id).where(person_levels.c.person_id == person_id))
+    ).scalars()
+    return SnapshotPerson(
+        id=external_id,
+        name=person.name,
+        active=person.active,
+        role=extra.role,
+        valid_from=as_utc(extra.valid_from),
+        valid_until=as_utc(extra.valid_until),
+        levels=list(levels),
+        credentials=[
+            SnapshotCredential(
+                number=c.number, active=c.active, valid_from=as_utc(c.valid_from), valid_until=as_utc(c.valid_until)
+            )
+            for c in creds
+        ],
+    )

@@ -1,0 +1,140 @@
+"""Cloud site configuration documents applied on the edge: atomic, validated, overlaid on the box's config, durable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from edge.access.assembly import build_access
+from edge.access.credentials import CredentialStore
+from edge.access.decision import Reason
+from edge.access.site_config import SiteConfigApplier, load_effective_config
+from edge.devices.state import SiteState
+from edge.storage.database import Database
+from edge.storage.journal import Journal
+from edge.storage.schema import site_config
+from firmware_adapters.messages import BadgeRead
+from sync.downlink import SiteConfigDocument
+from tests.edge.access.harness import AccessHarness, FakeLocks, HarnessFactory, MutableClock
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def document(version: int, **changes: Any) -> SiteConfigDocument:
+    """A document: Ada (badge 77:1) on a cloud level 'cloud-day' through the front door in cloud hours."""
+    body: dict[str, Any] = {
+        "site_id": "test-site",
+        "version": version,
+        "issued_at": T0 + timedelta(minutes=version),
+        "people": [
+            {
+                "id": "hq-ada",
+                "name": "Ada",
+                "levels": ["cloud-day"],
+                "credentials": [{"number": "77:1"}],
+                "updated_at": T0,
+            }
+        ],
+        "access_levels": {"cloud-day": {"name": "Day", "doors": ["front"], "schedule": "cloud-hours"}},
+        "schedules": {
+            "cloud-hours": {
+                "windows": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:00", "end": "19:00"}]
+            }
+        },
+        "doors": {"front": {"unlock_s": 7}},
+    }
+    body.update(changes)
+    return SiteConfigDocument.model_validate(body)
+
+
+def applier(h: AccessHarness) -> SiteConfigApplier:
+    async def use(config: Any) -> None:
+        h.service.use_config(config)
+
+    return SiteConfigApplier(h.config, h.db, h.people, h.journal, on_policy=use)
+
+
+async def badge(h: AccessHarness, number: str, reader: str = "reader-front") -> Reason:
+    return (await h.service.on_badge(reader, BadgeRead(credential=number))).reason
+
+
+async def test_document_applies_people_and_policy(access_harness: HarnessFactory) -> None:
+    h = await access_harness()
+    sink = applier(h)
+    assert await badge(h, "77:1") == Reason.UNKNOWN_CREDENTIAL
+    outcome = await sink.apply(document(1))
+    assert outcome.applied, outcome.reason
+    assert await sink.applied_version() == 1
+    assert await badge(h, "77:1") == Reason.GRANTED  # a cloud level on a cloud schedule, Wednesday 10:00
+    assert ("unlock", 7) in h.locks.actions("lock-front")  # the door policy's unlock_s
+    assert await badge(h, "77:1", "reader-vault") == Reason.NO_ACCESS_LEVEL
+    h.clock.now = h.clock.now.replace(hour=18, minute=30)  # 20:30 local: outside the cloud schedule
+    assert await badge(h, "77:1") == Reason.OUTSIDE_SCHEDULE
+
+
+async def test_refused_document_changes_nothing(access_harness: HarnessFactory) -> None:
+    h = await access_harness()
+    sink = applier(h)
+    assert (await sink.apply(document(1))).applied
+    bad_schedule = document(
+        2,
+        access_levels={"cloud-day": {"doors": ["front"], "schedule": "nope"}},
+        people=[{"id": "hq-bob", "name": "Bob", "credentials": [{"number": "77:2"}], "updated_at": T0}],
+    )
+    outcome = await sink.apply(bad_schedule)
+    assert not outcome.applied and "unknown schedule 'nope'" in outcome.reason
+    unknown_door = document(3, doors={"garage": {"unlock_s": 3}})
+    outcome = await sink.apply(unknown_door)
+    assert not outcome.applied and "unknown door(s) garage" in outcome.reason
+    unknown_calendar = document(4, schedules={"cloud-hours": {"windows": [], "holidays": ["mars"]}})
+    outcome = await sink.apply(unknown_calendar)
+    assert not outcome.applied and "unknown holiday calendar 'mars'" in outcome.reason
+    unknown_level = document(5, people=[{"id": "hq-bob", "name": "Bob", "levels": ["ghost"], "updated_at": T0}])
+    outcome = await sink.apply(unknown_level)
+    assert not outcome.applied and "unknown access level(s) ghost" in outcome.reason
+    wrong_site = document(6, site_id="other-site")
+    assert not (await sink.apply(wrong_site)).applied
+    # Version 1 is still in force, whole: Ada is granted, Bob (only in refused documents) is unknown.
+    assert await sink.applied_version() == 1
+    assert await badge(h, "77:1") == Reason.GRANTED
+    assert await badge(h, "77:2") == Reason.UNKNOWN_CREDENTIAL
+    refusals = [e.payload for e in await h.journal.recent(20, "audit") if e.payload["type"] == "site_config_refused"]
+    assert len(refusals) == 5
+
+
+async def test_badge_enrolled_on_the_box_refuses_the_document(access_harness: HarnessFactory) -> None:
+    h = await access_harness()
+    await h.people.add_person("Local Lou", ["77:1"], "admin")
+    outcome = await applier(h).apply(document(1))
+    assert not outcome.applied and "enrolled on the box" in outcome.reason
+    async with h.db.engine.connect() as conn:
+        assert (await conn.execute(select(site_config))).first() is None  # the policy part was rolled back too
+
+
+async def test_restart_keeps_the_applied_document(access_harness: HarnessFactory) -> None:
+    h = await access_harness()
+    assert (await applier(h).apply(document(1))).applied
+    await h.service.stop()
+    await h.db.close()
+    # A new process on the same database file: the box's TOML config alone does not know 'cloud-day'.
+    db = Database(h.config.storage.database_path)
+    await db.migrate()
+    try:
+        effective = await load_effective_config(db, h.config)
+        assert "cloud-day" in effective.access.levels
+        journal = Journal(db)
+        store = CredentialStore(db)
+        locks = FakeLocks()
+        service, _people = build_access(
+            effective, db, store, journal, locks, SiteState(effective, journal), h.pins, clock=MutableClock(h.clock.now)
+        )
+        locks.service = service
+        await service.load()
+        decision = await service.on_badge("reader-front", BadgeRead(credential="77:1"))
+        assert decision.reason == Reason.GRANTED
+        assert ("unlock", 7) in locks.actions("lock-front")
+        await service.stop()
+    finally:
+        await db.close()
