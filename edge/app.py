@@ -1,6 +1,6 @@
 """Composition root of the edge appliance: builds every component and starts them in order.
 
-Start order: database -> sync agent -> broker -> device adapters/access -> vision -> web.
+Start order: database -> sync agent -> broker -> device adapters/access -> config puller -> vision -> web.
 aiohttp's cleanup_ctx tears down in reverse, which gives the staged shutdown we want:
 stop serving, stop intake (cameras, then device messages), stop the broker, then a last
 bounded sync flush, then checkpoint and close the database. The sync agent starts before
@@ -25,6 +25,7 @@ from edge import keys
 from edge.access.assembly import build_access
 from edge.access.credentials import CredentialStore
 from edge.access.pins import PinHasher
+from edge.access.site_config import SiteConfigApplier, load_effective_config
 from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.broker.mosquitto import ManagedMosquitto, SystemMosquitto
 from edge.broker.server import EmbeddedBroker, SiteBroker
@@ -51,6 +52,7 @@ from edge.web.live import LIVE_FEEDS
 from edge.web.server import build_console
 from firmware_adapters.registry import ADAPTER_TYPES
 from sync.agent import SyncAgent
+from sync.puller import ConfigPuller
 
 log = logging.getLogger(__name__)
 STAGE_TIMEOUT_S = 10.0
@@ -174,7 +176,9 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     in_process = broker.local if config.mqtt.core_in_process else None
     gateway = DeviceGateway(config.devices, directory, local_host, broker.port, local=in_process)
     pins = PinHasher.from_file(config.access.pin_key_file or config.storage.data_dir / "access-pin.key")
-    access, people = build_access(config, db, app[keys.CREDENTIALS], app[keys.JOURNAL], gateway, state, pins)
+    # The last document applied from the cloud stays in force across restarts (and a week offline).
+    effective = await load_effective_config(db, config)
+    access, people = build_access(effective, db, app[keys.CREDENTIALS], app[keys.JOURNAL], gateway, state, pins)
     app[keys.GATEWAY] = gateway
     app[keys.ACCESS] = access
     app[keys.PEOPLE] = people
@@ -185,6 +189,35 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     await _stage("stop device intake", gateway.stop())
     await _stage("stop door modes and lock commands", access.stop())
     await _stage("stop broker", broker.stop())
+
+
+async def _config_pull(app: web.Application) -> AsyncIterator[None]:
+    """Pull the cloud-managed site configuration (enrolled boxes only) and apply it through the access service."""
+    config = app[keys.CONFIG]
+    puller: ConfigPuller | None = None
+    secret = config.cloud.read_secret()
+    if config.cloud.url and secret:
+        access = app[keys.ACCESS]
+
+        async def use_policy(effective: EdgeConfig) -> None:
+            access.use_config(effective)
+
+        applier = SiteConfigApplier(
+            config, app[keys.DATABASE], app[keys.PEOPLE], app[keys.JOURNAL], on_policy=use_policy
+        )
+        puller = ConfigPuller(
+            applier,
+            cloud_url=config.cloud.url,
+            site_id=config.site.id,
+            secret=secret,
+            wait_s=config.cloud.config_wait_s,
+            max_backoff_s=config.cloud.max_backoff_s,
+        )
+        await puller.start()
+    app[keys.CONFIG_PULLER] = puller
+    yield
+    if puller is not None:
+        await _stage("stop config puller", puller.stop())
 
 
 async def _vision(app: web.Application) -> AsyncIterator[None]:
@@ -294,7 +327,7 @@ def build_app(config: EdgeConfig) -> web.Application:
     """Build the edge application; components start when the app starts."""
     app = web.Application(client_max_size=1024 * 1024)
     app[keys.CONFIG] = config
-    app.cleanup_ctx.extend([_database, _sync, _broker, _vision])
+    app.cleanup_ctx.extend([_database, _sync, _broker, _config_pull, _vision])
     build_console(app)
     app.on_shutdown.append(_close_live_feeds)
     return app

@@ -19,6 +19,7 @@ from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from edge.vision.pipeline import CameraPipeline
 from sync.agent import SyncAgent
+from sync.puller import ConfigPuller
 
 CONFIG = web.AppKey("config", EdgeConfig)
 DATABASE = web.AppKey("database", Database)
@@ -35,3 +36,5 @@ CAMERAS = web.AppKey("cameras", dict[str, CameraPipeline])
 CAMERA_FAULTS = web.AppKey("camera_faults", dict[str, str])
 # None when the site runs offline (no cloud configured).
 SYNC: web.AppKey[SyncAgent | None] = web.AppKey("sync")
+# None when the site runs offline (no cloud configured); pulls the cloud-managed site configuration.
+CONFIG_PULLER: web.AppKey[ConfigPuller | None] = web.AppKey("config_puller")

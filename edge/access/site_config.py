@@ -100,9 +100,7 @@ def effective_config(config: EdgeConfig, policy: SitePolicy) -> EdgeConfig:
     try:
         return EdgeConfig.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigRefused(f"{where + ': ' if where else ''}{first['msg']}") from err
+        raise ConfigRefused(_reason(err)) from err
 
 
 async def stored_policy(db: Database) -> tuple[int, SitePolicy | None]:
@@ -265,7 +263,8 @@ def _json(policy: SitePolicy) -> dict[str, Any]:
 def _reason(err: ValidationError) -> str:
     first = err.errors()[0]
     where = ".".join(str(part) for part in first["loc"])
-    return f"{where + ': ' if where else ''}{first['msg']}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where + ': ' if where else ''}{message}"
 
 
 def _snapshot_person(person: ConfigPerson, revoked: Iterable[str] = (), suspended: bool = False) -> SnapshotPerson:

@@ -18,6 +18,13 @@ class CloudConfig(Section):
     sync_interval_s: float = Field(default=2.0, gt=0, le=3600, description="Idle time between sync attempts")
     batch_size: int = Field(default=500, ge=1, le=5000, description="Records per sync batch")
     max_backoff_s: float = Field(default=60.0, gt=0, description="Upper bound of the retry backoff")
+    config_wait_s: int = Field(
+        default=25,
+        ge=0,
+        le=30,
+        description="Long-poll wait of the configuration pull (the cloud answers at once when a newer document "
+        "exists, else after this long)",
+    )
     stuck_after_s: float = Field(
         default=300.0,
         gt=0,
