@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, ViewportSize, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
+PHONE: ViewportSize = {"width": 390, "height": 844}  # a guard's phone: the console's smallest target
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

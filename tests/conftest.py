@@ -1,4 +1,4 @@
-"""Fixtures shared by all tests: paths to shared data, and a guard against leaked tasks."""
+"""Fixtures shared by all tests: paths to shared data, and a guard against leaked tasks and loop blocks."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.loop_guard import BLOCK_LIMIT_S, WATCH
 from tests.paths import SHARED
 
 
@@ -41,8 +42,13 @@ def nanodet_path(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-async def no_leaked_tasks():
-    """Fail a test that leaves asyncio tasks running."""
+async def no_leaked_tasks_or_loop_blocks(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running, or whose loop ran one callback for over BLOCK_LIMIT_S.
+
+    A test that must block the loop on purpose says so with `@pytest.mark.blocks_loop("why")`.
+    """
+    WATCH.install()
+    WATCH.reset()
     before = asyncio.all_tasks()
     yield
     await asyncio.sleep(0)
@@ -52,6 +58,8 @@ async def no_leaked_tasks():
             t.cancel()
         await asyncio.gather(*leaked, return_exceptions=True)
         pytest.fail(f"test leaked {len(leaked)} task(s): {[t.get_name() for t in leaked]}")
+    if WATCH.worst_s > BLOCK_LIMIT_S and request.node.get_closest_marker("blocks_loop") is None:
+        pytest.fail(f"the event loop was blocked for {WATCH.worst_s:.2f} s by {WATCH.worst}")
 
 
 # The admin connection used to create and drop one throw-away database per test.

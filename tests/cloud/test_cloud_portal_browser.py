@@ -13,11 +13,9 @@ from playwright.async_api import Browser, expect
 
 from cloud.app import RunningCloud
 from sync.wire import EnrollResponse
-from tests.browser import chromium
+from tests.browser import PHONE, chromium
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from cloud.config import CloudConfig
 from cloud.db.models import Record
 from edge import keys
 from edge.app import EdgeRunner
-from edge.broker.server import free_port
 from edge.config import EdgeConfig
 from provisioning.enroll import claim_site
 from tests.edge.site import site_config_dict
+from tests.net import free_port
 from tests.polling import eventually
 
 

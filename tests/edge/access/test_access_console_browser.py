@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from edge import keys
-from tests.browser import chromium
+from tests.browser import PHONE, chromium
 from tests.edge.console import browser_login
 
 pytestmark = pytest.mark.browser
@@ -18,7 +18,7 @@ async def test_forced_door_and_zone_lockdown_on_the_console(edge_app, devices, t
     contact = await devices("contact-front", "contact")
     base = f"http://127.0.0.1:{edge_app.web_port}"
     async with chromium() as browser:
-        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        page = await browser.new_page(viewport=PHONE)
         await browser_login(page, base)
         await page.wait_for_selector('.door[data-door="front"] .state-locked', timeout=5000)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edge import keys
-from tests.browser import chromium
+from tests.browser import PHONE, chromium
 from tests.edge.console import browser_login
 
 pytestmark = pytest.mark.browser
@@ -17,7 +17,7 @@ async def test_acknowledge_a_forced_door_on_a_phone(edge_app, devices, tmp_path)
     contact = await devices("contact-front", "contact")
     base = f"http://127.0.0.1:{edge_app.web_port}"
     async with chromium() as browser:
-        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        page = await browser.new_page(viewport=PHONE)
         await browser_login(page, base)
         await page.wait_for_selector('.door[data-door="front"] .state-locked', timeout=5000)
         assert await page.is_hidden("#alarm-section")  # nothing open: no alarm section

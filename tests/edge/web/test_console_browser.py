@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from edge import keys
-from tests.browser import chromium
+from tests.browser import PHONE, chromium
 from tests.edge.console import browser_login
 
 pytestmark = pytest.mark.browser
@@ -17,7 +17,7 @@ async def test_login_dashboard_and_unlock(edge_app, devices, tmp_path) -> None:
     lock = await devices("lock-front", "lock")
     base = f"http://127.0.0.1:{edge_app.web_port}"
     async with chromium() as browser:
-        page = await browser.new_page(viewport={"width": 390, "height": 844})  # a guard's phone
+        page = await browser.new_page(viewport=PHONE)
         await page.goto(base + "/")
         assert page.url.endswith("/login")
         await page.fill("input[name=username]", "admin")

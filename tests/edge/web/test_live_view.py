@@ -11,7 +11,7 @@ import pytest
 
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
-from tests.browser import chromium
+from tests.browser import PHONE, chromium
 from tests.edge.console import browser_login, console_login
 from tests.edge.site import site_config_dict
 from tests.polling import eventually
@@ -60,7 +60,7 @@ async def test_mjpeg_stream_yields_jpeg_frames(camera_edge) -> None:
 async def test_live_toggle_in_the_console(camera_edge) -> None:
     base = f"http://127.0.0.1:{camera_edge.web_port}"
     async with chromium() as browser:
-        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        page = await browser.new_page(viewport=PHONE)
         await browser_login(page, base)
         await page.click('button[data-live="plaza"]')
         img = page.locator('img[data-camera="plaza"]')

@@ -10,8 +10,7 @@ import pytest
 
 from edge import keys
 from tests.browser import chromium
-from tests.edge.console import console_login
-from tests.edge.site import ADMIN_PASSWORD
+from tests.edge.console import browser_login, console_login
 from tests.polling import eventually
 
 
@@ -67,10 +66,7 @@ async def test_the_console_offers_no_unlock_for_an_offline_door(edge_app, device
     state = edge_app.app[keys.SITE_STATE]
     async with chromium() as browser:
         page = await browser.new_page()
-        await page.goto(f"http://127.0.0.1:{edge_app.web_port}/login")
-        await page.fill("input[name=username]", "admin")
-        await page.fill("input[name=password]", ADMIN_PASSWORD)
-        await page.click("button[type=submit]")
+        await browser_login(page, f"http://127.0.0.1:{edge_app.web_port}")
         await page.wait_for_selector('.door[data-door="front"] .state-offline')
         unlock = page.locator('button[data-action="unlock"][data-door="front"]')
         assert await unlock.is_disabled()

@@ -19,7 +19,7 @@ from edge import keys
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
 from provisioning.enroll import claim_site
-from tests.browser import chromium
+from tests.browser import PHONE, chromium
 from tests.edge.console import browser_login, console_login
 from tests.edge.site import site_config_dict
 from tests.net import free_port
@@ -110,7 +110,7 @@ async def test_dashboard_shows_a_stuck_sync_banner_and_quarantine(
     await poison_and_backlog(synced_edge)
     base = f"http://127.0.0.1:{synced_edge.web_port}"
     async with chromium() as browser:
-        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        page = await browser.new_page(viewport=PHONE)
         await browser_login(page, base)
 
         banner = page.locator("#sync-banner")
