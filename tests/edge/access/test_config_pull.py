@@ -10,7 +10,7 @@ import pytest
 from edge.access.decision import Reason
 from sync.puller import ConfigPuller
 from tests.edge.access.harness import AccessHarness, HarnessFactory
-from tests.edge.access.test_site_config import applier, badge, document
+from tests.edge.access.site_documents import applier, badge, document
 from tests.polling import eventually
 from tests.sync.contract_cloud import ContractCloud
 

@@ -2,62 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 from sqlalchemy import select
 
 from edge.access.assembly import build_access
 from edge.access.credentials import CredentialStore
 from edge.access.decision import Reason
-from edge.access.site_config import SiteConfigApplier, load_effective_config
+from edge.access.site_config import load_effective_config
 from edge.devices.state import SiteState
 from edge.storage.database import Database
 from edge.storage.journal import Journal
 from edge.storage.schema import site_config
 from firmware_adapters.messages import BadgeRead
-from sync.downlink import SiteConfigDocument
-from tests.edge.access.harness import AccessHarness, FakeLocks, HarnessFactory, MutableClock
-
-T0 = datetime(2026, 6, 1, tzinfo=UTC)
-
-
-def document(version: int, **changes: Any) -> SiteConfigDocument:
-    """A document: Ada (badge 77:1) on a cloud level 'cloud-day' through the front door in cloud hours."""
-    body: dict[str, Any] = {
-        "site_id": "test-site",
-        "version": version,
-        "issued_at": T0 + timedelta(minutes=version),
-        "people": [
-            {
-                "id": "hq-ada",
-                "name": "Ada",
-                "levels": ["cloud-day"],
-                "credentials": [{"number": "77:1"}],
-                "updated_at": T0,
-            }
-        ],
-        "access_levels": {"cloud-day": {"name": "Day", "doors": ["front"], "schedule": "cloud-hours"}},
-        "schedules": {
-            "cloud-hours": {
-                "windows": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:00", "end": "19:00"}]
-            }
-        },
-        "doors": {"front": {"unlock_s": 7}},
-    }
-    body.update(changes)
-    return SiteConfigDocument.model_validate(body)
-
-
-def applier(h: AccessHarness) -> SiteConfigApplier:
-    async def use(config: Any) -> None:
-        h.service.use_config(config)
-
-    return SiteConfigApplier(h.config, h.db, h.people, h.journal, on_policy=use)
-
-
-async def badge(h: AccessHarness, number: str, reader: str = "reader-front") -> Reason:
-    return (await h.service.on_badge(reader, BadgeRead(credential=number))).reason
+from tests.edge.access.harness import FakeLocks, HarnessFactory, MutableClock
+from tests.edge.access.site_documents import T0, applier, badge, document
 
 
 async def test_document_applies_people_and_policy(access_harness: HarnessFactory) -> None:
