@@ -75,5 +75,5 @@ def build_access(
         modes=modes,
         clock=clock,
     )
-    people = PeopleAdmin(config.access.levels, db, credentials, journal, pins, passback)
+    people = PeopleAdmin(config.access.levels, db, credentials, journal, pins, passback, site_id=config.site.id)
     return service, people

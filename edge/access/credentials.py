@@ -26,7 +26,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from edge.storage.database import Database, inserted_id
-from edge.storage.schema import credential_changes, credentials, people, person_access, person_levels
+from edge.storage.schema import (
+    credential_changes,
+    credentials,
+    people,
+    person_access,
+    person_levels,
+    person_local_edits,
+)
 
 _WIEGAND = re.compile(r"^\s*(\d{1,5})\s*:\s*(\d{1,12})\s*$")
 _SEPARATORS = re.compile(r"[\s:.\-]")
@@ -40,6 +47,10 @@ class CredentialFormatError(ValueError):
 
 class UnknownPerson(LookupError):
     """No person with that id."""
+
+
+class UnknownCredential(LookupError):
+    """The person has no credential with that number."""
 
 
 class CredentialInUse(ValueError):
@@ -156,6 +167,7 @@ def _record(row: Row[Any]) -> CredentialRecord:
 
 
 ChangeListener = Callable[[], Awaitable[None]]
+InTransaction = Callable[[AsyncConnection, int], Awaitable[object]]
 
 
 class CredentialStore:
@@ -221,8 +233,12 @@ class CredentialStore:
         role: str | None = None,
         pin_hash: str | None = None,
         duress_pin_hash: str | None = None,
+        also: InTransaction | None = None,
     ) -> int:
-        """Create a person with credentials (valid from/until) and levels in one transaction; return the id."""
+        """Create a person with credentials (valid from/until) and levels in one transaction; return the id.
+
+        `also(conn, person_id)` runs last inside that transaction (the edit's journal record).
+        """
         normalised = [normalise_credential(n) for n in numbers]
         try:
             person_id = await self._add_person(
@@ -235,6 +251,7 @@ class CredentialStore:
                 role=role,
                 pin_hash=pin_hash,
                 duress_pin_hash=duress_pin_hash,
+                also=also,
             )
         except IntegrityError as err:
             raise CredentialInUse("a credential already belongs to someone") from err
@@ -253,6 +270,7 @@ class CredentialStore:
         role: str | None,
         pin_hash: str | None,
         duress_pin_hash: str | None = None,
+        also: InTransaction | None = None,
     ) -> int:
         async with self._db.engine.begin() as conn:
             result = await conn.execute(insert(people).values(name=name, active=active, created_at=datetime.now(UTC)))
@@ -274,10 +292,13 @@ class CredentialStore:
                     )
                 )
             await _set_levels(conn, person_id, levels)
+            if also is not None:
+                await also(conn, person_id)
         return person_id
 
     async def list_people(self) -> list[dict[str, object]]:
-        """Return people with their credential numbers."""
+        """Return people with their credential numbers, whether HQ manages them and whether they have local
+        changes HQ's document does not show yet."""
         query = (
             select(people.c.id, people.c.name, people.c.active, credentials.c.number)
             .outerjoin(credentials, credentials.c.person_id == people.c.id)
@@ -285,9 +306,28 @@ class CredentialStore:
         )
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
+        async with self._db.engine.connect() as conn:
+            managed = set(
+                (
+                    await conn.execute(
+                        select(person_access.c.person_id).where(person_access.c.external_id.is_not(None))
+                    )
+                ).scalars()
+            )
+            edited = set((await conn.execute(select(person_local_edits.c.person_id))).scalars())
         out: dict[int, dict[str, Any]] = {}
         for r in rows:
-            entry = out.setdefault(r.id, {"id": r.id, "name": r.name, "active": r.active, "credentials": []})
+            entry = out.setdefault(
+                r.id,
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "active": r.active,
+                    "managed_by_hq": r.id in managed,
+                    "local_changes": r.id in edited,
+                    "credentials": [],
+                },
+            )
             if r.number is not None:
                 entry["credentials"].append(r.number)
         return list(out.values())
@@ -348,8 +388,8 @@ class CredentialStore:
             row = (await conn.execute(query)).first()
         return (row.pin_hash, row.duress_pin_hash) if row else (None, None)
 
-    async def update_person(self, person_id: int, changes: PersonChanges) -> None:
-        """Apply `changes` to a person in one transaction."""
+    async def update_person(self, person_id: int, changes: PersonChanges, also: InTransaction | None = None) -> None:
+        """Apply `changes` to a person in one transaction (`also(conn, person_id)` runs last inside it)."""
         async with self._db.engine.begin() as conn:
             values: dict[str, Any] = {}
             if changes.name is not None:
@@ -373,6 +413,25 @@ class CredentialStore:
                 await _upsert_access(conn, person_id, extra)
             if changes.levels is not None:
                 await _set_levels(conn, person_id, changes.levels)
+            if also is not None:
+                await also(conn, person_id)
+        await self.changed()
+
+    async def set_credential_active(
+        self, person_id: int, number: str, active: bool, also: InTransaction | None = None
+    ) -> None:
+        """Revoke (False) or reinstate a credential of a person in one transaction (`also` as in update_person)."""
+        normalised = normalise_credential(number)
+        async with self._db.engine.begin() as conn:
+            found = await conn.execute(
+                update(credentials)
+                .where(credentials.c.person_id == person_id, credentials.c.number == normalised)
+                .values(active=active)
+            )
+            if found.rowcount == 0:
+                raise UnknownCredential(f"person {person_id} has no credential {normalised!r}")
+            if also is not None:
+                await also(conn, person_id)
         await self.changed()
 
 

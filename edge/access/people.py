@@ -13,12 +13,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from edge.access.credentials import CredentialStore, PersonChanges
+from edge.access.credentials import CredentialStore, PersonChanges, normalise_credential
+from edge.access.local_edits import Origin, journal_local_edit
 from edge.access.passback import PassbackTracker
 from edge.access.pins import PinHasher
 from edge.access.snapshot import CredentialSnapshot, SnapshotRejected, SnapshotResult, apply_snapshot
 from edge.storage.database import Database
-from edge.storage.journal import Journal
+from edge.storage.journal import Journal, JournalEntry
 
 T = TypeVar("T")
 
@@ -42,7 +43,10 @@ class PeopleAdmin:
         journal: Journal,
         pins: PinHasher,
         passback: PassbackTracker,
+        *,
+        site_id: str = "",
     ) -> None:
+        self._site_id = site_id
         self._levels = frozenset(levels)
         self._db = db
         self._credentials = credentials
@@ -80,11 +84,13 @@ class PeopleAdmin:
         role: str | None = None,
         pin: str | None = None,
         duress_pin: str | None = None,
+        origin: Origin = "api",
     ) -> int:
-        """Enrol a person (console/API); audited without the PIN or duress PIN."""
+        """Enrol a person (console/API); audited without the PIN or duress PIN; queued for HQ (config_edit)."""
         self._check_levels(levels or [])
         if duress_pin is not None and duress_pin == pin:
             raise DuressPinConflict("the duress PIN must differ from the PIN")
+        edits = _EditJournal(self._journal, self._site_id)
         person_id = await self._credentials.add_person(
             name,
             numbers,
@@ -94,7 +100,9 @@ class PeopleAdmin:
             role=role,
             pin_hash=self._pins.hash(pin) if pin else None,
             duress_pin_hash=self._pins.hash(duress_pin) if duress_pin else None,
+            also=edits.hook(origin, by),
         )
+        edits.committed()
         await self._journal.record(
             "audit",
             {
@@ -113,8 +121,11 @@ class PeopleAdmin:
         )
         return person_id
 
-    async def update_person(self, person_id: int, fields: dict[str, Any], by: str) -> None:
-        """Change a person (suspend/activate, levels, role, validity, PIN, duress PIN); audited without PINs."""
+    async def update_person(self, person_id: int, fields: dict[str, Any], by: str, origin: Origin = "api") -> None:
+        """Change a person (suspend/activate, levels, role, validity, PIN, duress PIN); audited without PINs.
+
+        Queued for HQ as a config_edit in the same transaction, unless only PINs or anti-passback changed (those
+        stay on the box)."""
         secret = ("pin", "duress_pin")
         clear = frozenset(
             k for k in ("role", "valid_from", "valid_until", *secret) if k in fields and fields[k] is None
@@ -136,7 +147,10 @@ class PeopleAdmin:
             duress_pin_hash=self._pins.hash(duress_pin) if duress_pin else None,
             clear=frozenset(f"{k}_hash" if k in secret else k for k in clear),
         )
-        await self._credentials.update_person(person_id, changes)
+        edits = _EditJournal(self._journal, self._site_id, suspended=_suspension(fields.get("active")))
+        shared = set(fields) - {"pin", "duress_pin", "reset_passback"}
+        await self._credentials.update_person(person_id, changes, also=edits.hook(origin, by) if shared else None)
+        edits.committed()
         if fields.get("reset_passback"):
             await self._passback.forget(person_id)
         shown = {k: v for k, v in fields.items() if k not in secret}
@@ -150,6 +164,23 @@ class PeopleAdmin:
             {"type": "person_changed", "person_id": person_id, "changes": _jsonable(shown), "by": by},
             source=f"console:{by}",
             summary=f"{by} {verb} person {person_id} ({', '.join(sorted(shown))})",
+        )
+
+    async def revoke_credential(self, person_id: int, number: str, by: str, origin: Origin = "api") -> None:
+        """Revoke one badge of a person (it stays known, not honoured); audited; queued for HQ, where it wins."""
+        edits = _EditJournal(self._journal, self._site_id, revoked=[normalise_credential(number)])
+        await self._credentials.set_credential_active(person_id, number, False, also=edits.hook(origin, by))
+        edits.committed()
+        await self._journal.record(
+            "audit",
+            {
+                "type": "credential_revoked",
+                "person_id": person_id,
+                "credential": normalise_credential(number),
+                "by": by,
+            },
+            source=f"console:{by}",
+            summary=f"{by} revoked badge {normalise_credential(number)} of person {person_id}",
         )
 
     async def _check_duress_differs(self, person_id: int, fields: dict[str, Any]) -> None:
@@ -192,6 +223,42 @@ class PeopleAdmin:
                 f"+{result.added} ~{result.updated} -{result.removed}",
             )
         return result
+
+
+def _suspension(active: object) -> bool | None:
+    return None if active is None else not bool(active)
+
+
+class _EditJournal:
+    """Writes an edit's config_edit record inside the edit's transaction, then wakes the journal's listeners."""
+
+    def __init__(
+        self, journal: Journal, site_id: str, *, revoked: Iterable[str] = (), suspended: bool | None = None
+    ) -> None:
+        self._journal = journal
+        self._site_id = site_id
+        self._revoked = list(revoked)
+        self._suspended = suspended
+        self._entry: JournalEntry | None = None
+
+    def hook(self, origin: Origin, by: str) -> Callable[[AsyncConnection, int], Awaitable[object]]:
+        async def write(conn: AsyncConnection, person_id: int) -> None:
+            self._entry = await journal_local_edit(
+                conn,
+                self._journal,
+                self._site_id,
+                person_id,
+                origin=origin,
+                by=by,
+                revoked=self._revoked,
+                suspended=self._suspended,
+            )
+
+        return write
+
+    def committed(self) -> None:
+        if self._entry is not None:
+            self._journal.committed(self._entry)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from edge.access.credentials import CredentialFormatError, as_utc, normalise_credential
+from edge.access.local_edits import local_cloud_id
 from edge.access.people import PeopleAdmin
 from edge.access.snapshot import (
     CredentialSnapshot,
@@ -206,6 +207,7 @@ class SiteConfigApplier:
             stamped = await conn.execute(update(site_config).where(site_config.c.id == 1).values(**values))
             if stamped.rowcount == 0:
                 await conn.execute(insert(site_config).values(id=1, **values))
+            await _adopt_local_people(conn, doc)
             reconciled = await _reconcile(conn, doc)
             snapshot = CredentialSnapshot(version=doc.version, people=reconciled.people)
             await replace_people(conn, snapshot, {}, {}, None, now)
@@ -295,6 +297,26 @@ def _normal(number: str) -> str:
         return normalise_credential(number)
     except CredentialFormatError:
         return number
+
+
+async def _adopt_local_people(conn: AsyncConnection, doc: SiteConfigDocument) -> None:
+    """People enrolled on the box that HQ now lists (by `local_cloud_id`) become cloud-managed, not doubled."""
+    for person in doc.people:
+        head, sep, tail = person.id.rpartition("/p")
+        if not sep or not tail.isascii() or not tail.isdigit() or local_cloud_id(doc.site_id, int(tail)) != person.id:
+            continue
+        person_id = int(tail)
+        if (await conn.execute(select(people.c.id).where(people.c.id == person_id))).first() is None:
+            continue
+        extra = (
+            await conn.execute(select(person_access.c.external_id).where(person_access.c.person_id == person_id))
+        ).first()
+        if extra is None:
+            await conn.execute(insert(person_access).values(person_id=person_id, external_id=person.id))
+        elif extra.external_id is None:
+            await conn.execute(
+                update(person_access).where(person_access.c.person_id == person_id).values(external_id=person.id)
+            )
 
 
 async def _reconcile(conn: AsyncConnection, doc: SiteConfigDocument) -> _Reconciled:

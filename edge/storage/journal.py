@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from edge.storage.database import Database
 from edge.storage.schema import events, outbox, outbox_quarantine
@@ -108,6 +109,40 @@ class Journal:
             return JournalEntry(journal_id, kind, when, source, summary, payload)
 
         return self._db.writer.submit(write, on_commit=self._notify)
+
+    async def record_in(
+        self,
+        conn: AsyncConnection,
+        kind: RecordKind,
+        payload: dict[str, Any],
+        *,
+        source: str = "",
+        summary: str = "",
+    ) -> JournalEntry:
+        """Store an event and queue it for sync inside the caller's open write transaction (an edit and its record
+        commit together or not at all); call `committed(entry)` after the commit to wake the listeners."""
+        clash = RESERVED_KEYS.intersection(payload)
+        if clash:
+            raise ValueError(f"payload keys {sorted(clash)} are the journal's own; name them differently")
+        when = datetime.now(UTC)
+        result = await conn.execute(
+            insert(events).values(kind=kind, occurred_at=when, source=source, summary=summary, payload=payload)
+        )
+        journal_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+        assert journal_id is not None
+        # A config_edit payload is itself a wire model (sync.downlink.LocalEdit, unknown keys refused by the cloud),
+        # so it travels without the journal's own keys; the event row keeps source and summary here.
+        body = (
+            payload
+            if kind == "config_edit"
+            else {"journal_id": journal_id, "source": source, "summary": summary, **payload}
+        )
+        await conn.execute(insert(outbox).values(kind=kind, occurred_at=when, payload=body, acked=False))
+        return JournalEntry(int(journal_id), kind, when, source, summary, payload)
+
+    def committed(self, entry: JournalEntry) -> None:
+        """Tell the listeners about an entry written with `record_in`, once its transaction committed."""
+        self._notify(entry)
 
     def _notify(self, entry: JournalEntry) -> None:
         # On the loop, after the commit, also for a record whose caller stopped waiting.

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from edge import keys
 from edge.access.alarms import UnknownAlarm
-from edge.access.credentials import CredentialFormatError, CredentialInUse, UnknownPerson
+from edge.access.credentials import CredentialFormatError, CredentialInUse, UnknownCredential, UnknownPerson
 from edge.access.people import DuressPinConflict, UnknownLevel
 from edge.access.service import DoorOffline, UnknownDoor, UnknownZone
 from edge.access.snapshot import CredentialSnapshot, SnapshotConflict, SnapshotRejected, applied_version
@@ -211,6 +211,22 @@ async def patch_person(request: web.Request) -> web.Response:
     return web.json_response(await request.app[keys.CREDENTIALS].get_person(person_id))
 
 
+async def revoke_credential(request: web.Request) -> web.Response:
+    """Revoke one badge of a person on the box (emergency revoke); audited and queued for HQ, where it wins."""
+    person_id = _path_id(request, "person_id")
+    if person_id is None:
+        return _error("unknown_person", 404)
+    try:
+        await request.app[keys.PEOPLE].revoke_credential(
+            person_id, request.match_info["number"], request[SESSION].username
+        )
+    except (UnknownPerson, UnknownCredential):
+        return _error("unknown_credential", 404)
+    except CredentialFormatError as err:
+        return _error("invalid_value", 422, str(err))
+    return web.json_response(await request.app[keys.CREDENTIALS].get_person(person_id))
+
+
 async def get_lockdown(request: web.Request) -> web.Response:
     """Active lockdowns."""
     return web.json_response({"lockdowns": lockdowns_json(request.app[keys.ACCESS])})
@@ -300,6 +316,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/people", add_person)
     app.router.add_get(r"/api/v1/people/{person_id}", get_person)
     app.router.add_patch(r"/api/v1/people/{person_id}", patch_person)
+    app.router.add_post(r"/api/v1/people/{person_id}/credentials/{number:.+}/revoke", revoke_credential)
     app.router.add_get("/api/v1/access/lockdown", get_lockdown)
     app.router.add_put("/api/v1/access/lockdown", put_lockdown)
     app.router.add_get("/api/v1/access/snapshot", get_snapshot_version)

@@ -119,3 +119,19 @@ async def test_snapshot_endpoint(edge_app, client) -> None:
     extra = await client.put("/api/v1/access/snapshot", json={**body, "version": 10, "signature": "x"})
     assert extra.status_code == 400
     assert (await client.get("/api/v1/access/snapshot")).json() == {"version": 7}
+
+
+async def test_revoke_one_badge_on_the_box(edge_app, client) -> None:
+    created = await client.post(
+        "/api/v1/people", json={"name": "Eve", "credentials": ["5:1", "5:2"], "levels": ["staff"]}
+    )
+    person = f"/api/v1/people/{created.json()['id']}"
+    revoked = await client.post(f"{person}/credentials/5:1/revoke")
+    assert revoked.status_code == 200
+    assert [(c["number"], c["active"]) for c in revoked.json()["credentials"]] == [("5:1", False), ("5:2", True)]
+    assert await decide(edge_app, "5:1") == "credential_inactive"
+    assert await decide(edge_app, "5:2") == "granted"
+    assert (await client.post(f"{person}/credentials/9:9/revoke")).status_code == 404
+    assert (await client.post("/api/v1/people/999/credentials/5:2/revoke")).status_code == 404
+    edits = [e["payload"] for e in (await client.get("/api/v1/events?kind=config_edit")).json()]
+    assert edits[0]["revoked"] == ["5:1"] and edits[0]["person"]["name"] == "Eve"

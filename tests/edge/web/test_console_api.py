@@ -47,7 +47,16 @@ async def test_people_api_validates_bodies(edge_app) -> None:
         created = await client.post("/api/v1/people", json={"name": "Alan", "credentials": ["77"]}, headers=headers)
         assert created.status_code == 201
         people = (await client.get("/api/v1/people")).json()
-        assert people == [{"id": created.json()["id"], "name": "Alan", "active": True, "credentials": ["77"]}]
+        assert people == [
+            {
+                "id": created.json()["id"],
+                "name": "Alan",
+                "active": True,
+                "managed_by_hq": False,
+                "local_changes": False,
+                "credentials": ["77"],
+            }
+        ]
         status = (await client.get("/api/v1/status")).json()
         assert status["site"]["id"] == "test-site"
         assert status["doors"][0]["door_id"] == "front"
