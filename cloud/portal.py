@@ -23,8 +23,10 @@ from cloud.auth import (
     set_session_cookie,
 )
 from cloud.config import format_validation_error
+from cloud.db.models import Record
 from cloud.sessions import SESSIONS
 from cloud.tenancy import Principal, SiteAlreadyRevoked, SiteNotFound, TenantScope
+from sync.thinning import ThinningReport
 from webguard.ratelimit import RateLimited
 
 PORTAL_PATH = "/portal"
@@ -164,6 +166,7 @@ async def handle_site_page(request: web.Request) -> web.Response:
             raise web.HTTPNotFound(text="No such site.")
         try:
             records = await scope.records(site_id, DEFAULT_RECORD_LIMIT)
+            thinning = await scope.records(site_id, THINNING_REPORT_LIMIT, kind="thinning")
         except SiteNotFound as err:  # deleted between the two queries
             raise web.HTTPNotFound(text="No such site.") from err
     context = {
@@ -171,8 +174,24 @@ async def handle_site_page(request: web.Request) -> web.Response:
         "site": summaries[0],
         "records": [record_out(r) for r in records],
         "limit": DEFAULT_RECORD_LIMIT,
+        "thinning": [thinning_row(r) for r in thinning],
     }
     return aiohttp_jinja2.render_template("site.html", request, context)
+
+
+THINNING_REPORT_LIMIT = 20
+
+
+def thinning_row(record: Record) -> dict[str, Any]:
+    """A thinning report for the site page; a payload that is not one shows as unreadable, never a 500."""
+    try:
+        report = ThinningReport.model_validate({k: v for k, v in record.payload.items() if k in _REPORT_KEYS})
+    except ValidationError:
+        return {"seq": record.seq, "readable": False}
+    return {"seq": record.seq, "readable": True, "report": report}
+
+
+_REPORT_KEYS = frozenset(ThinningReport.model_fields)
 
 
 async def handle_revoke_form(request: web.Request) -> web.Response:

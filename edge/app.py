@@ -36,6 +36,7 @@ from edge.devices.state import SiteState
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from edge.storage.schema import mqtt_client_bindings
+from edge.storage.thinning import OutboxThinner
 from edge.vision.clips import ClipRecorder
 from edge.vision.detectors.base import DetectorError
 from edge.vision.detectors.batching import with_batching
@@ -85,6 +86,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _sync(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
+    # Offline sites too: their outbox grows until a cloud is configured, so the budget always holds.
+    thinner = OutboxThinner(
+        app[keys.DATABASE], config.storage.outbox_budget_bytes, config.storage.outbox_check_interval_s
+    )
+    app[keys.THINNER] = thinner
+    await thinner.start()
     agent: SyncAgent | None = None
     secret = config.cloud.read_secret()
     if config.cloud.url and secret:
@@ -106,6 +113,7 @@ async def _sync(app: web.Application) -> AsyncIterator[None]:
     yield
     if agent is not None:
         await agent.stop(flush_timeout_s=STAGE_TIMEOUT_S)
+    await thinner.stop()
 
 
 def build_directory(config: EdgeConfig) -> BrokerDirectory:

@@ -35,11 +35,14 @@ class OutboxSource(Protocol):
     """What the agent needs from the edge's outbox."""
 
     async def pending(self, limit: int) -> list[SyncRecord]:
-        """Return up to `limit` unacknowledged records not in quarantine, oldest first."""
+        """Return up to `limit` unacknowledged records not in quarantine, in seq order (priority kinds first)."""
         ...
 
-    async def mark_acked(self, up_to_seq: int) -> None:
-        """Mark records up to `up_to_seq` as delivered (not those in quarantine)."""
+    async def mark_acked(self, seqs: Sequence[int]) -> None:
+        """Mark exactly the records with these seqs as delivered.
+
+        Not "everything up to": a batch may leave lower-priority records of lower seq behind (docs/SYNC.md).
+        """
         ...
 
     async def quarantine(self, rejections: Sequence[RecordRejection]) -> None:
@@ -167,8 +170,9 @@ class SyncAgent:
                         records, [RecordRejection(seq=records[0].seq, error="too_large", detail=str(err))]
                     )
                     continue
-                await self._outbox.mark_acked(ack.acked_seq)
-                total += len(records)
+                delivered = [r.seq for r in records if r.seq <= ack.acked_seq]
+                await self._outbox.mark_acked(delivered)
+                total += len(delivered)
                 if ack.acked_seq < records[-1].seq:
                     return total
 

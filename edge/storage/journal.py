@@ -26,6 +26,8 @@ _INSERT_OUTBOX = "INSERT INTO outbox (kind, occurred_at, payload, acked) VALUES 
 # The journal's own keys in an outbox record's payload. `journal_id` is the local events row id; the caller's
 # ids keep their own names (a badge read's `event_id`), so a payload may not use these.
 RESERVED_KEYS = frozenset({"journal_id", "source", "summary"})
+# Kinds sent only when nothing else waits, and thinned first under the outbox budget (edge.storage.thinning).
+LOW_PRIORITY_KINDS: tuple[RecordKind, ...] = ("telemetry",)
 
 
 @dataclass(frozen=True)
@@ -186,14 +188,21 @@ class Outbox:
         self._db = db
 
     async def pending(self, limit: int) -> list[SyncRecord]:
-        """Return up to `limit` unacknowledged records not in quarantine, oldest first.
+        """Return up to `limit` unacknowledged records not in quarantine, in seq order, priority kinds first.
 
-        A row that is not a valid sync record is quarantined here (`unreadable_record`) and skipped.
+        Records of a kind in `LOW_PRIORITY_KINDS` (telemetry) only fill the room the others leave, so audit,
+        alarms and events overtake a telemetry backlog (docs/SYNC.md, "Priorities"). A row that is not a valid
+        sync record is quarantined here (`unreadable_record`) and skipped.
         """
+        waiting = (outbox.c.acked.is_(False), ~_QUARANTINED)
         while True:
-            query = select(outbox).where(outbox.c.acked.is_(False), ~_QUARANTINED).order_by(outbox.c.seq).limit(limit)
+            first = select(outbox).where(*waiting, outbox.c.kind.not_in(LOW_PRIORITY_KINDS))
             async with self._db.engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
+                rows = list((await conn.execute(first.order_by(outbox.c.seq).limit(limit))).all())
+                if len(rows) < limit:
+                    rest = select(outbox).where(*waiting, outbox.c.kind.in_(LOW_PRIORITY_KINDS))
+                    rows += (await conn.execute(rest.order_by(outbox.c.seq).limit(limit - len(rows)))).all()
+            rows.sort(key=lambda r: r.seq)  # a batch is in ascending seq order (sync.wire.SyncBatch)
             records: list[SyncRecord] = []
             bad: list[RecordRejection] = []
             for r in rows:
@@ -207,14 +216,12 @@ class Outbox:
                 return records
             await self.quarantine(bad)  # then read again: the batch is filled up from the records behind
 
-    async def mark_acked(self, up_to_seq: int) -> None:
-        """Mark every record with seq <= `up_to_seq` as delivered, except those in quarantine."""
+    async def mark_acked(self, seqs: Sequence[int]) -> None:
+        """Mark exactly these records as delivered, except any in quarantine (never a range: see `pending`)."""
         async with self._db.engine.begin() as conn:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.seq <= up_to_seq, outbox.c.acked.is_(False), ~_QUARANTINED)
-                .values(acked=True)
-            )
+            for start in range(0, len(seqs), 500):
+                chunk = list(seqs[start : start + 500])
+                await conn.execute(update(outbox).where(outbox.c.seq.in_(chunk), ~_QUARANTINED).values(acked=True))
 
     async def quarantine(self, rejections: Sequence[RecordRejection]) -> None:
         """Set records aside with the reason, so the records behind them go on."""

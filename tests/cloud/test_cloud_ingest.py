@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -176,8 +177,8 @@ class ListOutbox:
     async def pending(self, limit: int) -> list[SyncRecord]:
         return [r for r in self.records if r.seq > self.acked][:limit]
 
-    async def mark_acked(self, up_to_seq: int) -> None:
-        self.acked = max(self.acked, up_to_seq)
+    async def mark_acked(self, seqs: Sequence[int]) -> None:
+        self.acked = max(self.acked, *seqs)
 
 
 async def test_edge_sync_agent_delivers_to_cloud(

@@ -115,8 +115,8 @@ class ListOutbox:
     async def pending(self, limit: int) -> list[SyncRecord]:
         return [r for r in self.records if r.seq > self.acked and r.seq not in self.quarantined][:limit]
 
-    async def mark_acked(self, up_to_seq: int) -> None:
-        self.acked = max(self.acked, up_to_seq)
+    async def mark_acked(self, seqs: Sequence[int]) -> None:
+        self.acked = max(self.acked, *seqs)
 
     async def quarantine(self, rejections: Sequence[RecordRejection]) -> None:
         self.quarantined.update({r.seq: r for r in rejections})

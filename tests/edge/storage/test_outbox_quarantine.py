@@ -49,7 +49,7 @@ async def test_quarantined_records_are_skipped_listed_and_released(db: Database)
     assert [r.seq for r in await outbox.pending(3)] == [2, 4, 5]
     assert await outbox.backlog() == 4
     assert await outbox.oldest_pending() == datetime(2026, 1, 1, 8, 1, tzinfo=UTC)
-    await outbox.mark_acked(6)  # a later batch acknowledged: the quarantined records stay unacknowledged
+    await outbox.mark_acked([1, 2, 3, 4, 5, 6])  # quarantined records stay unacknowledged all the sames
     assert await outbox.backlog() == 0 and await outbox.oldest_pending() is None
     listed = await outbox.quarantined()
     assert [(q.seq, q.error, q.detail, q.payload["n"]) for q in listed] == [
