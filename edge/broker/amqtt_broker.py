@@ -21,6 +21,7 @@ for plugins that listen). What changes is how many event-loop hand-offs a messag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections import Counter
@@ -148,9 +149,9 @@ class OutpostBroker(Broker):
             session.transitions.connect()
             handler.attach(session, reader, writer)
             self._sessions[client_id] = (session, handler)
+        try:
             present = session.parent == 1 and request.level >= 4  # MQTT 3.1 has no session-present flag
             await handler._send_packet(ConnackPacket.build(int(present), CONNECTION_ACCEPTED))
-        try:
             await self.plugins_manager.fire_event(
                 BrokerEvents.CLIENT_CONNECTED, client_id=client_id, client_session=session
             )
@@ -160,6 +161,13 @@ class OutpostBroker(Broker):
                 await self._publish_retained_messages_for_subscription((topic_filter, QOS_0), session)
             await self._client_message_loop(session, handler)
         finally:
+            if session.transitions.is_connected() and self._sessions.get(client_id, (None, None))[1] is handler:
+                # Ended by an error, not through amqtt's disconnect handling: the session must not stay
+                # "connected" to a dead handler (the device's next CONNECT would wait for it to end).
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                        await handler.stop()
+                session.transitions.disconnect()
             handler.ended.set()
 
     async def _refuse(self, writer: WriterAdapter, refusal: ConnectRefused, who: str) -> None:

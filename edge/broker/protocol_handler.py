@@ -47,6 +47,9 @@ from amqtt.session import IncomingApplicationMessage, Session
 
 log = logging.getLogger(__name__)
 
+YIELD_EVERY = 16
+"""A connection's reader loop lets the rest of the event loop run after this many PUBLISHes in a row."""
+
 AcceptPublish = Callable[[Session, IncomingApplicationMessage], Awaitable[bool]]
 """The broker's intake: route one received message; False = protocol violation, close the connection."""
 
@@ -109,6 +112,7 @@ class OutpostProtocolHandler(BrokerProtocolHandler):
         if session is None or self._reader_ready is None:
             raise MQTTError("reader loop started without a session")
         running_tasks: collections.deque[asyncio.Task[None]] = collections.deque()
+        handled = 0
         keepalive_timeout: float | None = session.keep_alive if session.keep_alive > 0 else None
         while True:
             try:
@@ -131,6 +135,11 @@ class OutpostProtocolHandler(BrokerProtocolHandler):
                 await self.plugins_manager.fire_event(MQTTEvents.PACKET_RECEIVED, packet=packet, session=session)
                 if packet_type == PUBLISH and isinstance(packet, PublishPacket) and packet.qos in (QOS_0, QOS_1):
                     await self.handle_publish(packet)
+                    handled += 1
+                    if handled % YIELD_EVERY == 0:
+                        # Reads from a full socket buffer never suspend: without this a flooding client would
+                        # route hundreds of messages per turn while the site core (one step per turn) starves.
+                        await asyncio.sleep(0)
                 elif packet_type == PUBACK and isinstance(packet, PubackPacket):
                     await self.handle_puback(packet)
                 elif packet_type == CONNECT:

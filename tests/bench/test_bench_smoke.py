@@ -54,6 +54,9 @@ def test_broker_throughput_smoke() -> None:
             assert result[f"{broker}_{qos}_lost"] == case["lost"] == case["sent"] - case["received"], (broker, qos)
             # QoS 1 must deliver everything; QoS 0 may drop under overload (not at this size, but not asserted).
             assert case["lost"] == 0 or qos == "qos0", (broker, qos, case)
+    for qos in ("qos0", "qos1"):  # what the edge's own site core took in, beside its broker's subscriber
+        case = result["results"]["edge"][qos]
+        assert result[f"edge_{qos}_core_lost"] == case["core_lost"] == case["sent"] - case["core_received"], qos
 
 
 def test_vision_throughput_smoke() -> None:
