@@ -33,6 +33,7 @@ class ContractCloud:
     refused_requests: int = 0
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
+    _closing: bool = False
     port: int = 0
 
     @property
@@ -49,6 +50,7 @@ class ContractCloud:
         self._changed.set()
 
     async def start(self, port: int = 0) -> None:
+        self._closing = False
         app = web.Application()
         app.router.add_get(CONFIG_PATH, self._pull)
         app.router.add_post(CONFIG_REPORT_PATH, self._report)
@@ -59,6 +61,7 @@ class ContractCloud:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
 
     async def stop(self) -> None:
+        self._closing = True  # parked long polls answer 204 at once
         self._changed.set()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -86,7 +89,7 @@ class ContractCloud:
         deadline = loop.time() + wait
         while self.version <= have:
             remaining = deadline - loop.time()
-            if remaining <= 0 or self._runner is None:
+            if remaining <= 0 or self._closing:
                 return web.Response(status=204)
             self._changed.clear()
             try:
