@@ -22,7 +22,11 @@ class EnrollmentError(Exception):
 
 def claim_site(cloud_url: str, code: str, hostname: str | None = None, timeout_s: float = 15.0) -> EnrollResponse:
     """Exchange an enrollment code for the site identity and secret."""
-    body = EnrollRequest(code=code.strip(), hostname=hostname or socket.gethostname())
+    try:
+        body = EnrollRequest(code=code.strip(), hostname=hostname or socket.gethostname())
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise EnrollmentError(f"invalid enrollment request ({problems})") from err
     url = cloud_url.rstrip("/") + ENROLL_PATH
     try:
         response = httpx.post(

@@ -67,3 +67,15 @@ async def test_enroll_reports_unreachable_cloud(tmp_path: Path) -> None:
     )
     assert rc == 1
     assert "cannot reach the cloud at http://127.0.0.1:9" in err
+
+
+async def test_a_hostname_with_control_characters_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "e.toml"
+    rc, _, err = await _provision(
+        "enroll", "--cloud", "http://127.0.0.1:9", "--code", "ABCD-EFGH", "--config", str(config), "--hostname", "a\tb"
+    )
+
+    assert rc == 1
+    assert "invalid enrollment request (hostname:" in err
+    assert "Traceback" not in err
+    assert not config.exists()
