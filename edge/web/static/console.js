@@ -263,6 +263,30 @@ async function refresh() {
   } catch (err) { /* console offline: try again on the next tick */ }
 }
 
+const PEOPLE_SHOWN = 200;
+
+// Who HQ manages (changed by its documents) and who has edits made here that HQ's document does not show yet.
+async function refreshPeople() {
+  try {
+    const people = await (await api("/api/v1/people")).json();
+    const body = document.getElementById("people");
+    body.replaceChildren(...people.slice(0, PEOPLE_SHOWN).map((p) => {
+      const tr = document.createElement("tr");
+      tr.dataset.personId = p.id;
+      const name = p.active ? p.name : `${p.name} (suspended)`;
+      tr.append(
+        cell(name),
+        cell(p.credentials.join(", ")),
+        cell(p.managed_by_hq ? "HQ" : "this site"),
+        cell(p.local_changes ? "yes, not yet at HQ" : ""),
+      );
+      return tr;
+    }));
+    const shown = people.length > PEOPLE_SHOWN ? `first ${PEOPLE_SHOWN} of ${people.length}` : `${people.length}`;
+    document.getElementById("people-count").textContent = `(${shown})`;
+  } catch (err) { /* console offline: try again on the next tick */ }
+}
+
 function reloadSnapshots() {
   document.querySelectorAll("img[data-camera]:not([data-streaming])").forEach((img) => {
     img.src = `/api/v1/cameras/${img.dataset.camera}/snapshot.jpg?t=${Date.now()}`;
@@ -299,4 +323,6 @@ setInterval(refreshAnalytics, 3000);
 
 refresh();
 setInterval(refresh, 2000);
+refreshPeople();
+setInterval(refreshPeople, 10000);
 setInterval(reloadSnapshots, 3000);
