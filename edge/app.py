@@ -208,7 +208,7 @@ async def _config_pull(app: web.Application) -> AsyncIterator[None]:
         access = app[keys.ACCESS]
 
         async def use_policy(effective: EdgeConfig) -> None:
-            access.use_config(effective)
+            await access.use_config(effective)
 
         applier = SiteConfigApplier(
             config, app[keys.DATABASE], app[keys.PEOPLE], app[keys.JOURNAL], on_policy=use_policy

@@ -81,6 +81,17 @@ class DoorModeRunner:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
+    async def use_doors(self, doors: list[DoorConfig], schedules: Mapping[str, Schedule]) -> None:
+        """Operate by new door settings (a cloud document changed unlock schedules): apply them now, then follow
+        the new schedules' edges."""
+        async with self._lock:
+            self._doors = {d.id: d for d in doors}
+            self._unlock = {d.id: schedules[d.unlock_schedule] for d in doors if d.unlock_schedule}
+        await self.reevaluate()
+        if self._task is not None:  # it may be asleep until an edge of the old schedules
+            await self.stop()
+            self._task = asyncio.create_task(self._run(), name="door-modes")
+
     def held_unlocked(self, door_id: str) -> bool:
         """True while the site holds the door unlocked by schedule."""
         return self._hold.get(door_id) == "unlocked"

@@ -101,14 +101,15 @@ class AccessService:
         self._readers = readers
         self._door_policies = {d.id: door_policy(d, schedules) for d in config.doors}
 
-    def use_config(self, config: EdgeConfig) -> None:
-        """Decide from now on by `config` (the box's config with a cloud document's policy overlaid): access
-        levels, schedules, holidays and the door fields badges use (schedule, require_pin, two_person, unlock_s).
-
-        Door modes (unlock_schedule, first_person_in) and held-open timers keep the config they started with
-        until the next start, which reads the stored document (edge.access.site_config.load_effective_config).
+    async def use_config(self, config: EdgeConfig) -> None:
+        """Decide and operate doors from now on by `config` (the box's config with a cloud document's policy
+        overlaid): access levels, schedules, holidays, door fields (schedule, require_pin, two_person, unlock_s,
+        held_open_s, unlock_schedule, first_person_in). Decisions switch at once, without an await in between.
         """
-        self._compile(config, compile_schedules(config.schedules, ZoneInfo(config.site.timezone), config.holidays))
+        schedules = compile_schedules(config.schedules, ZoneInfo(config.site.timezone), config.holidays)
+        self._compile(config, schedules)
+        self.supervisor.use_doors(config.doors)
+        await self.modes.use_doors(config.doors, schedules)
 
     async def load(self) -> None:
         """Read credentials, persisted lockdowns and anti-passback presence (before device intake starts)."""

@@ -77,6 +77,13 @@ class DoorSupervisor:
         """An operator acknowledged an alarm (UnknownAlarm if there is none with that id)."""
         return await self.alarms.acknowledge(alarm_id, by, comment)
 
+    def use_doors(self, doors: list[DoorConfig]) -> None:
+        """Supervise by new door settings (a cloud document changed unlock_s or held_open_s); a held-open timer
+        already running keeps its duration."""
+        self._doors = {d.id: d for d in doors}
+        self._by_contact = {d.contact: d for d in doors if d.contact}
+        self._by_rex = {d.rex: d for d in doors if d.rex}
+
     def note_release(self, door_id: str) -> None:
         """An authorised release (grant, manual unlock, REX): opening within unlock_s + grace is not forced."""
         door = self._doors.get(door_id)

@@ -45,7 +45,7 @@ def applier(h: AccessHarness) -> SiteConfigApplier:
     """A SiteConfigApplier on the harness that hands a new policy to its access service."""
 
     async def use(config: Any) -> None:
-        h.service.use_config(config)
+        await h.service.use_config(config)
 
     return SiteConfigApplier(h.config, h.db, h.people, h.journal, on_policy=use)
 

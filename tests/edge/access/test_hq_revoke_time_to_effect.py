@@ -18,6 +18,7 @@ import pytest
 from edge import keys
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
+from firmware_adapters.messages import BadgeRead
 from sync.downlink import SiteConfigDocument
 from tests.edge.site import site_config_dict
 from tests.polling import eventually
@@ -99,3 +100,27 @@ async def test_badge_revoked_at_hq_is_refused_within_5_s(edge_app: EdgeRunner, d
     assert refused_after < TIME_TO_EFFECT_S, f"refused {refused_after:.2f} s after HQ's revoke"
     print(f"time to effect of an HQ revoke: {refused_after:.3f} s over {len(reasons)} read(s)")
     await eventually(lambda: [r.status for r in cloud.reports] == ["applied", "applied"])
+
+
+async def test_restarted_box_without_cloud_keeps_enforcing_hq_config(edge_config: EdgeConfig, cloud) -> None:
+    """Applied from the cloud, then restarted while the cloud is away: the document is still in force."""
+    first = EdgeRunner(edge_config)
+    await first.start()
+    try:
+        cloud.publish(hq_document(1, active=True))
+        await eventually(lambda: [r.status for r in cloud.reports] == ["applied"])
+    finally:
+        await first.stop()
+    await cloud.stop()  # the cloud is away from now on
+    second = EdgeRunner(edge_config)
+    await second.start()
+    try:
+        access = second.app[keys.ACCESS]
+        assert "cloud-front" in access.policy.levels  # HQ's level, not in the box's TOML
+        decision = await access.on_badge("reader-front", BadgeRead(credential="77:1"))
+        assert decision.reason.value == "granted"
+        puller = second.app[keys.CONFIG_PULLER]
+        assert puller is not None
+        await eventually(lambda: puller.errors >= 1)  # it keeps trying, the site keeps working
+    finally:
+        await second.stop()

@@ -184,3 +184,15 @@ async def test_person_enrolled_on_the_box_is_adopted_by_hq(access_harness: Harne
 
 def _ada() -> dict[str, Any]:
     return document(1).people[0].model_dump()
+
+
+async def test_door_policy_changes_door_modes_at_once(access_harness: HarnessFactory) -> None:
+    h = await access_harness()
+    assert h.state.doors["yard"].mode == "secure"
+    doc = document(1, doors={"yard": {"unlock_schedule": "cloud-hours", "held_open_s": 90}})
+    assert (await applier(h).apply(doc)).applied
+    assert h.state.doors["yard"].mode == "unlocked (schedule)"  # Wednesday 10:00 is inside cloud hours
+    assert ("unlock", None) in h.locks.actions("lock-yard")
+    assert (await applier(h).apply(document(2, doors={}))).applied  # HQ drops the policy: the box's config again
+    assert h.state.doors["yard"].mode == "secure"
+    assert h.locks.actions("lock-yard")[-1] == ("lock", None)
