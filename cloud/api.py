@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from cloud.api_models import (
+    CLOCK_SKEW_WARN_S,
     EnrollmentCodeOut,
     EnrollmentCodeRequest,
     KindCountOut,
@@ -18,10 +19,11 @@ from cloud.api_models import (
     SessionInfo,
     SiteList,
     SiteOut,
+    SyncStateOut,
 )
 from cloud.appkeys import DB
 from cloud.auth import check_login, end_session, require_admin, require_principal, set_session_cookie
-from cloud.db.models import Record
+from cloud.db.models import Record, SiteSyncState
 from cloud.enrollment import IssuedCode
 from cloud.responses import api_error, error_response, invalid_request, json_model, too_many_attempts
 from cloud.sessions import SESSIONS
@@ -42,6 +44,7 @@ async def site_summaries(scope: TenantScope, only: str | None = None) -> list[Si
     except SiteNotFound:
         return []
     counts = await scope.record_counts(site_id=only)
+    states = await scope.sync_states(site_id=only)
     return [
         SiteOut(
             id=site.id,
@@ -58,9 +61,19 @@ async def site_summaries(scope: TenantScope, only: str | None = None) -> list[Si
                 kind: KindCountOut(total=c.total, last_24h=c.recent)
                 for kind, c in sorted(counts.get(site.id, {}).items())
             },
+            sync=sync_state_out(states.get(site.id)),
         )
         for site in sites
     ]
+
+
+def sync_state_out(state: SiteSyncState | None) -> SyncStateOut | None:
+    """Convert a site's uplink state to its API model (with the clock warning)."""
+    if state is None:
+        return None
+    out = SyncStateOut.model_validate(state, from_attributes=True)
+    out.clock_warning = out.clock_skew_s is not None and abs(out.clock_skew_s) > CLOCK_SKEW_WARN_S
+    return out
 
 
 def record_out(record: Record) -> RecordOut:

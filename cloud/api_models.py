@@ -43,6 +43,26 @@ class KindCountOut(ApiModel):
     last_24h: int = Field(description="Records of this kind that occurred in the last 24 hours")
 
 
+# The portal warns past this skew; the cloud refuses batches past sync.signing.MAX_CLOCK_SKEW_S (300 s).
+CLOCK_SKEW_WARN_S = 60.0
+
+
+class SyncStateOut(ApiModel):
+    """A site's uplink as the cloud sees it: the edge's reported backlog, last success and errors, clock skew."""
+
+    last_batch_at: datetime | None = Field(default=None, description="When the last batch was accepted")
+    backlog: int | None = Field(default=None, description="Records waiting at the site when it last reported")
+    oldest_pending_at: datetime | None = Field(default=None, description="When the oldest waiting record happened")
+    quarantined: int | None = Field(default=None, description="Records set aside in the site's quarantine")
+    edge_error: str | None = Field(default=None, description="The last error the site reported")
+    edge_error_at: datetime | None = Field(default=None, description="When the site met that error")
+    refusal: str | None = Field(default=None, description="The cloud's last refusal of a signed batch of the site")
+    refusal_at: datetime | None = Field(default=None, description="When the cloud refused it")
+    clock_skew_s: float | None = Field(default=None, description="Site clock minus cloud clock, seconds")
+    clock_checked_at: datetime | None = Field(default=None, description="When the skew was measured")
+    clock_warning: bool = Field(default=False, description=f"|clock_skew_s| > {CLOCK_SKEW_WARN_S:.0f} s")
+
+
 class SiteOut(ApiModel):
     """One site of the tenant, with its sync state and record counts."""
 
@@ -57,6 +77,7 @@ class SiteOut(ApiModel):
     revoked_at: datetime | None = Field(default=None, description="When the site was revoked")
     revoked_by: str | None = Field(default=None, description="Who revoked it (admin e-mail or cli:<name>)")
     counts: dict[str, KindCountOut] = Field(description="Record counts per kind")
+    sync: SyncStateOut | None = Field(default=None, description="Uplink state; null before the first batch")
 
 
 class SiteList(ApiModel):

@@ -3,6 +3,12 @@
 A revoked site's batches are refused with 403 `site_revoked`, before and (against a revocation racing the
 batch) inside the storing transaction, so nothing from them is stored.
 
+Replay protection beyond idempotency: the signed timestamp must be within `MAX_CLOCK_SKEW_S` of the cloud's
+clock (401 `expired`), and the batch's nonce (in the signed body) must not have been seen from the site within
+`NONCE_TTL_S` (409 `replayed`); seen nonces live in the database (`sync_nonces`) so every worker agrees, and are
+recorded in the transaction that stores the batch. Each verified request updates the site's clock skew; each
+batch its reported backlog (`site_sync_state`), which the portal shows.
+
 Client input never causes a 500. Each record is validated on its own: a batch with invalid records is answered
 422 `bad_records` naming them by seq (`sync.wire.BadRecordsBody`), nothing of it is stored, and the edge
 quarantines those and sends the rest. Faults of the batch as a whole (not gzip JSON, a bad envelope, a seq out
@@ -17,20 +23,28 @@ import logging
 import math
 import re
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from aiohttp import web
-from sqlalchemy import Insert, Table, case, select, text, update
+from sqlalchemy import Insert, Table, case, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.appkeys import DB
-from cloud.db.models import Record, Site, utcnow
+from cloud.db.models import Record, Site, SiteSyncState, SyncNonce, utcnow
 from cloud.responses import error_response, json_model
 from sync.codec import BatchDecodeError, decode_batch_records
-from sync.signing import SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from sync.signing import (
+    MAX_CLOCK_SKEW_S,
+    SIGNATURE_HEADER,
+    SITE_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureError,
+    StaleTimestamp,
+    verify,
+)
 from sync.wire import BadRecordsBody, SyncAck, SyncBatch
 
 log = logging.getLogger(__name__)
@@ -40,6 +54,20 @@ INSERT_CHUNK = 500
 
 RECORDS = cast(Table, Record.__table__)
 SITES = cast(Table, Site.__table__)
+NONCES = cast(Table, SyncNonce.__table__)
+STATE = cast(Table, SiteSyncState.__table__)
+
+# A request older than the window is refused by its timestamp; a nonce is kept for both sides of the window
+# (a site's clock may run ahead) and a margin, so no replay falls between the two checks.
+NONCE_TTL_S = 2 * MAX_CLOCK_SKEW_S + 60
+
+
+def _dialect_insert(dialect: str, table: Table) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
 def _insert_ignoring_duplicates(dialect: str, rows: Sequence[dict[str, Any]]) -> Insert:
@@ -52,6 +80,10 @@ def _insert_ignoring_duplicates(dialect: str, rows: Sequence[dict[str, Any]]) ->
         lite_insert = sqlite.insert(RECORDS).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
         return lite_insert.returning(RECORDS.c.seq)
     raise ValueError(f"unsupported database dialect {dialect!r}")
+
+
+class Replayed(Exception):
+    """The batch's nonce was already seen from this site within `NONCE_TTL_S`."""
 
 
 class SiteRevoked(Exception):
@@ -83,10 +115,47 @@ def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, An
         yield rows[start : start + size]
 
 
-async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch) -> SyncAck:
+async def _upsert_state(session: AsyncSession, dialect: str, site_id: str, values: dict[str, Any]) -> None:
+    statement = _dialect_insert(dialect, STATE).values(site_id=site_id, **values)
+    await session.execute(statement.on_conflict_do_update(index_elements=[STATE.c.site_id], set_=values))
+
+
+def _state_of(batch: SyncBatch, now: datetime, skew_s: float | None) -> dict[str, Any]:
+    values: dict[str, Any] = {"last_batch_at": now}
+    if skew_s is not None:
+        values.update(clock_skew_s=skew_s, clock_checked_at=now)
+    if batch.status is not None:
+        values.update(
+            backlog=batch.status.backlog,
+            oldest_pending_at=batch.status.oldest_pending_at,
+            quarantined=batch.status.quarantined,
+        )
+        if batch.status.last_error:  # kept until the next error: HQ sees the last one, not only a current one
+            values.update(edge_error=storable(batch.status.last_error), edge_error_at=batch.status.last_error_at)
+    return values
+
+
+async def record_refusal(
+    db: async_sessionmaker[AsyncSession], site_id: str, reason: str, skew_s: float | None = None
+) -> None:
+    """Note the cloud's refusal of a batch signed by the site (and its clock skew) for the portal; best effort."""
+    now = utcnow()
+    values: dict[str, Any] = {"refusal": storable(reason)[:500], "refusal_at": now}
+    if skew_s is not None:
+        values.update(clock_skew_s=skew_s, clock_checked_at=now)
+    try:
+        async with db.begin() as session:
+            await _upsert_state(session, session.get_bind().dialect.name, site_id, values)
+    except SQLAlchemyError as err:  # the answer to the site matters more than this note
+        log.warning("site %s: could not record the refusal: %s", site_id, err)
+
+
+async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch, skew_s: float | None = None) -> SyncAck:
     """Store the batch's new records, skip those already stored, and advance the site's checkpoint.
 
-    Raises SiteRevoked (and stores nothing) if the site was revoked before the transaction commits.
+    Records the batch's nonce in the same transaction, and the site's sync state (clock skew, backlog).
+    Raises Replayed if the nonce was seen within `NONCE_TTL_S`, SiteRevoked if the site was revoked before
+    the transaction commits; either way nothing is stored.
     """
     now = utcnow()
     rows = [
@@ -106,6 +175,19 @@ async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch) ->
         # Writes only, starting with the insert: on SQLite the transaction takes the write lock at once
         # (waiting up to busy_timeout) instead of failing a read-to-write upgrade with SQLITE_BUSY_SNAPSHOT.
         dialect = session.get_bind().dialect.name
+        seen = await session.execute(
+            _dialect_insert(dialect, NONCES)
+            .values(site_id=batch.site_id, nonce=batch.nonce, seen_at=now)
+            .on_conflict_do_nothing()
+            .returning(NONCES.c.nonce)
+        )
+        if seen.first() is None:
+            raise Replayed(f"nonce {batch.nonce} was already used by site {batch.site_id}")
+        await session.execute(
+            delete(NONCES).where(
+                NONCES.c.site_id == batch.site_id, NONCES.c.seen_at < now - timedelta(seconds=NONCE_TTL_S)
+            )
+        )
         for chunk in _chunks(rows, INSERT_CHUNK):
             stored += len((await session.execute(_insert_ignoring_duplicates(dialect, chunk))).all())
         advanced = await session.execute(
@@ -121,6 +203,7 @@ async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch) ->
         if advanced.first() is None:
             # Revoked since the signature check: raising rolls the inserts back.
             raise SiteRevoked(batch.site_id, None)
+        await _upsert_state(session, dialect, batch.site_id, _state_of(batch, now, skew_s))
     return SyncAck(acked_seq=max_seq, stored=stored, duplicates=len(rows) - stored)
 
 
@@ -154,9 +237,15 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
         # Before the signature check: revocation replaced the secret, so no signature could verify anyway.
         log.warning("sync batch from revoked site %s rejected", site_id)
         return error_response(403, "site_revoked", str(SiteRevoked(site_id, site.revoked_at)))
+    db = request.app[DB]
     try:
         # Before decoding: nothing from an unauthenticated body is parsed.
-        verify(site.secret, body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
+        skew = verify(site.secret, body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
+    except StaleTimestamp as err:
+        # Signed by the site, but outside the window: an old capture replayed, or the site's clock is off.
+        log.warning("sync batch from site %s rejected: %s", site_id, err)
+        await record_refusal(db, site_id, f"expired: {err}", skew_s=err.skew_s)
+        return error_response(401, "expired", str(err))
     except SignatureError as err:
         log.warning("sync batch from site %s rejected: %s", site_id, err)
         if request.headers.get("Content-Encoding", "").lower() == "gzip" and not body.startswith(GZIP_MAGIC):
@@ -167,13 +256,16 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
         decoded = decode_batch_records(body)
     except BatchDecodeError as err:
         log.warning("sync batch from site %s rejected: %s", site_id, err)
+        await record_refusal(db, site_id, f"bad_batch: {err}", skew_s=skew)
         return error_response(400, "bad_batch", str(err))
     batch = decoded.batch
     if batch.site_id != site_id:
+        await record_refusal(db, site_id, "site_mismatch", skew_s=skew)
         return error_response(400, "site_mismatch", f"batch site_id does not match the {SITE_HEADER} header")
     if decoded.rejected:
         seqs = [r.seq for r in decoded.rejected]
         log.warning("site %s: batch refused for %d bad record(s), seq %s", site_id, len(seqs), seqs[:20])
+        await record_refusal(db, site_id, f"bad_records: seq {seqs[:20]}", skew_s=skew)
         body_model = BadRecordsBody(
             error="bad_records",
             detail=f"{len(seqs)} record(s) refused; nothing of this batch was stored: send it again without them",
@@ -181,7 +273,11 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
         )
         return json_model(body_model, status=422)
     try:
-        ack = await store_batch(request.app[DB], batch)
+        ack = await store_batch(db, batch, skew)
+    except Replayed as err:
+        log.warning("sync batch from site %s rejected: %s", site_id, err)
+        await record_refusal(db, site_id, f"replayed: {err}", skew_s=skew)
+        return error_response(409, "replayed", f"{err}; a batch is sent once (a retry carries a new nonce)")
     except SiteRevoked as err:
         log.warning("sync batch from site %s rejected: revoked while it was being stored", site_id)
         return error_response(403, "site_revoked", str(err))

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.db.models import Record, Site, utcnow
+from cloud.db.models import Record, Site, SiteSyncState, utcnow
 from cloud.enrollment import IssuedCode, issue_code
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,15 @@ class TenantScope:
         if kind is not None:
             query = query.where(Record.kind == kind)
         return list(await self.session.scalars(query.order_by(Record.seq.desc()).limit(limit)))
+
+    async def sync_states(self, site_id: str | None = None) -> dict[str, SiteSyncState]:
+        """Return {site_id: uplink state} for the tenant's sites that have sent or been refused a batch."""
+        site_query = scoped_sites(self.principal)
+        if site_id is not None:
+            site_query = site_query.where(Site.id == site_id)
+        sites = site_query.subquery()
+        query = select(SiteSyncState).join(sites, sites.c.id == SiteSyncState.site_id)
+        return {state.site_id: state for state in await self.session.scalars(query)}
 
     async def record_counts(
         self, site_id: str | None = None, now: datetime | None = None

@@ -5,6 +5,11 @@ One bad record never blocks the records behind it: records the cloud refuses by 
 back to the outbox's quarantine with the reason, and the rest go on at once. Failures of the cloud or the
 network back off exponentially (`sync.backoff.Backoff`, reset by every delivered batch); while the cloud is
 unreachable the agent probes its health endpoint and resumes as soon as it answers.
+
+Every batch carries a fresh nonce (a retry is a new request; the cloud refuses a nonce seen before) and the
+agent's status (backlog, oldest waiting record, quarantine, last error) so HQ sees the site's lag. The agent
+measures its clock against the cloud's ``Date`` header (`clock_skew_s`): the cloud refuses requests whose signed
+timestamp is more than `sync.signing.MAX_CLOCK_SKEW_S` off, so the console warns well before.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from email.utils import parsedate_to_datetime
+from typing import Protocol, runtime_checkable
 
 import httpx
 from pydantic import ValidationError
@@ -23,7 +30,17 @@ from pydantic import ValidationError
 from sync.backoff import Backoff
 from sync.codec import BatchTooLarge, encode_batch
 from sync.signing import SITE_HEADER, sign
-from sync.wire import HEALTH_PATH, SYNC_PATH, BadRecordsBody, RecordRejection, SyncAck, SyncBatch, SyncRecord
+from sync.wire import (
+    HEALTH_PATH,
+    SYNC_PATH,
+    BadRecordsBody,
+    RecordRejection,
+    SyncAck,
+    SyncBatch,
+    SyncRecord,
+    SyncStatus,
+    new_nonce,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +67,25 @@ class OutboxSource(Protocol):
         ...
 
 
+@runtime_checkable
+class BacklogSource(Protocol):
+    """Counts an outbox may offer; the agent reports them to the cloud in each batch."""
+
+    async def backlog(self) -> int:
+        """Return how many records wait (not counting those in quarantine)."""
+        ...
+
+    async def quarantine_count(self) -> int:
+        """Return how many records are in quarantine."""
+        ...
+
+
+# Counting a large outbox is not free: the reported backlog is refreshed at most this often during catch-up.
+STATUS_REFRESH_S = 5.0
+# The console warns past this skew; the cloud refuses past sync.signing.MAX_CLOCK_SKEW_S.
+CLOCK_SKEW_WARN_S = 60.0
+
+
 class SyncRejected(Exception):
     """The cloud refused a batch for a reason retrying will not fix soon (e.g. 401)."""
 
@@ -72,7 +108,7 @@ def _unencodable(records: Sequence[SyncRecord]) -> list[RecordRejection]:
     bad = []
     for record in records:
         try:
-            encode_batch(SyncBatch(site_id="-", sent_at=datetime.now(UTC), records=[record]))
+            encode_batch(SyncBatch(site_id="-", sent_at=datetime.now(UTC), nonce=new_nonce(), records=[record]))
         except BatchTooLarge as err:
             bad.append(RecordRejection(seq=record.seq, error="too_large", detail=str(err)))
         except ValueError as err:  # e.g. a lone surrogate in a string: not UTF-8, so not JSON
@@ -119,6 +155,11 @@ class SyncAgent:
         self.retry_at: datetime | None = None
         self.batches_sent = 0
         self.quarantined = 0
+        # Kept across successes (unlike last_error): the cloud shows a site's last error, not only a current one.
+        self.last_failure: str | None = None
+        self.last_failure_at: datetime | None = None
+        self.clock_skew_s: float | None = None
+        self._counts: tuple[float, int, int] | None = None  # (monotonic time, backlog, quarantined)
 
     def notify(self) -> None:
         """Wake the agent: new records are waiting (does not cut a backoff short)."""
@@ -184,9 +225,37 @@ class SyncAgent:
         await self._outbox.quarantine(named)
         self.quarantined += len(named)
 
-    def _encode(self, records: list[SyncRecord]) -> bytes:
+    async def _status(self, records: list[SyncRecord]) -> SyncStatus | None:
+        if not isinstance(self._outbox, BacklogSource):
+            return None
+        now = time.monotonic()
+        if self._counts is None or now - self._counts[0] > STATUS_REFRESH_S:
+            self._counts = (now, await self._outbox.backlog(), await self._outbox.quarantine_count())
+        _, backlog, quarantined = self._counts
+        return SyncStatus(
+            backlog=max(backlog, len(records)),
+            oldest_pending_at=records[0].occurred_at if records else None,  # pending() returns oldest first
+            quarantined=quarantined,
+            last_error=self.last_failure[:500] if self.last_failure else None,
+            last_error_at=self.last_failure_at,
+        )
+
+    def _note_clock(self, response: httpx.Response) -> None:
         try:
-            return encode_batch(SyncBatch(site_id=self._site_id, sent_at=datetime.now(UTC), records=records))
+            server = parsedate_to_datetime(response.headers.get("Date", ""))
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is None:
+            return
+        # Date has whole seconds: the skew is known to about a second, enough to warn at CLOCK_SKEW_WARN_S.
+        self.clock_skew_s = round((datetime.now(UTC) - server).total_seconds())
+
+    def _encode(self, records: list[SyncRecord], status: SyncStatus | None = None) -> bytes:
+        try:
+            batch = SyncBatch(
+                site_id=self._site_id, sent_at=datetime.now(UTC), nonce=new_nonce(), records=records, status=status
+            )
+            return encode_batch(batch)
         except BatchTooLarge:
             if len(records) > 1:
                 raise
@@ -198,7 +267,7 @@ class SyncAgent:
         raise RecordsRefused(bad)
 
     async def _send(self, records: list[SyncRecord]) -> SyncAck:
-        body = self._encode(records)
+        body = self._encode(records, await self._status(records))
         headers = {
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
@@ -206,6 +275,7 @@ class SyncAgent:
             **sign(self._secret, body),
         }
         response = await self._client.post(self._url, content=body, headers=headers)
+        self._note_clock(response)
         if response.status_code == 422:
             try:
                 refused = BadRecordsBody.model_validate_json(response.content)
@@ -215,7 +285,7 @@ class SyncAgent:
             raise RecordsRefused(refused.rejected)
         if response.status_code == 413:
             raise BatchTooLarge(f"cloud answered 413 for {len(records)} record(s)")
-        if response.status_code in (400, 401, 403, 404):
+        if response.status_code in (400, 401, 403, 404, 409):
             raise SyncRejected(f"cloud answered {response.status_code}: {response.text[:200]}")
         response.raise_for_status()
         ack = SyncAck.model_validate_json(response.content)
@@ -266,6 +336,7 @@ class SyncAgent:
                 delay = self.backoff.failed()
                 self.last_error = str(err) or type(err).__name__
                 self.last_error_at = datetime.now(UTC)
+                self.last_failure, self.last_failure_at = self.last_error, self.last_error_at
                 log.warning(
                     "sync: attempt %d failed (%s); retrying in %.1fs", self.backoff.failures, self.last_error, delay
                 )
@@ -276,6 +347,7 @@ class SyncAgent:
                 delay = self.backoff.failed()
                 self.last_error = f"outbox: {err}"
                 self.last_error_at = datetime.now(UTC)
+                self.last_failure, self.last_failure_at = self.last_error, self.last_error_at
                 log.exception("sync: attempt %d failed in the outbox; retrying in %.1fs", self.backoff.failures, delay)
                 await self._pause(delay, probe=False)
                 continue

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
-from sync.wire import MAX_SEQ, RecordRejection, SyncBatch, SyncRecord, WireModel
+from sync.wire import MAX_SEQ, NONCE_PATTERN, RecordRejection, SyncBatch, SyncRecord, SyncStatus, WireModel
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_RECORDS = 5000
@@ -28,7 +28,9 @@ class _BatchEnvelope(WireModel):
 
     site_id: str = Field(min_length=1, max_length=64, description="Site identity from enrollment")
     sent_at: AwareDatetime = Field(description="When the edge sent the batch (timezone-aware)")
+    nonce: str = Field(pattern=NONCE_PATTERN, description="Unique per request")
     records: list[dict[str, Any]] = Field(max_length=MAX_RECORDS, description="Records in ascending seq order")
+    status: SyncStatus | None = Field(default=None, description="The edge's backlog and last error")
 
 
 @dataclass(frozen=True)
@@ -114,5 +116,7 @@ def decode_batch_records(body: bytes) -> DecodedBatch:
             valid.append(SyncRecord.model_validate(item))
         except ValidationError as err:
             rejected.append(RecordRejection(seq=seq, error="invalid_record", detail=describe(err)))
-    batch = SyncBatch(site_id=envelope.site_id, sent_at=envelope.sent_at, records=valid)
+    batch = SyncBatch(
+        site_id=envelope.site_id, sent_at=envelope.sent_at, nonce=envelope.nonce, records=valid, status=envelope.status
+    )
     return DecodedBatch(batch=batch, rejected=rejected)

@@ -20,6 +20,17 @@ class SignatureError(Exception):
     """A request's signature is missing, stale or wrong."""
 
 
+class StaleTimestamp(SignatureError):
+    """A correctly signed request whose timestamp is outside the window: an old replay, or a skewed clock."""
+
+    def __init__(self, skew_s: float) -> None:
+        super().__init__(
+            f"timestamp outside the allowed clock skew ({skew_s:+.0f} s from the server's clock, "
+            f"limit {MAX_CLOCK_SKEW_S} s): an expired request, or the site's clock is wrong"
+        )
+        self.skew_s = skew_s
+
+
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
     """Return the timestamp and signature headers for `body`."""
     ts = int(time.time()) if timestamp is None else timestamp
@@ -33,8 +44,12 @@ def verify(
     timestamp: str | None,
     signature: str | None,
     now: float | None = None,
-) -> None:
-    """Raise SignatureError unless `signature` is valid for `body` and the timestamp is fresh."""
+) -> float:
+    """Raise SignatureError unless `signature` is valid for `body` and the timestamp is fresh.
+
+    Returns the sender's clock skew (its timestamp minus this clock, seconds). The signature is checked before
+    the window, so `StaleTimestamp` (with the skew) is only raised for a genuine request of the key holder.
+    """
     if not timestamp or not signature:
         raise SignatureError("missing signature headers")
     if not signature.isascii():  # compare_digest refuses non-ASCII text (TypeError)
@@ -43,12 +58,13 @@ def verify(
         ts = int(timestamp)
     except ValueError as err:
         raise SignatureError("malformed timestamp") from err
-    current = time.time() if now is None else now
-    if abs(current - ts) > MAX_CLOCK_SKEW_S:
-        raise SignatureError("timestamp outside the allowed clock skew")
     expected = sign(secret, body, ts)[SIGNATURE_HEADER]
     if not hmac.compare_digest(expected, signature):
         raise SignatureError("signature mismatch")
+    skew = ts - (time.time() if now is None else now)
+    if abs(skew) > MAX_CLOCK_SKEW_S:
+        raise StaleTimestamp(skew)
+    return skew
 
 
 def request_target_bytes(method: str, path_and_query: str) -> bytes:

@@ -7,6 +7,7 @@ verifying it (aiohttp: ``auto_decompress=False``).
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -53,12 +54,36 @@ class SyncRecord(WireModel):
         return value
 
 
+NONCE_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+
+
+def new_nonce() -> str:
+    """Return a fresh batch nonce (128 random bits)."""
+    return secrets.token_hex(16)
+
+
+class SyncStatus(WireModel):
+    """The edge's view of its uplink, sent in every batch so HQ sees each site's lag (the console's numbers)."""
+
+    backlog: int = Field(ge=0, description="Records waiting for the cloud, this batch included (not quarantined)")
+    oldest_pending_at: AwareDatetime | None = Field(default=None, description="When the oldest waiting record happened")
+    quarantined: int = Field(default=0, ge=0, description="Records set aside in the edge's quarantine")
+    last_error: str | None = Field(default=None, max_length=500, description="The edge's last failed attempt")
+    last_error_at: AwareDatetime | None = Field(default=None, description="When that attempt failed")
+
+
 class SyncBatch(WireModel):
-    """A batch of records posted by one site, gzip JSON, HMAC-signed."""
+    """A batch of records posted by one site, gzip JSON, HMAC-signed.
+
+    `nonce` is unique per POST (a retry gets a new one) and, being in the signed body, covered by the HMAC:
+    the cloud refuses a nonce it has seen within the signature's time window (409 `replayed`).
+    """
 
     site_id: str = Field(min_length=1, max_length=64, description="Site identity from enrollment")
     sent_at: AwareDatetime = Field(description="When the edge sent the batch (timezone-aware)")
+    nonce: str = Field(pattern=NONCE_PATTERN, description="Unique per request; see `new_nonce`")
     records: list[SyncRecord] = Field(max_length=5000, description="Records in ascending seq order")
+    status: SyncStatus | None = Field(default=None, description="The edge's backlog and last error")
 
     @model_validator(mode="after")
     def _seqs_ascending_and_unique(self) -> SyncBatch:

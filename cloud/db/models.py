@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -286,3 +287,37 @@ class ConfigConflict(Base):
     cloud_state: Mapped[dict[str, Any]] = mapped_column(JSON)
     box_state: Mapped[dict[str, Any]] = mapped_column(JSON)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SyncNonce(Base):
+    """A batch nonce seen from a site, kept for the signature's time window (replay protection).
+
+    In the database, not in memory, so several cloud workers refuse the same replay; pruned by ingest.
+    """
+
+    __tablename__ = "sync_nonces"
+    __table_args__ = (Index("ix_sync_nonces_site_id_seen_at", "site_id", "seen_at"),)
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SiteSyncState(Base):
+    """The uplink as HQ sees it, per site: clock skew, the edge's reported backlog, last success and errors."""
+
+    __tablename__ = "site_sync_state"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    # The site's signed timestamp minus the cloud's clock (seconds, + = the site is ahead).
+    clock_skew_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    clock_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_batch_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    backlog: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    oldest_pending_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    quarantined: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    edge_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    edge_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The cloud's last refusal of a batch that was signed by the site (replayed, expired, bad records...).
+    refusal: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    refusal_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge import keys
+from sync.agent import CLOCK_SKEW_WARN_S
 from sync.wire import MAX_SEQ
 
 QUARANTINE_SHOWN = 20
@@ -46,6 +47,9 @@ async def sync_status(app: web.Application) -> dict[str, Any] | None:
         "last_error_at": _iso(agent.last_error_at),
         "retry_at": _iso(agent.retry_at),
         "failures": agent.backoff.failures,
+        # This box's clock minus the cloud's (from the cloud's Date header); the cloud refuses past 300 s.
+        "clock_skew_s": agent.clock_skew_s,
+        "clock_warning": agent.clock_skew_s is not None and abs(agent.clock_skew_s) > CLOCK_SKEW_WARN_S,
         "quarantined_count": await outbox.quarantine_count(),
         "quarantined": [
             {

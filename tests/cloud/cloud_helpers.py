@@ -13,7 +13,7 @@ from cloud.admin import bootstrap_tenant
 from cloud.app import RunningCloud
 from sync.codec import encode_batch
 from sync.signing import SITE_HEADER, sign
-from sync.wire import ENROLL_PATH, SYNC_PATH, EnrollResponse, SyncBatch, SyncRecord
+from sync.wire import ENROLL_PATH, SYNC_PATH, EnrollResponse, SyncBatch, SyncRecord, new_nonce
 
 PASSWORD = "correct horse battery staple"
 
@@ -49,6 +49,7 @@ def make_batch(site_id: str, seqs: Sequence[int], kind: str = "event", age: time
     return SyncBatch(
         site_id=site_id,
         sent_at=datetime.now(UTC),
+        nonce=new_nonce(),
         records=[
             SyncRecord(seq=seq, kind=kind, occurred_at=occurred, payload={"n": seq, "door": "front"}) for seq in seqs
         ],

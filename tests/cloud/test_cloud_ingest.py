@@ -12,7 +12,7 @@ from cloud_helpers import make_batch, post_batch, send_batch, stale_timestamp
 from sqlalchemy import func, select
 
 from cloud.app import RunningCloud
-from cloud.db.models import Record, Site
+from cloud.db.models import Record, Site, SiteSyncState
 from sync.agent import SyncAgent
 from sync.codec import encode_batch
 from sync.signing import SITE_HEADER, sign
@@ -47,17 +47,17 @@ async def test_signed_batch_is_stored_and_acked(
     assert record.occurred_at.tzinfo is not None
 
 
-async def test_replayed_batch_stores_nothing(
+async def test_resent_records_are_acked_as_duplicates(
     cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
 ) -> None:
-    batch = make_batch(site.site_id, [1, 2, 3, 4, 5])
-    first = await send_batch(http, site, batch)
+    first = await send_batch(http, site, make_batch(site.site_id, [1, 2, 3, 4, 5]))
     assert first.status_code == 200
 
-    replay = await send_batch(http, site, batch)
+    # A retry of the same records is a new request (new nonce): idempotent, not refused.
+    retry = await send_batch(http, site, make_batch(site.site_id, [1, 2, 3, 4, 5]))
 
-    assert replay.status_code == 200, replay.text
-    assert SyncAck.model_validate_json(replay.content) == SyncAck(acked_seq=5, stored=0, duplicates=5)
+    assert retry.status_code == 200, retry.text
+    assert SyncAck.model_validate_json(retry.content) == SyncAck(acked_seq=5, stored=0, duplicates=5)
     assert await record_count(cloud) == 5
 
 
@@ -118,6 +118,7 @@ async def test_stale_timestamp_is_refused(cloud: RunningCloud, http: httpx.Async
     response = await post_batch(http, site, body, timestamp=stale_timestamp())
 
     assert response.status_code == 401
+    assert response.json()["error"] == "expired"
     assert "clock skew" in response.json()["detail"]
     assert await record_count(cloud) == 0
 
@@ -180,6 +181,15 @@ class ListOutbox:
     async def mark_acked(self, seqs: Sequence[int]) -> None:
         self.acked = max(self.acked, *seqs)
 
+    async def quarantine(self, rejections: object) -> None:
+        raise AssertionError(f"nothing should be quarantined: {rejections}")
+
+    async def backlog(self) -> int:
+        return sum(1 for r in self.records if r.seq > self.acked)
+
+    async def quarantine_count(self) -> int:
+        return 0
+
 
 async def test_edge_sync_agent_delivers_to_cloud(
     cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
@@ -195,6 +205,13 @@ async def test_edge_sync_agent_delivers_to_cloud(
     assert delivered == 1200
     assert outbox.acked == 1200
     assert await stored_seqs(cloud, site.site_id) == list(range(1, 1201))
+    # Each batch reported the backlog (counted before the first batch: all 1200 waiting) and the agent read
+    # its clock skew from the cloud's Date header (same machine: about zero).
+    async with cloud.db() as session:
+        state = await session.get(SiteSyncState, site.site_id)
+    assert state is not None and state.backlog == 1200 and state.oldest_pending_at == now
+    assert state.clock_skew_s is not None and abs(state.clock_skew_s) < 5
+    assert agent.clock_skew_s is not None and abs(agent.clock_skew_s) <= 2
 
 
 async def test_concurrent_overlapping_batches_store_each_record_once(

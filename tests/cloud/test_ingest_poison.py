@@ -16,7 +16,7 @@ from cloud.app import RunningCloud
 from cloud.db.models import Record, Site
 from sync.codec import encode_batch
 from sync.signing import SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER, sign
-from sync.wire import HEALTH_PATH, SYNC_PATH, BadRecordsBody, EnrollResponse, SyncAck, SyncRecord
+from sync.wire import HEALTH_PATH, SYNC_PATH, BadRecordsBody, EnrollResponse, SyncAck, SyncRecord, new_nonce
 
 MAX_SEQ = 2**63 - 1
 
@@ -25,7 +25,7 @@ def raw_batch(site_id: str, records: list[dict[str, object]]) -> bytes:
     """A gzip JSON body built by hand, for values the edge's own models would refuse to build."""
     import gzip
 
-    body = {"site_id": site_id, "sent_at": datetime.now(UTC).isoformat(), "records": records}
+    body = {"site_id": site_id, "sent_at": datetime.now(UTC).isoformat(), "nonce": new_nonce(), "records": records}
     return gzip.compress(json.dumps(body).encode())
 
 
@@ -126,7 +126,7 @@ async def test_duplicate_only_batch_does_not_move_last_sync(
     first = (await site_row(cloud, site.site_id)).last_sync_at
     assert first is not None
 
-    replay = await send_batch(http, site, batch)
+    replay = await send_batch(http, site, batch.model_copy(update={"nonce": new_nonce()}))  # a retry
 
     assert SyncAck.model_validate_json(replay.content).duplicates == 2
     assert (await site_row(cloud, site.site_id)).last_sync_at == first

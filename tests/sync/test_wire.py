@@ -9,7 +9,7 @@ import pytest
 
 from sync.codec import MAX_BODY_BYTES, BatchDecodeError, decode_batch, encode_batch
 from sync.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, sign, verify
-from sync.wire import SyncBatch, SyncRecord
+from sync.wire import SyncBatch, SyncRecord, new_nonce
 
 SECRET = "11" * 32
 
@@ -19,6 +19,7 @@ def _batch(*seqs: int) -> SyncBatch:
     return SyncBatch(
         site_id="site-a",
         sent_at=now,
+        nonce=new_nonce(),
         records=[SyncRecord(seq=s, kind="event", occurred_at=now, payload={"n": s}) for s in seqs],
     )
 

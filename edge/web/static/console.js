@@ -209,6 +209,13 @@ function renderSync(sync) {
   if (!section || !banner) return;
   section.hidden = !sync;
   banner.hidden = !(sync && sync.stuck);
+  const clock = document.getElementById("clock-banner");
+  if (clock) {
+    clock.hidden = !(sync && sync.clock_warning);
+    if (sync && sync.clock_warning) {
+      clock.textContent = `This box's clock is ${Math.round(sync.clock_skew_s)} s off the cloud's: fix its time (NTP); past 300 s the cloud refuses its batches.`;
+    }
+  }
   if (!sync) return;
   if (sync.stuck) {
     banner.textContent = `Sync stuck: ${sync.backlog} record(s) waiting for the cloud, the oldest ${ago(sync.oldest_pending_at)}. Last error: ${sync.last_error}`;
