@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.loop_guard import BLOCK_LIMIT_S, WATCH
+from tests.loop_guard import WATCH, block_limit_s
 from tests.paths import SHARED
 
 
@@ -43,7 +43,7 @@ def nanodet_path(shared_dir: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 async def no_leaked_tasks_or_loop_blocks(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Fail a test that leaves asyncio tasks running, or whose loop ran one callback for over BLOCK_LIMIT_S.
+    """Fail a test that leaves asyncio tasks running, or whose loop ran one callback for over block_limit_s().
 
     A test that must block the loop on purpose says so with `@pytest.mark.blocks_loop("why")`.
     """
@@ -58,8 +58,9 @@ async def no_leaked_tasks_or_loop_blocks(request: pytest.FixtureRequest) -> Asyn
             t.cancel()
         await asyncio.gather(*leaked, return_exceptions=True)
         pytest.fail(f"test leaked {len(leaked)} task(s): {[t.get_name() for t in leaked]}")
-    if WATCH.worst_s > BLOCK_LIMIT_S and request.node.get_closest_marker("blocks_loop") is None:
-        pytest.fail(f"the event loop was blocked for {WATCH.worst_s:.2f} s by {WATCH.worst}")
+    limit_s = block_limit_s()
+    if WATCH.worst_s > limit_s and request.node.get_closest_marker("blocks_loop") is None:
+        pytest.fail(f"the event loop was blocked for {WATCH.worst_s:.2f} s (limit {limit_s:.1f} s) by {WATCH.worst}")
 
 
 # The admin connection used to create and drop one throw-away database per test.
