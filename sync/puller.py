@@ -84,7 +84,9 @@ class ConfigPuller:
         self._retry = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pending_report: ConfigReport | None = None
-        self._refused_version = 0
+        self.refused_version = 0  # the newest version refused (0: none)
+        self.last_refusal = ""
+        self.version = 0  # the version in force, as of the last poll or apply
         self.polls = 0
         self.documents = 0
         self.applied = 0
@@ -136,7 +138,8 @@ class ConfigPuller:
         if self._pending_report is not None:
             await self._report(self._pending_report)
             self._pending_report = None
-        version = max(await self._sink.applied_version(), self._refused_version)
+        self.version = await self._sink.applied_version()
+        version = max(self.version, self.refused_version)
         body = await self._poll(version)
         self.backoff.succeeded()
         self.last_success = datetime.now(UTC)
@@ -159,9 +162,11 @@ class ConfigPuller:
                 outcome = await self._sink.apply(doc)
         if outcome.applied:
             self.applied += 1
+            self.version = doc_version
         else:
+            self.last_refusal = outcome.reason[:300]
             self.refused += 1
-            self._refused_version = max(self._refused_version, doc_version)
+            self.refused_version = max(self.refused_version, doc_version)
             log.warning("config v%d refused: %s", doc_version, outcome.reason)
         report = ConfigReport(
             site_id=self._site_id,

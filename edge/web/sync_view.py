@@ -63,6 +63,25 @@ async def sync_status(app: web.Application) -> dict[str, Any] | None:
             }
             for q in quarantined
         ],
+        "config": _config_pull(app),
+    }
+
+
+def _config_pull(app: web.Application) -> dict[str, Any] | None:
+    """The downlink: the HQ document version in force and the puller's last outcome (None: no puller)."""
+    puller = app.get(keys.CONFIG_PULLER)
+    if puller is None:
+        return None
+    return {
+        "version": puller.version,
+        "refused_version": puller.refused_version if puller.refused_version > puller.version else None,
+        "last_refusal": puller.last_refusal,
+        "last_success": _iso(puller.last_success),
+        "last_error": puller.last_error,
+        "documents": puller.documents,
+        "applied": puller.applied,
+        "refused": puller.refused,
+        "bad_signatures": puller.bad_signatures,
     }
 
 

@@ -226,6 +226,7 @@ function renderSync(sync) {
   fact("oldest", sync.oldest_pending_at ? ago(sync.oldest_pending_at) : "—");
   fact("last_success", ago(sync.last_success));
   fact("last_error", sync.last_error ? `${sync.last_error} (${ago(sync.last_error_at)}, attempt ${sync.failures})` : "—");
+  renderConfigPull(sync.config);
   const box = document.getElementById("sync-quarantine");
   box.hidden = sync.quarantined_count === 0;
   document.getElementById("sync-quarantine-count").textContent = `(${sync.quarantined_count})`;
@@ -235,6 +236,17 @@ function renderSync(sync) {
     tr.append(cell(String(q.seq)), cell(q.kind), cell(q.summary), cell(`${q.error}: ${q.detail}`));
     return tr;
   }));
+}
+
+// The configuration HQ manages: the version in force here and how the last pull went.
+function renderConfigPull(config) {
+  const line = document.getElementById("sync-config");
+  if (!line) return;
+  if (!config) { line.textContent = ""; return; }
+  let text = `Configuration from HQ: ${config.version ? `version ${config.version}` : "none yet"}`;
+  if (config.refused_version) text += `; version ${config.refused_version} refused: ${config.last_refusal}`;
+  text += config.last_error ? `; pulling fails: ${config.last_error}` : `; last pull ${ago(config.last_success)}`;
+  line.textContent = text;
 }
 
 for (const [id, path] of [["sync-retry", "/api/v1/sync/retry"], ["sync-release", "/api/v1/sync/quarantine/release"]]) {

@@ -53,6 +53,7 @@ async def test_pulls_applies_and_reports(access_harness: HarnessFactory, cloud: 
         assert await badge(h, "77:1", "reader-front-out") == Reason.GRANTED  # out again (hard anti-passback)
         # The puller then asks for versions newer than the refused one: no resend loop.
         await eventually(lambda: cloud.polled_versions[-1] == 2)
+        assert (puller.version, puller.refused_version) == (1, 2) and "nope" in puller.last_refusal
         cloud.publish(document(3))
         await eventually(lambda: len(cloud.reports) == 3)
         assert (cloud.reports[2].version, cloud.reports[2].status) == (3, "applied")

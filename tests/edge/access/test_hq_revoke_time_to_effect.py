@@ -18,6 +18,7 @@ import pytest
 from edge import keys
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
+from edge.web.sync_view import sync_status
 from firmware_adapters.messages import BadgeRead
 from sync.downlink import SiteConfigDocument
 from tests.edge.site import site_config_dict
@@ -100,6 +101,8 @@ async def test_badge_revoked_at_hq_is_refused_within_5_s(edge_app: EdgeRunner, d
     assert refused_after < TIME_TO_EFFECT_S, f"refused {refused_after:.2f} s after HQ's revoke"
     print(f"time to effect of an HQ revoke: {refused_after:.3f} s over {len(reasons)} read(s)")
     await eventually(lambda: [r.status for r in cloud.reports] == ["applied", "applied"])
+    shown = await sync_status(edge_app.app)  # what the console's sync section shows
+    assert shown is not None and shown["config"]["version"] == 2 and shown["config"]["refused_version"] is None
 
 
 async def test_restarted_box_without_cloud_keeps_enforcing_hq_config(edge_config: EdgeConfig, cloud) -> None:
