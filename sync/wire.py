@@ -35,7 +35,8 @@ class SyncRecord(WireModel):
     """One outbox record; `seq` is unique and increasing per site and is the record's identity in the cloud.
 
     The payload of a journal record carries the edge's local journal row id as ``journal_id`` (bookkeeping
-    only; ids inside the body, such as a badge read's ``event_id``, keep their own names).
+    only; ids inside the body, such as a badge read's ``event_id``, keep their own names). Exception: a
+    ``config_edit`` payload is exactly a `sync.downlink.LocalEdit` (unknown keys refused), without those keys.
     """
 
     seq: int = Field(ge=1, le=MAX_SEQ, description="Per-site sequence number assigned by the edge outbox")
