@@ -74,8 +74,9 @@ class CameraAnalyzer:
         image = frame.image
         h, w = image.shape[:2]
         motion = self.motion.update(image) if self.motion is not None else None
-        boxes = self.tracker.coverage_boxes(frame.position_s)
-        plan = self.planner.plan(motion, (w, h), frame.position_s, boxes)
+        now = frame.position_s
+        confirmed = self.tracker.coverage_boxes(now)
+        plan = self.planner.plan(motion, (w, h), now, confirmed, self.tracker.coverage_boxes(now, tentative=True))
         if plan is None:
             return DetectStep(frame, motion, None, None)
         if plan.region is None:

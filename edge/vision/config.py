@@ -264,6 +264,15 @@ class MotionConfig(BaseModel):
         ge=0.0,
         description="While all motion lies on confirmed tracks, detect at most this often and let tracks coast.",
     )
+    tentative_refresh_s: float = Field(
+        default=0.5,
+        ge=0.0,
+        description=(
+            "While motion lies on tracks not yet confirmed, detect at most this often: a newcomer is reported after "
+            "tracking.min_hits runs, so this bounds how late it is. Lower reports newcomers sooner at a CPU cost "
+            "(0: every frame; docs/PERFORMANCE.md, frame coverage)."
+        ),
+    )
 
 
 class TrackingConfig(BaseModel):

@@ -7,7 +7,8 @@ Rules, in order (times are media seconds):
 3. nothing moved: skip;
 4. all motion lies on confirmed, currently matched tracks (fewer moving pixels outside their slightly
    grown predicted boxes than the smallest blob) and the detector ran less than
-   `track_refresh_s` ago: skip (the tracks coast at constant velocity until the next run);
+   `track_refresh_s` ago: skip (the tracks coast at constant velocity until the next run); motion that
+   also lies on tentative tracks waits only `tentative_refresh_s`, so newcomers are confirmed soon;
 5. otherwise the padded box around all moving blobs, widened to the frame's aspect ratio (the detector
    stretches its input, so crops are distorted as the full frame is), when its area is at most
    `crop_max_fraction` of the frame; else the full frame.
@@ -49,9 +50,17 @@ class InferencePlanner:
         self._last_run = None
 
     def plan(
-        self, motion: MotionResult | None, frame_size: tuple[int, int], now: float, track_boxes: Sequence[Box]
+        self,
+        motion: MotionResult | None,
+        frame_size: tuple[int, int],
+        now: float,
+        track_boxes: Sequence[Box],
+        tentative_boxes: Sequence[Box] = (),
     ) -> InferencePlan | None:
-        """Return where to run the detector on this frame, or None to skip it."""
+        """Return where to run the detector on this frame, or None to skip it.
+
+        `track_boxes` cover the confirmed tracks, `tentative_boxes` all matched tracks, confirmed or not.
+        """
         if motion is None or not self.cfg.enabled:
             return self._ran(InferencePlan(None, "always"), now)
         if motion.reset or self._last_full is None:
@@ -60,9 +69,14 @@ class InferencePlanner:
             return self._ran(InferencePlan(None, "recheck"), now)
         if not motion.boxes:
             return None
-        fresh = self._last_run is not None and now - self._last_run < self.cfg.track_refresh_s
-        if fresh and motion.pixels_outside([_grown(b) for b in track_boxes]) < max(1.0, motion.min_pixels):
-            return None
+        since = None if self._last_run is None else now - self._last_run
+        least = max(1.0, motion.min_pixels)
+        if since is not None and since < self.cfg.track_refresh_s:
+            if motion.pixels_outside([_grown(b) for b in track_boxes]) < least:
+                return None
+            if since < self.cfg.tentative_refresh_s and tentative_boxes:
+                if motion.pixels_outside([_grown(b) for b in tentative_boxes]) < least:
+                    return None
         region = self.crop_for(motion.boxes, frame_size)
         return self._ran(InferencePlan(region, "motion"), now)
 

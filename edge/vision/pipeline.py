@@ -101,9 +101,16 @@ def snapshot_name(captured_at: datetime, category: Category, track_id: int | Non
     return f"{utc:%Y%m%dT%H%M%S}.{utc.microsecond // 1000:03d}Z-{category}{suffix}.jpg"
 
 
-def track_detection(track: Track, *, best: bool = False) -> Detection:
-    """Return a track's latest (or best) box as a Detection, for drawing and count events."""
-    x1, y1, x2, y2 = track.best_box if best else track.box
+def track_detection(track: Track, *, best: bool = False, at: float | None = None) -> Detection:
+    """Return a track's latest (or best) box as a Detection, for drawing and count events.
+
+    With `at` (a media time), the latest box is predicted to it: between detector runs a track coasts at
+    constant velocity, so a frame the detector skipped shows where the object is now, not where it was.
+    """
+    if best:
+        x1, y1, x2, y2 = track.best_box
+    else:
+        x1, y1, x2, y2 = track.box if at is None else track.predict(at)
     score = track.best_score if best else track.score
     return Detection(track.label, -1, score, x1, y1, x2, y2)
 
@@ -331,7 +338,7 @@ class CameraPipeline:
         due = self._count_due(result)
         count_paths = {c: self.camera_dir / snapshot_name(result.frame.captured_at, c) for c in due}
         now = time.monotonic()
-        shown = [track_detection(t) for t in result.tracks]
+        shown = [track_detection(t, at=result.frame.position_s) for t in result.tracks]
         captions = [f"{t.label} #{t.id}" for t in result.tracks]
         if count_paths or now - self._last_latest >= LATEST_INTERVAL_S:
             self._last_latest = now

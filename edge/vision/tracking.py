@@ -198,13 +198,16 @@ class Tracker:
         self._tracks = []
         return ended
 
-    def coverage_boxes(self, now: float) -> list[Box]:
+    def coverage_boxes(self, now: float, tentative: bool = False) -> list[Box]:
         """Return, per track matched on the last run, the box spanning its last and predicted boxes.
 
         Motion there is explained by the track: it is where the object was and where it should be now.
-        Tentative tracks count too: their object has been seen, the next runs will confirm it or not.
+        Confirmed tracks only, unless `tentative`: the planner re-runs sooner while motion lies on tentative
+        tracks, so a newcomer is confirmed (and reported) after a few frames, not a few refresh intervals.
         """
-        return [union_box([t.box, t.predict(now)]) for t in self._tracks if t.misses == 0]
+        return [
+            union_box([t.box, t.predict(now)]) for t in self._tracks if t.misses == 0 and (tentative or t.confirmed)
+        ]
 
     def _new_track(self, det: Detection, now: float, at: datetime) -> Track:
         category = CATEGORY_BY_LABEL[det.label]

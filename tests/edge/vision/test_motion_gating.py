@@ -127,3 +127,25 @@ def test_a_lone_walker_is_detected_on_a_crop(
         320 + WALKER_BOX_IN_PATCH[3],
     )
     assert iou(walker[0].box, expected) > 0.5, walker[0].box  # crop boxes map back to frame pixels
+
+
+def test_motion_on_a_tentative_track_waits_tentative_refresh_s() -> None:
+    from edge.vision import MotionConfig, MotionResult
+    from edge.vision.gating import InferencePlanner
+
+    mask = np.zeros((60, 80), np.uint8)
+    mask[20:40, 30:40] = 1  # one moving blob, on the newcomer's box
+    motion = MotionResult([(300.0, 200.0, 400.0, 400.0)], 0.04, False, mask, (10.0, 10.0), 4.0)
+    newcomer = [(290.0, 190.0, 410.0, 410.0)]
+
+    def second_run(cfg: MotionConfig) -> bool:
+        planner = InferencePlanner(cfg)
+        assert planner.plan(motion, (800, 600), 0.0, [], newcomer) is not None  # the first frame: full frame
+        return planner.plan(motion, (800, 600), 0.2, [], newcomer) is not None
+
+    assert not second_run(MotionConfig())  # default: as a confirmed track, at most every 0.5 s
+    assert second_run(MotionConfig(tentative_refresh_s=0.0))  # every frame until it is confirmed
+    # Motion on no track at all always runs at once.
+    planner = InferencePlanner(MotionConfig())
+    planner.plan(motion, (800, 600), 0.0, [], [])
+    assert planner.plan(motion, (800, 600), 0.2, [], []) is not None

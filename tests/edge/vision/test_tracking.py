@@ -126,3 +126,30 @@ def test_a_single_false_positive_never_starts_a_track() -> None:
         started += clock.step([person(100, score=0.9)] if i == 3 else []).started
     assert started == []
     assert clock.tracker.tracks == []
+
+
+def test_weak_detections_continue_a_track_but_never_start_one() -> None:
+    # Default config: what the detector keeps starts tracks; its weak detections (track floor up to the
+    # threshold, flagged by the detector) only keep a confirmed track.
+    clock = Clock(Tracker(TrackingConfig()))
+    for i in range(3):
+        clock.step([person(100 + 10 * i, score=0.55)])
+    assert [t.id for t in clock.tracker.confirmed] == [1]
+    weak = Detection("person", 0, 0.35, 130, 200, 170, 300, weak=True)
+    for _ in range(8):
+        assert clock.step([weak]).ended == []
+    lonely = Detection("person", 0, 0.45, 500, 200, 540, 300, weak=True)
+    for _ in range(5):
+        assert clock.step([weak, lonely]).started == []
+    assert [t.id for t in clock.tracker.tracks] == [1]
+
+
+def test_a_drawn_track_is_predicted_to_the_frame_time() -> None:
+    from edge.vision.pipeline import track_detection
+
+    clock = Clock(Tracker(TrackingConfig()))
+    for i in range(5):  # 50 px/s to the right
+        clock.step([person(100 + 10 * i)])
+    track = clock.tracker.confirmed[0]
+    assert track_detection(track).x1 == 140  # the last box seen, at t = 0.8
+    assert 148 <= track_detection(track, at=1.0).x1 <= 152  # 0.2 s later it is ~10 px further
