@@ -39,7 +39,9 @@ async def test_silent_lock_is_retried_with_backoff_then_faulted(access_harness) 
     sent = [c for dev, c in h.locks.sent if dev == "lock-front"]
     assert [c.id for c in sent] == [command.id] * 3  # 1 + command_retries (2), same id each time
     gaps = [b - a for a, b in zip(h.locks.sent_at, h.locks.sent_at[1:], strict=False)]
-    assert gaps[1] > gaps[0] * 1.5  # the wait doubles
+    # The wait doubles: 0.05 s, then 0.1 s (command_ack_timeout_s 0.05). Lower bounds only: a loaded box delays
+    # timers, it never fires them early.
+    assert gaps[0] >= 0.05 and gaps[1] >= 0.1
     assert h.state.doors["front"].status == "fault"
     assert h.state.doors["front"].faulted
     assert "no ack after 3 attempts" in h.state.doors["front"].fault

@@ -70,7 +70,7 @@ async def test_emits_a_person_event_with_a_snapshot(nanodet: NanoDetDetector, vt
             await pipeline.stop()
             stop_s = time.monotonic() - started
 
-    assert stop_s < 2.0
+    assert stop_s < 5.0  # bounded, not waiting out the clip or a read timeout (loose: a loaded 2-core box)
     assert pipeline.status.state == "stopped"
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
     assert (event.camera_id, event.zone, event.category) == ("plaza", "yard", "person")

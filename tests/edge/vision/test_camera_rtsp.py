@@ -246,4 +246,5 @@ async def test_a_dead_camera_stalls_neither_other_cameras_nor_the_loop(
             await asyncio.gather(watcher, return_exceptions=True)
 
     assert stop_s < 5.0
-    assert max(lags) < 0.5, f"event loop blocked for {max(lags):.2f} s"
+    # A stuck open on the loop would block it for the 3 s connect timeout; honest lag on a loaded box stays below.
+    assert max(lags) < 1.5, f"event loop blocked for {max(lags):.2f} s"

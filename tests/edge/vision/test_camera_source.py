@@ -60,7 +60,9 @@ def test_realtime_paces_to_the_sampling_rate(vtest_path: Path) -> None:
             source.read_sampled()
         elapsed = time.monotonic() - started
 
-    assert 0.25 <= elapsed < 1.0  # three 0.1 s intervals after the first frame
+    # Three 0.1 s intervals after the first frame: never faster. The upper bound only catches pacing in the wrong
+    # unit (1 s intervals would take 3 s); a loaded 2-core box stretches honest decoding well past 1 s.
+    assert 0.25 <= elapsed < 2.5
 
 
 def test_missing_file_raises_camera_error(tmp_path: Path) -> None:

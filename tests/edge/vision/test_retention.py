@@ -141,7 +141,9 @@ def test_a_pass_over_many_files_is_cheap(tmp_path: Path) -> None:
 
     assert report.files_scanned == 2000
     assert report.files_deleted == 4 * (500 - 241)  # older than 240 h (exactly 10 days is kept)
-    assert elapsed < 2.0
+    # Not a benchmark (bench/ measures): only a guard against a pathological pass (a rescan or an fsync per file),
+    # loose enough for a loaded 2-core box.
+    assert elapsed < 10.0
 
 
 async def test_sweeper_runs_a_pass_at_start_and_stops(tmp_path: Path) -> None:
