@@ -30,7 +30,7 @@ from typing import Any
 from amqtt.adapters import ReaderAdapter, StreamWriterAdapter, WriterAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action
-from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
+from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError, ProtocolHandlerError
 from amqtt.events import BrokerEvents, MQTTEvents
 from amqtt.mqtt.connack import CONNECTION_ACCEPTED, ConnackPacket
 from amqtt.mqtt.constants import QOS_0, QOS_1, QOS_2
@@ -313,8 +313,13 @@ class OutpostBroker(Broker):
             self._queued_per_handler[key] = remaining
         else:
             self._queued_per_handler.pop(key, None)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("delivery failed: %r", task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        # A connection that closes with deliveries queued ends each of them this way: one line per message
+        # would bury the log (a takeover of a backed-up subscriber logged hundreds), so only at debug.
+        level = logging.DEBUG if isinstance(error, ProtocolHandlerError) else logging.WARNING
+        log.log(level, "delivery failed: %r", error)
 
     def _write_directly(self, handler: BrokerProtocolHandler, topic: str, data: bytes | bytearray, qos: int) -> bool:
         """Write a QoS 0/1 PUBLISH to the subscriber's socket now; False if amqtt's flow must do it.

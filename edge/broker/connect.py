@@ -24,7 +24,7 @@ from amqtt.utils import gen_client_id
 
 CONNECT_TIMEOUT_S = 10.0
 """A connection must deliver its whole CONNECT within this long (a silent socket is not held open forever)."""
-MAX_CONNECT_BYTES = 10 + 5 * (2 + 65535)
+MAX_CONNECT_BYTES = 12 + 5 * (2 + 65535)
 """Variable header plus the five length-prefixed payload fields at their largest: anything longer is malformed."""
 MQTT31_MAX_CLIENT_ID = 23
 """MQTT 3.1 (section 3.1): a client id longer than this is answered with 0x02 (identifier rejected)."""

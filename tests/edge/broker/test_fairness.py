@@ -11,6 +11,7 @@ from tests.brokers import running_broker
 from tests.polling import eventually
 
 BURST = 500
+HASHES = {pw: hash_password(pw) for pw in ("pw-dev", "pw-core")}  # at import: argon2 is slow, not on the loop
 
 
 def _string(text: str) -> bytes:
@@ -36,8 +37,8 @@ async def test_a_burst_in_one_read_lets_other_tasks_run_between_messages() -> No
     while the site core's intake (in-process, on the same loop) got one step, and it shed load under floods.
     """
     users = [
-        BrokerUser("dev", hash_password("pw-dev"), publish=("site/#",), subscribe=()),
-        BrokerUser("core", hash_password("pw-core"), publish=(), subscribe=("site/#",)),
+        BrokerUser("dev", HASHES["pw-dev"], publish=("site/#",), subscribe=()),
+        BrokerUser("core", HASHES["pw-core"], publish=(), subscribe=("site/#",)),
     ]
     async with running_broker(users) as broker:
         received: list[str] = []

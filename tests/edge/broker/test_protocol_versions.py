@@ -22,11 +22,12 @@ from tests.mosquitto_cli import mosquitto
 from tests.paho_device import PahoDevice
 
 PW = "pw-dev"
+PW_HASH = hash_password(PW)  # at import: argon2 must not run on a test's event loop
 
 
 @pytest.fixture
 async def broker() -> AsyncIterator[EmbeddedBroker]:
-    users = [BrokerUser("dev", hash_password(PW), publish=("site/#",), subscribe=("site/#",))]
+    users = [BrokerUser("dev", PW_HASH, publish=("site/#",), subscribe=("site/#",))]
     async with running_broker(users) as started:
         yield started
 
@@ -176,7 +177,7 @@ async def test_malformed_connects_are_counted_not_crashing(
 
 async def test_silent_connection_is_closed(caplog: pytest.LogCaptureFixture) -> None:
     """A client that opens a socket and sends nothing is closed after the CONNECT timeout, and counted."""
-    directory_users = [BrokerUser("dev", hash_password(PW), publish=(), subscribe=())]
+    directory_users = [BrokerUser("dev", PW_HASH, publish=(), subscribe=())]
     async with running_broker(directory_users) as broker:
         assert broker._broker is not None
         broker._broker.connect_timeout_s = 0.2
