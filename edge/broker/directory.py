@@ -100,7 +100,9 @@ class BrokerDirectory:
 
     def username_for(self, client_id: str, session_username: str | None) -> str | None:
         """Resolve the account of a session (restored sessions have no username)."""
-        return session_username or self.bindings.get(client_id)
+        if session_username:
+            return session_username
+        return client_id if client_id in self.users else self.bindings.get(client_id)
 
     def may_publish(self, username: str | None, topic: str) -> bool:
         """Return True if `username` may publish to the topic name `topic`."""

@@ -78,3 +78,19 @@ def test_hash_password_cli_prints_either_format(tmp_path: Path, capsys: pytest.C
         assert main(["hash-password", "--password-file", str(secret), "--format", fmt]) == 0
         printed = capsys.readouterr().out.strip()
         assert scheme_of(printed) == scheme and verify_password(printed, "dev-secret")
+
+
+HASH_LOCK = hash_password("pw-lock")  # at import: argon2 is slow
+HASH_READER = hash_password("pw-reader")
+
+
+async def test_account_name_client_id_belongs_to_its_account_despite_an_old_binding() -> None:
+    """A binding stored before account names were reserved (a reader squatting "lock-9") no longer wins."""
+    directory = BrokerDirectory(bindings={"lock-9": "reader-9"})
+    directory.add(BrokerUser("lock-9", HASH_LOCK, publish=(), subscribe=("outpost/lock-9/command",)))
+    directory.add(BrokerUser("reader-9", HASH_READER, publish=(), subscribe=()))
+    assert not await directory.authenticate("lock-9", "reader-9", "pw-reader")
+    assert await directory.authenticate("lock-9", "lock-9", "pw-lock")
+    # A session restored after a restart carries no username: it resolves to the account, not the squatter.
+    assert directory.username_for("lock-9", None) == "lock-9"
+    assert directory.may_receive(directory.username_for("lock-9", None), "outpost/lock-9/command")
