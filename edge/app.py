@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from sqlalchemy import insert, select
 
-from edge import keys
+from edge import keys, metrics
 from edge.access.assembly import build_access
 from edge.access.credentials import CredentialStore
 from edge.access.pins import PinHasher
@@ -337,6 +337,7 @@ def build_app(config: EdgeConfig) -> web.Application:
     app[keys.CONFIG] = config
     app.cleanup_ctx.extend([_database, _sync, _broker, _config_pull, _vision])
     build_console(app)
+    metrics.install(app)  # /metrics, /readyz; its stage runs last, once every component exists
     app.on_shutdown.append(_close_live_feeds)
     return app
 

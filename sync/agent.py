@@ -154,6 +154,7 @@ class SyncAgent:
         self.last_error_at: datetime | None = None
         self.retry_at: datetime | None = None
         self.batches_sent = 0
+        self.failed_attempts = 0  # every failed delivery attempt, never reset (the metrics' sync errors)
         self.quarantined = 0
         # Kept across successes (unlike last_error): the cloud shows a site's last error, not only a current one.
         self.last_failure: str | None = None
@@ -334,6 +335,7 @@ class SyncAgent:
                 await self.flush()
             except (httpx.HTTPError, SyncRejected, ValueError) as err:
                 delay = self.backoff.failed()
+                self.failed_attempts += 1
                 self.last_error = str(err) or type(err).__name__
                 self.last_error_at = datetime.now(UTC)
                 self.last_failure, self.last_failure_at = self.last_error, self.last_error_at
@@ -345,6 +347,7 @@ class SyncAgent:
                 continue
             except Exception as err:  # supervision point: the outbox failed (e.g. database busy); never end the task
                 delay = self.backoff.failed()
+                self.failed_attempts += 1
                 self.last_error = f"outbox: {err}"
                 self.last_error_at = datetime.now(UTC)
                 self.last_failure, self.last_failure_at = self.last_error, self.last_error_at

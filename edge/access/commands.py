@@ -50,9 +50,12 @@ class _Delivery:
     ack: asyncio.Future[Ack] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     attempts: int = 0
     task: asyncio.Task[None] | None = None
+    sent_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
 
 FaultHandler = Callable[[str, Command, CommandOutcome], Awaitable[None]]
+# (action, seconds from the first transmission to the lock's ack): the metrics' door command latency.
+LatencyObserver = Callable[[str, float], None]
 
 
 class LockCommander:
@@ -76,6 +79,7 @@ class LockCommander:
         self._by_lock: dict[str, _Delivery] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
+        self.on_latency: LatencyObserver | None = None
 
     async def send(self, lock_id: str, command: Command) -> asyncio.Future[CommandOutcome]:
         """Send `command` to `lock_id` now; the returned future resolves when it is acked or has failed.
@@ -147,6 +151,8 @@ class LockCommander:
                 last_error = await self._transmit(delivery) or last_error
                 continue
             outcome = CommandOutcome(True, ack.ok, delivery.attempts, ack.detail)
+            if self.on_latency is not None:
+                self.on_latency(delivery.command.action, asyncio.get_running_loop().time() - delivery.sent_at)
             delivery.outcome.set_result(outcome)
             if ack.ok:
                 await self._on_acked(delivery.lock_id, delivery.command, outcome)

@@ -10,6 +10,7 @@ Steps of one camera must alternate (the pipeline awaits each), so the analyzer n
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,7 @@ class AnalyzerStats:
     frames: int = 0
     detector_runs: int = 0
     full_frame_runs: int = 0
+    detect_s: float = 0.0  # total seconds spent in the detector (the metrics' detector latency)
     tracks_started: dict[Category, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
 
 
@@ -79,10 +81,14 @@ class CameraAnalyzer:
         plan = self.planner.plan(motion, (w, h), now, confirmed, self.tracker.coverage_boxes(now, tentative=True))
         if plan is None:
             return DetectStep(frame, motion, None, None)
+        started = time.perf_counter()
         if plan.region is None:
-            return DetectStep(frame, motion, plan, self.detector.detect_all(image))
+            found = self.detector.detect_all(image)
+            self.stats.detect_s += time.perf_counter() - started
+            return DetectStep(frame, motion, plan, found)
         x1, y1, x2, y2 = (int(v) for v in plan.region)
         found = self.detector.detect_all(image[y1:y2, x1:x2])
+        self.stats.detect_s += time.perf_counter() - started
         return DetectStep(frame, motion, plan, [_offset(d, x1, y1) for d in found])
 
     def track(self, step: DetectStep) -> FrameResult:

@@ -27,7 +27,8 @@ from webguard.login_throttle import (
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
-_PUBLIC = ("/login", "/static/", "/healthz")
+# /metrics checks its own rule (loopback or bearer token: observability.scrape).
+_PUBLIC = ("/login", "/static/", "/healthz", "/readyz", "/metrics")
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
