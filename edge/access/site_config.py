@@ -209,7 +209,12 @@ class SiteConfigApplier:
                 await conn.execute(insert(site_config).values(id=1, **values))
             await _adopt_local_people(conn, doc)
             reconciled = await _reconcile(conn, doc)
-            snapshot = CredentialSnapshot(version=doc.version, people=reconciled.people)
+            # Only the people that differ from what is stored are rewritten (a delta of the full document):
+            # a revoke in a document of 10,000 people costs one person's statements, not 10,000 people's.
+            stored = await _managed_people(conn)
+            changed = [p for p in reconciled.people if stored.get(p.id) != _fingerprint(p)]
+            gone = sorted(set(stored) - {p.id for p in reconciled.people})
+            snapshot = CredentialSnapshot(version=doc.version, kind="delta", people=changed, removed=gone)
             await replace_people(conn, snapshot, {}, {}, None, now)
             stamp = await conn.execute(
                 update(access_snapshot)
@@ -270,20 +275,24 @@ def _reason(err: ValidationError) -> str:
 
 
 def _snapshot_person(person: ConfigPerson, revoked: Iterable[str] = (), suspended: bool = False) -> SnapshotPerson:
-    """The document's person as a snapshot person (no PIN keys: PINs stay local); `revoked` badges forced off."""
+    """The document's person as a snapshot person (no PIN keys: PINs stay local); `revoked` badges forced off.
+
+    Built without validating again: a `ConfigPerson` is valid as a `SnapshotPerson` (same field constraints),
+    and re-validating 10,000 people costs about a second on the 2-core box. The set fields exclude the PINs.
+    """
     off = set(revoked)
-    return SnapshotPerson(
+    return SnapshotPerson.model_construct(
         id=person.id,
         name=person.name,
         active=person.active and not suspended,
         role=person.role,
         valid_from=person.valid_from,
         valid_until=person.valid_until,
-        levels=person.levels,
+        levels=list(person.levels),
         credentials=[
-            SnapshotCredential(
+            SnapshotCredential.model_construct(
                 number=c.number,
-                active=c.active and _normal(c.number) not in off,
+                active=c.active and (not off or _normal(c.number) not in off),
                 valid_from=c.valid_from,
                 valid_until=c.valid_until,
             )
@@ -297,6 +306,74 @@ def _normal(number: str) -> str:
         return normalise_credential(number)
     except CredentialFormatError:
         return number
+
+
+Fingerprint = tuple[Any, ...]
+
+
+def _fingerprint(person: SnapshotPerson) -> Fingerprint:
+    """What the document says of a person, comparable with `_managed_people` (PINs are not part of it)."""
+    return (
+        person.name,
+        person.active,
+        person.role,
+        as_utc(person.valid_from),
+        as_utc(person.valid_until),
+        tuple(sorted(set(person.levels))),
+        tuple(
+            sorted(
+                (_normal(c.number), c.active, as_utc(c.valid_from), as_utc(c.valid_until)) for c in person.credentials
+            )
+        ),
+    )
+
+
+async def _managed_people(conn: AsyncConnection) -> dict[str, Fingerprint]:
+    """The cloud-managed people as stored, by cloud id, in four queries (not one per person)."""
+    managed = person_access.c.external_id.is_not(None)
+    rows = (
+        await conn.execute(
+            select(
+                people.c.id,
+                people.c.name,
+                people.c.active,
+                person_access.c.external_id,
+                person_access.c.role,
+                person_access.c.valid_from,
+                person_access.c.valid_until,
+            )
+            .join(person_access, person_access.c.person_id == people.c.id)
+            .where(managed)
+        )
+    ).all()
+    levels: dict[int, list[str]] = {}
+    level_rows = await conn.execute(
+        select(person_levels.c.person_id, person_levels.c.level_id)
+        .join(person_access, person_access.c.person_id == person_levels.c.person_id)
+        .where(managed)
+    )
+    for row in level_rows:
+        levels.setdefault(row.person_id, []).append(row.level_id)
+    creds: dict[int, list[tuple[Any, ...]]] = {}
+    cred_rows = await conn.execute(
+        select(credentials).join(person_access, person_access.c.person_id == credentials.c.person_id).where(managed)
+    )
+    for row in cred_rows:
+        creds.setdefault(row.person_id, []).append(
+            (row.number, bool(row.active), as_utc(row.valid_from), as_utc(row.valid_until))
+        )
+    return {
+        row.external_id: (
+            row.name,
+            bool(row.active),
+            row.role,
+            as_utc(row.valid_from),
+            as_utc(row.valid_until),
+            tuple(sorted(set(levels.get(row.id, [])))),
+            tuple(sorted(creds.get(row.id, []))),
+        )
+        for row in rows
+    }
 
 
 async def _adopt_local_people(conn: AsyncConnection, doc: SiteConfigDocument) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from edge.access.credentials import CredentialFormatError, as_utc, normalise_credential
 from edge.access.pins import PIN_PATTERN
 from edge.config import SLUG
-from edge.storage.database import Database, inserted_id
+from edge.storage.database import Database
 from edge.storage.schema import access_snapshot, credentials, passback_presence, people, person_access, person_levels
 from webguard.params import MAX_DB_INT
 
@@ -217,9 +217,35 @@ async def replace_people(
     for table in (person_access, passback_presence):
         await conn.execute(delete(table).where(table.c.person_id.in_(gone_ids)))
     await conn.execute(delete(people).where(people.c.id.in_(gone_ids)))
-    added = 0
+    ids: dict[str, int] = {}
+    # New people: inserted in bulk (one statement per table, ids returned in order), not one round trip each.
+    fresh = [p for p in snapshot.people if p.id not in managed]
+    if fresh:
+        result = await conn.execute(
+            insert(people).returning(people.c.id, sort_by_parameter_order=True),
+            [{"name": p.name, "active": p.active, "created_at": now} for p in fresh],
+        )
+        ids.update(zip([p.id for p in fresh], result.scalars().all(), strict=True))
+        await conn.execute(
+            insert(person_access),
+            [
+                {
+                    "person_id": ids[p.id],
+                    "external_id": p.id,
+                    "role": p.role,
+                    "valid_from": as_utc(p.valid_from),
+                    "valid_until": as_utc(p.valid_until),
+                    "pin_hash": pin_hashes.get(p.id),
+                    "duress_pin_hash": duress_hashes.get(p.id),
+                }
+                for p in fresh
+            ],
+        )
     for person in snapshot.people:
         person_id = managed.get(person.id)
+        if person_id is None:
+            continue
+        ids[person.id] = person_id
         access_values: dict[str, Any] = {
             "role": person.role,
             "valid_from": as_utc(person.valid_from),
@@ -229,41 +255,29 @@ async def replace_people(
             access_values["pin_hash"] = pin_hashes[person.id]
         if person.id in duress_hashes:
             access_values["duress_pin_hash"] = duress_hashes[person.id]
-        if person_id is not None and same_pin is not None:
+        if same_pin is not None:
             await _check_duress_differs(conn, person_id, person, same_pin)
-        if person_id is None:
-            result = await conn.execute(insert(people).values(name=person.name, active=person.active, created_at=now))
-            person_id = inserted_id(result)
-            await conn.execute(
-                insert(person_access).values(person_id=person_id, external_id=person.id, **access_values)
-            )
-            added += 1
-        else:
-            await conn.execute(
-                update(people).where(people.c.id == person_id).values(name=person.name, active=person.active)
-            )
-            await conn.execute(
-                update(person_access).where(person_access.c.person_id == person_id).values(**access_values)
-            )
-        if person.credentials:
-            await conn.execute(
-                insert(credentials),
-                [
-                    {
-                        "person_id": person_id,
-                        "number": normalise_credential(c.number),
-                        "active": c.active,
-                        "valid_from": as_utc(c.valid_from),
-                        "valid_until": as_utc(c.valid_until),
-                    }
-                    for c in person.credentials
-                ],
-            )
-        if person.levels:
-            await conn.execute(
-                insert(person_levels),
-                [{"person_id": person_id, "level_id": lv} for lv in dict.fromkeys(person.levels)],
-            )
+        await conn.execute(
+            update(people).where(people.c.id == person_id).values(name=person.name, active=person.active)
+        )
+        await conn.execute(update(person_access).where(person_access.c.person_id == person_id).values(**access_values))
+    badge_rows = [
+        {
+            "person_id": ids[p.id],
+            "number": normalise_credential(c.number),
+            "active": c.active,
+            "valid_from": as_utc(c.valid_from),
+            "valid_until": as_utc(c.valid_until),
+        }
+        for p in snapshot.people
+        for c in p.credentials
+    ]
+    if badge_rows:
+        await conn.execute(insert(credentials), badge_rows)
+    level_rows = [{"person_id": ids[p.id], "level_id": lv} for p in snapshot.people for lv in dict.fromkeys(p.levels)]
+    if level_rows:
+        await conn.execute(insert(person_levels), level_rows)
+    added = len(fresh)
     return added, len(gone_ids)
 
 
