@@ -18,7 +18,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud import api, enrollment, ingest, portal
+from cloud import api, enrollment, ingest, media, portal
 from cloud.appkeys import CONFIG, DB, ENGINE
 from cloud.auth import (
     API_LOGIN_PATH,
@@ -37,6 +37,7 @@ from cloud.enrollment import ENROLL_LIMITER
 from cloud.responses import api_error_middleware, reject_nul_middleware
 from cloud.sessions import SESSIONS, SessionStore, load_session_secret
 from sync.codec import MAX_BODY_BYTES
+from sync.media import MEDIA_PATH
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 from webguard.headers import install_security_headers
 from webguard.login_throttle import LoginThrottle
@@ -56,6 +57,9 @@ CHECKPOINT_TIMEOUT_S = 10.0
 async def _database(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    # Uploaded snapshots and clips: readable by the cloud's user only.
+    config.media_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config.media_path.chmod(0o700)
     await upgrade(config.database_url)
     engine = create_engine(config.database_url)
     app[ENGINE] = engine
@@ -90,6 +94,8 @@ def _add_routes(app: web.Application) -> None:
     router.add_post(SYNC_PATH, ingest.handle_sync_batch)
     router.add_post(ENROLL_PATH, enrollment.handle_enroll)
     router.add_get(HEALTH_PATH, ingest.handle_health)
+    router.add_get(f"{MEDIA_PATH}/{{media_id}}", media.handle_media_state)
+    router.add_put(f"{MEDIA_PATH}/{{media_id}}", media.handle_media_chunk)
     # JSON API (session cookie + X-CSRF-Token).
     router.add_post(API_LOGIN_PATH, api.handle_login)
     router.add_post(API_LOGOUT_PATH, api.handle_logout)
@@ -107,6 +113,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_post(f"{portal.PORTAL_PATH}/enrollment-codes", portal.handle_create_code_form)
     router.add_get(f"{portal.PORTAL_PATH}/sites/{{site_id}}", portal.handle_site_page)
     router.add_post(f"{portal.PORTAL_PATH}/sites/{{site_id}}/revoke", portal.handle_revoke_form)
+    router.add_get(f"{portal.PORTAL_PATH}/sites/{{site_id}}/media/{{media_id}}", portal.handle_media_page)
 
 
 def build_app(config: CloudConfig) -> web.Application:
@@ -121,6 +128,7 @@ def build_app(config: CloudConfig) -> web.Application:
     )
     app[CONFIG] = config
     install_security_headers(app, csp=PORTAL_CSP)
+    app[media.MEDIA_LOCKS] = {}
     app[ENROLL_LIMITER] = RateLimiter(config.rate_limit_attempts, config.rate_limit_window_s)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_auth)

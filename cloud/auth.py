@@ -17,6 +17,7 @@ from cloud.passwords import hash_password, needs_rehash, verify_password
 from cloud.responses import api_error, client_ip, is_api_request
 from cloud.sessions import SESSION_COOKIE, SESSIONS
 from cloud.tenancy import Principal
+from sync.media import MEDIA_PATH
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 from webguard.login_throttle import KNOWN_CLIENT_COOKIE, KNOWN_CLIENT_MAX_AGE_S, LoginAttempt, LoginThrottle
 
@@ -35,6 +36,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # carries its own double-submit token, the JSON one requires a JSON body, which needs a CORS preflight).
 CSRF_EXEMPT_PATHS = frozenset({SYNC_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH})
 MACHINE_PATHS = frozenset({SYNC_PATH, ENROLL_PATH, HEALTH_PATH})
+# Media chunks (sync.media) are signed like batches: no session, no CSRF token.
+MACHINE_PREFIXES = (MEDIA_PATH + "/",)
 
 
 def normalise_email(email: str) -> str:
@@ -173,7 +176,7 @@ async def _submitted_csrf_token(request: web.Request) -> str:
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the session cookie into `request[PRINCIPAL]`; demand a CSRF token on every unsafe request."""
-    if request.path in MACHINE_PATHS:
+    if request.path in MACHINE_PATHS or request.path.startswith(MACHINE_PREFIXES):
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
     principal = await request.app[SESSIONS].resolve(token) if token else None

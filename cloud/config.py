@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ENV_PREFIX = "OUTPOST_CLOUD__"
-_PATH_KEYS = ("data_dir", "session_secret_file")
+_PATH_KEYS = ("data_dir", "session_secret_file", "media_dir")
 
 
 class ConfigError(Exception):
@@ -44,6 +44,10 @@ class CloudConfig(BaseModel):
             "if unset, one is generated in <data_dir>/session_secret (mode 0600)"
         ),
     )
+    media_dir: Path | None = Field(
+        default=None,
+        description="Directory of uploaded snapshots and clips (created mode 0700); if unset, <data_dir>/media",
+    )
 
     rate_limit_attempts: int = Field(
         default=10,
@@ -67,6 +71,11 @@ class CloudConfig(BaseModel):
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ValueError("public_url must start with http:// or https://")
         return self
+
+    @property
+    def media_path(self) -> Path:
+        """Where uploaded media is stored."""
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
     @property
     def secure_cookies(self) -> bool:

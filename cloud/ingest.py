@@ -214,7 +214,7 @@ class SiteCredentials(NamedTuple):
     revoked_at: datetime | None
 
 
-async def _site_credentials(db: async_sessionmaker[AsyncSession], site_id: str) -> SiteCredentials | None:
+async def site_credentials(db: async_sessionmaker[AsyncSession], site_id: str) -> SiteCredentials | None:
     async with db() as session:
         row = (await session.execute(select(Site.secret, Site.revoked_at).where(Site.id == site_id))).first()
     return None if row is None else SiteCredentials(row.secret, row.revoked_at)
@@ -229,7 +229,7 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
     body = await request.read()
     site_id = request.headers.get(SITE_HEADER, "")
     # Printable ASCII only: a header that is not (read with surrogate escapes) must not reach the database.
-    site = await _site_credentials(request.app[DB], site_id) if _SITE_ID.fullmatch(site_id) else None
+    site = await site_credentials(request.app[DB], site_id) if _SITE_ID.fullmatch(site_id) else None
     if site is None:
         log.warning("sync batch for unknown site %r rejected", site_id[:64])
         return error_response(401, "unknown_site", f"no enrolled site with the id in {SITE_HEADER}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
@@ -24,8 +25,10 @@ from cloud.auth import (
 )
 from cloud.config import format_validation_error
 from cloud.db.models import Record
+from cloud.media import complete_media
 from cloud.sessions import SESSIONS
 from cloud.tenancy import Principal, SiteAlreadyRevoked, SiteNotFound, TenantScope
+from sync.media import MediaKind, media_id_for, media_name
 from sync.thinning import ThinningReport
 from webguard.ratelimit import RateLimited
 
@@ -173,6 +176,7 @@ async def handle_site_page(request: web.Request) -> web.Response:
         "principal": principal,
         "site": summaries[0],
         "records": [record_out(r) for r in records],
+        "media": {r.seq: media_links(request.app[CONFIG].media_path, site_id, r.payload) for r in records},
         "limit": DEFAULT_RECORD_LIMIT,
         "thinning": [thinning_row(r) for r in thinning],
     }
@@ -180,6 +184,49 @@ async def handle_site_page(request: web.Request) -> web.Response:
 
 
 THINNING_REPORT_LIMIT = 20
+# Payload keys naming a media file on the box, and the media kind each names (sync.media.media_id_for).
+MEDIA_KEYS: tuple[tuple[str, MediaKind], ...] = (
+    ("snapshot", "snapshot"),
+    ("clip", "clip"),
+    ("door_snapshot", "door_snapshot"),
+)
+
+
+def media_links(root: Path, site_id: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record's snapshots and clips the cloud holds complete, as links (pending ones show as pending)."""
+    links = []
+    for key, kind in MEDIA_KEYS:
+        name = payload.get(key)
+        if not isinstance(name, str) or not name:
+            continue
+        camera = payload.get("camera_id")
+        media_id = media_id_for(kind, media_name(name, camera if isinstance(camera, str) else None))
+        found = complete_media(root, site_id, media_id)
+        links.append(
+            {
+                "kind": kind,
+                "name": name,
+                "url": f"{PORTAL_PATH}/sites/{site_id}/media/{media_id}" if found else None,
+                "image": bool(found and found[1].startswith("image/")),
+            }
+        )
+    return links
+
+
+async def handle_media_page(request: web.Request) -> web.StreamResponse:
+    """GET /portal/sites/{site_id}/media/{media_id}: a complete snapshot or clip, to the owning tenant only."""
+    principal = require_principal(request)
+    site_id = request.match_info["site_id"]
+    async with request.app[DB]() as session:
+        try:
+            await TenantScope(session, principal).site(site_id)
+        except SiteNotFound as err:  # another tenant's site answers exactly like a missing one
+            raise web.HTTPNotFound(text="No such media.") from err
+    found = complete_media(request.app[CONFIG].media_path, site_id, request.match_info["media_id"])
+    if found is None:
+        raise web.HTTPNotFound(text="No such media.")
+    path, content_type = found
+    return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": "private, max-age=3600"})
 
 
 def thinning_row(record: Record) -> dict[str, Any]:

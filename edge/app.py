@@ -17,6 +17,7 @@ import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import insert, select
@@ -35,6 +36,7 @@ from edge.devices.router import DeviceRouter
 from edge.devices.state import SiteState
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
+from edge.storage.media import MediaQueue
 from edge.storage.schema import mqtt_client_bindings
 from edge.storage.thinning import OutboxThinner
 from edge.vision.clips import ClipRecorder
@@ -53,6 +55,7 @@ from edge.web.live import LIVE_FEEDS
 from edge.web.server import build_console
 from firmware_adapters.registry import ADAPTER_TYPES
 from sync.agent import SyncAgent
+from sync.media import MediaKind, media_name
 from sync.puller import ConfigPuller
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[keys.DATABASE] = db
     app[keys.JOURNAL] = Journal(db)
     app[keys.OUTBOX] = Outbox(db)
+    app[keys.MEDIA] = MediaQueue(db)
     app[keys.CREDENTIALS] = CredentialStore(db)
     auth = ConsoleAuth(db, config.web.session_hours)
     app[CONSOLE_AUTH] = auth
@@ -103,6 +107,7 @@ async def _sync(app: web.Application) -> AsyncIterator[None]:
             batch_size=config.cloud.batch_size,
             interval_s=config.cloud.sync_interval_s,
             max_backoff_s=config.cloud.max_backoff_s,
+            media=app[keys.MEDIA],
         )
         app[keys.JOURNAL].subscribe(lambda _entry: agent.notify())
         await agent.start()
@@ -257,6 +262,20 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
     if plates is not None:
         await loop.run_in_executor(executor, plates.load)
 
+    registrations: set[asyncio.Task[None]] = set()
+
+    async def upload(path: Path, kind: MediaKind) -> None:
+        # After the record naming the file is journaled: the media queue sends it after that record.
+        # Snapshots and clips live in <dir>/<camera id>/<file>; events name the camera and the file.
+        name = media_name(path.name, path.parent.name)
+        if await app[keys.MEDIA].register(path, kind, name) is not None and (agent := app[keys.SYNC]) is not None:
+            agent.notify()
+
+    def upload_soon(path: Path, kind: MediaKind) -> None:
+        task = asyncio.create_task(upload(path, kind), name=f"media-{path.name}")
+        registrations.add(task)
+        task.add_done_callback(registrations.discard)
+
     async def on_detection(event: DetectionEvent) -> None:
         await journal.record(
             "detection",
@@ -273,15 +292,28 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
             summary=f"{event.count} {event.category}{'s' if event.count != 1 else ''} on {event.camera_id}",
             occurred_at=event.occurred_at,
         )
+        if event.snapshot_path is not None:
+            await upload(event.snapshot_path, "snapshot")
 
     async def on_track_event(event: TrackEvent) -> None:
         await journal.record(
             "detection", event.payload(), source=event.camera_id, summary=event.summary(), occurred_at=event.occurred_at
         )
+        if event.snapshot_path is not None:
+            await upload(event.snapshot_path, "snapshot")
+        # A clip is registered once its file is complete (ClipRecorder's on_saved).
 
     for cam in cameras:
         clips = (
-            ClipRecorder(cam.id, config.storage.clip_dir, config.vision.clips, executor) if cam.record_clips else None
+            ClipRecorder(
+                cam.id,
+                config.storage.clip_dir,
+                config.vision.clips,
+                executor,
+                on_saved=lambda path: upload_soon(path, "clip"),
+            )
+            if cam.record_clips
+            else None
         )
         feeds[cam.id] = LiveFeed(cam.id, executor)
         pipeline = CameraPipeline(
@@ -304,6 +336,9 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
     yield
     await _stage("stop retention", sweeper.stop())
     await _stage("stop cameras", asyncio.gather(*(p.stop() for p in pipelines.values())))
+    for task in list(registrations):  # a clip saved during shutdown stays on disk but is not queued for upload
+        task.cancel()
+    await asyncio.gather(*registrations, return_exceptions=True)
     await _stage("close live views", _close_live_feeds(app))
     executor.shutdown(wait=False, cancel_futures=True)
 

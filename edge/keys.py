@@ -17,6 +17,7 @@ from edge.devices.gateway import DeviceGateway
 from edge.devices.state import SiteState
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
+from edge.storage.media import MediaQueue
 from edge.storage.thinning import OutboxThinner
 from edge.vision.pipeline import CameraPipeline
 from sync.agent import SyncAgent
@@ -27,6 +28,7 @@ DATABASE = web.AppKey("database", Database)
 JOURNAL = web.AppKey("journal", Journal)
 OUTBOX = web.AppKey("outbox", Outbox)
 THINNER = web.AppKey("thinner", OutboxThinner)
+MEDIA = web.AppKey("media", MediaQueue)
 CREDENTIALS = web.AppKey("credentials", CredentialStore)
 BROKER = web.AppKey("broker", SiteBroker)
 GATEWAY = web.AppKey("gateway", DeviceGateway)

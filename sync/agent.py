@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from sync.backoff import Backoff
 from sync.codec import BatchTooLarge, encode_batch
+from sync.media_uploader import MediaRejected, MediaSource, MediaUploader
 from sync.signing import SITE_HEADER, sign
 from sync.wire import (
     HEALTH_PATH,
@@ -132,6 +133,7 @@ class SyncAgent:
         timeout_s: float = 10.0,
         probe_interval_s: float | None = None,
         rng: random.Random | None = None,
+        media: MediaSource | None = None,
     ) -> None:
         self._outbox = outbox
         base = cloud_url.rstrip("/")
@@ -143,6 +145,12 @@ class SyncAgent:
         self._interval_s = interval_s
         self._probe_interval_s = interval_s if probe_interval_s is None else probe_interval_s
         self._client = httpx.AsyncClient(timeout=timeout_s)
+        # Snapshots and clips go up only when no record waits (sync.media_uploader), on the same connection pool.
+        self.media = (
+            None
+            if media is None
+            else MediaUploader(media, self._client, cloud_url=cloud_url, site_id=site_id, secret=secret)
+        )
         self._probe_timeout_s = min(timeout_s, 3.0)
         self._wake = asyncio.Event()
         self._retry = asyncio.Event()
@@ -333,7 +341,9 @@ class SyncAgent:
             self._retry.clear()  # an earlier "retry now" is served by this attempt; it must not cut the next pause
             try:
                 await self.flush()
-            except (httpx.HTTPError, SyncRejected, ValueError) as err:
+                if self.media is not None and not self._wake.is_set():
+                    await self.media.run(interrupt=self._wake)  # stops after a chunk once records wait
+            except (httpx.HTTPError, SyncRejected, MediaRejected, ValueError) as err:
                 delay = self.backoff.failed()
                 self.failed_attempts += 1
                 self.last_error = str(err) or type(err).__name__

@@ -182,6 +182,30 @@ async def _m008_site_config(conn: AsyncConnection) -> None:
         await conn.execute(text(statement))
 
 
+_M009_MEDIA_UPLOADS = (
+    """CREATE TABLE media_uploads (
+        media_id VARCHAR(32) NOT NULL PRIMARY KEY,
+        path TEXT NOT NULL,
+        kind VARCHAR(16) NOT NULL,
+        content_type VARCHAR(32) NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 VARCHAR(64) NOT NULL,
+        after_seq INTEGER NOT NULL,
+        sent_offset INTEGER NOT NULL,
+        registered_at DATETIME NOT NULL,
+        finished_at DATETIME,
+        error TEXT
+    )""",
+    "CREATE INDEX ix_media_uploads_waiting ON media_uploads (finished_at, after_seq)",
+)
+
+
+async def _m009_media_uploads(conn: AsyncConnection) -> None:
+    # Snapshots and clips queued for the cloud, with the offset the cloud holds (edge.storage.media).
+    for statement in _M009_MEDIA_UPLOADS:
+        await conn.execute(text(statement))
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
@@ -192,6 +216,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (6, "outbox quarantine", _m006_outbox_quarantine),
     (7, "console CSRF tokens no longer stored", _m007_console_csrf_not_stored),
     (8, "cloud-managed site configuration and local edits", _m008_site_config),
+    (9, "media uploads queued for the cloud", _m009_media_uploads),
 ]
 
 

@@ -204,6 +204,24 @@ outbox_quarantine = Table(
     Column("detail", Text, nullable=False),
 )
 
+media_uploads = Table(
+    "media_uploads",
+    access_metadata,
+    # Migration 9. Snapshots and clips waiting for the cloud (edge.storage.media, sync.media_uploader): a file is
+    # offered once every outbox record up to `after_seq` (the outbox head when it was registered) is delivered.
+    Column("media_id", String(32), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("after_seq", Integer, nullable=False),
+    Column("sent_offset", Integer, nullable=False),  # how much the cloud holds, as last answered
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("error", Text),
+)
+
 console_sessions = Table(
     "console_sessions",
     access_metadata,

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,8 +105,10 @@ class ClipRecorder:
         clips_dir: Path,
         config: ClipConfig | None = None,
         executor: concurrent.futures.Executor | None = None,
+        on_saved: Callable[[Path], None] | None = None,
     ) -> None:
         self.camera_id = camera_id
+        self._on_saved = on_saved  # called on the event loop with each clip's final path (e.g. to upload it)
         self.camera_dir = Path(clips_dir) / camera_id
         self.config = config or ClipConfig()
         self._executor = executor
@@ -300,6 +304,9 @@ class ClipRecorder:
             else:
                 os.replace(clip.tmp_path, clip.path)
                 self.clips_written += 1
+                if self._on_saved is not None:
+                    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody uploads any more
+                        clip.loop.call_soon_threadsafe(self._on_saved, clip.path)
                 log.info(
                     "camera %s: saved clip %s (%d frames, events %s)",
                     self.camera_id,
