@@ -206,6 +206,14 @@ async def _m009_media_uploads(conn: AsyncConnection) -> None:
         await conn.execute(text(statement))
 
 
+async def _m010_outbox_priority_index(conn: AsyncConnection) -> None:
+    # The waiting records sent before telemetry (edge.storage.journal.Outbox.pending): without it, finding them
+    # behind a telemetry backlog walks the whole backlog for every batch.
+    await conn.execute(
+        text("CREATE INDEX ix_outbox_waiting_first ON outbox (seq) WHERE acked = 0 AND kind <> 'telemetry'")
+    )
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
@@ -217,6 +225,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (7, "console CSRF tokens no longer stored", _m007_console_csrf_not_stored),
     (8, "cloud-managed site configuration and local edits", _m008_site_config),
     (9, "media uploads queued for the cloud", _m009_media_uploads),
+    (10, "outbox index of the records sent before telemetry", _m010_outbox_priority_index),
 ]
 
 
