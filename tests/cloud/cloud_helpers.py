@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,3 +91,18 @@ async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -
 def stale_timestamp() -> int:
     """A timestamp outside the allowed clock skew."""
     return int(time.time()) - 3600
+
+
+async def portal_login(http: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    """Log in through the HTML form, as a browser would."""
+    page = await http.get("/login")
+    match = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
+    assert match, page.text
+    return await http.post("/login", data={"login_csrf": match.group(1), "email": email, "password": password})
+
+
+def portal_csrf(html: str) -> str:
+    """The CSRF token of a portal page's forms."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)

@@ -7,27 +7,23 @@ from datetime import timedelta
 
 import httpx
 from argon2 import PasswordHasher
-from cloud_helpers import PASSWORD, TenantFixture, enroll, login, make_batch, make_tenant, send_batch
+from cloud_helpers import (
+    PASSWORD,
+    TenantFixture,
+    enroll,
+    login,
+    make_batch,
+    make_tenant,
+    portal_csrf,
+    portal_login,
+    send_batch,
+)
 from sqlalchemy import select
 
 from cloud.admin import create_user
 from cloud.app import RunningCloud
 from cloud.db.models import User
 from sync.wire import EnrollResponse
-
-
-async def portal_login(http: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
-    """Log in through the HTML form, as a browser would."""
-    page = await http.get("/login")
-    match = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
-    assert match, page.text
-    return await http.post("/login", data={"login_csrf": match.group(1), "email": email, "password": password})
-
-
-def portal_csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
 
 
 async def test_passwords_are_stored_as_argon2_hashes(cloud: RunningCloud, tenant: TenantFixture) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cloud_helpers import PASSWORD, TenantFixture
+from cloud_helpers import PASSWORD, TenantFixture, portal_login
 
 from cloud.admin import create_user
 from cloud.app import RunningCloud
@@ -149,15 +149,8 @@ async def test_successful_login_resets_the_email_count(clients: list[httpx.Async
 async def test_login_form_answers_a_429_page(clients: list[httpx.AsyncClient], tenant: TenantFixture) -> None:
     browser = clients[0]
 
-    async def submit(password: str) -> httpx.Response:
-        page = await browser.get("/login")
-        match = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
-        assert match, page.text
-        form = {"login_csrf": match.group(1), "email": tenant.admin_email, "password": password}
-        return await browser.post("/login", data=form)
-
-    failures = [await submit("wrong password") for _ in range(ATTEMPTS)]
-    blocked = await submit(PASSWORD)
+    failures = [await portal_login(browser, tenant.admin_email, "wrong password") for _ in range(ATTEMPTS)]
+    blocked = await portal_login(browser, tenant.admin_email, PASSWORD)
 
     assert [r.status_code for r in failures] == [401] * ATTEMPTS
     assert blocked.status_code == 429

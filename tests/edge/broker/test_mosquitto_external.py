@@ -21,10 +21,10 @@ from edge.app import EdgeRunner
 from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.broker.mosquitto import MOSQUITTO_BINARY, ManagedMosquitto, MosquittoError
 from edge.broker.passwords import mosquitto_hash
-from edge.broker.server import free_port
 from edge.config import EdgeConfig
 from firmware_adapters.outpost_mqtt.adapter import OutpostMqttAdapter
 from tests.edge.site import DEVICE_PASSWORDS, site_config_dict
+from tests.net import free_port
 from tests.paho_device import PahoDevice
 from tests.polling import eventually
 
