@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -49,9 +48,6 @@ from sync.wire import BadRecordsBody, SyncAck, SyncBatch
 
 log = logging.getLogger(__name__)
 
-# 500 rows x 6 columns stays far below the bind-parameter limits of SQLite (32766) and asyncpg (32767).
-INSERT_CHUNK = 500
-
 RECORDS = cast(Table, Record.__table__)
 SITES = cast(Table, Site.__table__)
 NONCES = cast(Table, SyncNonce.__table__)
@@ -70,15 +66,18 @@ def _dialect_insert(dialect: str, table: Table) -> Any:
     raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
-def _insert_ignoring_duplicates(dialect: str, rows: Sequence[dict[str, Any]]) -> Insert:
-    """INSERT ... ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq: only new rows come back."""
+def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq: only new rows come back.
+
+    Executed with a list of rows (executemany): SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs from one
+    cached compiled statement, where `.values(rows)` would compile a statement of every row's parameters anew
+    for each batch (most of the ingest time, measured by bench/sync_catchup.py).
+    """
     keys = [RECORDS.c.site_id, RECORDS.c.seq]
     if dialect == "postgresql":
-        pg_insert = postgresql.insert(RECORDS).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
-        return pg_insert.returning(RECORDS.c.seq)
+        return postgresql.insert(RECORDS).on_conflict_do_nothing(index_elements=keys).returning(RECORDS.c.seq)
     if dialect == "sqlite":
-        lite_insert = sqlite.insert(RECORDS).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
-        return lite_insert.returning(RECORDS.c.seq)
+        return sqlite.insert(RECORDS).on_conflict_do_nothing(index_elements=keys).returning(RECORDS.c.seq)
     raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
@@ -108,11 +107,6 @@ def storable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 async def _upsert_state(session: AsyncSession, dialect: str, site_id: str, values: dict[str, Any]) -> None:
@@ -150,7 +144,9 @@ async def record_refusal(
         log.warning("site %s: could not record the refusal: %s", site_id, err)
 
 
-async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch, skew_s: float | None = None) -> SyncAck:
+async def store_batch(
+    db: async_sessionmaker[AsyncSession], batch: SyncBatch, skew_s: float | None = None, *, scrub: bool = True
+) -> SyncAck:
     """Store the batch's new records, skip those already stored, and advance the site's checkpoint.
 
     Records the batch's nonce in the same transaction, and the site's sync state (clock skew, backlog).
@@ -164,7 +160,7 @@ async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch, sk
             "seq": record.seq,
             "kind": record.kind,
             "occurred_at": record.occurred_at,
-            "payload": storable(record.payload),
+            "payload": storable(record.payload) if scrub else record.payload,
             "received_at": now,
         }
         for record in batch.records
@@ -188,8 +184,8 @@ async def store_batch(db: async_sessionmaker[AsyncSession], batch: SyncBatch, sk
                 NONCES.c.site_id == batch.site_id, NONCES.c.seen_at < now - timedelta(seconds=NONCE_TTL_S)
             )
         )
-        for chunk in _chunks(rows, INSERT_CHUNK):
-            stored += len((await session.execute(_insert_ignoring_duplicates(dialect, chunk))).all())
+        if rows:
+            stored = len((await session.execute(_insert_ignoring_duplicates(dialect), rows)).all())
         advanced = await session.execute(
             update(SITES)
             .where(SITES.c.id == batch.site_id, SITES.c.revoked_at.is_(None))
@@ -273,7 +269,7 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
         )
         return json_model(body_model, status=422)
     try:
-        ack = await store_batch(db, batch, skew)
+        ack = await store_batch(db, batch, skew, scrub=decoded.needs_scrub)
     except Replayed as err:
         log.warning("sync batch from site %s rejected: %s", site_id, err)
         await record_refusal(db, site_id, f"replayed: {err}", skew_s=skew)

@@ -39,6 +39,8 @@ class DecodedBatch:
 
     batch: SyncBatch
     rejected: list[RecordRejection]
+    # False when the JSON cannot hold a NUL character or a non-finite number: nothing to scrub before storing.
+    needs_scrub: bool = True
 
 
 def encode_batch(batch: SyncBatch) -> bytes:
@@ -98,8 +100,9 @@ def decode_batch_records(body: bytes) -> DecodedBatch:
     `rejected` with the reason, and left out of `batch`.
     """
     raw = _inflate(body)
+    scrub = any(marker in raw for marker in (b"\\u0000", b"NaN", b"Infinity"))
     try:  # the common case, in one pass (about a third faster than record by record)
-        return DecodedBatch(batch=SyncBatch.model_validate_json(raw), rejected=[])
+        return DecodedBatch(batch=SyncBatch.model_validate_json(raw), rejected=[], needs_scrub=scrub)
     except ValidationError:
         pass
     try:
@@ -119,4 +122,4 @@ def decode_batch_records(body: bytes) -> DecodedBatch:
     batch = SyncBatch(
         site_id=envelope.site_id, sent_at=envelope.sent_at, nonce=envelope.nonce, records=valid, status=envelope.status
     )
-    return DecodedBatch(batch=batch, rejected=rejected)
+    return DecodedBatch(batch=batch, rejected=rejected, needs_scrub=scrub)

@@ -47,7 +47,10 @@ class SyncRecord(WireModel):
     @field_validator("occurred_at")
     @classmethod
     def _representable_in_utc(cls, value: datetime) -> datetime:
-        # 9999-12-31T23:00-05:00 is year 10000 in UTC: no database (nor Python) can store it.
+        # 9999-12-31T23:00-05:00 is year 10000 in UTC: no database (nor Python) can store it. Only the first and
+        # last year can overflow, and the conversion is not free (pydantic's offsets): check just those.
+        if 1 < value.year < 9999:
+            return value
         try:
             value.astimezone(UTC)
         except OverflowError as err:

@@ -70,3 +70,17 @@ def test_vision_throughput_smoke() -> None:
     ):
         assert isinstance(result[key], int | float) and math.isfinite(result[key]) and result[key] > 0, key
     assert result["site_mix"]["cameras"] == 4 and result["four_busy_cameras"]["fps_per_camera"] > 0
+
+
+@pytest.mark.timeout(300)  # two cloud processes (SQLite, then PostgreSQL), each on a fresh database
+def test_sync_catchup_smoke() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.sync_catchup", "--smoke"], cwd=REPO, capture_output=True, text=True, timeout=290
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in proc.stdout.strip().splitlines()]
+    assert [r["backend"] for r in lines] == ["sqlite", "postgresql"]  # PostgreSQL last
+    for result in lines:
+        assert result["events"] == 2000
+        for key in ("events_per_s", "bulk_insert_per_s"):
+            assert isinstance(result[key], int) and result[key] > 0, key
