@@ -19,7 +19,7 @@ import pytest
 
 from cloud.admin import bootstrap_tenant
 from cloud.app import RunningCloud, started_cloud
-from cloud.config import CloudConfig
+from cloud.config import CloudConfig, load_config
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from edge.storage.media import MediaQueue
@@ -247,3 +247,11 @@ async def test_snapshots_are_linked_from_events_and_served_to_their_tenant_only(
     assert own.status_code == 200 and own.content == jpeg and own.headers["Content-Type"] == "image/jpeg"
     assert other.status_code == 404 and other_page.status_code == 404  # another tenant: as if it did not exist
     assert missing.status_code == 404 and traversal.status_code == 404
+
+
+def test_media_dir_is_configurable_and_relative_to_the_config_file(tmp_path: Path) -> None:
+    config_file = tmp_path / "etc" / "cloud.toml"
+    config_file.parent.mkdir()
+    config_file.write_text('data_dir = "/var/lib/outpost-cloud"\nmedia_dir = "media-store"\n')
+    assert load_config(config_file, environ={}).media_path == tmp_path / "etc" / "media-store"
+    assert CloudConfig(data_dir=tmp_path).media_path == tmp_path / "media"

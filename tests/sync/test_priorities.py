@@ -26,6 +26,7 @@ from edge.storage.thinning import OutboxThinner
 from provisioning.enroll import claim_site
 from sync.agent import SyncAgent
 from sync.thinning import ThinningReport
+from tests.polling import eventually
 
 PASSWORD = "correct-horse-1"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -128,3 +129,16 @@ async def test_thinning_keeps_audit_reports_the_hole_and_the_portal_shows_it(
     assert page.status_code == 200
     assert 'data-testid="thinning-report"' in page.text
     assert f">{result.reports[0].count}<" in page.text and "the last per device per 60 s" in page.text
+
+
+async def test_the_running_thinner_checks_the_budget_on_its_own(edge_db: Database) -> None:
+    journal = Journal(edge_db)
+    await _journal_mix(journal)
+    thinner = OutboxThinner(edge_db, budget_bytes=8 * 1024, check_interval_s=0.05)
+    await thinner.start()
+    try:
+        await eventually(lambda: thinner.total_thinned > 0)
+    finally:
+        await thinner.stop()
+    events = await journal.recent(5, kind="thinning")
+    assert events and "telemetry records dropped" in events[0].summary  # in the local journal too

@@ -189,3 +189,23 @@ async def test_event_ids_are_made_safe_for_file_names(tmp_path: Path, vtest_fram
     assert path.parent == tmp_path / "gate"
     assert path.name == "20250601T120000.000Z-_etc_passwd_x.mp4"
     assert path.is_file()
+
+
+async def test_a_saved_clip_is_handed_on_for_upload(tmp_path: Path, vtest_frames: list[np.ndarray]) -> None:
+    saved: list[tuple[Path, bool]] = []
+    recorder = ClipRecorder(
+        "gate",
+        tmp_path / "clips",
+        ClipConfig(pre_s=1, post_s=1, fps=5, max_width=None),
+        on_saved=lambda p: saved.append((p, p.exists())),
+    )
+    try:
+        await push_range(recorder, vtest_frames, 0, 11)
+        path = await recorder.start("evt-7", at(1.0))
+        assert saved == []  # not while it is being written
+        await push_range(recorder, vtest_frames, 11, 40)
+        await eventually(lambda: saved)
+    finally:
+        await recorder.close()
+
+    assert saved == [(path, True)]  # once, with the final name, the file complete on disk
