@@ -60,6 +60,14 @@ class MediaRejected(Exception):
     """The cloud refused a media request for a reason resending will not fix soon."""
 
 
+class MediaUnsupported(Exception):
+    """The cloud has no media endpoint (an older cloud): uploads pause, files stay queued."""
+
+
+# How long uploads pause when the cloud has no media endpoint; records keep flowing meanwhile.
+UNSUPPORTED_PAUSE_S = 600.0
+
+
 class MediaUploader:
     """Uploads waiting media one chunk at a time (see the module docstring)."""
 
@@ -81,16 +89,26 @@ class MediaUploader:
         self._chunk_bytes = min(chunk_bytes, MAX_CHUNK_BYTES)
         self.uploaded = 0
         self.chunks_sent = 0
+        self._paused_until = 0.0
 
     async def run(self, interrupt: asyncio.Event | None = None) -> int:
         """Upload waiting files until none is left or `interrupt` is set; return files completed."""
         done = 0
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._paused_until:
+            return done
         while interrupt is None or not interrupt.is_set():
             upload = await self._source.next_upload()
             if upload is None:
                 return done
-            if await self._upload(upload, interrupt):
-                done += 1
+            try:
+                finished = await self._upload(upload, interrupt)
+            except MediaUnsupported as err:
+                # Not a failure of this file nor of the link: keep the queue, keep records flowing, ask later.
+                log.warning("media uploads paused for %.0f s: %s", UNSUPPORTED_PAUSE_S, err)
+                self._paused_until = loop.time() + UNSUPPORTED_PAUSE_S
+                return done
+            done += finished
         return done
 
     def _target(self, upload: MediaUpload, offset: int | None) -> str:
@@ -121,6 +139,8 @@ class MediaUploader:
             raise MediaRejected(
                 f"cloud answered {response.status_code} for media {upload.media_id}: {response.text[:200]}"
             )
+        if response.status_code in (404, 405):
+            raise MediaUnsupported(f"cloud answered {response.status_code} to {response.request.method} media")
         if response.status_code >= 500:
             response.raise_for_status()
 

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from aiohttp import web
 
 from cloud.admin import bootstrap_tenant
 from cloud.app import RunningCloud, started_cloud
@@ -255,3 +256,32 @@ def test_media_dir_is_configurable_and_relative_to_the_config_file(tmp_path: Pat
     config_file.write_text('data_dir = "/var/lib/outpost-cloud"\nmedia_dir = "media-store"\n')
     assert load_config(config_file, environ={}).media_path == tmp_path / "etc" / "media-store"
     assert CloudConfig(data_dir=tmp_path).media_path == tmp_path / "media"
+
+
+async def test_a_cloud_without_media_pauses_uploads_and_keeps_the_files(tmp_path: Path, edge_db: Database) -> None:
+    snapshot = tmp_path / "snap.jpg"
+    snapshot.write_bytes(b"\xff\xd8" + os.urandom(100))
+    queue = MediaQueue(edge_db)
+    await queue.register(snapshot, "snapshot")
+    hits: list[str] = []
+
+    async def not_found(request: web.Request) -> web.Response:
+        hits.append(request.method)
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)  # an older cloud: no media endpoint
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with httpx.AsyncClient() as client:
+            uploader = MediaUploader(queue, client, cloud_url=f"http://127.0.0.1:{port}", site_id="s", secret="00")
+            assert await uploader.run() == 0
+            assert await uploader.run() == 0  # paused: not asked again
+    finally:
+        await runner.cleanup()
+    assert hits == ["GET"]
+    assert await queue.waiting() == 1  # kept for a cloud that takes it
