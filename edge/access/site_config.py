@@ -196,7 +196,8 @@ class SiteConfigApplier:
                 raise ConfigRefused(f"people.{person.id}: unknown access level(s) {', '.join(unknown)}")
         try:
             # Checks the people as a snapshot would (ids unique, badges well-formed and listed once).
-            CredentialSnapshot(version=doc.version, people=[_snapshot_person(p) for p in doc.people])
+            converted = [_snapshot_person(p) for p in doc.people]
+            CredentialSnapshot(version=doc.version, people=converted)
         except ValidationError as err:
             raise ConfigRefused(_reason(err)) from err
 
@@ -208,7 +209,7 @@ class SiteConfigApplier:
             if stamped.rowcount == 0:
                 await conn.execute(insert(site_config).values(id=1, **values))
             await _adopt_local_people(conn, doc)
-            reconciled = await _reconcile(conn, doc)
+            reconciled = await _reconcile(conn, doc, converted)
             # Only the people that differ from what is stored are rewritten (a delta of the full document):
             # a revoke in a document of 10,000 people costs one person's statements, not 10,000 people's.
             stored = await _managed_people(conn)
@@ -396,7 +397,7 @@ async def _adopt_local_people(conn: AsyncConnection, doc: SiteConfigDocument) ->
             )
 
 
-async def _reconcile(conn: AsyncConnection, doc: SiteConfigDocument) -> _Reconciled:
+async def _reconcile(conn: AsyncConnection, doc: SiteConfigDocument, converted: list[SnapshotPerson]) -> _Reconciled:
     """Merge the box's pending local edits into the document's people (module docstring: the rule)."""
     rows = (
         await conn.execute(
@@ -407,10 +408,10 @@ async def _reconcile(conn: AsyncConnection, doc: SiteConfigDocument) -> _Reconci
     ).all()
     edits = {row.external_id: row for row in rows if row.external_id is not None}
     out = _Reconciled([], [], {}, 0)
-    for person in doc.people:
+    for person, as_snapshot in zip(doc.people, converted, strict=True):
         edit = edits.get(person.id)
         if edit is None:
-            out.people.append(_snapshot_person(person))
+            out.people.append(as_snapshot)
             continue
         edited_at = as_utc(edit.edited_at)
         assert edited_at is not None

@@ -84,3 +84,10 @@ def test_sync_catchup_smoke() -> None:
         assert result["events"] == 2000
         for key in ("events_per_s", "bulk_insert_per_s"):
             assert isinstance(result[key], int) and result[key] > 0, key
+
+
+def test_site_config_apply_smoke() -> None:
+    result = run_bench("bench.site_config_apply")
+    assert result["people"] == 50
+    for key in ("first_apply_s", "revoke_apply_s", "full_snapshot_revoke_s", "revoke_speedup"):
+        assert isinstance(result[key], int | float) and result[key] > 0, key
