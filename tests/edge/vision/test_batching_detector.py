@@ -7,7 +7,6 @@ form deterministically a `RunGate` can hold one session.run open while other cal
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +25,8 @@ from edge.config import EdgeConfig
 from edge.vision import DetectorConfig, NanoDetDetector, YoloDetector
 from edge.vision.detectors import BatchingDetector, DetectorError, with_batching
 from tests.edge.site import site_config_dict
-from tests.edge.vision.test_batch_detect import load_yolo, mean_driven_yolo_model, summary
+from tests.edge.vision.mean_models import load_yolo, mean_driven_yolo_model, summary
+from tests.polling import eventually
 
 WAIT_S = 10.0  # bound on every wait in these tests, so a deadlock fails instead of hanging
 
@@ -298,10 +298,6 @@ async def test_edge_app_shares_one_batching_detector_between_cameras(tmp_path: P
         pipelines = runner.app[keys.CAMERAS]
         east, west = pipelines["east"].detector, pipelines["west"].detector
         assert isinstance(east, BatchingDetector) and east is west
-        for _ in range(100):
-            if east.stats["frames"] >= 4:
-                break
-            await asyncio.sleep(0.1)
-        assert east.stats["frames"] >= 4  # frames of both cameras went through the wrapper
+        await eventually(lambda: east.stats["frames"] >= 4, timeout_s=10)  # both cameras' frames went through it
     finally:
         await runner.stop()
