@@ -18,7 +18,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud import api, enrollment, ingest, media, portal
+from cloud import api, enrollment, ingest, media, metrics, portal
 from cloud.appkeys import CONFIG, DB, ENGINE
 from cloud.auth import (
     API_LOGIN_PATH,
@@ -139,6 +139,7 @@ def build_app(config: CloudConfig) -> web.Application:
         filters={"utc": _utc},
     )
     _add_routes(app)
+    metrics.install(app)  # /metrics, /readyz, sync counters
     return app
 
 

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from importlib import metadata
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -24,18 +23,11 @@ from edge import keys
 from edge.storage.journal import JournalEntry
 from observability.loop_lag import LoopLagMonitor
 from observability.scrape import TOKEN_FILE_NAME, exposition, may_scrape, refused
+from observability.version import software_version
 
 PREFIX = "outpost_edge"
 COMMAND_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 READY_TIMEOUT_S = 2.0
-
-
-def software_version() -> str:
-    """The installed outpost package's version ("unknown" when run from a tree that is not installed)."""
-    try:
-        return metadata.version("outpost")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class _ComponentCollector(Collector):
