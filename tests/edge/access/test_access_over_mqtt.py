@@ -173,7 +173,9 @@ async def test_card_then_pin_over_mqtt(edge_app, devices) -> None:
     assert await reader.wait_receipt(card.id)
     audit = (await edge_app.app[keys.JOURNAL].recent(1, "audit"))[0]
     assert audit.payload["reason"] == "pin_required" and audit.summary.startswith("WAITING Grace")
-    assert lock.commands.empty()
+    # Barrier: a command sent after the decision is the first the vault lock gets (the card alone opened nothing).
+    barrier = await edge_app.app[keys.ACCESS].command_door("vault", "lock", by="tester")
+    assert (await asyncio.wait_for(lock.commands.get(), 5)).id == barrier.id
 
     with_pin = BadgeRead(credential="55501", pin="8642")
     await reader.publish("event", with_pin)

@@ -3,6 +3,7 @@ reset on a correct PIN, expiry, restart, and the admin API that lists and clears
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -61,7 +62,9 @@ async def test_wrong_pins_lock_the_credential_out_at_every_door(edge_app, device
     assert await front.wait_receipt(read.id)
     audit = (await edge_app.app[keys.JOURNAL].recent(1, "audit"))[0].payload
     assert (audit["door_id"], audit["granted"], audit["reason"]) == ("front", False, "pin_lockout")
-    assert lock.commands.empty()
+    # Barrier: a command sent after those decisions is the first the vault lock gets.
+    barrier = await edge_app.app[keys.ACCESS].command_door("vault", "lock", by="tester")
+    assert (await asyncio.wait_for(lock.commands.get(), 5)).id == barrier.id
     assert len(await lockout_alarms(edge_app)) == 1
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from edge import keys
@@ -27,9 +29,11 @@ async def test_unsafe_requests_need_the_csrf_token(edge_app, devices) -> None:
         assert (await client.post("/api/v1/doors/front/unlock")).status_code == 403
         bad = await client.post("/api/v1/doors/front/unlock", headers={"X-CSRF-Token": "guess"})
         assert bad.status_code == 403
-        assert lock.commands.empty()
         ok = await client.post("/api/v1/doors/front/unlock", headers={"X-CSRF-Token": csrf})
         assert ok.status_code == 202
+        # The refused requests sent nothing: the first command the lock gets is the accepted one (a barrier).
+        first = await asyncio.wait_for(lock.commands.get(), 5)
+        assert first.id == ok.json()["command_id"]
         assert (await client.post("/api/v1/doors/nope/unlock", headers={"X-CSRF-Token": csrf})).status_code == 404
         cross = await client.post(
             "/api/v1/doors/front/lock", headers={"X-CSRF-Token": csrf, "Origin": "http://evil.example"}
