@@ -64,10 +64,12 @@ async def test_a_lost_unlock_is_resent_and_acknowledged_once(
         # The delivery ends with the ack; once it has, no further copy can be sent.
         await eventually(lambda: commands_in_flight(commander) == 0)
         assert lock.acked == [lost.id]
-        assert lock.commands.empty()
         assert await reader.wait_receipt(badge.id)
         await eventually(lambda: state.doors["front"].status == "unlocked")
         assert not state.doors["front"].faulted and "command_failed" not in state.doors["front"].alarms
+        # Barrier: a command sent now is the next the lock gets; no third copy of the unlock came before it.
+        barrier = await edge_app.app[keys.ACCESS].command_door("front", "lock", by="tester")
+        assert (await asyncio.wait_for(lock.commands.get(), 5)).id == barrier.id
         resends = [r.getMessage() for r in caplog.records if "resending" in r.getMessage()]
         assert len(resends) == 1 and "attempt 2" in resends[0] and lost.id in resends[0]
     finally:
