@@ -22,6 +22,7 @@ from cloud.config import CloudConfig, ConfigError, load_config
 from cloud.db.engine import create_engine, session_factory
 from cloud.db.migrate import upgrade
 from cloud.enrollment import DEFAULT_TTL
+from observability.logs import configure as configure_logging
 from sync.timezones import check_timezone
 
 T = TypeVar("T")
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the HTTP server", description="Run the cloud HTTP server.")
     serve.add_argument("--config", required=True, type=Path, help="TOML config file")
+    serve.add_argument(
+        "--log-format", choices=["text", "json"], default="text", help="log lines as text or JSON (default text)"
+    )
     serve.add_argument(
         "--check-config",
         action="store_true",
@@ -149,7 +153,7 @@ def _cmd_serve(args: argparse.Namespace, config: CloudConfig) -> int:
     if args.check_config:
         print(f"{args.config}: OK")
         return EXIT_OK
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.INFO, args.log_format)
     # aiosqlite logs every statement with its parameters (site secrets among them) at DEBUG.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
     asyncio.run(_serve(config))

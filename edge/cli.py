@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from edge.config import ConfigError, EdgeConfig, load_config
+from observability.logs import configure as configure_logging
 
 DEFAULT_CONFIG = Path("/etc/outpost/edge.toml")
 
@@ -26,11 +27,14 @@ def _parser() -> argparse.ArgumentParser:
         help="validate the config file (and that the files it relies on, such as the detector model, load) and exit",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    log_help = "log lines as text or JSON (default text)"
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help=log_help)
     # --config and -v are accepted after the subcommand too (`outpost-edge add-user ana --config F`); SUPPRESS
     # keeps a subcommand's unset option from overwriting the value given before it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+    common.add_argument("--log-format", choices=["text", "json"], default=argparse.SUPPRESS, help=log_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the appliance (the default)", parents=[common])
     user = sub.add_parser("add-user", help="create a console user", parents=[common])
@@ -80,10 +84,7 @@ async def _with_db(config: EdgeConfig, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `outpost-edge`."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO, args.log_format)
     if args.command == "hash-password":
         from edge.broker.passwords import hash_password
 
