@@ -30,6 +30,7 @@ from sync.media import MAX_CHUNK_BYTES, MEDIA_PATH, chunk_signing_bytes, media_i
 from sync.media_uploader import MediaUpload, MediaUploader
 from sync.signing import SITE_HEADER, sign
 from sync.wire import EnrollResponse
+from tests.cloud.cloud_helpers import login
 
 PASSWORD = "correct-horse-1"
 CHUNK = 256 * 1024
@@ -202,11 +203,6 @@ async def test_bad_chunks_get_a_clear_4xx(cloud_config: CloudConfig) -> None:
     assert not list((cloud_config.media_path / site.site_id).glob(f"{media_id_for('snapshot', 'b.jpg')}*"))
 
 
-async def _login(http: httpx.AsyncClient, tenant: str) -> None:
-    response = await http.post("/api/v1/login", json={"email": f"admin@{tenant.lower()}.example", "password": PASSWORD})
-    assert response.status_code == 200, response.text
-
-
 async def test_snapshots_are_linked_from_events_and_served_to_their_tenant_only(
     tmp_path: Path, cloud_config: CloudConfig, edge_db: Database
 ) -> None:
@@ -232,8 +228,8 @@ async def test_snapshots_are_linked_from_events_and_served_to_their_tenant_only(
         url = f"/portal/sites/{site.site_id}/media/{media_id}"
         async with httpx.AsyncClient(base_url=cloud.url) as acme, httpx.AsyncClient(base_url=cloud.url) as globex:
             anonymous = await acme.get(url)
-            await _login(acme, "Acme")
-            await _login(globex, "Globex")
+            await login(acme, "admin@acme.example", PASSWORD)
+            await login(globex, "admin@globex.example", PASSWORD)
             page = await acme.get(f"/portal/sites/{site.site_id}")
             own = await acme.get(url)
             other = await globex.get(url)
