@@ -44,6 +44,7 @@ from edge.vision.detectors.base import DetectorError
 from edge.vision.detectors.batching import with_batching
 from edge.vision.detectors.registry import load_detector
 from edge.vision.detectors.tiling import with_tiling
+from edge.vision.door_snapshots import DoorSnapshots
 from edge.vision.events import TrackEvent
 from edge.vision.live import LiveFeed
 from edge.vision.model_files import ModelNotFoundError
@@ -264,12 +265,15 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
 
     registrations: set[asyncio.Task[None]] = set()
 
+    def notify_sync() -> None:
+        if (agent := app[keys.SYNC]) is not None:
+            agent.notify()
+
     async def upload(path: Path, kind: MediaKind) -> None:
         # After the record naming the file is journaled: the media queue sends it after that record.
         # Snapshots and clips live in <dir>/<camera id>/<file>; events name the camera and the file.
-        name = media_name(path.name, path.parent.name)
-        if await app[keys.MEDIA].register(path, kind, name) is not None and (agent := app[keys.SYNC]) is not None:
-            agent.notify()
+        if await app[keys.MEDIA].register(path, kind, media_name(path.name, path.parent.name)) is not None:
+            notify_sync()
 
     def upload_soon(path: Path, kind: MediaKind) -> None:
         task = asyncio.create_task(upload(path, kind), name=f"media-{path.name}")
@@ -293,14 +297,14 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
             occurred_at=event.occurred_at,
         )
         if event.snapshot_path is not None:
-            await upload(event.snapshot_path, "snapshot")
+            upload_soon(event.snapshot_path, "snapshot")  # hashing the file must not hold up the camera
 
     async def on_track_event(event: TrackEvent) -> None:
         await journal.record(
             "detection", event.payload(), source=event.camera_id, summary=event.summary(), occurred_at=event.occurred_at
         )
         if event.snapshot_path is not None:
-            await upload(event.snapshot_path, "snapshot")
+            upload_soon(event.snapshot_path, "snapshot")  # hashing the file must not hold up the camera
         # A clip is registered once its file is complete (ClipRecorder's on_saved).
 
     for cam in cameras:
@@ -333,7 +337,16 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
         [config.storage.snapshot_dir, config.storage.clip_dir], config.vision.retention, executor=executor
     )
     await sweeper.start()
+    door_snapshots = DoorSnapshots(
+        journal,
+        app[keys.MEDIA],
+        config.storage.snapshot_dir,
+        {door.id: door.camera for door in config.doors if door.camera in pipelines},
+        on_queued=notify_sync,
+    )
+    door_snapshots.start()
     yield
+    await _stage("stop door snapshots", door_snapshots.stop())
     await _stage("stop retention", sweeper.stop())
     await _stage("stop cameras", asyncio.gather(*(p.stop() for p in pipelines.values())))
     for task in list(registrations):  # a clip saved during shutdown stays on disk but is not queued for upload

@@ -30,6 +30,11 @@ class DoorConfig(Section):
         description="Readers at this door: {device, direction}; a bare device id means direction 'in'",
     )
     contact: str | None = Field(default=None, description="Device id of the door contact")
+    camera: str | None = Field(
+        default=None,
+        description="Camera watching the door: each access decision and raised alarm there gets a snapshot, "
+        "uploaded to the cloud after its record (docs/SYNC.md, Media)",
+    )
     rex: str | None = Field(
         default=None,
         description="Device id of a request-to-exit input (a contact-kind device; open = pressed); "

@@ -56,6 +56,8 @@ class EdgeConfig(Section):
         for door in self.doors:
             if door.zone not in zones:
                 raise ValueError(f"doors.{door.id}.zone: unknown zone {door.zone!r}")
+            if door.camera is not None and door.camera not in {c.id for c in self.cameras}:
+                raise ValueError(f"doors.{door.id}.camera: unknown camera {door.camera!r}")
             _expect_kind(devices, f"doors.{door.id}.lock", door.lock, "lock")
             for reader in door.reader_ids:
                 _expect_kind(devices, f"doors.{door.id}.readers", reader, "reader")

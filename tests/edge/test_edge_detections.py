@@ -44,7 +44,10 @@ async def test_camera_detections_reach_journal_and_console(
 
         async def latest_person() -> Any:
             detections = await journal.recent(50, "detection")
-            return next((d for d in detections if d.payload.get("category") == "person"), None)
+            return next(
+                (d for d in detections if d.payload.get("kind") == "count" and d.payload.get("category") == "person"),
+                None,
+            )
 
         person = await eventually(latest_person, timeout_s=30)
         assert person.payload["count"] >= 1
