@@ -23,22 +23,30 @@ def shared_dir() -> Path:
     return SHARED
 
 
+def shared_file(shared_dir: Path, relative: str) -> Path:
+    """A file in the shared data folder; fails the test (never skips) when it is missing."""
+    path = shared_dir / relative
+    if not path.is_file():
+        pytest.fail(f"{path} is missing")
+    return path
+
+
 @pytest.fixture(scope="session")
 def vtest_path(shared_dir: Path) -> Path:
     """The real surveillance clip."""
-    path = shared_dir / "data" / "vtest.avi"
-    if not path.exists():
-        pytest.fail(f"{path} is missing")
-    return path
+    return shared_file(shared_dir, "data/vtest.avi")
 
 
 @pytest.fixture(scope="session")
 def nanodet_path(shared_dir: Path) -> Path:
     """The default NanoDet ONNX model."""
-    path = shared_dir / "models" / "nanodet-coco-416.onnx"
-    if not path.exists():
-        pytest.fail(f"{path} is missing")
-    return path
+    return shared_file(shared_dir, "models/nanodet-coco-416.onnx")
+
+
+@pytest.fixture(scope="session")
+def blazeface_path(shared_dir: Path) -> Path:
+    """The shared BlazeFace model (an ONNX file that is no object detector)."""
+    return shared_file(shared_dir, "models/blazeface-256.onnx")
 
 
 @pytest.fixture(autouse=True)

@@ -15,16 +15,8 @@ from tests.onnx_writer import constant_output_model
 
 T0 = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 
-# vtest_path, nanodet_path and shared_dir come from tests/conftest.py (they fail, never skip, when absent).
-
-
-@pytest.fixture(scope="session")
-def blazeface_path(shared_dir: Path) -> Path:
-    """Return the shared BlazeFace model (an ONNX file that is no object detector)."""
-    path = shared_dir / "models" / "blazeface-256.onnx"
-    if not path.is_file():
-        pytest.fail(f"{path} is missing")
-    return path
+# shared_dir and its files (vtest_path, nanodet_path, blazeface_path) come from tests/conftest.py; they fail,
+# never skip, when absent.
 
 
 @pytest.fixture(scope="session")
