@@ -18,7 +18,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud import api, enrollment, ingest, media, metrics, portal
+from cloud import api, configsync, enrollment, ingest, media, metrics, people_api, portal
 from cloud.appkeys import CONFIG, DB, ENGINE
 from cloud.auth import (
     API_LOGIN_PATH,
@@ -36,7 +36,9 @@ from cloud.db.migrate import upgrade
 from cloud.enrollment import ENROLL_LIMITER
 from cloud.responses import api_error_middleware, reject_nul_middleware
 from cloud.sessions import SESSIONS, SessionStore, load_session_secret
+from cloud.siteconfig import NOTIFIER, ConfigNotifier
 from sync.codec import MAX_BODY_BYTES
+from sync.downlink import CONFIG_PATH, CONFIG_REPORT_PATH
 from sync.media import MEDIA_PATH
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 from webguard.headers import install_security_headers
@@ -84,6 +86,11 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _wake_long_polls(app: web.Application) -> None:
+    # Waiting configuration pulls answer 204 at once instead of holding the shutdown for up to MAX_WAIT_S.
+    app[NOTIFIER].close()
+
+
 def _utc(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
@@ -96,6 +103,8 @@ def _add_routes(app: web.Application) -> None:
     router.add_get(HEALTH_PATH, ingest.handle_health)
     router.add_get(f"{MEDIA_PATH}/{{media_id}}", media.handle_media_state)
     router.add_put(f"{MEDIA_PATH}/{{media_id}}", media.handle_media_chunk)
+    router.add_get(CONFIG_PATH, configsync.handle_config_pull)
+    router.add_post(CONFIG_REPORT_PATH, configsync.handle_config_report)
     # JSON API (session cookie + X-CSRF-Token).
     router.add_post(API_LOGIN_PATH, api.handle_login)
     router.add_post(API_LOGOUT_PATH, api.handle_logout)
@@ -104,6 +113,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get("/api/v1/sites/{site_id}/records", api.handle_site_records)
     router.add_post("/api/v1/sites/{site_id}/revoke", api.handle_revoke_site)
     router.add_post("/api/v1/enrollment-codes", api.handle_create_code)
+    people_api.add_routes(router)
     # HTML portal.
     router.add_get("/", portal.handle_root)
     router.add_get(LOGIN_PATH, portal.handle_login_page)
@@ -127,6 +137,8 @@ def build_app(config: CloudConfig) -> web.Application:
         middlewares=[api_error_middleware, reject_nul_middleware, session_middleware],
     )
     app[CONFIG] = config
+    app[NOTIFIER] = ConfigNotifier()
+    app.on_shutdown.append(_wake_long_polls)
     install_security_headers(app, csp=PORTAL_CSP)
     app[media.MEDIA_LOCKS] = {}
     app[ENROLL_LIMITER] = RateLimiter(config.rate_limit_attempts, config.rate_limit_window_s)

@@ -17,6 +17,7 @@ from cloud.passwords import hash_password, needs_rehash, verify_password
 from cloud.responses import api_error, client_ip, is_api_request
 from cloud.sessions import SESSION_COOKIE, SESSIONS
 from cloud.tenancy import Principal
+from sync.downlink import CONFIG_PATH, CONFIG_REPORT_PATH
 from sync.media import MEDIA_PATH
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 from webguard.login_throttle import KNOWN_CLIENT_COOKIE, KNOWN_CLIENT_MAX_AGE_S, LoginAttempt, LoginThrottle
@@ -34,8 +35,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Endpoints that never use the session cookie and so cannot be forged cross-site: boxes authenticate with
 # an HMAC (sync) or a one-time code (enroll); the login endpoints check a password (the HTML form also
 # carries its own double-submit token, the JSON one requires a JSON body, which needs a CORS preflight).
-CSRF_EXEMPT_PATHS = frozenset({SYNC_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH})
-MACHINE_PATHS = frozenset({SYNC_PATH, ENROLL_PATH, HEALTH_PATH})
+CSRF_EXEMPT_PATHS = frozenset({SYNC_PATH, CONFIG_REPORT_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH})
+MACHINE_PATHS = frozenset({SYNC_PATH, CONFIG_PATH, CONFIG_REPORT_PATH, ENROLL_PATH, HEALTH_PATH})
 # Media chunks (sync.media) are signed like batches: no session, no CSRF token.
 MACHINE_PREFIXES = (MEDIA_PATH + "/",)
 

@@ -33,8 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.appkeys import DB
 from cloud.db.models import Record, Site, SiteSyncState, SyncNonce, utcnow
+from cloud.reconcile import reconcile_edit
 from cloud.responses import error_response, json_model
+from cloud.siteconfig import NOTIFIER, ConfigNotifier
 from sync.codec import BatchDecodeError, decode_batch_records
+from sync.downlink import LocalEdit
 from sync.signing import (
     MAX_CLOCK_SKEW_S,
     SIGNATURE_HEADER,
@@ -145,13 +148,20 @@ async def record_refusal(
 
 
 async def store_batch(
-    db: async_sessionmaker[AsyncSession], batch: SyncBatch, skew_s: float | None = None, *, scrub: bool = True
+    db: async_sessionmaker[AsyncSession],
+    batch: SyncBatch,
+    skew_s: float | None = None,
+    *,
+    scrub: bool = True,
+    notifier: ConfigNotifier | None = None,
 ) -> SyncAck:
     """Store the batch's new records, skip those already stored, and advance the site's checkpoint.
 
     Records the batch's nonce in the same transaction, and the site's sync state (clock skew, backlog).
     Raises Replayed if the nonce was seen within `NONCE_TTL_S`, SiteRevoked if the site was revoked before
     the transaction commits; either way nothing is stored.
+    New ``config_edit`` records are reconciled in the same transaction (`cloud.reconcile`); the long-polls of
+    the sites whose version that bumped are woken through `notifier` after the commit.
     """
     now = utcnow()
     rows = [
@@ -166,7 +176,8 @@ async def store_batch(
         for record in batch.records
     ]
     max_seq = batch.records[-1].seq if batch.records else 0
-    stored = 0
+    new_seqs: set[int] = set()
+    bumped: set[str] = set()
     async with db.begin() as session:
         # Writes only, starting with the insert: on SQLite the transaction takes the write lock at once
         # (waiting up to busy_timeout) instead of failing a read-to-write upgrade with SQLITE_BUSY_SNAPSHOT.
@@ -185,7 +196,16 @@ async def store_batch(
             )
         )
         if rows:
-            stored = len((await session.execute(_insert_ignoring_duplicates(dialect), rows)).all())
+            new_seqs.update((await session.execute(_insert_ignoring_duplicates(dialect), rows)).scalars())
+        stored = len(new_seqs)
+        # Box edits are reconciled with the record that carries them, once: a replayed record is not new.
+        edits = [r for r in batch.records if r.kind == "config_edit" and r.seq in new_seqs]
+        if edits:
+            tenant_id = await session.scalar(select(Site.tenant_id).where(Site.id == batch.site_id))
+            for record in edits:
+                if tenant_id is not None:
+                    edit = LocalEdit.model_validate(record.payload)
+                    bumped |= await reconcile_edit(session, tenant_id, batch.site_id, record.seq, edit)
         advanced = await session.execute(
             update(SITES)
             .where(SITES.c.id == batch.site_id, SITES.c.revoked_at.is_(None))
@@ -200,6 +220,8 @@ async def store_batch(
             # Revoked since the signature check: raising rolls the inserts back.
             raise SiteRevoked(batch.site_id, None)
         await _upsert_state(session, dialect, batch.site_id, _state_of(batch, now, skew_s))
+    if notifier is not None:
+        notifier.notify(bumped)
     return SyncAck(acked_seq=max_seq, stored=stored, duplicates=len(rows) - stored)
 
 
@@ -211,6 +233,10 @@ class SiteCredentials(NamedTuple):
 
 
 async def site_credentials(db: async_sessionmaker[AsyncSession], site_id: str) -> SiteCredentials | None:
+    """Return the secret and revocation of an enrolled site, or None (also for an id that is not printable ASCII)."""
+    # Printable ASCII only: a header that is not (read with surrogate escapes) must not reach the database.
+    if not _SITE_ID.fullmatch(site_id):
+        return None
     async with db() as session:
         row = (await session.execute(select(Site.secret, Site.revoked_at).where(Site.id == site_id))).first()
     return None if row is None else SiteCredentials(row.secret, row.revoked_at)
@@ -269,7 +295,7 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
         )
         return json_model(body_model, status=422)
     try:
-        ack = await store_batch(db, batch, skew, scrub=decoded.needs_scrub)
+        ack = await store_batch(db, batch, skew, scrub=decoded.needs_scrub, notifier=request.app[NOTIFIER])
     except Replayed as err:
         log.warning("sync batch from site %s rejected: %s", site_id, err)
         await record_refusal(db, site_id, f"replayed: {err}", skew_s=skew)

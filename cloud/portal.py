@@ -27,6 +27,7 @@ from cloud.config import format_validation_error
 from cloud.db.models import Record
 from cloud.media import complete_media
 from cloud.sessions import SESSIONS
+from cloud.siteconfig import site_config
 from cloud.tenancy import Principal, SiteAlreadyRevoked, SiteNotFound, TenantScope
 from sync.media import MediaKind, media_id_for, media_name
 from sync.thinning import ThinningReport
@@ -170,6 +171,7 @@ async def handle_site_page(request: web.Request) -> web.Response:
         try:
             records = await scope.records(site_id, DEFAULT_RECORD_LIMIT)
             thinning = await scope.records(site_id, THINNING_REPORT_LIMIT, kind="thinning")
+            config = await site_config(session, await scope.site(site_id))
         except SiteNotFound as err:  # deleted between the two queries
             raise web.HTTPNotFound(text="No such site.") from err
     context = {
@@ -179,6 +181,7 @@ async def handle_site_page(request: web.Request) -> web.Response:
         "media": {r.seq: media_links(request.app[CONFIG].media_path, site_id, r.payload) for r in records},
         "limit": DEFAULT_RECORD_LIMIT,
         "thinning": [thinning_row(r) for r in thinning],
+        "config": config,
     }
     return aiohttp_jinja2.render_template("site.html", request, context)
 

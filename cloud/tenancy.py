@@ -1,6 +1,7 @@
 """Tenant isolation in one place.
 
-Every query of tenant-owned data (sites, records, enrollment codes) made on behalf of a logged-in user goes
+Every query of tenant-owned data (sites, records, enrollment codes, and the HQ-managed configuration:
+people, badges, site policies, conflicts) made on behalf of a logged-in user goes
 through `TenantScope`, whose queries all start from `tenant_sites()`: the only place that filters by tenant.
 The command line acts for a tenant named on it through the same functions (`revoke_site`).
 A site of another tenant is indistinguishable from a missing one (`SiteNotFound`, answered as 404).
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.db.models import Record, Site, SiteSyncState, utcnow
+from cloud.db.models import ConfigConflict, Person, Record, Site, SitePolicy, SiteSyncState, utcnow
 from cloud.enrollment import IssuedCode, issue_code
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,21 @@ class KindCounts:
 def tenant_sites(tenant_id: str) -> Select[Site]:
     """Return a query of the sites `tenant_id` owns: the one tenant filter of site data."""
     return select(Site).where(Site.tenant_id == tenant_id)
+
+
+def tenant_people(tenant_id: str) -> Select[Person]:
+    """Return a query of the people `tenant_id` owns (removed ones included)."""
+    return select(Person).where(Person.tenant_id == tenant_id)
+
+
+def tenant_policies(tenant_id: str) -> Select[SitePolicy]:
+    """Return a query of the site policies (levels, schedules, holidays, doors) `tenant_id` owns."""
+    return select(SitePolicy).where(SitePolicy.tenant_id == tenant_id)
+
+
+def tenant_conflicts(tenant_id: str) -> Select[ConfigConflict]:
+    """Return a query of the reconciliation conflicts of `tenant_id`'s sites."""
+    return select(ConfigConflict).where(ConfigConflict.tenant_id == tenant_id)
 
 
 def scoped_sites(principal: Principal) -> Select[Site]:

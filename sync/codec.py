@@ -51,7 +51,8 @@ def encode_batch(batch: SyncBatch) -> bytes:
     return gzip.compress(raw, compresslevel=6)
 
 
-def _inflate(body: bytes) -> bytes:
+def inflate(body: bytes) -> bytes:
+    """Inflate a gzip body of at most MAX_BODY_BYTES without ever holding more (a gzip bomb is refused)."""
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
         raw = inflater.decompress(body, MAX_BODY_BYTES + 1)
@@ -67,7 +68,7 @@ def _inflate(body: bytes) -> bytes:
 def decode_batch(body: bytes) -> SyncBatch:
     """Parse gzip JSON into a validated batch, raising BatchDecodeError if any part is invalid."""
     try:
-        return SyncBatch.model_validate_json(_inflate(body))
+        return SyncBatch.model_validate_json(inflate(body))
     except ValueError as err:
         raise BatchDecodeError(str(err)) from err
 
@@ -99,7 +100,7 @@ def decode_batch_records(body: bytes) -> DecodedBatch:
     without a usable seq, or seqs not unique and ascending. A record that is otherwise invalid is returned in
     `rejected` with the reason, and left out of `batch`.
     """
-    raw = _inflate(body)
+    raw = inflate(body)
     scrub = any(marker in raw for marker in (b"\\u0000", b"NaN", b"Infinity"))
     try:  # the common case, in one pass (about a third faster than record by record)
         return DecodedBatch(batch=SyncBatch.model_validate_json(raw), rejected=[], needs_scrub=scrub)
