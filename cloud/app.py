@@ -18,7 +18,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud import api, configsync, enrollment, ingest, media, metrics, people_api, portal
+from cloud import api, configsync, enrollment, ingest, media, metrics, people_api, people_portal, portal
 from cloud.appkeys import CONFIG, DB, ENGINE
 from cloud.auth import (
     API_LOGIN_PATH,
@@ -124,6 +124,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get(f"{portal.PORTAL_PATH}/sites/{{site_id}}", portal.handle_site_page)
     router.add_post(f"{portal.PORTAL_PATH}/sites/{{site_id}}/revoke", portal.handle_revoke_form)
     router.add_get(f"{portal.PORTAL_PATH}/sites/{{site_id}}/media/{{media_id}}", portal.handle_media_page)
+    people_portal.add_routes(router)
 
 
 def build_app(config: CloudConfig) -> web.Application:
