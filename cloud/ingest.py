@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy import Insert, Table, case, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,7 +37,7 @@ from cloud.db.models import Record, Site, SiteSyncState, SyncNonce, utcnow
 from cloud.reconcile import reconcile_edit
 from cloud.responses import error_response, json_model
 from cloud.siteconfig import NOTIFIER, ConfigNotifier
-from sync.codec import BatchDecodeError, decode_batch_records
+from sync.codec import BatchDecodeError, decode_batch_records, describe
 from sync.downlink import LocalEdit
 from sync.signing import (
     MAX_CLOCK_SKEW_S,
@@ -47,7 +48,7 @@ from sync.signing import (
     StaleTimestamp,
     verify,
 )
-from sync.wire import BadRecordsBody, SyncAck, SyncBatch
+from sync.wire import BadRecordsBody, RecordRejection, SyncAck, SyncBatch
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +243,18 @@ async def site_credentials(db: async_sessionmaker[AsyncSession], site_id: str) -
     return None if row is None else SiteCredentials(row.secret, row.revoked_at)
 
 
+def _invalid_edits(batch: SyncBatch) -> list[RecordRejection]:
+    """Refuse `config_edit` records whose payload is not a `LocalEdit` (checked before anything is stored)."""
+    rejected = []
+    for record in batch.records:
+        if record.kind == "config_edit":
+            try:
+                LocalEdit.model_validate(record.payload)
+            except ValidationError as err:
+                rejected.append(RecordRejection(seq=record.seq, error="invalid_record", detail=describe(err)))
+    return rejected
+
+
 GZIP_MAGIC = b"\x1f\x8b"
 _SITE_ID = re.compile(r"[\x21-\x7e]{1,64}")
 
@@ -284,14 +297,15 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
     if batch.site_id != site_id:
         await record_refusal(db, site_id, "site_mismatch", skew_s=skew)
         return error_response(400, "site_mismatch", f"batch site_id does not match the {SITE_HEADER} header")
-    if decoded.rejected:
-        seqs = [r.seq for r in decoded.rejected]
+    rejected = sorted(decoded.rejected + _invalid_edits(batch), key=lambda r: r.seq)
+    if rejected:
+        seqs = [r.seq for r in rejected]
         log.warning("site %s: batch refused for %d bad record(s), seq %s", site_id, len(seqs), seqs[:20])
         await record_refusal(db, site_id, f"bad_records: seq {seqs[:20]}", skew_s=skew)
         body_model = BadRecordsBody(
             error="bad_records",
             detail=f"{len(seqs)} record(s) refused; nothing of this batch was stored: send it again without them",
-            rejected=decoded.rejected,
+            rejected=rejected,
         )
         return json_model(body_model, status=422)
     try:

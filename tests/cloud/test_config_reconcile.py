@@ -11,14 +11,14 @@ from cloud_helpers import TenantFixture, login, send_batch
 from config_helpers import add_person, document, pull
 
 from sync.downlink import ConfigCredential, ConfigPerson, LocalEdit
-from sync.wire import EnrollResponse, SyncBatch, SyncRecord
+from sync.wire import EnrollResponse, SyncBatch, SyncRecord, new_nonce
 
 
 def edit_batch(site: EnrollResponse, seq: int, edit: LocalEdit) -> SyncBatch:
     record = SyncRecord(
         seq=seq, kind="config_edit", occurred_at=datetime.now(UTC), payload=edit.model_dump(mode="json")
     )
-    return SyncBatch(site_id=site.site_id, sent_at=datetime.now(UTC), records=[record])
+    return SyncBatch(site_id=site.site_id, sent_at=datetime.now(UTC), nonce=new_nonce(), records=[record])
 
 
 def box_edit(
@@ -143,7 +143,8 @@ async def test_a_replayed_edit_changes_nothing(
     assert first.json()["stored"] == 1
     after_first = document(site, await pull(http, site, 0))
 
-    again = await send_batch(http, site, batch)
+    # The edge's retry of the same records carries a new nonce (the same body again is refused as replayed).
+    again = await send_batch(http, site, batch.model_copy(update={"nonce": new_nonce()}))
 
     assert (again.json()["stored"], again.json()["duplicates"]) == (0, 1)
     assert len(await conflicts(http)) == 1
@@ -179,7 +180,7 @@ async def test_an_invalid_box_edit_is_refused_and_nothing_is_stored(
 ) -> None:
     good = SyncRecord(seq=1, kind="event", occurred_at=datetime.now(UTC), payload={"n": 1})
     bad = SyncRecord(seq=2, kind="config_edit", occurred_at=datetime.now(UTC), payload={"person": "nobody"})
-    batch = SyncBatch(site_id=site.site_id, sent_at=datetime.now(UTC), records=[good, bad])
+    batch = SyncBatch(site_id=site.site_id, sent_at=datetime.now(UTC), nonce=new_nonce(), records=[good, bad])
 
     response = await send_batch(http, site, batch)
 
