@@ -144,7 +144,9 @@ async def stored(database_url: str, site_id: str) -> tuple[int, int]:
     return int(count), int(distinct)
 
 
-async def run_backend(backend: str, events: int, edge_db: Path, workdir: Path) -> dict[str, Any]:
+async def run_backend(
+    backend: str, events: int, edge_db: Path, workdir: Path, batch_size: int | None = None
+) -> dict[str, Any]:
     """Bulk insert, then the end-to-end catch-up, on one cloud backend."""
     async with fresh_database(backend, workdir) as url:
         codes = await issue_codes(url, 2)
@@ -161,7 +163,7 @@ async def run_backend(backend: str, events: int, edge_db: Path, workdir: Path) -
                 cloud_url=cloud.base,
                 site_id=site.site_id,
                 secret=site.secret,
-                batch_size=EdgeCloudConfig().batch_size,
+                batch_size=batch_size or EdgeCloudConfig().batch_size,
                 timeout_s=60,
             )
             progress(f"{backend}: end-to-end catch-up of {events} events")
@@ -187,7 +189,7 @@ async def run_backend(backend: str, events: int, edge_db: Path, workdir: Path) -
         "meets_target": events_per_s >= TARGET_RATIO * bulk_per_s,
         "e2e_s": round(e2e_s, 2),
         "bulk_insert_s": round(bulk_s, 2),
-        "batch_size": EdgeCloudConfig().batch_size,
+        "batch_size": batch_size or EdgeCloudConfig().batch_size,
         "batches": agent.batches_sent,
         "machine": machine(),
     }
@@ -195,7 +197,7 @@ async def run_backend(backend: str, events: int, edge_db: Path, workdir: Path) -
     return result
 
 
-async def main_async(events: int, backends: list[str]) -> None:
+async def main_async(events: int, backends: list[str], batch_size: int | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="outpost-catchup-") as tmp:
         workdir = Path(tmp)
         edge_db = workdir / "edge.db"
@@ -204,7 +206,7 @@ async def main_async(events: int, backends: list[str]) -> None:
         await fill_outbox(edge_db, events)
         progress(f"outbox filled in {time.perf_counter() - t0:.1f} s")
         for backend in backends:
-            emit(await run_backend(backend, events, edge_db, workdir))
+            emit(await run_backend(backend, events, edge_db, workdir, batch_size))
 
 
 def main() -> None:
@@ -216,13 +218,16 @@ def main() -> None:
     parser.add_argument(
         "--backend", choices=["sqlite", "postgresql"], action="append", help="only this backend (repeatable)"
     )
+    parser.add_argument(
+        "--batch-size", type=int, choices=range(1, 5001), metavar="1..5000", help="records per batch (edge default)"
+    )
     args = parser.parse_args()
     events = args.events or (2_000 if args.smoke else 100_000 if args.quick else 1_000_000)
     if events < 1:
         parser.error("--events must be at least 1")
     backends = [b for b in ("sqlite", "postgresql") if args.backend is None or b in args.backend]
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(main_async(events, backends))
+    asyncio.run(main_async(events, backends, args.batch_size))
 
 
 if __name__ == "__main__":
