@@ -46,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
         help="user that owns the written config (default as root: 'outpost', the service account, if it exists)",
     )
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="check this box: disk, clock, config, secrets, broker, cameras, model, database, cloud, systemd",
+        description="Check this box and print one line per check (pass/warn/fail) with the fix. "
+        "Exit status 1 if any check fails.",
+    )
+    doctor.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"edge config ({DEFAULT_CONFIG})")
+    doctor.add_argument("--json", action="store_true", help="print a JSON document instead of lines (no progress)")
     model = sub.add_parser("model", help="detector model tools")
     model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     build = model_sub.add_parser(
@@ -81,9 +89,19 @@ def _progress(message: str) -> None:
     print(f"  {message}", flush=True)
 
 
+def _progress_err(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `outpost-provision`."""
     args = _parser().parse_args(argv)
+    if args.command == "doctor":
+        from provisioning.doctor import render_json, render_text, run_checks
+
+        checks = run_checks(args.config, progress=(lambda _m: None) if args.json else _progress_err)
+        print(render_json(checks) if args.json else render_text(checks))
+        return 1 if any(c.status == "fail" for c in checks) else 0
     if args.command == "enroll":
         from provisioning.enroll import EnrollmentError, default_owner, enroll
 
