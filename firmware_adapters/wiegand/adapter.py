@@ -46,6 +46,9 @@ class WiegandLines(Protocol):
     async def next_edge(self) -> WiegandEdge:
         """Wait for the next falling edge."""
 
+    def poll_edge(self) -> WiegandEdge | None:
+        """Return an edge already received, or None: never waits."""
+
     def now_ns(self) -> int:
         """The current time on the clock of the edge timestamps."""
 
@@ -105,6 +108,13 @@ class GpiodWiegandLines:
         """Wait for the next falling edge."""
         return await self._queue.get()
 
+    def poll_edge(self) -> WiegandEdge | None:
+        """Return an edge already received, or None."""
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
     def now_ns(self) -> int:
         """CLOCK_MONOTONIC, the clock the edge events are stamped with."""
         return time.monotonic_ns()
@@ -132,9 +142,25 @@ class SimulatedWiegandLines:
                 await asyncio.sleep(bit_interval_s)
             self._queue.put_nowait(WiegandEdge(1 if bit == "1" else 0, time.monotonic_ns()))
 
+    def poll_edge_count(self) -> int:
+        """Edges queued and not yet taken by the reader."""
+        return self._queue.qsize()
+
+    def deliver(self, edges: list[WiegandEdge]) -> None:
+        """Queue edges stamped earlier at once, as the kernel hands them over after the loop was busy."""
+        for edge in edges:
+            self._queue.put_nowait(edge)
+
     async def next_edge(self) -> WiegandEdge:
         """Wait for the next falling edge."""
         return await self._queue.get()
+
+    def poll_edge(self) -> WiegandEdge | None:
+        """Return an edge already received, or None."""
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
 
     def now_ns(self) -> int:
         """The simulator stamps edges with time.monotonic_ns()."""
@@ -219,12 +245,16 @@ class WiegandReaderAdapter(DeviceAdapter[WiegandReaderConfig]):
             if deadline is None:
                 frame = assembler.feed(await lines.next_edge())
             else:
-                try:
-                    edge = await asyncio.wait_for(lines.next_edge(), max(0.0, (deadline - lines.now_ns()) / 1e9))
-                except TimeoutError:
-                    frame = assembler.flush(lines.now_ns())
-                else:
-                    frame = assembler.feed(edge)
+                # Edges carry their own timestamps, so one already queued belongs to this frame or starts the
+                # next, however late this task woke: only a quiet queue may end a frame by the clock.
+                edge = lines.poll_edge()
+                if edge is None:
+                    try:
+                        remaining_s = max(0.0, (deadline - lines.now_ns()) / 1e9)
+                        edge = await asyncio.wait_for(lines.next_edge(), remaining_s)
+                    except TimeoutError:
+                        edge = lines.poll_edge()
+                frame = assembler.flush(lines.now_ns()) if edge is None else assembler.feed(edge)
             if frame is not None:
                 await self._frame(sink, device_id, frame, formats, accept_raw)
 

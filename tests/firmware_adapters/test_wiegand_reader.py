@@ -9,7 +9,7 @@ import pytest
 from firmware_adapters.base import AdapterContext, AdapterError
 from firmware_adapters.messages import BadgeRead, Command, Feedback, Status
 from firmware_adapters.wiegand.adapter import SimulatedWiegandLines, WiegandReaderAdapter
-from firmware_adapters.wiegand.codec import H10301, H10304, W34, encode_bits
+from firmware_adapters.wiegand.codec import H10301, H10304, W34, WiegandEdge, encode_bits
 from firmware_adapters.wiegand.config import WiegandReaderConfig
 from tests.firmware_adapters.sinks import Sink
 from tests.polling import eventually
@@ -111,3 +111,28 @@ async def test_a_missing_gpio_chip_fails_start_cleanly() -> None:
     with pytest.raises(AdapterError, match="gpiochip-missing"):
         await adapter.start(Sink())
     await adapter.stop()
+
+
+async def test_a_frame_queued_while_the_loop_was_busy_is_read_whole() -> None:
+    # The kernel stamps each edge as it happens; when the event loop was busy past the frame timeout, a whole
+    # frame's edges are queued at once. Their timestamps, not the late wake-up, decide where the frame ends.
+    lines = SimulatedWiegandLines()
+    adapter = WiegandReaderAdapter(
+        {"reader-a": WiegandReaderConfig(d0=17, d1=18)}, AdapterContext(), lines_factory=lambda _id, _c: lines
+    )
+    sink = Sink()
+    await adapter.start(sink)
+    try:
+        await sink.next(Status)
+        bits = encode_bits(H10301, 18, 12345)
+        start = lines.now_ns() - 10 * adapter.configs["reader-a"].frame_timeout_ms * 1_000_000
+        edges = [WiegandEdge(int(bit), start + index * 2_000_000) for index, bit in enumerate(bits)]
+        lines.deliver(edges[:1])
+        await eventually(lambda: lines.poll_edge_count() == 0)  # the reader holds the first bit
+        lines.deliver(edges[1:])
+        device_id, badge = await sink.next(BadgeRead)
+        assert (device_id, badge.credential) == ("reader-a", "18:12345")
+        assert adapter.frames == 1
+        assert not adapter.bad_messages.get("reader-a")
+    finally:
+        await adapter.stop()
