@@ -19,11 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import Badge, ConfigConflict, Person, PersonSite, SitePolicy, utcnow
 from cloud.people import person_badges, person_sites
+from cloud.people_models import MAX_BADGES
 from cloud.siteconfig import bump_versions
 from cloud.tenancy import tenant_people, tenant_policies
 from sync.downlink import ConfigPerson, LocalEdit
 
 log = logging.getLogger(__name__)
+
+MAX_LEVELS = 64  # ConfigPerson.levels holds at most 64
 
 
 def _cloud_state(person: Person, badges: list[Badge]) -> dict[str, Any]:
@@ -54,7 +57,7 @@ async def _create_from_box(session: AsyncSession, tenant_id: str, site_id: str, 
     session.add(person)
     await session.flush()
     revoked = set(edit.revoked)
-    for credential in {c.number: c for c in box.credentials}.values():
+    for credential in list({c.number: c for c in box.credentials}.values())[:MAX_BADGES]:
         session.add(
             Badge(
                 tenant_id=tenant_id,
@@ -89,7 +92,7 @@ async def _merge(
     if box_later:
         # The box knows only the levels its site defines: keep the person's levels at other sites.
         local = await _site_levels(session, person.tenant_id, site_id)
-        person.levels = sorted(set(box.levels) | {lv for lv in person.levels if lv not in local})
+        person.levels = sorted(set(box.levels) | {lv for lv in person.levels if lv not in local})[:MAX_LEVELS]
         person.name, person.role = box.name, box.role
         person.valid_from, person.valid_until = box.valid_from, box.valid_until
     if person.active != box.active:
@@ -100,6 +103,10 @@ async def _merge(
     for credential in box.credentials:
         badge = by_number.get(credential.number)
         box_active = credential.active and credential.number not in revoked
+        if badge is None and len(by_number) >= MAX_BADGES:
+            # A document holds at most MAX_BADGES per person: the box's extra badge is not taken over.
+            log.warning("person %s: box badge %s dropped (at most %d)", person.id, credential.number, MAX_BADGES)
+            continue
         if badge is None:  # a badge issued on the box (e.g. a temporary one)
             badge = Badge(
                 tenant_id=person.tenant_id,

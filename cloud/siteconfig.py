@@ -150,7 +150,7 @@ async def build_document(session: AsyncSession, site: Site, version: int) -> Sit
                 valid_from=person.valid_from,
                 valid_until=person.valid_until,
                 # A level id means this site's definition of it; levels the site does not define are left out.
-                levels=[level for level in person.levels if level in levels],
+                levels=[level for level in person.levels if level in levels][:64],
                 credentials=[_credential(b) for b in badges.get(person.pk, [])],
                 updated_at=person.updated_at,
             )

@@ -188,3 +188,18 @@ async def test_an_invalid_box_edit_is_refused_and_nothing_is_stored(
     assert [r["seq"] for r in response.json()["rejected"]] == [2]
     await login(http, tenant.admin_email)
     assert (await http.get(f"/api/v1/sites/{site.site_id}/records")).json()["records"] == []
+
+
+async def test_box_badges_beyond_a_documents_limit_are_not_taken_over(
+    http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
+) -> None:
+    csrf = await login(http, tenant.admin_email)
+    ada = await add_person(http, csrf, "Ada", [site.site_id], ["hq-1"])
+    base = document(site, await pull(http, site, 0)).version
+    # The box's edit names 32 badges of its own (the most a person may hold) besides HQ's one.
+    many = {f"box-{n}": True for n in range(32)}
+    edit = box_edit(ada, base, datetime.now(UTC) + timedelta(seconds=1), badges=many)
+    assert (await send_batch(http, site, edit_batch(site, 1, edit))).status_code == 200
+
+    doc = document(site, await pull(http, site, base))  # still a valid document, never a 500
+    assert len(doc.people[0].credentials) == 32
