@@ -61,6 +61,7 @@ class SyncStateOut(ApiModel):
     clock_skew_s: float | None = Field(default=None, description="Site clock minus cloud clock, seconds")
     clock_checked_at: datetime | None = Field(default=None, description="When the skew was measured")
     clock_warning: bool = Field(default=False, description=f"|clock_skew_s| > {CLOCK_SKEW_WARN_S:.0f} s")
+    software_version: str | None = Field(default=None, description="Software version of the site's last batch")
 
 
 class SiteOut(ApiModel):

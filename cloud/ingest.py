@@ -120,6 +120,8 @@ async def _upsert_state(session: AsyncSession, dialect: str, site_id: str, value
 
 def _state_of(batch: SyncBatch, now: datetime, skew_s: float | None) -> dict[str, Any]:
     values: dict[str, Any] = {"last_batch_at": now}
+    if batch.software_version:
+        values["software_version"] = batch.software_version
     if skew_s is not None:
         values.update(clock_skew_s=skew_s, clock_checked_at=now)
     if batch.status is not None:

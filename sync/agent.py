@@ -27,6 +27,7 @@ from typing import Protocol, runtime_checkable
 import httpx
 from pydantic import ValidationError
 
+from observability.version import software_version
 from sync.backoff import Backoff
 from sync.codec import BatchTooLarge, encode_batch
 from sync.media_uploader import MediaRejected, MediaSource, MediaUploader
@@ -262,7 +263,12 @@ class SyncAgent:
     def _encode(self, records: list[SyncRecord], status: SyncStatus | None = None) -> bytes:
         try:
             batch = SyncBatch(
-                site_id=self._site_id, sent_at=datetime.now(UTC), nonce=new_nonce(), records=records, status=status
+                site_id=self._site_id,
+                sent_at=datetime.now(UTC),
+                nonce=new_nonce(),
+                records=records,
+                status=status,
+                software_version=software_version(),
             )
             return encode_batch(batch)
         except BatchTooLarge:

@@ -31,6 +31,7 @@ class _BatchEnvelope(WireModel):
     nonce: str = Field(pattern=NONCE_PATTERN, description="Unique per request")
     records: list[dict[str, Any]] = Field(max_length=MAX_RECORDS, description="Records in ascending seq order")
     status: SyncStatus | None = Field(default=None, description="The edge's backlog and last error")
+    software_version: str | None = Field(default=None, max_length=64, pattern=r"^[\x21-\x7e]*$")
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,11 @@ def decode_batch_records(body: bytes) -> DecodedBatch:
         except ValidationError as err:
             rejected.append(RecordRejection(seq=seq, error="invalid_record", detail=describe(err)))
     batch = SyncBatch(
-        site_id=envelope.site_id, sent_at=envelope.sent_at, nonce=envelope.nonce, records=valid, status=envelope.status
+        site_id=envelope.site_id,
+        sent_at=envelope.sent_at,
+        nonce=envelope.nonce,
+        records=valid,
+        status=envelope.status,
+        software_version=envelope.software_version,
     )
     return DecodedBatch(batch=batch, rejected=rejected, needs_scrub=scrub)

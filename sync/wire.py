@@ -87,6 +87,9 @@ class SyncBatch(WireModel):
     sent_at: AwareDatetime = Field(description="When the edge sent the batch (timezone-aware)")
     nonce: str = Field(pattern=NONCE_PATTERN, description="Unique per request; see `new_nonce`")
     records: list[SyncRecord] = Field(max_length=5000, description="Records in ascending seq order")
+    software_version: str | None = Field(
+        default=None, max_length=64, pattern=r"^[\x21-\x7e]*$", description="The edge's installed software version"
+    )
     status: SyncStatus | None = Field(default=None, description="The edge's backlog and last error")
 
     @model_validator(mode="after")

@@ -321,3 +321,5 @@ class SiteSyncState(Base):
     # The cloud's last refusal of a batch that was signed by the site (replayed, expired, bad records...).
     refusal: Mapped[str | None] = mapped_column(String(500), nullable=True)
     refusal_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The software version the site's last accepted batch carried (upgrades: which box runs what).
+    software_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
