@@ -71,11 +71,12 @@ class _ComponentCollector(Collector):
         )
         for camera_id, pipeline in sorted(self._app.get(keys.CAMERAS, {}).items()):
             stats = pipeline.analyzer.stats
-            status = pipeline.status
-            frames.add_metric([camera_id], stats.frames)
-            skipped.add_metric([camera_id, "motion_gate"], max(0, stats.frames - stats.detector_runs))
-            skipped.add_metric([camera_id, "dropped"], status.frames_dropped)
-            detector.add_metric([camera_id], count_value=stats.detector_runs, sum_value=stats.detect_s)
+            # Read each counter once: the analysis thread may move them while this runs.
+            seen, runs, spent = stats.frames, stats.detector_runs, stats.detect_s
+            frames.add_metric([camera_id], seen)
+            skipped.add_metric([camera_id, "motion_gate"], max(0, seen - runs))
+            skipped.add_metric([camera_id, "dropped"], pipeline.status.frames_dropped)
+            detector.add_metric([camera_id], count_value=runs, sum_value=spent)
         yield frames
         yield skipped
         yield detector

@@ -125,3 +125,33 @@ async def test_metrics_from_the_lan_need_the_token_from_a_private_file(tmp_path:
         assert "outpost_edge_info" in allowed.text
     finally:
         await runner.stop()
+
+
+async def test_detector_latency_and_frames_move_on_a_real_camera(
+    tmp_path: Path, vtest_path: Path, nanodet_path: Path
+) -> None:
+    config = EdgeConfig.model_validate(
+        site_config_dict(
+            tmp_path / "edge",
+            cameras=[{"id": "plaza", "name": "Plaza", "zone": "lobby", "source": str(vtest_path), "fps": 5}],
+            vision={"detector": {"model_path": str(nanodet_path), "threads": 1}},
+        )
+    )
+    runner = EdgeRunner(config)
+    await runner.start()
+    try:
+
+        async def detector_ran() -> dict:
+            now = samples((await scrape(runner)).text)
+            runs = now.get(("outpost_edge_detector_latency_seconds_count", (("camera", "plaza"),)), 0)
+            return now if runs >= 3 else {}
+
+        found = await eventually(detector_ran, timeout_s=30)
+    finally:
+        await runner.stop()
+    runs = found[("outpost_edge_detector_latency_seconds_count", (("camera", "plaza"),))]
+    assert found[("outpost_edge_detector_latency_seconds_sum", (("camera", "plaza"),))] > 0
+    frames = found[("outpost_edge_camera_frames_total", (("camera", "plaza"),))]
+    gated = found[("outpost_edge_camera_frames_skipped_total", (("camera", "plaza"), ("why", "motion_gate")))]
+    assert frames >= runs and gated == frames - runs
+    assert ("outpost_edge_camera_frames_skipped_total", (("camera", "plaza"), ("why", "dropped"))) in found
