@@ -11,6 +11,7 @@ from cloud_helpers import TenantFixture, enroll, login, make_tenant
 from config_helpers import add_person, document, pull, report
 
 from cloud.app import RunningCloud
+from cloud.siteconfig import RECHECK_S, bump_versions
 from sync.signing import SITE_HEADER, sign
 from sync.wire import EnrollResponse
 
@@ -180,3 +181,17 @@ async def test_report_is_stored_and_shown_on_the_site_page(
     wrong_site = {**refused, "site_id": "someone-else"}
     assert (await report(http, site, wrong_site)).status_code == 400
     assert (await report(http, site, {"site_id": site.site_id})).status_code == 400
+
+
+async def test_an_edit_by_another_worker_is_seen_by_a_waiting_pull(
+    cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
+) -> None:
+    waiting = asyncio.create_task(pull(http, site, 1, wait=25))
+    await asyncio.sleep(0.3)  # not synchronisation: the answer is correct whether or not the pull waits yet
+    edited = time.monotonic()
+    # Another worker's edit: the version row changes, but this process's notifier is never told.
+    async with cloud.db.begin() as session:
+        await bump_versions(session, site.tenant_id, [site.site_id])
+    response = await waiting
+    assert time.monotonic() - edited < RECHECK_S + 1.5
+    assert document(site, response).version == 2
