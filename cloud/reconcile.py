@@ -2,8 +2,9 @@
 
 The rule (docs/SYNC.md, "Downlink"): a revoke always wins, whichever side made it (a removed person stays
 removed, a suspended person stays suspended, a revoked badge stays revoked); otherwise the later `updated_at`
-of the person wins. A person HQ edited after the document the box had (`PersonSite.hq_version` above the edit's
-`base_version`) and the box edited too is a conflict: resolved by the same rule AND listed for HQ.
+of the person wins; a box's later edit may lift a suspension when nothing changed the person elsewhere since its
+document. A person HQ (or another site's box) edited after the document the box had (`PersonSite.hq_version` above
+the edit's `base_version`) and the box edited too is a conflict: resolved by the same rule AND listed for HQ.
 
 Runs inside the transaction that stores the record, only for records that were new there, so a replayed batch
 changes nothing. Each reconciled edit bumps the versions of the person's sites: the box receives the merge.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import Badge, ConfigConflict, Person, PersonSite, SitePolicy, utcnow
@@ -79,7 +80,13 @@ async def _site_levels(session: AsyncSession, tenant_id: str, site_id: str) -> s
 
 
 async def _merge(
-    session: AsyncSession, person: Person, badges: list[Badge], site_id: str, edit: LocalEdit, box_later: bool
+    session: AsyncSession,
+    person: Person,
+    badges: list[Badge],
+    site_id: str,
+    edit: LocalEdit,
+    box_later: bool,
+    both_edited: bool,
 ) -> list[str]:
     """Apply the rule to `person` in place; return the revokes that decided something (for the conflict)."""
     box: ConfigPerson = edit.person
@@ -95,9 +102,14 @@ async def _merge(
         person.levels = sorted(set(box.levels) | {lv for lv in person.levels if lv not in local})[:MAX_LEVELS]
         person.name, person.role = box.name, box.role
         person.valid_from, person.valid_until = box.valid_from, box.valid_until
-    if person.active != box.active:
-        decided.append("suspended " + ("at HQ" if box.active else "on the box"))
-    person.active = person.active and box.active
+    if box_later and not both_edited:
+        # HQ has not edited the person since the box's document: the box saw HQ's state (or made the suspension
+        # itself), so its later edit may lift a suspension; only a revoke the box did not see must win.
+        person.active = box.active
+    else:
+        if person.active != box.active:
+            decided.append("suspended " + ("at HQ" if box.active else "on the box"))
+        person.active = person.active and box.active
     by_number = {b.number: b for b in badges}
     revoked = set(edit.revoked)
     for credential in box.credentials:
@@ -148,7 +160,7 @@ async def reconcile_edit(session: AsyncSession, tenant_id: str, site_id: str, se
     )
     both_edited = hq_version is not None and hq_version > edit.base_version
     box_later = box.updated_at > person.updated_at
-    decided = await _merge(session, person, badges, site_id, edit, box_later)
+    decided = await _merge(session, person, badges, site_id, edit, box_later, both_edited)
     person.updated_at = max(person.updated_at, box.updated_at)
     if both_edited:
         winner = "box" if box_later else "cloud"
@@ -169,4 +181,14 @@ async def reconcile_edit(session: AsyncSession, tenant_id: str, site_id: str, se
         )
         log.warning("site %s: conflict on person %s (seq %d): %s", site_id, box.id, seq, reason)
     sites = set(await person_sites(session, person))
-    return set(await bump_versions(session, tenant_id, sites | ({site_id} if hq_version is not None else set())))
+    bumped = await bump_versions(session, tenant_id, sites | ({site_id} if hq_version is not None else set()))
+    # For the person's OTHER sites this edit came from elsewhere, like an HQ edit: their boxes' edits made before
+    # seeing it are conflicts, and a suspension made here wins over them.
+    for other, version in bumped.items():
+        if other != site_id:
+            await session.execute(
+                update(PersonSite)
+                .where(PersonSite.person_pk == person.pk, PersonSite.site_id == other)
+                .values(hq_version=version)
+            )
+    return set(bumped)

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from cloud_helpers import TenantFixture, login, send_batch
+from cloud_helpers import TenantFixture, enroll, login, send_batch
 from config_helpers import add_person, document, pull
 
+from cloud.admin import create_enrollment_code
+from cloud.app import RunningCloud
 from sync.downlink import ConfigCredential, ConfigPerson, LocalEdit
 from sync.wire import EnrollResponse, SyncBatch, SyncRecord, new_nonce
 
@@ -127,6 +129,73 @@ async def test_the_later_edit_wins_without_a_conflict_when_only_the_box_edited(
     assert await conflicts(http) == []
     doc = document(site, await pull(http, site, base))
     assert doc.people[0].name == "Newer name"
+
+
+async def test_the_box_undoes_its_own_suspension_when_hq_did_not_edit_the_person(
+    http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
+) -> None:
+    """A suspension made on the box and lifted there later (e.g. during a partition) is not a revoke by HQ: the
+    box's later edit reactivates the person at HQ too (found by tests/sync/test_partition.py)."""
+    csrf = await login(http, tenant.admin_email)
+    ada = await add_person(http, csrf, "Ada", [site.site_id], ["1"])
+    base = document(site, await pull(http, site, 0)).version
+    now = datetime.now(UTC)
+
+    suspended = box_edit(ada, base, now + timedelta(seconds=1))
+    suspended.person.active = False
+    assert (await send_batch(http, site, edit_batch(site, 1, suspended))).status_code == 200
+    assert (await person(http, ada["id"]))["active"] is False
+    lifted = box_edit(ada, base, now + timedelta(seconds=2), name="Ada back")
+    assert (await send_batch(http, site, edit_batch(site, 2, lifted))).status_code == 200
+
+    merged = await person(http, ada["id"])
+    assert (merged["name"], merged["active"]) == ("Ada back", True)
+    assert await conflicts(http) == []
+    assert document(site, await pull(http, site, base)).people[0].active is True
+
+
+async def test_a_suspension_from_another_box_wins_over_a_later_edit_that_did_not_see_it(
+    http: httpx.AsyncClient, cloud: RunningCloud, tenant: TenantFixture, site: EnrollResponse
+) -> None:
+    other = await enroll(http, (await create_enrollment_code(cloud.db, tenant.tenant_id, "Annex")).code, "box-2")
+    csrf = await login(http, tenant.admin_email)
+    ada = await add_person(http, csrf, "Ada", [site.site_id, other.site_id], ["1"])
+    base = document(site, await pull(http, site, 0)).version
+    other_base = document(other, await pull(http, other, 0)).version
+    now = datetime.now(UTC)
+
+    suspended = box_edit(ada, other_base, now + timedelta(seconds=1))
+    suspended.person.active = False
+    assert (await send_batch(http, other, edit_batch(other, 1, suspended))).status_code == 200
+    unaware = box_edit(ada, base, now + timedelta(seconds=2), name="Ada renamed here")
+    assert (await send_batch(http, site, edit_batch(site, 1, unaware))).status_code == 200
+
+    merged = await person(http, ada["id"])
+    assert (merged["name"], merged["active"]) == ("Ada renamed here", False)
+    [conflict] = await conflicts(http)
+    assert (conflict["site_id"], conflict["person_id"]) == (site.site_id, ada["id"])
+
+
+async def test_an_hq_suspension_wins_over_a_later_box_edit_that_did_not_see_it(
+    http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
+) -> None:
+    csrf = await login(http, tenant.admin_email)
+    ada = await add_person(http, csrf, "Ada", [site.site_id], ["1"])
+    base = document(site, await pull(http, site, 0)).version
+    suspended = await http.put(
+        f"/api/v1/people/{ada['id']}",
+        json={"name": "Ada", "active": False, "sites": [site.site_id]},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert suspended.status_code == 200
+
+    later = box_edit(ada, base, datetime.now(UTC) + timedelta(minutes=5), name="Ada on the box")
+    assert (await send_batch(http, site, edit_batch(site, 1, later))).status_code == 200
+
+    merged = await person(http, ada["id"])
+    assert (merged["name"], merged["active"]) == ("Ada on the box", False)
+    [conflict] = await conflicts(http)
+    assert "suspended at HQ" in conflict["reason"]
 
 
 async def test_a_replayed_edit_changes_nothing(
