@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 
@@ -20,6 +19,7 @@ from cloud.tenancy import Principal
 from sync.downlink import CONFIG_PATH, CONFIG_REPORT_PATH
 from sync.media import MEDIA_PATH
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
+from webguard.csrf import csrf_matches
 from webguard.login_throttle import KNOWN_CLIENT_COOKIE, KNOWN_CLIENT_MAX_AGE_S, LoginAttempt, LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         if principal is None:
             raise unauthenticated(request)
         submitted = await _submitted_csrf_token(request)
-        if not hmac.compare_digest(submitted.encode(), principal.csrf_token.encode()):
+        if not csrf_matches(principal.csrf_token, submitted):
             log.warning(
                 "CSRF token missing or wrong for %s %s (user %s)",
                 request.method,

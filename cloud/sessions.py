@@ -1,4 +1,8 @@
-"""Server-side login sessions: a random cookie token, stored only as a keyed digest, plus a CSRF token."""
+"""Server-side login sessions: a random cookie token, stored only as a keyed digest.
+
+The session's CSRF token is not stored at all: it is derived from the cookie token (webguard.csrf), so a copy of
+the `sessions` table yields neither a usable cookie nor a CSRF token.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.config import CloudConfig
 from cloud.db.models import User, UserSession, utcnow
 from cloud.tenancy import Principal
+from webguard.csrf import derive_csrf_token
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "outpost_session"
 SESSION_TTL = timedelta(hours=12)
 SECRET_BYTES = 32
+CSRF_LABEL = b"outpost portal csrf v1"
 
 
 SESSION_CREDENTIAL = "session-secret"
@@ -87,7 +93,6 @@ class SessionStore:
                 UserSession(
                     token_digest=self._digest(token),
                     user_id=user_id,
-                    csrf_token=secrets.token_urlsafe(32),
                     created_at=now,
                     expires_at=now + self.ttl,
                 )
@@ -97,7 +102,8 @@ class SessionStore:
     async def resolve(self, token: str) -> Principal | None:
         """Return the principal of a live session, or None."""
         query = (
-            select(UserSession.csrf_token, User.id, User.tenant_id, User.email, User.role)
+            select(User.id, User.tenant_id, User.email, User.role)
+            .select_from(UserSession)
             .join(User, User.id == UserSession.user_id)
             .where(UserSession.token_digest == self._digest(token), UserSession.expires_at > utcnow())
         )
@@ -106,7 +112,11 @@ class SessionStore:
         if row is None:
             return None
         return Principal(
-            user_id=row.id, tenant_id=row.tenant_id, email=row.email, role=row.role, csrf_token=row.csrf_token
+            user_id=row.id,
+            tenant_id=row.tenant_id,
+            email=row.email,
+            role=row.role,
+            csrf_token=derive_csrf_token(token, CSRF_LABEL),
         )
 
     async def revoke(self, token: str) -> None:

@@ -111,13 +111,13 @@ class User(Base):
 
 
 class UserSession(Base):
-    """A server-side login session; only a keyed digest of the cookie token is stored."""
+    """A server-side login session; only a keyed digest of the cookie token is stored (the CSRF token is derived
+    from the cookie token, never stored)."""
 
     __tablename__ = "sessions"
 
     token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

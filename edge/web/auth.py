@@ -7,9 +7,7 @@ because it is derived from the session token (an HMAC of it), which only the bro
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,10 +19,12 @@ from sqlalchemy import delete, func, insert, select
 
 from edge.storage.database import Database
 from edge.storage.schema import console_sessions, console_users
+from webguard.csrf import csrf_matches, derive_csrf_token
 
 SESSION_COOKIE = "outpost_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+CSRF_LABEL = b"outpost console csrf v1"
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so timing does not reveal which names exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -40,7 +40,7 @@ class ConsoleSession:
 
     def csrf_ok(self, token: str | None) -> bool:
         """Return True if `token` matches this session's CSRF token."""
-        return bool(token) and hmac.compare_digest(self.csrf_token, token or "")
+        return csrf_matches(self.csrf_token, token)
 
 
 SESSION = web.RequestKey("session", ConsoleSession)
@@ -51,9 +51,7 @@ def _token_hash(token: str) -> str:
 
 
 def _csrf_token(session_token: str) -> str:
-    # Knowing it reveals nothing about the session token (HMAC), and it needs no storage.
-    digest = hmac.new(session_token.encode(), b"outpost console csrf v1", hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return derive_csrf_token(session_token, CSRF_LABEL)
 
 
 class ConsoleAuth:

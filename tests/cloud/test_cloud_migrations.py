@@ -98,3 +98,62 @@ async def test_site_config_revision_upgrades_a_database_with_sites_and_downgrade
 
     assert not CONFIG_TABLES & await table_names(db_url)
     assert {"sites", "records"} <= await table_names(db_url)
+
+
+async def column_names(url: str, table: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(lambda sync: inspect(sync).get_columns(table))
+            return {column["name"] for column in columns}
+    finally:
+        await engine.dispose()
+
+
+async def test_csrf_revision_drops_the_stored_token_keeping_sessions_and_downgrades_cleanly(db_url: str) -> None:
+    await upgrade(db_url, "0005")
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'Acme', '2026-01-01')"))
+            await conn.execute(
+                text(
+                    "INSERT INTO users (id, tenant_id, email, password_hash, role, created_at) "
+                    "VALUES (1, 't1', 'a@acme.example', 'x', 'admin', '2026-01-01')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO sessions (token_digest, user_id, csrf_token, created_at, expires_at) "
+                    "VALUES ('d1', 1, 'clear-csrf', '2026-01-01', '2099-01-01')"
+                )
+            )
+    finally:
+        await engine.dispose()
+
+    await upgrade(db_url, "0006")
+
+    assert "csrf_token" not in await column_names(db_url, "sessions")
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            # The session lives on: its CSRF token is derived from the cookie from now on.
+            assert (await conn.execute(text("SELECT user_id FROM sessions WHERE token_digest = 'd1'"))).scalar() == 1
+    finally:
+        await engine.dispose()
+
+    await downgrade(db_url, "0005")
+
+    assert "csrf_token" in await column_names(db_url, "sessions")
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            # The stored tokens cannot be recovered: the downgrade ends every session.
+            assert (await conn.execute(text("SELECT count(*) FROM sessions"))).scalar() == 0
+            assert (await conn.execute(text("SELECT count(*) FROM users"))).scalar() == 1
+    finally:
+        await engine.dispose()
+
+    await upgrade(db_url)
+
+    assert await schema_diff(db_url) == []

@@ -18,7 +18,7 @@ from cloud_helpers import (
     portal_login,
     send_batch,
 )
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from cloud.admin import create_user
 from cloud.app import RunningCloud
@@ -142,6 +142,30 @@ async def test_logout_ends_the_session(http: httpx.AsyncClient, tenant: TenantFi
         assert response.status_code == 204
         assert "outpost_session" not in http.cookies
         assert (await thief.get("/api/v1/sites")).status_code == 401
+
+
+async def test_a_leaked_sessions_row_yields_neither_a_session_nor_a_csrf_token(
+    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture
+) -> None:
+    csrf = await login(http, tenant.admin_email)
+    cookie = http.cookies["outpost_session"]
+    async with cloud.db() as session:
+        rows = (await session.execute(text("SELECT * FROM sessions"))).mappings().all()
+    leaked = [str(value) for row in rows for value in row.values() if value is not None]
+
+    assert len(rows) == 1
+    assert not [value for value in leaked if cookie in value or csrf in value]
+    # Every stored value, tried as the cookie (stolen session) and as the CSRF token of a forged cross-site post
+    # riding on the victim's own cookie, is refused.
+    for value in leaked:
+        async with httpx.AsyncClient(base_url=http.base_url, cookies={"outpost_session": value}) as thief:
+            assert (await thief.get("/api/v1/sites")).status_code == 401
+        forged = await http.post(
+            "/api/v1/enrollment-codes", json={"site_name": "Depot"}, headers={"X-CSRF-Token": value}
+        )
+        assert forged.status_code == 403 and forged.json()["error"] == "csrf_failed"
+    genuine = await http.post("/api/v1/enrollment-codes", json={"site_name": "Depot"}, headers={"X-CSRF-Token": csrf})
+    assert genuine.status_code == 201, genuine.text
 
 
 async def test_sites_api_lists_sites_with_counts_and_records(
