@@ -37,8 +37,8 @@ class ConfigCredential(WireModel):
     valid_until: AwareDatetime | None = Field(default=None, description="Not valid from then on")
 
 
-class ConfigPerson(WireModel):
-    """A cloud-managed person, complete (PINs are enrolled at the site and never leave it)."""
+class PersonFields(WireModel):
+    """A person as the doors need them: shared by HQ's documents and the edge's credential snapshots."""
 
     id: str = Field(min_length=1, max_length=64, description="The cloud's id of the person")
     name: str = Field(min_length=1, max_length=120, description="Full name")
@@ -48,6 +48,11 @@ class ConfigPerson(WireModel):
     valid_until: AwareDatetime | None = Field(default=None, description="Person not valid from then on")
     levels: list[str] = Field(default_factory=list, max_length=64, description="Access level ids")
     credentials: list[ConfigCredential] = Field(default_factory=list, max_length=32, description="Badges")
+
+
+class ConfigPerson(PersonFields):
+    """A cloud-managed person, complete (PINs are enrolled at the site and never leave it)."""
+
     updated_at: AwareDatetime = Field(description="When this record last changed (reconciliation: later wins)")
 
 

@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from edge.access.credentials import CredentialFormatError, as_utc, normalise_credential
 from edge.access.pins import PIN_PATTERN
-from edge.config import SLUG
 from edge.storage.database import Database
 from edge.storage.schema import access_snapshot, credentials, passback_presence, people, person_access, person_levels
+from sync.downlink import ConfigCredential, PersonFields
 from webguard.params import MAX_DB_INT
 
 UNCHANGED = object()
@@ -42,26 +42,13 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SnapshotCredential(_Body):
-    """A credential in a snapshot."""
-
-    number: str = Field(min_length=1, max_length=128, description="Card number, '<facility>:<card>' or hex UID")
-    active: bool = Field(default=True, description="False: known but not honoured")
-    valid_from: AwareDatetime | None = Field(default=None, description="Not valid before")
-    valid_until: AwareDatetime | None = Field(default=None, description="Not valid from then on")
+# One credential and person shape for HQ's documents and snapshots pushed to the box (sync.downlink).
+SnapshotCredential = ConfigCredential
 
 
-class SnapshotPerson(_Body):
+class SnapshotPerson(PersonFields):
     """A person in a snapshot, complete except for `pin` (absent = keep the stored PIN)."""
 
-    id: str = Field(min_length=1, max_length=64, description="The cloud's id of the person (external id)")
-    name: str = Field(min_length=1, max_length=120, description="Full name")
-    active: bool = Field(default=True, description="False: suspended")
-    role: str | None = Field(default=None, pattern=SLUG, description="Role, e.g. one that may override lockdown")
-    valid_from: AwareDatetime | None = Field(default=None, description="Person not valid before")
-    valid_until: AwareDatetime | None = Field(default=None, description="Person not valid from then on")
-    levels: list[str] = Field(default_factory=list, max_length=64, description="Access level ids")
-    credentials: list[SnapshotCredential] = Field(default_factory=list, max_length=32, description="Credentials")
     pin: str | None = Field(
         default=None, pattern=PIN_PATTERN, repr=False, description="PIN in clear (hashed on arrival); null clears"
     )
