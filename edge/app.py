@@ -188,7 +188,7 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     local_host = broker.client_host
     # Adapter accounts are added to the live directory before any adapter connects.
     in_process = broker.local if config.mqtt.core_in_process else None
-    gateway = DeviceGateway(config.devices, directory, local_host, broker.port, local=in_process)
+    gateway = await DeviceGateway.create(config.devices, directory, local_host, broker.port, local=in_process)
     pins = PinHasher.from_file(config.access.pin_key_file or config.storage.data_dir / "access-pin.key")
     # The last document applied from the cloud stays in force across restarts (and a week offline).
     effective = await load_effective_config(db, config)
