@@ -111,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("add-user", "add-person"):
         try:
+            if args.command == "add-person":
+                from edge.web.forms import validate_person_name
+
+                validate_person_name(args.name)  # the console's rule, checked before the database is opened
             asyncio.run(_with_db(config, args))
         except ValueError as err:
             print(f"outpost-edge: {err}", file=sys.stderr)

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 _PIN = r"^[0-9]{4,12}$"
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 # A name is printable text: no NUL or other control characters (NUL cannot be stored in the cloud's PostgreSQL).
 _NAME = r"^[^\x00-\x1f\x7f-\x9f]+$"
+PersonName = Annotated[str, Field(min_length=1, max_length=120, pattern=_NAME, description="Full name")]
+_PERSON_NAME: TypeAdapter[str] = TypeAdapter(PersonName)
+
+
+def validate_person_name(name: str) -> str:
+    """`name` if it is a valid person name (the console's rule, for the CLI too); else ValueError saying why."""
+    try:
+        return _PERSON_NAME.validate_python(name)
+    except ValidationError as err:
+        if not name:
+            raise ValueError("a person's name must not be empty") from None
+        if len(name) > 120:
+            raise ValueError("a person's name must be at most 120 characters") from None
+        raise ValueError(f"a person's name must be printable text (no NUL or control characters): {name!r}") from err
 
 
 class _Body(BaseModel):
@@ -26,7 +41,7 @@ class LoginForm(_Body):
 class PersonIn(_Body):
     """A person to add, with credential numbers and, optionally, levels, role and PIN."""
 
-    name: str = Field(min_length=1, max_length=120, pattern=_NAME, description="Full name")
+    name: PersonName
     credentials: list[str] = Field(default_factory=list, max_length=16, description="Card numbers")
     valid_from: datetime | None = Field(default=None, description="Credentials valid from (aware)")
     valid_until: datetime | None = Field(default=None, description="Credentials valid until (aware)")
@@ -47,7 +62,7 @@ class PersonIn(_Body):
 class PersonPatch(_Body):
     """Changes to a person; a field left out is unchanged, `null` clears role/validity/PIN."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=120, pattern=_NAME, description="Full name")
+    name: PersonName | None = None
     active: bool | None = Field(default=None, description="False suspends every credential, true reactivates")
     levels: list[str] | None = Field(default=None, max_length=64, description="Replace the access levels")
     role: str | None = Field(default=None, pattern=_SLUG, description="Role; null clears")
