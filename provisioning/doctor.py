@@ -215,10 +215,10 @@ def check_model(config: EdgeConfig, progress: Progress) -> Check:
         return Check("detector model", "fail", str(err), "outpost-provision model build-default (or model import FILE)")
     progress(f"checking model {path} ...")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    recorded = path.with_name(path.name + ".sha256")
+    recorded = path.with_name(path.name + ".sha256")  # written by `model build-default` and `model import`
     if recorded.exists():
-        expected = recorded.read_text().split()[0].lower() if recorded.read_text().split() else ""
-        if expected != digest:
+        fields = recorded.read_text().split()
+        if not fields or fields[0].lower() != digest:
             return Check(
                 "detector model",
                 "fail",
@@ -228,7 +228,8 @@ def check_model(config: EdgeConfig, progress: Progress) -> Check:
     problem = detector_problem(config)
     if problem is not None:
         return Check("detector model", "fail", problem, "outpost-provision model info FILE; rebuild or re-import it")
-    return Check("detector model", "pass", f"{path} loads, sha256 {digest[:16]}...")
+    kept = f"matches {recorded.name}" if recorded.exists() else f"no {recorded.name} kept to compare"
+    return Check("detector model", "pass", f"{path} loads, sha256 {digest[:16]}... ({kept})")
 
 
 def check_database(config: EdgeConfig) -> Check:

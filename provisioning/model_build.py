@@ -132,6 +132,17 @@ def describe_onnx_model(path: Path) -> ModelInfo:
     )
 
 
+def write_checksum(model: Path, sha256: str | None = None) -> Path:
+    """Write `<model>.sha256` in sha256sum format ("<hex>  <name>"), which `outpost-provision doctor` verifies."""
+    digest = sha256 or _sha256(model)
+    target = model.with_name(model.name + ".sha256")
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(f"{digest}  {model.name}\n")
+    tmp.chmod(0o644)  # the service user reads it beside the model
+    os.replace(tmp, target)
+    return target
+
+
 def _sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -228,6 +239,7 @@ def build_default_model(cache_dir: Path, progress: Progress = print, force: bool
         cached = _cached_model(onnx_path, record_path)
         if cached is not None:
             progress(f"detector: using cached {onnx_path}")
+            write_checksum(onnx_path, cached.sha256)  # a cache built before checksums were kept gets one
             return cached
 
     started = time.monotonic()
@@ -265,6 +277,7 @@ def build_default_model(cache_dir: Path, progress: Progress = print, force: bool
         shutil.rmtree(work, ignore_errors=True)
     info = info.model_copy(update={"path": onnx_path})
     _write_record(record_path, info, origin="converted")
+    write_checksum(onnx_path, info.sha256)
     progress(f"detector: built {onnx_path} in {time.monotonic() - started:.0f} s (sha256 {info.sha256[:12]})")
     return info
 
@@ -278,6 +291,7 @@ def install_model(model: Path, install_dir: Path) -> Path:
     shutil.copyfile(model, tmp)
     tmp.chmod(0o644)
     tmp.replace(target)
+    write_checksum(target)  # digest of the copy as installed, so doctor checks what the service loads
     return target
 
 

@@ -31,7 +31,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNot
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from provisioning.child_process import output_tail, run_captured
-from provisioning.model_build import ModelBuildError, ModelInfo, Progress, describe_onnx_model
+from provisioning.model_build import ModelBuildError, ModelInfo, Progress, describe_onnx_model, write_checksum
 
 EXPORT_HINT = "pip install 'outpost[export]'"
 DEFAULT_EXPORT_IMGSZ = 640
@@ -120,6 +120,7 @@ def import_model(
     tmp_record = record_path.with_name(f".{record_path.name}.tmp")
     tmp_record.write_text(record.model_dump_json(indent=2) + "\n")
     os.replace(tmp_record, record_path)
+    write_checksum(dest, info.sha256)  # `outpost-provision doctor` verifies the model against it
     return info.model_copy(update={"path": dest})
 
 

@@ -49,7 +49,11 @@ def test_imports_the_shared_nanodet(tmp_path: Path, nanodet_path: Path) -> None:
     assert record.source == "nanodet-coco-416.onnx" and not record.converted_from_pt
     assert before <= record.imported_at <= datetime.now(UTC)
     assert any("running one inference" in m for m in messages)
-    assert sorted(p.name for p in models.iterdir()) == ["nanodet-coco-416.json", "nanodet-coco-416.onnx"]
+    assert sorted(p.name for p in models.iterdir()) == [
+        "nanodet-coco-416.json",
+        "nanodet-coco-416.onnx",
+        "nanodet-coco-416.onnx.sha256",
+    ]
 
 
 def test_importing_the_same_model_again_is_harmless(tmp_path: Path, nanodet_path: Path) -> None:
