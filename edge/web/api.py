@@ -19,6 +19,7 @@ from edge.web.access_view import lockdowns_json, pin_lockouts_json
 from edge.web.auth import SESSION
 from edge.web.forms import AlarmAckIn, CredentialPath, LockdownIn, PersonIn, PersonPatch, PinLockoutClearIn
 from edge.web.sync_view import sync_status
+from observability.version import software_version
 from webguard.params import parse_id
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -47,6 +48,7 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "site": app[keys.CONFIG].site.model_dump(),
+            "software_version": software_version(),
             "doors": [d.as_json() for d in state.doors.values()],
             "lockdowns": lockdowns_json(app[keys.ACCESS]),
             "zones": [{"id": z.id, "name": z.name, "passback": z.passback} for z in app[keys.CONFIG].zones],

@@ -15,6 +15,7 @@ from edge import keys
 from edge.web import api, live, sync_view
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
+from observability.version import software_version
 from webguard.headers import install_security_headers
 from webguard.login_throttle import (
     KNOWN_CLIENT_COOKIE,
@@ -136,6 +137,7 @@ async def dashboard(request: web.Request) -> dict[str, object]:
         "cameras": config.cameras,
         "events": await request.app[keys.JOURNAL].recent(30),
         "sync": await sync_view.sync_status(request.app),
+        "software_version": software_version(),
     }
 
 
