@@ -19,7 +19,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
@@ -53,8 +53,12 @@ UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 class OutboxSource(Protocol):
     """What the agent needs from the edge's outbox."""
 
-    async def pending(self, limit: int) -> list[SyncRecord]:
-        """Return up to `limit` unacknowledged records not in quarantine, in seq order (priority kinds first)."""
+    async def pending(self, limit: int, exclude: Collection[int] = ()) -> list[SyncRecord]:
+        """Return up to `limit` unacknowledged records not in quarantine, in seq order (priority kinds first).
+
+        Records whose seqs are in `exclude` (a batch in flight) are skipped as if already acknowledged: the
+        result is what `pending(limit)` returns once they are.
+        """
         ...
 
     async def mark_acked(self, seqs: Sequence[int]) -> None:
@@ -104,6 +108,12 @@ def _is_unreachable(err: BaseException) -> bool:
     if isinstance(err, httpx.TransportError):
         return True
     return isinstance(err, httpx.HTTPStatusError) and err.response.status_code in UNAVAILABLE_STATUSES
+
+
+async def _discard(task: asyncio.Task[list[SyncRecord]]) -> None:
+    """Cancel a read-ahead that will not be used (its outcome, even an error, no longer matters)."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _unencodable(records: Sequence[SyncRecord]) -> list[RecordRejection]:
@@ -199,21 +209,28 @@ class SyncAgent:
     async def flush(self) -> int:
         """Send batches until the outbox is empty; return records acknowledged.
 
-        Records that cannot be delivered are quarantined on the way (see the module docstring).
+        Records that cannot be delivered are quarantined on the way (see the module docstring). While a batch
+        is in flight the next one is read ahead (`pending(limit, exclude=...)`); it is used only if the batch is
+        acknowledged in full, so acks stay per batch and by exact seqs.
         """
         total = 0
         async with self._flush_lock:
             limit = self._batch_size
+            ahead: list[SyncRecord] | None = None
             while True:
-                records = await self._outbox.pending(limit)
+                records = ahead if ahead is not None else await self._outbox.pending(limit)
+                ahead = None
                 if not records:
                     return total
+                reading = asyncio.create_task(self._read_ahead(limit, records))
                 try:
                     ack = await self._send(records)
                 except RecordsRefused as refused:
+                    await _discard(reading)
                     await self._quarantine(records, refused.rejected)
                     continue
                 except BatchTooLarge as err:
+                    await _discard(reading)
                     if len(records) > 1:
                         limit = max(1, len(records) // 2)  # until the record that is too large stands alone
                         continue
@@ -221,11 +238,21 @@ class SyncAgent:
                         records, [RecordRejection(seq=records[0].seq, error="too_large", detail=str(err))]
                     )
                     continue
+                except BaseException:
+                    await _discard(reading)
+                    raise
                 delivered = [r.seq for r in records if r.seq <= ack.acked_seq]
+                if ack.acked_seq < records[-1].seq:
+                    await _discard(reading)
+                    await self._outbox.mark_acked(delivered)
+                    return total + len(delivered)
                 await self._outbox.mark_acked(delivered)
                 total += len(delivered)
-                if ack.acked_seq < records[-1].seq:
-                    return total
+                ahead = await reading  # after the ack: an outbox error here loses no acknowledgement
+
+    async def _read_ahead(self, limit: int, in_flight: Sequence[SyncRecord]) -> list[SyncRecord]:
+        """Return the batch `pending(limit)` will give once `in_flight` is acknowledged, read before that."""
+        return await self._outbox.pending(limit, exclude={r.seq for r in in_flight})
 
     async def _quarantine(self, records: Sequence[SyncRecord], rejected: Sequence[RecordRejection]) -> None:
         in_batch = {r.seq for r in records}

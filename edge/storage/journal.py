@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -197,20 +197,25 @@ class Outbox:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def pending(self, limit: int) -> list[SyncRecord]:
+    async def pending(self, limit: int, exclude: Collection[int] = ()) -> list[SyncRecord]:
         """Return up to `limit` unacknowledged records not in quarantine, in seq order, priority kinds first.
 
         Records of a kind in `LOW_PRIORITY_KINDS` (telemetry) only fill the room the others leave, so audit,
         alarms and events overtake a telemetry backlog (docs/SYNC.md, "Priorities"). A row that is not a valid
-        sync record is quarantined here (`unreadable_record`) and skipped.
+        sync record is quarantined here (`unreadable_record`) and skipped. `exclude` (a batch in flight) is
+        read past as if acknowledged, and not built into records again (the agent's read-ahead).
         """
         waiting = (outbox.c.acked.is_(False), ~_QUARANTINED)
+        skip = set(exclude)
+        wanted = limit + len(skip)
         while True:
             async with self._db.engine.connect() as conn:
-                rows = list((await conn.execute(_WAITING_FIRST, {"limit": limit})).all())
-                if len(rows) < limit:
+                found = (await conn.execute(_WAITING_FIRST, {"limit": wanted})).all()
+                rows = [r for r in found if r.seq not in skip][:limit]
+                if len(rows) < limit:  # then `found` holds every waiting record of the kinds sent first
                     rest = select(outbox).where(*waiting, outbox.c.kind.in_(LOW_PRIORITY_KINDS))
-                    rows += (await conn.execute(rest.order_by(outbox.c.seq).limit(limit - len(rows)))).all()
+                    more = (await conn.execute(rest.order_by(outbox.c.seq).limit(wanted - len(rows)))).all()
+                    rows += [r for r in more if r.seq not in skip][: limit - len(rows)]
             rows.sort(key=lambda r: r.seq)  # a batch is in ascending seq order (sync.wire.SyncBatch)
             records: list[SyncRecord] = []
             bad: list[RecordRejection] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -175,8 +175,8 @@ class ListOutbox:
         self.records = records
         self.acked = 0
 
-    async def pending(self, limit: int) -> list[SyncRecord]:
-        return [r for r in self.records if r.seq > self.acked][:limit]
+    async def pending(self, limit: int, exclude: Collection[int] = ()) -> list[SyncRecord]:
+        return [r for r in self.records if r.seq > self.acked and r.seq not in exclude][:limit]
 
     async def mark_acked(self, seqs: Sequence[int]) -> None:
         self.acked = max(self.acked, *seqs)

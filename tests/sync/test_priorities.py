@@ -69,6 +69,20 @@ async def test_priority_kinds_overtake_a_telemetry_backlog(edge_db: Database) ->
     assert len(left) == 360 - 5  # acknowledged exactly what was sent, not "everything up to its highest seq"
 
 
+async def test_reading_past_a_batch_in_flight_gives_the_batch_read_after_its_acknowledgement(edge_db: Database) -> None:
+    """The agent's read-ahead: `pending(n, exclude=in_flight)` before the ack equals `pending(n)` after it."""
+    await _journal_mix(Journal(edge_db))
+    outbox = Outbox(edge_db)
+    batch = await outbox.pending(10)
+    while batch:
+        ahead = await outbox.pending(10, exclude={r.seq for r in batch})
+        await outbox.mark_acked([r.seq for r in batch])
+        after = await outbox.pending(10)
+        assert [r.seq for r in ahead] == [r.seq for r in after]
+        batch = after
+    assert await outbox.backlog() == 0
+
+
 def test_outbox_budget_is_validated() -> None:
     assert StorageConfig().outbox_budget_bytes == 512 * 1024 * 1024
     with pytest.raises(ValueError, match="outbox_budget_mb"):

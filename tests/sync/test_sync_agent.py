@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -112,8 +112,9 @@ class ListOutbox:
         self.acked = 0
         self.quarantined: dict[int, RecordRejection] = {}
 
-    async def pending(self, limit: int) -> list[SyncRecord]:
-        return [r for r in self.records if r.seq > self.acked and r.seq not in self.quarantined][:limit]
+    async def pending(self, limit: int, exclude: Collection[int] = ()) -> list[SyncRecord]:
+        waiting = (r for r in self.records if r.seq > self.acked and r.seq not in self.quarantined)
+        return [r for r in waiting if r.seq not in exclude][:limit]
 
     async def mark_acked(self, seqs: Sequence[int]) -> None:
         self.acked = max(self.acked, *seqs)
@@ -143,6 +144,41 @@ async def test_records_the_cloud_refuses_are_quarantined(cloud_config: CloudConf
     assert sorted(outbox.quarantined) == [3, 8]
     assert "occurred_at" in outbox.quarantined[3].detail
     assert agent.last_error is None
+
+
+class LoggingOutbox(ListOutbox):
+    """Logs the agent's reads and acknowledgements in order."""
+
+    def __init__(self, records: list[SyncRecord]) -> None:
+        super().__init__(records)
+        self.log: list[tuple[str, list[int]]] = []
+
+    async def pending(self, limit: int, exclude: Collection[int] = ()) -> list[SyncRecord]:
+        records = await super().pending(limit, exclude)
+        self.log.append(("read", [r.seq for r in records]))
+        return records
+
+    async def mark_acked(self, seqs: Sequence[int]) -> None:
+        self.log.append(("acked", list(seqs)))
+        await super().mark_acked(seqs)
+
+
+async def test_the_next_batch_is_read_while_one_is_in_flight_and_acks_stay_exact(cloud_config: CloudConfig) -> None:
+    now = datetime.now(UTC)
+    outbox = LoggingOutbox([SyncRecord(seq=s, kind="event", occurred_at=now, payload={"n": s}) for s in range(1, 6)])
+    async with started_cloud(cloud_config) as cloud:
+        site = await enroll_site(cloud)
+        agent = SyncAgent(outbox, cloud_url=cloud.url, site_id=site.site_id, secret=site.secret, batch_size=2)
+        try:
+            delivered = await agent.flush()
+        finally:
+            await agent.stop(flush_timeout_s=1)
+        stored = await stored_payloads(cloud, site.site_id)
+
+    assert delivered == 5 and sorted(stored) == [1, 2, 3, 4, 5] and agent.batches_sent == 3
+    assert [seqs for step, seqs in outbox.log if step == "acked"] == [[1, 2], [3, 4], [5]]
+    # Read ahead: batch n+1 was read before batch n was acknowledged.
+    assert outbox.log[:3] == [("read", [1, 2]), ("read", [3, 4]), ("acked", [1, 2])]
 
 
 async def test_health_probe_ends_the_backoff_once_the_cloud_is_back(
@@ -228,11 +264,11 @@ class FlakyOutbox(ListOutbox):
         super().__init__(records)
         self.failed = False
 
-    async def pending(self, limit: int) -> list[SyncRecord]:
+    async def pending(self, limit: int, exclude: Collection[int] = ()) -> list[SyncRecord]:
         if not self.failed:
             self.failed = True
             raise sqlite3.OperationalError("database is locked")
-        return await super().pending(limit)
+        return await super().pending(limit, exclude)
 
 
 async def test_an_outbox_error_does_not_end_the_agent(cloud_config: CloudConfig) -> None:
