@@ -146,9 +146,25 @@ async def _set_sites(session: AsyncSession, person: Person, site_ids: list[str])
     return before | after
 
 
+HQ = "hq"  # Person.suspended_by of a suspension made at HQ (otherwise the id of the site whose box made it)
+
+
+def set_active(person: Person, active: bool, origin: str) -> None:
+    """Set `active`, recording who suspended the person: `origin` ("hq" or a site id) when this suspends them.
+
+    An edit that keeps an existing suspension (e.g. HQ renaming a person a box suspended) keeps its origin, so
+    that box may still lift it (docs/SYNC.md, reconciliation rule 1).
+    """
+    if active:
+        person.suspended_by = None
+    elif person.active is not False or person.suspended_by is None:
+        person.suspended_by = origin
+    person.active = active
+
+
 def _apply_fields(person: Person, fields: PersonFields) -> None:
     person.name = fields.name
-    person.active = fields.active
+    set_active(person, fields.active, HQ)
     person.role = fields.role
     person.valid_from = fields.valid_from
     person.valid_until = fields.valid_until

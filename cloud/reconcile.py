@@ -3,7 +3,8 @@
 The rule (docs/SYNC.md, "Downlink"): a revoke always wins, whichever side made it (a removed person stays
 removed, a suspended person stays suspended, a revoked badge stays revoked); otherwise the later `updated_at`
 of the person wins; a box's later edit may lift a suspension when nothing changed the person elsewhere since its
-document. A person HQ (or another site's box) edited after the document the box had (`PersonSite.hq_version` above
+document, and a box may always lift a suspension it made itself (`Person.suspended_by` records who suspended).
+A person HQ (or another site's box) edited after the document the box had (`PersonSite.hq_version` above
 the edit's `base_version`) and the box edited too is a conflict: resolved by the same rule AND listed for HQ.
 
 Runs inside the transaction that stores the record, only for records that were new there, so a replayed batch
@@ -19,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import Badge, ConfigConflict, Person, PersonSite, SitePolicy, utcnow
-from cloud.people import person_badges, person_sites
+from cloud.people import person_badges, person_sites, set_active
 from cloud.people_models import MAX_BADGES
 from cloud.siteconfig import bump_versions
 from cloud.tenancy import tenant_people, tenant_policies
@@ -49,6 +50,7 @@ async def _create_from_box(session: AsyncSession, tenant_id: str, site_id: str, 
         id=box.id,
         name=box.name,
         active=box.active,
+        suspended_by=None if box.active else site_id,
         role=box.role,
         valid_from=box.valid_from,
         valid_until=box.valid_until,
@@ -105,11 +107,15 @@ async def _merge(
     if box_later and not both_edited:
         # HQ has not edited the person since the box's document: the box saw HQ's state (or made the suspension
         # itself), so its later edit may lift a suspension; only a revoke the box did not see must win.
-        person.active = box.active
+        set_active(person, box.active, site_id)
+    elif box.active and not person.active and person.suspended_by == site_id:
+        # The suspension is this box's own (recorded when it was reconciled): the box may lift it, whatever HQ
+        # edited meanwhile. HQ's or another box's suspension would win (below).
+        set_active(person, True, site_id)
     else:
         if person.active != box.active:
             decided.append("suspended " + ("at HQ" if box.active else "on the box"))
-        person.active = person.active and box.active
+        set_active(person, person.active and box.active, site_id)
     by_number = {b.number: b for b in badges}
     revoked = set(edit.revoked)
     for credential in box.credentials:

@@ -203,6 +203,9 @@ class Person(Base):
     id: Mapped[str] = mapped_column(String(64), default=new_slug)
     name: Mapped[str] = mapped_column(String(120))
     active: Mapped[bool] = mapped_column(default=True)
+    # Who suspended the person: "hq" or the id of the site whose box did (None while active). A box may lift
+    # only its own suspension (cloud/reconcile.py).
+    suspended_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     role: Mapped[str | None] = mapped_column(String(64), nullable=True)
     valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

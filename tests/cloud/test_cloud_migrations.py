@@ -157,3 +157,38 @@ async def test_csrf_revision_drops_the_stored_token_keeping_sessions_and_downgra
     await upgrade(db_url)
 
     assert await schema_diff(db_url) == []
+
+
+async def test_suspended_by_revision_marks_existing_suspensions_as_hq_and_downgrades_cleanly(db_url: str) -> None:
+    await upgrade(db_url, "0006")
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'Acme', '2026-01-01')"))
+            for pk, active in ((1, True), (2, False)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO people (pk, tenant_id, id, name, active, levels, updated_at) "
+                        "VALUES (:pk, 't1', :id, 'P', :active, '[]', '2026-01-01')"
+                    ),
+                    {"pk": pk, "id": f"p{pk}", "active": active},
+                )
+    finally:
+        await engine.dispose()
+
+    await upgrade(db_url, "0007")
+
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            # Who made an existing suspension is unknown: it is taken as HQ's, the one that keeps winning.
+            rows = (await conn.execute(text("SELECT id, suspended_by FROM people ORDER BY id"))).all()
+            assert [tuple(r) for r in rows] == [("p1", None), ("p2", "hq")]
+    finally:
+        await engine.dispose()
+
+    await downgrade(db_url, "0006")
+
+    assert "suspended_by" not in await column_names(db_url, "people")
+    await upgrade(db_url)
+    assert await schema_diff(db_url) == []

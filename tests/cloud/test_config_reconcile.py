@@ -154,6 +154,39 @@ async def test_the_box_undoes_its_own_suspension_when_hq_did_not_edit_the_person
     assert document(site, await pull(http, site, base)).people[0].active is True
 
 
+async def test_the_box_undoes_its_own_suspension_even_when_hq_also_edited_the_person(
+    http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
+) -> None:
+    """The cloud records who suspended a person: a box lifts its own suspension although HQ edited the person
+    meanwhile (a conflict, listed), while an HQ suspension still wins over the box's reactivation."""
+    csrf = await login(http, tenant.admin_email)
+    ada = await add_person(http, csrf, "Ada", [site.site_id], ["1"])
+    bob = await add_person(http, csrf, "Bob", [site.site_id], ["2"])
+    base = document(site, await pull(http, site, 0)).version
+    for who, active in ((ada, True), (bob, False)):  # HQ renames Ada and suspends Bob during the partition
+        changed = await http.put(
+            f"/api/v1/people/{who['id']}",
+            json={"name": who["name"] + " HQ", "active": active, "sites": [site.site_id]},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert changed.status_code == 200
+    now = datetime.now(UTC) + timedelta(minutes=5)
+    seq = 0
+    for who in (ada, bob):  # the box suspends both and later reactivates both
+        suspended = box_edit(who, base, now + timedelta(seconds=1))
+        suspended.person.active = False
+        lifted = box_edit(who, base, now + timedelta(seconds=2))
+        for edit in (suspended, lifted):
+            seq += 1
+            assert (await send_batch(http, site, edit_batch(site, seq, edit))).status_code == 200
+
+    assert (await person(http, ada["id"]))["active"] is True  # the box's own suspension, lifted by the box
+    assert (await person(http, bob["id"]))["active"] is False  # HQ's suspension wins
+    assert {c["person_id"] for c in await conflicts(http)} == {ada["id"], bob["id"]}
+    active = {p.id: p.active for p in document(site, await pull(http, site, base)).people}
+    assert active == {ada["id"]: True, bob["id"]: False}
+
+
 async def test_a_suspension_from_another_box_wins_over_a_later_edit_that_did_not_see_it(
     http: httpx.AsyncClient, cloud: RunningCloud, tenant: TenantFixture, site: EnrollResponse
 ) -> None:
