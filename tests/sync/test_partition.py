@@ -7,12 +7,14 @@ real enrollment code; HQ's people are applied on the box before the cut.
 
 "A simulated week": the clocks that stamp edits (HQ's `cloud.people.utcnow`, the box's `edge.access.local_edits`)
 follow a simulated clock that advances over 7 days as the seeded edit log is played; nothing sleeps. Edits: HQ
-renames, suspends, revokes and adds badges, adds and removes people (JSON API); the box renames, suspends, revokes
-badges and enrols people with temporary badges (console API), many of them on the same people as HQ.
+renames, suspends, revokes and adds badges, adds and removes people (JSON API); the box renames, suspends,
+reactivates people it suspended, revokes badges and enrols people with temporary badges (console API), many of
+them on the same people as HQ.
 
 After reconnecting, the test waits (polling, at most 30 s) until both sides agree, then checks them against the
 outcome it computes itself from the edit log and the documented rule (docs/SYNC.md "Downlink"): a revoke
-(suspension, badge revoke, removal) always wins, whichever side made it; otherwise the later edit per person wins;
+(suspension, badge revoke, removal) always wins, whichever side made it, except that the box may lift its own
+suspension; otherwise the later edit per person wins;
 a person edited on both sides is listed as a conflict at HQ (and only those). 0 lost edits, 0 silent overwrites.
 
 PARTITION_EDITS (default 1000) and PARTITION_SEED set the size and the seed.
@@ -134,7 +136,12 @@ class Person:
     base_at: datetime | None = None  # updated_at of the document the box had
 
     def expected(self) -> tuple[str, bool, dict[str, bool]]:
-        """The outcome of the documented rule: revokes win; otherwise the later edit's name."""
+        """The outcome of the documented rule: revokes win; otherwise the later edit's name.
+
+        Each side's `active` is its final state: a suspension the box made and lifted itself is no revoke
+        (the cloud records that the suspension was the box's), while HQ's suspension wins over the box's
+        reactivation. HQ's edits reach the cloud first (the box is cut off), so the order is known.
+        """
         sides = [s for s in (self.hq, self.box) if s is not None]
         later = max(sides, key=lambda s: s.edited_at or self.base_at or datetime.min.replace(tzinfo=UTC))
         badges: dict[str, bool] = {}
@@ -436,6 +443,16 @@ async def _box_edit(
         )
         log[person.cloud_id] = person
         return "temporary_badge"
+    suspended = [p for p in known if p.box is not None and not p.box.active and not p.removed]
+    if 0.75 <= roll < 0.82 and suspended:
+        # The box lifts a suspension it made during the partition: HQ takes it unless HQ suspended them too.
+        person = rng.choice(suspended)
+        assert person.box is not None
+        person.box.active = True
+        response = await box.patch(f"/api/v1/people/{person.box_id}", json={"active": True})
+        assert response.status_code == 200, ("reactivate", response.text)
+        person.box.edited_at = clock.now
+        return "reactivate"
     person = rng.choice(known)
     side = person.box
     assert side is not None
