@@ -100,7 +100,8 @@ async def handle_config_pull(request: web.Request) -> web.Response:
             return web.Response(status=204)
         try:
             # Re-read every RECHECK_S: an edit made by another cloud worker does not set this process's event.
-            await asyncio.wait_for(changed.wait(), min(remaining, RECHECK_S))
+            with notifier.parked(site_id):
+                await asyncio.wait_for(changed.wait(), min(remaining, RECHECK_S))
         except TimeoutError:
             pass
 

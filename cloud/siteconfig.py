@@ -10,7 +10,9 @@ cloud workers an edit made in another process is seen by the waiting pull's re-r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 from aiohttp import web
@@ -32,6 +34,7 @@ class ConfigNotifier:
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._parked: Counter[str] = Counter()
         self.closed = False
 
     def event(self, site_id: str) -> asyncio.Event:
@@ -42,6 +45,19 @@ class ConfigNotifier:
             if self.closed:
                 event.set()
         return event
+
+    @contextmanager
+    def parked(self, site_id: str) -> Iterator[None]:
+        """Count a pull of `site_id` as waiting for a change while the block runs (read by `waiting`)."""
+        self._parked[site_id] += 1
+        try:
+            yield
+        finally:
+            self._parked[site_id] -= 1
+
+    def waiting(self, site_id: str) -> int:
+        """How many pulls of `site_id` are parked, waiting for a change or their deadline."""
+        return self._parked[site_id]
 
     def notify(self, site_ids: Iterable[str]) -> None:
         """Wake every pull waiting on these sites (call after the edit committed)."""

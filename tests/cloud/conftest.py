@@ -13,10 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 from cloud_helpers import TenantFixture, enroll, make_tenant
+from playwright.async_api import Browser
 
 from cloud.app import RunningCloud, started_cloud
 from cloud.config import CloudConfig
 from sync.wire import EnrollResponse
+from tests.browser import chromium
 
 
 @pytest.fixture
@@ -53,3 +55,10 @@ async def tenant(cloud: RunningCloud) -> TenantFixture:
 async def site(http: httpx.AsyncClient, tenant: TenantFixture) -> EnrollResponse:
     """A site enrolled into tenant Acme."""
     return await enroll(http, tenant.code)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian chromium, headless, for the portal's browser tests."""
+    async with chromium() as launched:
+        yield launched

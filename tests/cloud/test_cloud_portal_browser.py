@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from playwright.async_api import Browser, expect
 
 from cloud.app import RunningCloud
 from sync.wire import EnrollResponse
-from tests.browser import PHONE, chromium
+from tests.browser import PHONE
 
 pytestmark = pytest.mark.browser
 
@@ -22,12 +21,6 @@ pytestmark = pytest.mark.browser
 def db_url(tmp_path: Path) -> str:
     """SQLite only here: the database paths are covered on both backends by the other tests."""
     return f"sqlite+aiosqlite:///{tmp_path / 'cloud-test.db'}"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
 
 
 async def test_admin_logs_in_sees_sites_and_creates_a_code(

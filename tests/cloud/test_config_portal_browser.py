@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -14,23 +13,15 @@ from playwright.async_api import Browser, expect
 
 from cloud.app import RunningCloud
 from sync.wire import EnrollResponse
-from tests.browser import chromium
+from tests.browser import PHONE
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     """SQLite only here: the database paths are covered on both backends by the other tests."""
     return f"sqlite+aiosqlite:///{tmp_path / 'cloud-test.db'}"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
 
 
 async def test_admin_adds_a_person_with_a_badge_revokes_it_and_edits_a_level(

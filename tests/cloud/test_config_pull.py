@@ -11,9 +11,10 @@ from cloud_helpers import TenantFixture, enroll, login, make_tenant
 from config_helpers import add_person, document, pull, report
 
 from cloud.app import RunningCloud
-from cloud.siteconfig import RECHECK_S, bump_versions
+from cloud.siteconfig import NOTIFIER, RECHECK_S, bump_versions
 from sync.signing import SITE_HEADER, sign
 from sync.wire import EnrollResponse
+from tests.polling import eventually
 
 
 async def test_first_pull_gets_version_1_then_204_until_an_edit(
@@ -71,11 +72,11 @@ async def test_long_poll_answers_204_after_the_wait(http: httpx.AsyncClient, sit
 
 
 async def test_long_poll_wakes_within_a_second_of_an_edit(
-    http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
+    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
 ) -> None:
     csrf = await login(http, tenant.admin_email)
     waiting = asyncio.create_task(pull(http, site, 1, wait=25))
-    await asyncio.sleep(0.3)  # not synchronisation: the answer is correct whether or not the pull waits yet
+    await eventually(lambda: cloud.app[NOTIFIER].waiting(site.site_id) == 1)  # the pull has read v1 and waits
     edited = time.monotonic()
     await add_person(http, csrf, "Grace Hopper", [site.site_id], ["99"])
     response = await waiting
@@ -187,7 +188,7 @@ async def test_an_edit_by_another_worker_is_seen_by_a_waiting_pull(
     cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
 ) -> None:
     waiting = asyncio.create_task(pull(http, site, 1, wait=25))
-    await asyncio.sleep(0.3)  # not synchronisation: the answer is correct whether or not the pull waits yet
+    await eventually(lambda: cloud.app[NOTIFIER].waiting(site.site_id) == 1)  # the pull has read v1 and waits
     edited = time.monotonic()
     # Another worker's edit: the version row changes, but this process's notifier is never told.
     async with cloud.db.begin() as session:

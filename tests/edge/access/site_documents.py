@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from edge import keys
 from edge.access.decision import Reason
 from edge.access.site_config import SiteConfigApplier
+from edge.app import EdgeRunner
 from firmware_adapters.messages import BadgeRead
 from sync.downlink import SiteConfigDocument
 from tests.edge.access.harness import AccessHarness
+from tests.polling import eventually
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -53,3 +56,15 @@ def applier(h: AccessHarness) -> SiteConfigApplier:
 async def badge(h: AccessHarness, number: str, reader: str = "reader-front") -> Reason:
     """Present `number` at `reader`; return the decision's reason."""
     return (await h.service.on_badge(reader, BadgeRead(credential=number))).reason
+
+
+async def decision_for(edge_app: EdgeRunner, event_id: str) -> str:
+    """The reason of the audited access decision for the badge read `event_id` (waits until it is journaled)."""
+
+    async def find() -> str | None:
+        for entry in await edge_app.app[keys.JOURNAL].recent(50, "audit"):
+            if entry.payload.get("type") == "access_decision" and entry.payload.get("event_id") == event_id:
+                return str(entry.payload["reason"])
+        return None
+
+    return await eventually(find)

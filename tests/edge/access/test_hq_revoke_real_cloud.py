@@ -20,10 +20,10 @@ from cloud.admin import bootstrap_tenant
 from cloud.app import RunningCloud, started_cloud
 from cloud.config import CloudConfig
 from cloud.db.models import SiteConfig
-from edge import keys
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
 from sync.wire import ENROLL_PATH, EnrollResponse
+from tests.edge.access.site_documents import decision_for
 from tests.edge.site import site_config_dict
 from tests.polling import eventually
 
@@ -65,16 +65,6 @@ def edge_config(tmp_path: Path, real_cloud: RunningCloud, enrolled: EnrollRespon
     data["site"]["id"] = enrolled.site_id
     data["cloud"] = {"url": real_cloud.url, "secret": enrolled.secret, "config_wait_s": 25, "max_backoff_s": 1}
     return EdgeConfig.model_validate(data)
-
-
-async def decision_for(edge_app: EdgeRunner, event_id: str) -> str:
-    async def find() -> str | None:
-        for entry in await edge_app.app[keys.JOURNAL].recent(50, "audit"):
-            if entry.payload.get("type") == "access_decision" and entry.payload.get("event_id") == event_id:
-                return str(entry.payload["reason"])
-        return None
-
-    return await eventually(find)
 
 
 async def applied(cloud: RunningCloud, site_id: str, version: int) -> bool:

@@ -21,6 +21,7 @@ from edge.config import EdgeConfig
 from edge.web.sync_view import sync_status
 from firmware_adapters.messages import BadgeRead
 from sync.downlink import SiteConfigDocument
+from tests.edge.access.site_documents import decision_for
 from tests.edge.site import site_config_dict
 from tests.polling import eventually
 from tests.sync.contract_cloud import ContractCloud
@@ -63,16 +64,6 @@ def edge_config(tmp_path: Path, cloud: ContractCloud) -> EdgeConfig:
     data: dict[str, Any] = site_config_dict(tmp_path / "edge")
     data["cloud"] = {"url": cloud.url, "secret": cloud.secret, "config_wait_s": 25, "max_backoff_s": 1}
     return EdgeConfig.model_validate(data)
-
-
-async def decision_for(edge_app: EdgeRunner, event_id: str) -> str:
-    async def find() -> str | None:
-        for entry in await edge_app.app[keys.JOURNAL].recent(50, "audit"):
-            if entry.payload.get("type") == "access_decision" and entry.payload.get("event_id") == event_id:
-                return str(entry.payload["reason"])
-        return None
-
-    return await eventually(find)
 
 
 async def test_badge_revoked_at_hq_is_refused_within_5_s(edge_app: EdgeRunner, devices, cloud) -> None:
