@@ -10,6 +10,7 @@ intake so that its final flush runs after intake has stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -34,11 +35,13 @@ from edge.config import EdgeConfig
 from edge.devices.gateway import DeviceGateway
 from edge.devices.router import DeviceRouter
 from edge.devices.state import SiteState
+from edge.service_notify import SystemdNotifier, Watchdog, watchdog_interval_s
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from edge.storage.media import MediaQueue
 from edge.storage.schema import mqtt_client_bindings
 from edge.storage.thinning import OutboxThinner
+from edge.test_hooks import install_wedge_hook
 from edge.vision.clips import ClipRecorder
 from edge.vision.detectors.base import DetectorError
 from edge.vision.detectors.batching import with_batching
@@ -414,6 +417,20 @@ class EdgeRunner:
         self.web_port = sockets[0].getsockname()[1] if sockets else self.config.web.port
         log.info("console on http://%s:%s/", self.config.web.host, self.web_port)
 
+    async def web_answers(self) -> bool:
+        """Whether the console's port accepts a TCP connection."""
+        host = self.config.web.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1" if host != "::" else "::1"
+        try:
+            _reader, writer = await asyncio.open_connection(host, self.web_port)
+        except OSError:
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
     async def stop(self) -> None:
         """Staged shutdown (see module docstring)."""
         await self._runner.cleanup()
@@ -444,6 +461,36 @@ async def run_edge(config: EdgeConfig) -> None:
         f"outpost-edge: console http://{config.web.host}:{runner.web_port}/  mqtt port {runner.mqtt_port}",
         flush=True,
     )
+    notifier = SystemdNotifier.from_environ()
+    watchdog: Watchdog | None = None
+    if notifier is not None:
+        watchdog = await _notify_ready(runner, notifier)
+    install_wedge_hook(loop, notifier)
     await stop.wait()
     log.info("stopping")
+    if notifier is not None:
+        notifier.send("STOPPING=1")
+    if watchdog is not None:
+        await watchdog.stop()
     await runner.stop()
+
+
+async def _notify_ready(runner: EdgeRunner, notifier: SystemdNotifier) -> Watchdog | None:
+    """Tell systemd the edge is up once broker, database and web answer; start feeding its watchdog if it asks."""
+
+    async def health() -> dict[str, bool]:
+        return {"web": await runner.web_answers(), **await metrics.component_checks(runner.app)}
+
+    checks = await health()
+    while not all(checks.values()):  # each component started before this, so this is a short wait at most
+        log.warning("waiting before READY: %s not answering", ", ".join(k for k, ok in checks.items() if not ok))
+        await asyncio.sleep(0.5)
+        checks = await health()
+    notifier.send("READY=1", f"STATUS=running: console port {runner.web_port}, mqtt port {runner.mqtt_port}")
+    interval = watchdog_interval_s()
+    if interval is None:
+        return None
+    watchdog = Watchdog(notifier, interval, health)
+    watchdog.start()
+    log.info("feeding the systemd watchdog every %.1fs while broker, database and web are healthy", interval)
+    return watchdog

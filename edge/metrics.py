@@ -203,16 +203,22 @@ async def _database_answers(app: web.Application) -> bool:
     return True
 
 
-async def handle_readyz(request: web.Request) -> web.StreamResponse:
-    """GET /readyz: 200 when the broker accepts TCP connections, the database answers and the web serves (this)."""
-    checks = {"web": True}
+async def component_checks(app: web.Application) -> dict[str, bool]:
+    """Whether the broker accepts TCP connections and the database answers (also the systemd watchdog's test)."""
+    checks: dict[str, bool] = {}
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
-            checks["broker"] = await _broker_answers(request.app)
-            checks["database"] = await _database_answers(request.app)
+            checks["broker"] = await _broker_answers(app)
+            checks["database"] = await _database_answers(app)
     except TimeoutError:
         checks.setdefault("broker", False)
         checks.setdefault("database", False)
+    return checks
+
+
+async def handle_readyz(request: web.Request) -> web.StreamResponse:
+    """GET /readyz: 200 when the broker accepts TCP connections, the database answers and the web serves (this)."""
+    checks = {"web": True, **await component_checks(request.app)}
     ready = all(checks.values())
     return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 

@@ -142,3 +142,14 @@ def test_the_model_build_download_is_stated_one_way(doc: str) -> None:
     text = (ROOT / doc).read_text()
     assert "1.8 GB" in text and "140 MB" in text
     assert "~2 GB" not in text and "~1 GB" not in text
+
+
+def test_the_edge_unit_is_notify_with_a_watchdog_the_edge_feeds() -> None:
+    edge = unit_values(EDGE_UNIT)
+    assert edge["Type"] == ["notify"]
+    assert edge["NotifyAccess"] == ["main"]  # the ExecStart process itself sends READY and WATCHDOG
+    (watchdog,) = edge["WatchdogSec"]
+    assert 10 <= int(watchdog) <= 120
+    assert edge["Restart"] == ["always"]  # a watchdog timeout is a failure: restarted
+    source = (ROOT / "edge" / "service_notify.py").read_text()
+    assert "WATCHDOG=1" in source and "READY=1" in (ROOT / "edge" / "app.py").read_text()
