@@ -121,12 +121,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     from edge.app import run_edge
+    from edge.storage.backup import BackupError
+    from edge.storage.database import MigrationError
 
     try:
         asyncio.run(run_edge(config))
     except ConfigError as err:
         print(f"outpost-edge: {err}", file=sys.stderr)
         return 2
+    except (MigrationError, BackupError) as err:
+        print(f"outpost-edge: refusing to start: {err}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import CursorResult, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from edge.storage.backup import online_copy, pre_upgrade_path, put_back
 from edge.storage.schema import metadata
 from edge.storage.writer import SqliteWriter
 
@@ -266,6 +268,10 @@ def _make_private(path: Path) -> None:
             pass
 
 
+class MigrationError(Exception):
+    """A schema migration failed at start; the database was left (or put back) as it was before."""
+
+
 class Database:
     """Owns the async engine of the edge database and the journal's dedicated writer connection."""
 
@@ -279,29 +285,65 @@ class Database:
         # The journal's hot path (edge.storage.journal): same pragmas (WAL, FULL), one thread hop per write.
         self.writer = SqliteWriter(path, lambda conn: _set_pragmas(conn, None))
 
-    async def migrate(self) -> int:
-        """Apply pending migrations; return the schema version."""
+    async def _applied(self) -> set[int]:
         async with self.engine.begin() as conn:
             await conn.execute(
                 text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT)")
             )
-            current = (await conn.execute(text("SELECT max(version) FROM schema_version"))).scalar() or 0
-            applied = set((await conn.execute(text("SELECT version FROM schema_version"))).scalars())
-            # A no-op write opens the transaction now: pysqlite begins one only at the first DML, so the DDL
-            # of a pending migration would otherwise autocommit and a failure would leave half its tables.
-            await conn.execute(text("DELETE FROM schema_version WHERE version > :v"), {"v": current})
-            # By number, and every one not yet recorded: one that lands below an applied number (numbers taken
-            # by concurrent branches, e.g. 5 merged before 4) is still applied.
-            for version, name, apply in sorted(MIGRATIONS, key=lambda m: m[0]):
-                if version not in applied:
+            return set((await conn.execute(text("SELECT version FROM schema_version"))).scalars())
+
+    async def migrate(self) -> int:
+        """Apply pending migrations; return the schema version.
+
+        On a database that has a schema already, a consistent copy is taken first (<data dir>/backups/). The
+        migrations run in one transaction: if one fails, nothing of them stays, the database is checked to be
+        the copy is put back (in case a migration committed part of its work) and MigrationError names it.
+        """
+        applied = await self._applied()
+        pending = [m for m in sorted(MIGRATIONS, key=lambda m: m[0]) if m[0] not in applied]
+        if not pending:
+            return max(applied, default=0)
+        before = max(applied, default=0)
+        copy: Path | None = None
+        if applied:
+            copy = pre_upgrade_path(self.path, before)
+            await asyncio.to_thread(online_copy, self.path, copy)
+            log.info("backed up the edge database (schema %d) to %s before migrating", before, copy)
+        version, name = pending[0][:2]
+        try:
+            async with self.engine.begin() as conn:
+                # A no-op write opens the transaction now: pysqlite begins one only at the first DML, so the DDL
+                # of a pending migration would otherwise autocommit and a failure would leave half its tables.
+                await conn.execute(text("DELETE FROM schema_version WHERE version > :v"), {"v": before})
+                # By number, and every one not yet recorded: one that lands below an applied number (numbers
+                # taken by concurrent branches, e.g. 5 merged before 4) is still applied.
+                for version, name, apply in pending:
                     log.info("applying edge migration %d: %s", version, name)
                     await apply(conn)
                     await conn.execute(
                         text("INSERT INTO schema_version (version, name) VALUES (:v, :n)"),
                         {"v": version, "n": name},
                     )
-                    current = max(current, version)
-        return current
+        except Exception as err:  # any failure of a migration: keep (or restore) the old database, say where
+            raise await self._after_failed_migration(version, name, applied, copy, err) from err
+        return max(before, pending[-1][0])
+
+    async def _after_failed_migration(
+        self, version: int, name: str, applied: set[int], copy: Path | None, err: BaseException
+    ) -> MigrationError:
+        """Put the copy taken before the upgrade back (the failed transaction rolled back, but a migration may
+        have committed part of its work); return the error to raise."""
+        if copy is not None:
+            # Nothing else writes between the copy and here: the edge is starting, and it is the one writer.
+            await self.engine.dispose()
+            await asyncio.to_thread(put_back, copy, self.path)
+            log.error("edge database migration %d failed: put back the copy taken before it, %s", version, copy)
+        kept = f"; a copy taken before the upgrade is {copy}" if copy is not None else ""
+        return MigrationError(
+            f"edge database migration {version} ({name}) failed: {type(err).__name__}: {err}. "
+            f"{self.path} is left at schema version {max(applied, default=0)}, as before the upgrade{kept}. "
+            "Run the previous Outpost version on it, or report this error; do not delete the copy"
+        )
 
     async def checkpoint(self) -> None:
         """Fold the WAL into the main file (at shutdown)."""

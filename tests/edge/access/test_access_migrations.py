@@ -101,7 +101,7 @@ async def test_a_failing_migration_leaves_no_half_schema(tmp_path: Path) -> None
 
     database.MIGRATIONS.append((len(saved) + 1, "broken", broken))
     try:
-        with pytest.raises(RuntimeError, match="disk full"):
+        with pytest.raises(database.MigrationError, match="disk full"):
             await db.migrate()
     finally:
         database.MIGRATIONS[:] = saved
