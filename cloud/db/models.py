@@ -326,3 +326,8 @@ class SiteSyncState(Base):
     refusal_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # The software version the site's last accepted batch carried (upgrades: which box runs what).
     software_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+# Billing's tables live with their package (cloud/billing/models.py) and register on this metadata when imported;
+# imported here so that everything that sees the schema (Alembic, the migration tests) sees them too.
+from cloud.billing import models as _billing_models  # noqa: E402,F401
