@@ -1,6 +1,6 @@
 """Composition root of the edge appliance: builds every component and starts them in order.
 
-Start order: database -> sync agent -> broker -> device adapters/access -> config puller -> vision -> web.
+Start order: database -> sync agent -> broker -> device adapters/access -> rules -> config puller -> vision -> web.
 aiohttp's cleanup_ctx tears down in reverse, which gives the staged shutdown we want:
 stop serving, stop intake (cameras, then device messages), stop the broker, then a last
 bounded sync flush, then checkpoint and close the database. The sync agent starts before
@@ -36,6 +36,8 @@ from edge.devices.gateway import DeviceGateway
 from edge.devices.router import DeviceRouter
 from edge.devices.state import SiteState
 from edge.service_notify import SystemdNotifier, Watchdog, watchdog_interval_s
+from edge.rules.actions import ActionPorts
+from edge.rules.service import RulesMqtt, RulesService
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from edge.storage.media import MediaQueue
@@ -206,6 +208,27 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     await _stage("stop device intake", gateway.stop())
     await _stage("stop door modes and lock commands", access.stop())
     await _stage("stop broker", broker.stop())
+
+
+async def _rules(app: web.Application) -> AsyncIterator[None]:
+    """Site rules (edge.rules): on every journaled event, after access control is up (actions operate doors)."""
+    config = app[keys.CONFIG]
+    access = app[keys.ACCESS]
+    ports = ActionPorts(
+        journal=app[keys.JOURNAL],
+        access=access,
+        alarms=access.supervisor.alarms,
+        gateway=app[keys.GATEWAY],
+        media=app[keys.MEDIA],
+        snapshot_dir=config.storage.snapshot_dir,
+    )
+    broker = app[keys.BROKER]
+    mqtt = RulesMqtt(broker, use_local=config.mqtt.core_in_process and broker.local is not None)
+    service = RulesService(config, app[keys.DATABASE], app[keys.JOURNAL], ports, mqtt=mqtt)
+    await service.start()
+    app[keys.RULES] = service
+    yield
+    await _stage("stop rules", service.stop())
 
 
 async def _config_pull(app: web.Application) -> AsyncIterator[None]:
@@ -386,7 +409,7 @@ def build_app(config: EdgeConfig) -> web.Application:
     """Build the edge application; components start when the app starts."""
     app = web.Application(client_max_size=1024 * 1024)
     app[keys.CONFIG] = config
-    app.cleanup_ctx.extend([_database, _sync, _broker, _config_pull, _vision])
+    app.cleanup_ctx.extend([_database, _sync, _broker, _rules, _config_pull, _vision])
     build_console(app)
     metrics.install(app)  # /metrics, /readyz; its stage runs last, once every component exists
     app.on_shutdown.append(_close_live_feeds)

@@ -15,6 +15,7 @@ from edge.broker.server import SiteBroker
 from edge.config import EdgeConfig
 from edge.devices.gateway import DeviceGateway
 from edge.devices.state import SiteState
+from edge.rules.service import RulesService
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from edge.storage.media import MediaQueue
@@ -42,3 +43,4 @@ CAMERA_FAULTS = web.AppKey("camera_faults", dict[str, str])
 SYNC: web.AppKey[SyncAgent | None] = web.AppKey("sync")
 # None when the site runs offline (no cloud configured); pulls the cloud-managed site configuration.
 CONFIG_PULLER: web.AppKey[ConfigPuller | None] = web.AppKey("config_puller")
+RULES = web.AppKey("rules", RulesService)

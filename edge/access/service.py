@@ -304,7 +304,7 @@ class AccessService:
     # --- operators -----------------------------------------------------------------------------------------
 
     async def command_door(self, door_id: str, action: str, by: str) -> Command:
-        """Lock or unlock a door by hand (console/API); audited.
+        """Lock, unlock or hold unlocked a door by hand (console/API) or by a rule; audited.
 
         Raises DoorOffline (nothing sent, nothing audited) while the door's lock is unreachable: the operator must
         not be told a command went out that no lock can receive.
@@ -314,8 +314,9 @@ class AccessService:
             raise UnknownDoor(door_id)
         if not self._state.doors[door_id].lock_online:
             raise DoorOffline(f"{door.name}: lock {door.lock} is offline; the {action} command cannot reach it")
+        # "hold": unlocked until a lock command (a rule's or an operator's), like a scheduled unlock.
         command = Command(
-            action="unlock" if action == "unlock" else "lock",
+            action="unlock" if action in ("unlock", "hold") else "lock",
             duration_s=door.unlock_s if action == "unlock" else None,
         )
         await self._journal.record(
@@ -324,6 +325,7 @@ class AccessService:
                 "type": "manual_command",
                 "door_id": door.id,
                 "action": command.action,
+                "hold": action == "hold",
                 "by": by,
                 "command_id": command.id,
                 "during_lockdown": self.lockdowns.applies(door.zone),

@@ -11,6 +11,7 @@ from edge.config.cloud import CloudConfig
 from edge.config.devices import DeviceConfig
 from edge.config.doors import DoorConfig
 from edge.config.mqtt import MqttConfig
+from edge.config.rules import RulesConfig
 from edge.config.schedules import HolidayCalendarConfig, ScheduleConfig
 from edge.config.site import SiteConfig
 from edge.config.storage import StorageConfig
@@ -38,6 +39,7 @@ class EdgeConfig(Section):
         default_factory=dict, description="Holiday calendars by id, referenced by schedules"
     )
     access: AccessConfig = Field(default_factory=AccessConfig, description="Access control policy")
+    rules: RulesConfig = Field(default_factory=RulesConfig, description="Rule notification channels")
 
     @model_validator(mode="after")
     def _references_resolve(self) -> EdgeConfig:

@@ -13,6 +13,7 @@ from sqlalchemy import CursorResult, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from edge.storage.backup import online_copy, pre_upgrade_path, put_back
+from edge.rules.schema import m011_rules
 from edge.storage.schema import metadata
 from edge.storage.writer import SqliteWriter
 
@@ -228,6 +229,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (8, "cloud-managed site configuration and local edits", _m008_site_config),
     (9, "media uploads queued for the cloud", _m009_media_uploads),
     (10, "outbox index of the records sent before telemetry", _m010_outbox_priority_index),
+    (11, "rules, their run history, durable timers and the notification queue", m011_rules),
 ]
 
 

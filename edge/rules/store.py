@@ -1,0 +1,216 @@
+"""The rules engine's tables: rule documents, run history (written through the journal's writer), timers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from edge.rules.schema import rule_runs, rule_timers, rules
+from edge.storage.database import Database
+from sync.rules import Rule
+
+log = logging.getLogger(__name__)
+RuleSource = Literal["local", "cloud"]
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite keeps no offset: stored times are UTC."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def iso(value: datetime) -> str:
+    """A time as SQLite stores it (what SQLAlchemy's DateTime writes: naive UTC)."""
+    return aware(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@dataclass(frozen=True)
+class StoredRule:
+    """A rule as kept on the box, with where it came from."""
+
+    rule: Rule
+    source: RuleSource
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One line of a rule's execution history."""
+
+    id: int
+    rule_id: str
+    at: datetime
+    outcome: str
+    trigger: str
+    journal_id: int | None
+    detail: str
+
+
+def _logged(future: asyncio.Future[Any], what: str) -> None:
+    def done(f: asyncio.Future[Any]) -> None:
+        if not f.cancelled() and f.exception() is not None:
+            log.error("rules: %s not stored: %s", what, f.exception())
+
+    future.add_done_callback(done)
+
+
+class RuleStore:
+    """Rule documents (console/API edits and the cloud's)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def all(self) -> list[StoredRule]:
+        """Every stored rule, by id; a row that no longer validates is logged and skipped."""
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(select(rules).order_by(rules.c.id))).all()
+        found: list[StoredRule] = []
+        for row in rows:
+            try:
+                found.append(
+                    StoredRule(Rule.model_validate(row.document), row.source, aware(row.updated_at), row.updated_by)
+                )
+            except ValidationError as err:
+                log.error("stored rule %s is not valid any more and is not run: %s", row.id, err)
+        return found
+
+    async def get(self, rule_id: str) -> StoredRule | None:
+        """One rule, or None."""
+        return next((r for r in await self.all() if r.rule.id == rule_id), None)
+
+    async def save(self, rule: Rule, source: RuleSource, by: str) -> None:
+        """Insert or replace a rule."""
+        async with self._db.engine.begin() as conn:
+            await self.write(conn, rule, source, by)
+
+    @staticmethod
+    async def write(conn: AsyncConnection, rule: Rule, source: RuleSource, by: str) -> None:
+        """Insert or replace a rule inside the caller's transaction."""
+        await conn.execute(delete(rules).where(rules.c.id == rule.id))
+        await conn.execute(
+            insert(rules).values(
+                id=rule.id,
+                source=source,
+                document=rule.model_dump(mode="json"),
+                updated_at=datetime.now(UTC),
+                updated_by=by,
+            )
+        )
+
+    async def delete(self, rule_id: str) -> bool:
+        """Remove a rule; True if it existed."""
+        async with self._db.engine.begin() as conn:
+            return (await conn.execute(delete(rules).where(rules.c.id == rule_id))).rowcount > 0
+
+    @classmethod
+    async def replace_cloud_rules(cls, conn: AsyncConnection, cloud_rules: Sequence[Rule]) -> None:
+        """The cloud's rules are exactly `cloud_rules` (a document's list), inside the document's transaction."""
+        await conn.execute(delete(rules).where(rules.c.source == "cloud"))
+        for rule in cloud_rules:
+            await cls.write(conn, rule, "cloud", "cloud")
+
+
+_INSERT_RUN = 'INSERT INTO rule_runs (rule_id, at, outcome, "trigger", journal_id, detail) VALUES (?, ?, ?, ?, ?, ?)'
+_TRIM_RUNS = (
+    "DELETE FROM rule_runs WHERE rule_id = ? AND id <= "
+    "(SELECT id FROM rule_runs WHERE rule_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)"
+)
+
+
+class RunHistory:
+    """Each rule's execution history (implements `edge.rules.engine.RunLog`); trimmed to `keep` rows per rule."""
+
+    def __init__(self, db: Database, keep: int) -> None:
+        self._db = db
+        self._keep = keep
+        self._since_trim: dict[str, int] = {}
+
+    def record(
+        self, rule_id: str, at: datetime, outcome: str, trigger: str, journal_id: int | None, detail: str
+    ) -> None:
+        """Queue one outcome for the next commit of the database writer."""
+        row = (rule_id, iso(at), outcome, trigger[:500], journal_id, detail[:2000])
+        count = self._since_trim.get(rule_id, 0) + 1
+        trim = count >= 50
+        self._since_trim[rule_id] = 0 if trim else count
+        keep = self._keep
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(_INSERT_RUN, row)
+            if trim:
+                conn.execute(_TRIM_RUNS, (rule_id, rule_id, keep))
+
+        _logged(self._db.writer.submit(write), f"history of rule {rule_id}")
+
+    async def recent(self, rule_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """The newest outcomes first (of one rule, or of all)."""
+        query = select(rule_runs).order_by(rule_runs.c.id.desc()).limit(limit)
+        if rule_id is not None:
+            query = query.where(rule_runs.c.rule_id == rule_id)
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [RunRecord(r.id, r.rule_id, aware(r.at), r.outcome, r.trigger, r.journal_id, r.detail) for r in rows]
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """Rule id -> outcome -> how many (in the kept history)."""
+        query = select(rule_runs.c.rule_id, rule_runs.c.outcome, func.count()).group_by(
+            rule_runs.c.rule_id, rule_runs.c.outcome
+        )
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        result: dict[str, dict[str, int]] = {}
+        for rule_id, outcome, count in rows:
+            result.setdefault(rule_id, {})[outcome] = int(count)
+        return result
+
+
+_UPSERT_TIMER = 'INSERT OR REPLACE INTO rule_timers (rule_id, "key", due_at, payload) VALUES (?, ?, ?, ?)'
+_DELETE_TIMER = 'DELETE FROM rule_timers WHERE rule_id = ? AND "key" = ?'
+_DELETE_RULE_TIMERS = "DELETE FROM rule_timers WHERE rule_id = ?"
+
+
+class TimerRows:
+    """Durable copies of the engine's timers."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def load(self) -> list[tuple[str, str, datetime, dict[str, Any]]]:
+        """Every stored timer: (rule id, key, due, payload)."""
+        async with self._db.engine.connect() as conn:
+            rows = (await conn.execute(select(rule_timers))).all()
+        return [(r.rule_id, r.key, aware(r.due_at), dict(r.payload)) for r in rows]
+
+    def put(self, rule_id: str, key: str, due: datetime, payload: dict[str, Any]) -> asyncio.Future[None]:
+        """Store (or move) a timer."""
+        values = (rule_id, key, iso(due), json.dumps(payload))
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(_UPSERT_TIMER, values)
+
+        future = self._db.writer.submit(write)
+        _logged(future, f"timer {rule_id}/{key}")
+        return future
+
+    def remove(self, rule_id: str, key: str | None = None) -> asyncio.Future[None]:
+        """Forget one timer (or every timer of a rule)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            if key is None:
+                conn.execute(_DELETE_RULE_TIMERS, (rule_id,))
+            else:
+                conn.execute(_DELETE_TIMER, (rule_id, key))
+
+        future = self._db.writer.submit(write)
+        _logged(future, f"timer {rule_id}/{key}")
+        return future
