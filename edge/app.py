@@ -35,9 +35,9 @@ from edge.config import EdgeConfig
 from edge.devices.gateway import DeviceGateway
 from edge.devices.router import DeviceRouter
 from edge.devices.state import SiteState
-from edge.service_notify import SystemdNotifier, Watchdog, watchdog_interval_s
 from edge.rules.actions import ActionPorts
 from edge.rules.service import RulesMqtt, RulesService
+from edge.service_notify import SystemdNotifier, Watchdog, watchdog_interval_s
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from edge.storage.media import MediaQueue

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import CursorResult, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from edge.storage.backup import online_copy, pre_upgrade_path, put_back
 from edge.rules.schema import m011_rules
+from edge.storage.backup import online_copy, pre_upgrade_path, put_back
 from edge.storage.schema import metadata
 from edge.storage.writer import SqliteWriter
 
