@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from edge.vision.model_files import SYSTEM_MODELS_DIR
+from provisioning import ops_cli
 
 DEFAULT_CONFIG = Path("/etc/outpost/edge.toml")
 
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"edge config ({DEFAULT_CONFIG})")
     doctor.add_argument("--json", action="store_true", help="print a JSON document instead of lines (no progress)")
+    ops_cli.register(sub)
     model = sub.add_parser("model", help="detector model tools")
     model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     build = model_sub.add_parser(
@@ -96,6 +98,8 @@ def _progress_err(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `outpost-provision`."""
     args = _parser().parse_args(argv)
+    if args.command in ops_cli.COMMANDS:
+        return ops_cli.run(args)
     if args.command == "doctor":
         from provisioning.doctor import render_json, render_text, run_checks
 
