@@ -17,6 +17,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.admin import AdminError, bootstrap_tenant, create_enrollment_code, revoke_tenant_site
+from cloud.analytics.rebuild import rebuild as rebuild_analytics
 from cloud.app import run_cloud
 from cloud.config import CloudConfig, ConfigError, load_config
 from cloud.db.engine import create_engine, session_factory
@@ -88,7 +89,24 @@ def _parser() -> argparse.ArgumentParser:
         default=_default_actor(),
         help="who revokes, recorded with the revocation (default: %(default)s)",
     )
+    _analytics_parser(commands)
     return parser
+
+
+def _analytics_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    analytics = commands.add_parser(
+        "analytics", help="maintain the analytics tables", description="Maintain the analytics derived on ingest."
+    )
+    actions = analytics.add_subparsers(dest="analytics_command", required=True, metavar="ACTION")
+    rebuild = actions.add_parser(
+        "rebuild",
+        help="recompute facts and rollups from the raw records",
+        description="Recompute every analytics fact, rollup and state table of one tenant (or all) from the raw "
+        "records, exactly as ingest derives them. Ingest of the tenant waits meanwhile on PostgreSQL. Prints one "
+        "JSON line: tenants, sites, records.",
+    )
+    rebuild.add_argument("--config", required=True, type=Path, help="TOML config file")
+    rebuild.add_argument("--tenant-id", help="only this tenant (default: every tenant)")
 
 
 def _default_actor() -> str:
@@ -214,11 +232,18 @@ def _cmd_revoke_site(args: argparse.Namespace, config: CloudConfig) -> int:
     return EXIT_OK
 
 
+def _cmd_analytics(args: argparse.Namespace, config: CloudConfig) -> int:
+    result = asyncio.run(_with_db(config, lambda db: rebuild_analytics(db, args.tenant_id)))
+    print(json.dumps({"tenants": result.tenants, "sites": result.sites, "records": result.records}))
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, CloudConfig], int]] = {
     "serve": _cmd_serve,
     "bootstrap": _cmd_bootstrap,
     "create-code": _cmd_create_code,
     "revoke-site": _cmd_revoke_site,
+    "analytics": _cmd_analytics,
 }
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud.analytics.facts import record_batch
 from cloud.appkeys import DB
 from cloud.db.models import Record, Site, SiteSyncState, SyncNonce, utcnow
 from cloud.reconcile import reconcile_edit
@@ -201,6 +202,18 @@ async def store_batch(
         if rows:
             new_seqs.update((await session.execute(_insert_ignoring_duplicates(dialect), rows)).scalars())
         stored = len(new_seqs)
+        # Analytics (typed facts, rollups) of the records new to this batch, in the same transaction.
+        new_rows = rows if stored == len(rows) else [r for r in rows if r["seq"] in new_seqs]
+        await record_batch(
+            session,
+            dialect,
+            batch.site_id,
+            new_rows,
+            received_at=now,
+            sent_at=batch.sent_at,
+            status=batch.status,
+            batch_size=len(rows),
+        )
         # Box edits are reconciled with the record that carries them, once: a replayed record is not new.
         edits = [r for r in batch.records if r.kind == "config_edit" and r.seq in new_seqs]
         if edits:

@@ -331,3 +331,6 @@ class SiteSyncState(Base):
 # Billing's tables live with their package (cloud/billing/models.py) and register on this metadata when imported;
 # imported here so that everything that sees the schema (Alembic, the migration tests) sees them too.
 from cloud.billing import models as _billing_models  # noqa: E402,F401
+
+# The analytics tables share this metadata (Alembic compares it with the database): registered on import.
+from cloud.db import analytics_models as analytics_models  # noqa: E402

@@ -1,0 +1,1 @@
+"""Analytics derived on ingest: typed facts, incremental rollups, queries and exports (docs/ANALYTICS.md)."""
