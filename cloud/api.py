@@ -12,6 +12,7 @@ from cloud.api_models import (
     CLOCK_SKEW_WARN_S,
     EnrollmentCodeOut,
     EnrollmentCodeRequest,
+    EnrollmentFileRequest,
     KindCountOut,
     LoginRequest,
     RecordList,
@@ -25,6 +26,7 @@ from cloud.appkeys import DB
 from cloud.auth import check_login, end_session, require_admin, require_principal, set_session_cookie
 from cloud.db.models import Record, SiteSyncState
 from cloud.enrollment import IssuedCode
+from cloud.enrollment_files import file_download, issue_file
 from cloud.responses import api_error, error_response, invalid_request, json_model, too_many_attempts
 from cloud.sessions import SESSIONS
 from cloud.tenancy import SiteAlreadyRevoked, SiteNotFound, TenantScope
@@ -45,6 +47,7 @@ async def site_summaries(scope: TenantScope, only: str | None = None) -> list[Si
         return []
     counts = await scope.record_counts(site_id=only)
     states = await scope.sync_states(site_id=only)
+    awaiting = await scope.pending_offline_sites()
     return [
         SiteOut(
             id=site.id,
@@ -54,7 +57,8 @@ async def site_summaries(scope: TenantScope, only: str | None = None) -> list[Si
             enrolled_at=site.enrolled_at,
             last_sync_at=site.last_sync_at,
             last_seq=site.last_seq,
-            status="revoked" if site.revoked_at is not None else "active",
+            status="revoked" if site.revoked_at is not None else "awaiting_box" if site.id in awaiting else "active",
+            enrollment_file_expires_at=awaiting.get(site.id),
             revoked_at=site.revoked_at,
             revoked_by=site.revoked_by,
             counts={
@@ -193,3 +197,13 @@ async def handle_create_code(request: web.Request) -> web.Response:
             body.site_name, timedelta(hours=body.ttl_hours), body.timezone
         )
     return json_model(code_out(issued), status=201)
+
+
+async def handle_create_enrollment_file(request: web.Request) -> web.Response:
+    """POST /api/v1/enrollment-files {site_name, ttl_days, timezone}: a signed file for an offline site (admins)."""
+    principal = require_admin(request)
+    try:
+        body = EnrollmentFileRequest.model_validate_json(await request.read())
+    except ValidationError as err:
+        return invalid_request(err)
+    return file_download(await issue_file(request, principal, body))

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cloud.enrollment import DEFAULT_TTL, MAX_TTL
+from cloud.offline_enrollment import DEFAULT_FILE_TTL, MAX_FILE_TTL
 from sync.timezones import TimeZoneName
 
 # Text that a database column can hold and a page can show: no NUL (PostgreSQL refuses it) nor other controls.
@@ -74,7 +75,12 @@ class SiteOut(ApiModel):
     enrolled_at: datetime = Field(description="When the site enrolled")
     last_sync_at: datetime | None = Field(description="When the last batch arrived")
     last_seq: int = Field(description="Highest record seq received")
-    status: Literal["active", "revoked"] = Field(description="revoked: the site can no longer sync")
+    status: Literal["active", "revoked", "awaiting_box"] = Field(
+        description="revoked: the site can no longer sync; awaiting_box: its enrollment file is not claimed yet"
+    )
+    enrollment_file_expires_at: datetime | None = Field(
+        default=None, description="awaiting_box: when its enrollment file expires unless a box has synced"
+    )
     revoked_at: datetime | None = Field(default=None, description="When the site was revoked")
     revoked_by: str | None = Field(default=None, description="Who revoked it (admin e-mail or cli:<name>)")
     counts: dict[str, KindCountOut] = Field(description="Record counts per kind")
@@ -134,3 +140,32 @@ class EnrollmentCodeOut(ApiModel):
     site_name: str = Field(description="Name of the site it will create")
     timezone: str = Field(description="IANA time zone of the new site")
     expires_at: datetime = Field(description="When the code stops working")
+
+
+class EnrollmentFileRequest(ApiModel):
+    """`POST /api/v1/enrollment-files`: a signed enrollment file for a site without internet."""
+
+    site_name: str = Field(
+        min_length=1, max_length=200, pattern=PLAIN_TEXT, description="Name of the site the file will create"
+    )
+    ttl_days: int = Field(
+        default=DEFAULT_FILE_TTL.days,
+        ge=1,
+        le=MAX_FILE_TTL.days,
+        description="Days within which a box must apply the file and sync once",
+    )
+    timezone: TimeZoneName = Field(default="UTC", description="IANA time zone of the new site")
+
+    @field_validator("site_name")
+    @classmethod
+    def _site_name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("site_name must not be blank")
+        return value.strip()
+
+
+class EnrollmentKeyOut(ApiModel):
+    """`GET /api/v1/enrollment-key`: the key enrollment files are signed with."""
+
+    public_key: str = Field(description="Ed25519 public key (hex)")
+    fingerprint: str = Field(description="What `outpost-provision enroll --file` prints and `--cloud-key` pins")

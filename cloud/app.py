@@ -18,7 +18,18 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud import api, configsync, enrollment, ingest, media, metrics, people_api, people_portal, portal
+from cloud import (
+    api,
+    configsync,
+    enrollment,
+    enrollment_files,
+    ingest,
+    media,
+    metrics,
+    people_api,
+    people_portal,
+    portal,
+)
 from cloud.appkeys import CONFIG, DB, ENGINE
 from cloud.auth import (
     API_LOGIN_PATH,
@@ -34,11 +45,13 @@ from cloud.config import CloudConfig
 from cloud.db.engine import create_engine, is_sqlite, session_factory
 from cloud.db.migrate import upgrade
 from cloud.enrollment import ENROLL_LIMITER
+from cloud.offline_enrollment import ENROLLMENT_SIGNER
 from cloud.responses import api_error_middleware, reject_nul_middleware
 from cloud.sessions import SESSIONS, SessionStore, load_session_secret
 from cloud.siteconfig import NOTIFIER, ConfigNotifier
 from sync.codec import MAX_BODY_BYTES
 from sync.downlink import CONFIG_PATH, CONFIG_REPORT_PATH
+from sync.enrollment_file import signing_key_from_secret
 from sync.media import MEDIA_PATH
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 from webguard.headers import install_security_headers
@@ -82,6 +95,7 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
     secret = load_session_secret(config)
     app[SESSIONS] = SessionStore(app[DB], secret)
     app[LOGIN_THROTTLE] = LoginThrottle(secret, config.rate_limit_attempts, config.rate_limit_window_s)
+    app[ENROLLMENT_SIGNER] = signing_key_from_secret(secret)
     app[AUTHENTICATOR] = await Authenticator.create(app[DB])
     yield
 
@@ -113,6 +127,8 @@ def _add_routes(app: web.Application) -> None:
     router.add_get("/api/v1/sites/{site_id}/records", api.handle_site_records)
     router.add_post("/api/v1/sites/{site_id}/revoke", api.handle_revoke_site)
     router.add_post("/api/v1/enrollment-codes", api.handle_create_code)
+    router.add_post(enrollment_files.ENROLLMENT_FILES_PATH, api.handle_create_enrollment_file)
+    router.add_get(enrollment_files.ENROLLMENT_KEY_PATH, enrollment_files.handle_enrollment_key)
     people_api.add_routes(router)
     # HTML portal.
     router.add_get("/", portal.handle_root)
@@ -121,6 +137,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_post(LOGOUT_PATH, portal.handle_logout)
     router.add_get(portal.PORTAL_PATH, portal.handle_portal)
     router.add_post(f"{portal.PORTAL_PATH}/enrollment-codes", portal.handle_create_code_form)
+    router.add_post(f"{portal.PORTAL_PATH}/enrollment-files", portal.handle_create_file_form)
     router.add_get(f"{portal.PORTAL_PATH}/sites/{{site_id}}", portal.handle_site_page)
     router.add_post(f"{portal.PORTAL_PATH}/sites/{{site_id}}/revoke", portal.handle_revoke_form)
     router.add_get(f"{portal.PORTAL_PATH}/sites/{{site_id}}/media/{{media_id}}", portal.handle_media_page)

@@ -35,11 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.analytics.facts import record_batch
 from cloud.appkeys import DB
 from cloud.db.models import Record, Site, SiteSyncState, SyncNonce, utcnow
+from cloud.offline_enrollment import ClaimRefused, claim_with_batch
 from cloud.reconcile import reconcile_edit
 from cloud.responses import error_response, json_model
 from cloud.siteconfig import NOTIFIER, ConfigNotifier
 from sync.codec import BatchDecodeError, decode_batch_records, describe
 from sync.downlink import LocalEdit
+from sync.enrollment_file import CLAIM_HEADER
 from sync.signing import (
     MAX_CLOCK_SKEW_S,
     SIGNATURE_HEADER,
@@ -278,6 +280,21 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
     """POST /api/v1/sync/batch: authenticate by HMAC over the raw body, then decode and store."""
     body = await request.read()
     site_id = request.headers.get(SITE_HEADER, "")
+    claim = request.headers.get(CLAIM_HEADER)
+    if claim is not None and _SITE_ID.fullmatch(site_id):
+        # A box enrolled from a file claims its site with its first batch (cloud.offline_enrollment).
+        try:
+            await claim_with_batch(
+                request.app[DB],
+                site_id,
+                claim,
+                body,
+                request.headers.get(TIMESTAMP_HEADER),
+                request.headers.get(SIGNATURE_HEADER),
+            )
+        except ClaimRefused as err:
+            log.warning("sync batch for site %s refused: %s", site_id, err.error)
+            return error_response(err.status, err.error, err.detail)
     # Printable ASCII only: a header that is not (read with surrogate escapes) must not reach the database.
     site = await site_credentials(request.app[DB], site_id) if _SITE_ID.fullmatch(site_id) else None
     if site is None:

@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from cloud.api import DEFAULT_RECORD_LIMIT, code_out, record_out, site_summaries
-from cloud.api_models import EnrollmentCodeOut, EnrollmentCodeRequest, LoginRequest
+from cloud.api_models import EnrollmentCodeOut, EnrollmentCodeRequest, EnrollmentFileRequest, LoginRequest
 from cloud.appkeys import CONFIG, DB
 from cloud.auth import (
     LOGIN_PATH,
@@ -25,6 +25,7 @@ from cloud.auth import (
 )
 from cloud.config import format_validation_error
 from cloud.db.models import Record
+from cloud.enrollment_files import file_download, issue_file, signing_key_out
 from cloud.media import complete_media
 from cloud.sessions import SESSIONS
 from cloud.siteconfig import site_config
@@ -116,6 +117,7 @@ async def _render_portal(
     new_code: EnrollmentCodeOut | None = None,
     form_error: str = "",
     status: int = 200,
+    file_error: str = "",
 ) -> web.Response:
     async with request.app[DB]() as session:
         sites = await site_summaries(TenantScope(session, principal))
@@ -125,6 +127,8 @@ async def _render_portal(
         "new_code": new_code,
         "form_error": form_error,
         "public_url": request.app[CONFIG].public_url,
+        "enrollment_key": signing_key_out(request).fingerprint,
+        "file_error": file_error,
     }
     return aiohttp_jinja2.render_template("portal.html", request, context, status=status)
 
@@ -157,6 +161,26 @@ async def handle_create_code_form(request: web.Request) -> web.Response:
         )
     # Rendered directly rather than redirected, so the code never appears in a URL or the history.
     return await _render_portal(request, principal, new_code=code_out(issued))
+
+
+async def handle_create_file_form(request: web.Request) -> web.Response:
+    """POST /portal/enrollment-files: create a site and download its signed offline enrollment file."""
+    principal = require_admin(request)
+    form = await request.post()
+    try:
+        body = EnrollmentFileRequest.model_validate(
+            {
+                "site_name": str(form.get("site_name", "")),
+                "ttl_days": str(form.get("ttl_days", "7")),
+                "timezone": str(form.get("timezone", "UTC")) or "UTC",
+            },
+            strict=False,
+        )
+    except ValidationError as err:
+        return await _render_portal(
+            request, principal, file_error=format_validation_error(err, root="(form)"), status=400
+        )
+    return file_download(await issue_file(request, principal, body))
 
 
 async def handle_site_page(request: web.Request) -> web.Response:

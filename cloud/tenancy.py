@@ -1,6 +1,6 @@
 """Tenant isolation in one place.
 
-Every query of tenant-owned data (sites, records, enrollment codes, and the HQ-managed configuration:
+Every query of tenant-owned data (sites, records, enrollment codes and files, and the HQ-managed configuration:
 people, badges, site policies, conflicts) made on behalf of a logged-in user goes
 through `TenantScope`, whose queries all start from `tenant_sites()`: the only place that filters by tenant.
 The command line acts for a tenant named on it through the same functions (`revoke_site`).
@@ -14,11 +14,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import ConfigConflict, Person, Record, Site, SitePolicy, SiteSyncState, utcnow
 from cloud.enrollment import IssuedCode, issue_code
+from cloud.offline_enrollment import issue_enrollment_file, pending_offline_sites
+from sync.enrollment_file import EnrollmentFile
 
 log = logging.getLogger(__name__)
 
@@ -182,3 +185,22 @@ class TenantScope:
     async def issue_enrollment_code(self, site_name: str, ttl: timedelta, timezone: str) -> IssuedCode:
         """Issue a one-time code that enrolls a new site into the principal's tenant."""
         return await issue_code(self.session, self.principal.tenant_id, site_name, ttl=ttl, timezone=timezone)
+
+    async def issue_enrollment_file(
+        self, key: Ed25519PrivateKey, site_name: str, ttl: timedelta, timezone: str, cloud_url: str
+    ) -> EnrollmentFile:
+        """Create a site in the principal's tenant and return its signed offline enrollment file."""
+        return await issue_enrollment_file(
+            self.session,
+            key,
+            tenant_id=self.principal.tenant_id,
+            site_name=site_name,
+            timezone=timezone,
+            ttl=ttl,
+            cloud_url=cloud_url,
+            issued_by=self.principal.email,
+        )
+
+    async def pending_offline_sites(self) -> dict[str, datetime]:
+        """Return the tenant's sites whose enrollment file no box has claimed yet, with the file's expiry."""
+        return await pending_offline_sites(self.session, self.principal.tenant_id)

@@ -114,6 +114,7 @@ async def _sync(app: web.Application) -> AsyncIterator[None]:
             interval_s=config.cloud.sync_interval_s,
             max_backoff_s=config.cloud.max_backoff_s,
             media=app[keys.MEDIA],
+            claim=config.cloud.enrollment_claim,
         )
         app[keys.JOURNAL].subscribe(lambda _entry: agent.notify())
         await agent.start()

@@ -1,4 +1,4 @@
-"""`outpost-provision`: enroll a box into the cloud and manage detector models."""
+"""`outpost-provision`: enroll a box into the cloud (online or from a file), set it up, manage detector models."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from edge.vision.model_files import SYSTEM_MODELS_DIR
-from provisioning import ops_cli
+from provisioning import installer_cli, ops_cli
 
 DEFAULT_CONFIG = Path("/etc/outpost/edge.toml")
 
@@ -32,12 +32,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     enroll = sub.add_parser(
         "enroll",
-        help="claim a site with a one-time enrollment code",
-        description="Claim a site with the one-time code a tenant admin created in the HQ portal, "
-        "and write the site identity and sync secret into the edge config (mode 0600).",
+        help="claim a site with a one-time enrollment code, or offline with an enrollment file",
+        description="Claim a site with the one-time code a tenant admin created in the HQ portal (--cloud and "
+        "--code), or offline with a signed enrollment file downloaded there (--file), and write the site "
+        "identity and sync secret into the edge config (mode 0600).",
     )
-    enroll.add_argument("--cloud", required=True, metavar="URL", help="base URL of the cloud aggregator")
-    enroll.add_argument("--code", required=True, help="one-time enrollment code (e.g. ABCD-EFGH-JKLM-NPQR)")
+    enroll.add_argument("--cloud", metavar="URL", help="base URL of the cloud aggregator (with --code)")
+    enroll.add_argument("--code", help="one-time enrollment code (e.g. ABCD-EFGH-JKLM-NPQR)")
+    enroll.add_argument(
+        "--file",
+        type=Path,
+        metavar="PATH",
+        help="offline: a signed enrollment file from the HQ portal (e.g. on a USB stick); no cloud needed now",
+    )
+    enroll.add_argument(
+        "--cloud-key", metavar="FINGERPRINT", help="with --file: the cloud's key fingerprint shown on the portal"
+    )
     enroll.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"edge config to write ({DEFAULT_CONFIG})")
     enroll.add_argument("--hostname", help="name shown in the portal (default: this host's name)")
     enroll.add_argument("--force", action="store_true", help="enroll again even if the config has a site secret")
@@ -56,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"edge config ({DEFAULT_CONFIG})")
     doctor.add_argument("--json", action="store_true", help="print a JSON document instead of lines (no progress)")
     ops_cli.register(sub)
+    installer_cli.register(sub, DEFAULT_CONFIG)
     model = sub.add_parser("model", help="detector model tools")
     model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     build = model_sub.add_parser(
@@ -106,8 +117,17 @@ def main(argv: list[str] | None = None) -> int:
         checks = run_checks(args.config, progress=(lambda _m: None) if args.json else _progress_err)
         print(render_json(checks) if args.json else render_text(checks))
         return 1 if any(c.status == "fail" for c in checks) else 0
+    if args.command in installer_cli.COMMANDS:
+        return installer_cli.run(args)
+    if args.command == "enroll" and args.file is not None:
+        if args.code or args.cloud:
+            return installer_cli.fail("enroll takes either --file or --cloud and --code, not both")
+        return installer_cli.enroll_file(args)
     if args.command == "enroll":
         from provisioning.enroll import EnrollmentError, default_owner, enroll
+
+        if not (args.code and args.cloud):
+            return installer_cli.fail("enroll needs --cloud URL and --code CODE (online) or --file PATH (offline)")
 
         owner = getattr(args, "owner", None) or default_owner()
         try:

@@ -50,6 +50,7 @@ def claim_site(cloud_url: str, code: str, hostname: str | None = None, timeout_s
         raise EnrollmentError(f"the cloud answered something unexpected: {err}") from err
 
 
+UNENROLLED = "unenrolled"
 SERVICE_USER = "outpost"
 """The account systemd/outpost-edge.service runs as (User=): it must be able to read the config it is given."""
 
@@ -91,14 +92,48 @@ def apply_enrollment(
     config_path: Path, cloud_url: str, enrollment: EnrollResponse, owner: str | None = None
 ) -> dict[str, Any]:
     """Merge the site identity and cloud secret into the edge config file (created if missing)."""
-    data: dict[str, Any] = tomllib.loads(config_path.read_text()) if config_path.exists() else {}
-    site = data.setdefault("site", {})
-    site.update({"id": enrollment.site_id, "name": enrollment.site_name, "timezone": enrollment.timezone})
+    data = read_config(config_path)
+    adopt_site(data, enrollment.site_id, enrollment.site_name, enrollment.timezone)
     cloud = data.setdefault("cloud", {})
     cloud.pop("secret_file", None)
+    cloud.pop("enrollment_claim", None)
     cloud.update({"url": cloud_url.rstrip("/"), "secret": enrollment.secret})
     write_private(config_path, tomli_w.dumps(data), owner)
     return data
+
+
+def read_config(config_path: Path) -> dict[str, Any]:
+    """Return the edge config file as a dict ({} when it does not exist yet); a broken file is a clear error."""
+    if not config_path.exists():
+        return {}
+    try:
+        return tomllib.loads(config_path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise EnrollmentError(f"{config_path} is not valid TOML ({err}); fix or remove it first") from err
+
+
+def adopt_site(data: dict[str, Any], site_id: str, name: str, timezone: str) -> None:
+    """Give the config its enrolled identity, keeping the box's earlier id as `site.local_id`.
+
+    People created on the box before keep the HQ ids derived from that earlier id (a box set up with
+    `init-local`, or enrolled again), so they do not reach HQ twice; the database and its journal stay as they are
+    and go up with the first sync.
+    """
+    site = data.setdefault("site", {})
+    previous = site.get("local_id") or site.get("id")
+    site.update({"id": site_id, "name": name, "timezone": timezone})
+    if previous and previous not in (site_id, UNENROLLED):  # the default id is shared by every new box
+        site["local_id"] = previous
+
+
+def already_enrolled(config_path: Path) -> None:
+    """Raise unless the config is absent or not enrolled yet (no cloud secret)."""
+    existing = read_config(config_path)
+    if existing.get("cloud", {}).get("secret") or existing.get("cloud", {}).get("secret_file"):
+        raise EnrollmentError(
+            f"{config_path} is already enrolled as site {existing.get('site', {}).get('id')!r}; "
+            "use --force to enroll again"
+        )
 
 
 def enroll(
@@ -110,13 +145,8 @@ def enroll(
     owner: str | None = None,
 ) -> EnrollResponse:
     """Claim the site and write the config; refuse to overwrite an already enrolled config."""
-    if config_path.exists() and not force:
-        existing = tomllib.loads(config_path.read_text())
-        if existing.get("cloud", {}).get("secret"):
-            raise EnrollmentError(
-                f"{config_path} is already enrolled as site {existing.get('site', {}).get('id')!r}; "
-                "use --force to enroll again"
-            )
+    if not force:
+        already_enrolled(config_path)
     enrollment = claim_site(cloud_url, code, hostname)
     apply_enrollment(config_path, cloud_url, enrollment, owner)
     return enrollment

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from observability.version import software_version
 from sync.backoff import Backoff
 from sync.codec import BatchTooLarge, encode_batch
+from sync.enrollment_file import CLAIM_HEADER
 from sync.media_uploader import MediaRejected, MediaSource, MediaUploader
 from sync.signing import SITE_HEADER, sign
 from sync.wire import (
@@ -145,8 +146,12 @@ class SyncAgent:
         probe_interval_s: float | None = None,
         rng: random.Random | None = None,
         media: MediaSource | None = None,
+        claim: str | None = None,
     ) -> None:
         self._outbox = outbox
+        # A box enrolled from a file claims its site with its first batch (sync.enrollment_file), sent even when
+        # the outbox is empty; once the cloud accepted one batch the claim is made and no longer sent.
+        self._claim = claim
         base = cloud_url.rstrip("/")
         self._url = base + SYNC_PATH
         self._health_url = base + HEALTH_PATH
@@ -221,6 +226,8 @@ class SyncAgent:
                 records = ahead if ahead is not None else await self._outbox.pending(limit)
                 ahead = None
                 if not records:
+                    if self._claim is not None:
+                        await self._send([])
                     return total
                 reading = asyncio.create_task(self._read_ahead(limit, records))
                 try:
@@ -316,6 +323,8 @@ class SyncAgent:
             SITE_HEADER: self._site_id,
             **sign(self._secret, body),
         }
+        if self._claim is not None:
+            headers[CLAIM_HEADER] = self._claim
         response = await self._client.post(self._url, content=body, headers=headers)
         self._note_clock(response)
         if response.status_code == 422:
@@ -331,6 +340,7 @@ class SyncAgent:
             raise SyncRejected(f"cloud answered {response.status_code}: {response.text[:200]}")
         response.raise_for_status()
         ack = SyncAck.model_validate_json(response.content)
+        self._claim = None
         self.batches_sent += 1
         self._succeeded()
         log.debug("sync: %d stored, %d duplicates, acked %d", ack.stored, ack.duplicates, ack.acked_seq)

@@ -160,6 +160,25 @@ class EnrollmentCode(Base):
     site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"), nullable=True)
 
 
+class OfflineEnrollment(Base):
+    """An enrollment file issued for a site without internet (`sync.enrollment_file`).
+
+    The site row exists from issue on, with a secret nobody knows; the box's first sync batch carries its claim,
+    and the site's secret becomes the one derived from `enrollment_secret` and that claim (`used_at` set).
+    """
+
+    __tablename__ = "offline_enrollments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), unique=True)
+    enrollment_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
 class Record(Base):
     """One synced outbox record; (site_id, seq) is the idempotency key of ingest."""
 

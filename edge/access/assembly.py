@@ -75,5 +75,7 @@ def build_access(
         modes=modes,
         clock=clock,
     )
-    people = PeopleAdmin(config.access.levels, db, credentials, journal, pins, passback, site_id=config.site.id)
+    people = PeopleAdmin(
+        config.access.levels, db, credentials, journal, pins, passback, site_id=config.site.people_id_site
+    )
     return service, people

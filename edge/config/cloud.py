@@ -15,6 +15,12 @@ class CloudConfig(Section):
     url: str | None = Field(default=None, description="Base URL of the cloud aggregator")
     secret: str | None = Field(default=None, repr=False, description="Site HMAC secret (hex), from enrollment")
     secret_file: Path | None = Field(default=None, description="File holding the site secret (mode 0600)")
+    enrollment_claim: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{32}$",
+        description="Set by `outpost-provision enroll --file`: the box's claim of its offline enrollment, sent "
+        "with its first sync (the secret is derived from the file and this claim)",
+    )
     sync_interval_s: float = Field(default=2.0, gt=0, le=3600, description="Idle time between sync attempts")
     batch_size: int = Field(default=500, ge=1, le=5000, description="Records per sync batch")
     max_backoff_s: float = Field(default=60.0, gt=0, description="Upper bound of the retry backoff")

@@ -1,0 +1,227 @@
+"""Offline enrollment end to end: the HQ API issues a signed file, `outpost-provision enroll --file` configures a
+box while the cloud is down, the box journals events, and once the cloud is up they arrive exactly once; a second
+box with the same file is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import tomli_w
+from sqlalchemy import select
+
+from cloud.app import started_cloud
+from cloud.config import CloudConfig
+from cloud.db.models import OfflineEnrollment, Record, Site
+from edge import keys
+from edge.app import EdgeRunner
+from edge.config import load_config
+from tests.cloud.cloud_helpers import login, make_tenant
+from tests.edge.site import site_config_dict
+from tests.net import free_port
+from tests.polling import eventually
+
+
+async def provision(*args: str) -> tuple[int, str, str]:
+    """Run `outpost-provision` as the installer would; return (exit status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "provisioning.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def base_edge_config(path: Path, data_dir: Path) -> None:
+    """A box's config before enrollment: the test site on free ports, quick sync retries, no cloud."""
+    config = site_config_dict(data_dir, cloud={"sync_interval_s": 0.2, "max_backoff_s": 0.5})
+    config["site"] = {"id": "unenrolled", "name": "New box", "timezone": "UTC"}
+    path.write_text(tomli_w.dumps(config))
+    path.chmod(0o600)
+
+
+async def issue_file(cloud_url: str, tenant_email: str, site_name: str, **extra: Any) -> tuple[bytes, str]:
+    """Download an enrollment file through the JSON API as a tenant admin; return it and the key fingerprint."""
+    async with httpx.AsyncClient(base_url=cloud_url) as http:
+        csrf = await login(http, tenant_email)
+        response = await http.post(
+            "/api/v1/enrollment-files",
+            json={"site_name": site_name, "timezone": "Europe/Berlin", **extra},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert response.status_code == 201, response.text
+        assert response.headers["Content-Disposition"].startswith('attachment; filename="outpost-enrollment-')
+        key = (await http.get("/api/v1/enrollment-key")).json()
+        return response.content, key["fingerprint"]
+
+
+async def stored_events(cloud_db: Any, site_id: str, marker: str) -> int:
+    async with cloud_db() as session:
+        rows = (await session.scalars(select(Record).where(Record.site_id == site_id, Record.kind == "event"))).all()
+    return sum(1 for r in rows if r.payload.get("marker") == marker)
+
+
+async def stored_count_is(cloud_db: Any, site_id: str, marker: str, expected: int) -> bool:
+    """Whether exactly `expected` events with `marker` are stored (more would fail the next check too)."""
+    count = await stored_events(cloud_db, site_id, marker)
+    assert count <= expected, f"{count} events stored, more than the {expected} sent"
+    return count == expected
+
+
+async def test_file_enrolls_offline_and_events_arrive_once_the_cloud_is_up(tmp_path: Path, db_url: str) -> None:
+    cloud_config = CloudConfig(data_dir=tmp_path / "cloud", database_url=db_url, host="127.0.0.1", port=free_port())
+    file_path = tmp_path / "usb" / "enrollment.json"
+    file_path.parent.mkdir()
+    async with started_cloud(cloud_config) as cloud:
+        tenant = await make_tenant(cloud, "Acme")
+        raw, fingerprint = await issue_file(cloud.url, tenant.admin_email, "Remote quarry")
+        file_path.write_bytes(raw)
+        site_id = json.loads(raw)["enrollment"]["site_id"]
+        async with httpx.AsyncClient(base_url=cloud.url) as http:
+            await login(http, tenant.admin_email)
+            listed = (await http.get(f"/api/v1/sites/{site_id}")).json()
+        assert listed["status"] == "awaiting_box" and listed["name"] == "Remote quarry"
+    # The cloud is down from here on: the box is enrolled and runs without it.
+    config_path = tmp_path / "etc" / "edge.toml"
+    config_path.parent.mkdir()
+    base_edge_config(config_path, tmp_path / "box-1")
+    rc, out, err = await provision(
+        "enroll", "--file", str(file_path), "--config", str(config_path), "--cloud-key", fingerprint
+    )
+    assert rc == 0, err
+    assert f"signed by cloud key {fingerprint} (as expected)" in out
+    assert f"Enrolled offline as site {site_id}" in out
+    assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
+    written = tomllib.loads(config_path.read_text())
+    assert written["site"]["id"] == site_id and written["site"]["timezone"] == "Europe/Berlin"
+    assert written["cloud"]["url"] == cloud.url and len(written["cloud"]["enrollment_claim"]) == 32
+
+    box = EdgeRunner(load_config(config_path, environ={}))
+    await box.start()
+    try:
+        journal = box.app[keys.JOURNAL]
+        for n in range(5):
+            await journal.record("event", {"type": "test", "marker": "box-1", "n": n}, source="test", summary="x")
+        agent = box.app[keys.SYNC]
+        assert agent is not None
+        assert await eventually(lambda: agent.last_error is not None, timeout_s=20)  # the cloud is away
+        assert await box.app[keys.OUTBOX].backlog() >= 5
+
+        async with started_cloud(cloud_config) as cloud:
+            assert await eventually(lambda: stored_count_is(cloud.db, site_id, "box-1", 5), timeout_s=30)
+            async with cloud.db() as session:
+                enrollment = await session.scalar(select(OfflineEnrollment).where(OfflineEnrollment.site_id == site_id))
+                site = await session.get(Site, site_id)
+            assert enrollment is not None and enrollment.used_at is not None
+            assert site is not None and site.secret == written["cloud"]["secret"]
+            assert await eventually(lambda: agent.last_error is None, timeout_s=20)
+
+            # A second box with the same file: applying it works offline, but the cloud refuses its sync.
+            second_config = tmp_path / "etc" / "second.toml"
+            base_edge_config(second_config, tmp_path / "box-2")
+            rc, _, err = await provision("enroll", "--file", str(file_path), "--config", str(second_config))
+            assert rc == 0, err
+            second = EdgeRunner(load_config(second_config, environ={}))
+            await second.start()
+            try:
+                await second.app[keys.JOURNAL].record(
+                    "event", {"type": "test", "marker": "box-2"}, source="test", summary="x"
+                )
+                second_agent = second.app[keys.SYNC]
+                assert second_agent is not None
+
+                def refused() -> bool:
+                    return "enrollment_used" in (second_agent.last_error or "")
+
+                assert await eventually(refused, timeout_s=20)
+                # Barrier: the first box's later event arrives, and the second box's never did.
+                await journal.record("event", {"type": "test", "marker": "box-1"}, source="test", summary="x")
+                assert await eventually(lambda: stored_count_is(cloud.db, site_id, "box-1", 6), timeout_s=20)
+                assert await stored_events(cloud.db, site_id, "box-2") == 0
+            finally:
+                await second.stop()
+    finally:
+        await box.stop()
+
+
+async def test_tampered_foreign_and_expired_files_are_refused(tmp_path: Path) -> None:
+    cloud_config = CloudConfig(data_dir=tmp_path / "cloud", host="127.0.0.1", port=0)
+    async with started_cloud(cloud_config) as cloud:
+        tenant = await make_tenant(cloud, "Acme")
+        raw, fingerprint = await issue_file(cloud.url, tenant.admin_email, "Depot")
+    config_path = tmp_path / "edge.toml"
+    document = json.loads(raw)
+
+    edited = tmp_path / "edited.json"
+    document["enrollment"]["cloud_url"] = "https://evil.example"
+    edited.write_text(json.dumps(document))
+    rc, _, err = await provision("enroll", "--file", str(edited), "--config", str(config_path))
+    assert rc == 1 and "signature does not verify" in err and "Traceback" not in err
+
+    original = tmp_path / "original.json"
+    original.write_bytes(raw)
+    other_key = "0000 1111 2222 3333 4444 5555 6666 7777"
+    rc, _, err = await provision(
+        "enroll", "--file", str(original), "--config", str(config_path), "--cloud-key", other_key
+    )
+    assert rc == 1 and f"signed by cloud key {fingerprint}, not the expected {other_key}" in err
+
+    rc, _, err = await provision("enroll", "--file", str(original), "--config", str(config_path), "--cloud-key", "nope")
+    assert rc == 1 and "--cloud-key:" in err
+
+    rc, _, err = await provision("enroll", "--file", str(tmp_path / "missing.json"), "--config", str(config_path))
+    assert rc == 1 and "cannot read" in err and "USB stick" in err
+
+    not_json = tmp_path / "photo.json"
+    not_json.write_text("hello")
+    rc, _, err = await provision("enroll", "--file", str(not_json), "--config", str(config_path))
+    assert rc == 1 and "not an Outpost enrollment file" in err
+
+    rc, _, err = await provision("enroll", "--file", str(original), "--code", "ABCD", "--config", str(config_path))
+    assert rc == 1 and "either --file or --cloud and --code" in err
+    assert not config_path.exists()
+
+    rc, out, err = await provision("enroll", "--file", str(original), "--config", str(config_path))
+    assert rc == 0, err
+    rc, _, err = await provision("enroll", "--file", str(original), "--config", str(config_path))
+    assert rc == 1 and "already enrolled" in err and "--force" in err
+
+
+def test_an_expired_file_is_refused_by_the_box() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import pytest
+
+    from sync.enrollment_file import (
+        EnrollmentFileError,
+        OfflineEnrollment,
+        read_enrollment_file,
+        sign_enrollment,
+        signing_key_from_secret,
+    )
+
+    now = datetime.now(UTC)
+    enrollment = OfflineEnrollment(
+        enrollment_id="0" * 32,
+        cloud_url="http://127.0.0.1:1",
+        tenant_id="t",
+        site_id="abc",
+        site_name="Depot",
+        enrollment_secret="1" * 64,
+        issued_at=now - timedelta(days=8),
+        expires_at=now - timedelta(days=1),
+    )
+    raw = sign_enrollment(signing_key_from_secret(b"x" * 32), enrollment).model_dump_json().encode()
+    with pytest.raises(EnrollmentFileError, match="expired at"):
+        read_enrollment_file(raw)
+    assert read_enrollment_file(raw, now=now - timedelta(days=2))[0].site_id == "abc"
