@@ -14,9 +14,12 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from provisioning.config_edit import ConfigEditError
+from provisioning.pairing import DeviceSettings
+
 M = TypeVar("M", bound=BaseModel)
 
-COMMANDS = frozenset({"init-local", "add-camera", "add-door", "pair-device"})
+COMMANDS = frozenset({"init-local", "add-door", "pair-device"})
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], default_config: Path) -> None:
@@ -36,6 +39,47 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], default_c
     )
     init.add_argument("--force", action="store_true", help="replace an existing config")
     init.add_argument("--owner", default=argparse.SUPPRESS, help="user that owns the written config")
+
+    pair = sub.add_parser(
+        "pair-device",
+        help="create a device's MQTT account and print the settings for its firmware (native, zigbee2mqtt, "
+        "tasmota, shelly)",
+        description="Create the device's broker account in the edge config (password hashed, shown once) and "
+        "print exactly what to type into its firmware: broker host and port, user, password, client id, topics. "
+        "Restart the edge afterwards (systemctl restart outpost-edge).",
+    )
+    pair.add_argument("kind", metavar="KIND", help="native | zigbee2mqtt | tasmota | shelly")
+    pair.add_argument("--id", required=True, help="device id: its MQTT user and client id (e.g. lock-back)")
+    pair.add_argument("--role", default="lock", help="native devices: reader | lock | contact | sensor (lock)")
+    pair.add_argument("--zone", default="main", help="zone of the device; created if the config lacks it (main)")
+    pair.add_argument("--name", default="", help="human name shown in the console")
+    pair.add_argument("--topic", help="Tasmota Topic, Shelly device id (shelly1-ABC123) or Zigbee2MQTT base topic")
+    pair.add_argument("--relay", type=int, default=1, help="relay channel of a Tasmota or Shelly (1)")
+    _device_output_options(pair, default_config)
+
+    door = sub.add_parser(
+        "add-door",
+        help="add a door with its lock, reader and contact, and print each device's firmware settings",
+        description="Add a door to the edge config with a lock (native, Tasmota or Shelly), a native reader and "
+        "a native contact (lock-ID, reader-ID, contact-ID), each with its own MQTT account, and print their "
+        "firmware settings. Restart the edge afterwards.",
+    )
+    door.add_argument("id", metavar="ID", help="door id, e.g. front")
+    door.add_argument("--name", required=True, help="human name, e.g. 'Front door'")
+    door.add_argument("--zone", default="main", help="zone the door leads into; created if missing (main)")
+    door.add_argument("--lock", default="native", help="lock firmware: native | tasmota | shelly (native)")
+    door.add_argument("--topic", help="Tasmota Topic or Shelly device id of the lock")
+    door.add_argument("--no-reader", action="store_true", help="the door has no reader")
+    door.add_argument("--no-contact", action="store_true", help="the door has no contact")
+    _device_output_options(door, default_config)
+
+
+def _device_output_options(parser: argparse.ArgumentParser, default_config: Path) -> None:
+    parser.add_argument("--config", type=Path, default=default_config, help=f"edge config ({default_config})")
+    parser.add_argument("--broker-host", help="address the devices reach this box at (default: its LAN address)")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write the settings to FILE (mode 0600)")
+    parser.add_argument("--qr", action="store_true", help="also print the settings as a QR code")
+    parser.add_argument("--owner", default=argparse.SUPPRESS, help="user that owns the written config")
 
 
 def fail(message: str) -> int:
@@ -62,7 +106,11 @@ def progress(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one of the installer's subcommands."""
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {"init-local": _init_local}
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "init-local": _init_local,
+        "pair-device": _pair_device,
+        "add-door": _add_door,
+    }
     return handlers[args.command](args)
 
 
@@ -117,4 +165,79 @@ def enroll_file(args: argparse.Namespace) -> int:
         f"Wrote {args.config} (mode 0600). The box syncs to {enrollment.cloud_url} once it is online; it must "
         f"do so before {enrollment.expires_at:%Y-%m-%d %H:%M} UTC. Start it with: outpost-edge --config {args.config}"
     )
+    return 0
+
+
+def _pair_device(args: argparse.Namespace) -> int:
+    from provisioning.pairing import PairArgs, PairingError, pair_device
+
+    parsed = validated(
+        PairArgs,
+        {
+            "kind": args.kind,
+            "id": args.id,
+            "role": args.role,
+            "zone": args.zone,
+            "name": args.name,
+            "topic": args.topic,
+            "relay": args.relay,
+            "broker_host": args.broker_host,
+        },
+    )
+    if isinstance(parsed, str):
+        return fail(parsed)
+    try:
+        settings, zone_added = pair_device(args.config, parsed, owner=_owner(args))
+    except (PairingError, ConfigEditError) as err:
+        return fail(str(err))
+    if zone_added:
+        print(f"Added zone {parsed.zone!r} to {args.config}.")
+    return _show_settings(args, [settings])
+
+
+def _add_door(args: argparse.Namespace) -> int:
+    from provisioning.doors import AddDoorArgs, add_door
+    from provisioning.pairing import PairingError
+
+    parsed = validated(
+        AddDoorArgs,
+        {
+            "id": args.id,
+            "name": args.name,
+            "zone": args.zone,
+            "lock": args.lock,
+            "topic": args.topic,
+            "reader": not args.no_reader,
+            "contact": not args.no_contact,
+            "broker_host": args.broker_host,
+        },
+    )
+    if isinstance(parsed, str):
+        return fail(parsed)
+    try:
+        settings = add_door(args.config, parsed, owner=_owner(args))
+    except (PairingError, ConfigEditError) as err:
+        return fail(str(err))
+    print(f"Added door {parsed.id!r} ({parsed.name}) with {', '.join(s.device_id for s in settings)}.")
+    return _show_settings(args, settings)
+
+
+def _show_settings(args: argparse.Namespace, all_settings: list[DeviceSettings]) -> int:
+    from provisioning.settings_output import render_text, terminal_qr, write_settings
+
+    if args.output is not None:
+        try:
+            write_settings(args.output, all_settings)
+        except OSError as err:
+            return fail(f"cannot write {args.output}: {err.strerror}; the accounts are in the config already")
+        print(f"Wrote the firmware settings to {args.output} (mode 0600; it holds the passwords).")
+    else:
+        print("Passwords are shown once (the config keeps only their hashes):\n")
+        for settings in all_settings:
+            print(render_text(settings))
+    if args.qr:
+        for settings in all_settings:
+            print(f"QR code of {settings.device_id}'s settings:")
+            print(terminal_qr(settings))
+    print(f"Restart the edge to let the device in: systemctl restart outpost-edge (config {args.config}).")
     return 0
