@@ -19,7 +19,7 @@ from provisioning.pairing import DeviceSettings
 
 M = TypeVar("M", bound=BaseModel)
 
-COMMANDS = frozenset({"init-local", "add-door", "pair-device"})
+COMMANDS = frozenset({"init-local", "add-camera", "add-door", "pair-device"})
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], default_config: Path) -> None:
@@ -57,6 +57,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], default_c
     pair.add_argument("--relay", type=int, default=1, help="relay channel of a Tasmota or Shelly (1)")
     _device_output_options(pair, default_config)
 
+    _register_add_camera(sub, default_config)
+
     door = sub.add_parser(
         "add-door",
         help="add a door with its lock, reader and contact, and print each device's firmware settings",
@@ -72,6 +74,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], default_c
     door.add_argument("--no-reader", action="store_true", help="the door has no reader")
     door.add_argument("--no-contact", action="store_true", help="the door has no contact")
     _device_output_options(door, default_config)
+
+
+def _register_add_camera(sub: argparse._SubParsersAction[argparse.ArgumentParser], default_config: Path) -> None:
+    camera = sub.add_parser(
+        "add-camera",
+        help="probe a camera (RTSP, file, USB index), test the detector on it and add it to the config",
+        description="Probe the stream (resolution, fps), run this box's detector on a few frames and save a test "
+        "snapshot with the boxes drawn, suggest the detection fps and size from the measured inference time, and "
+        "add the camera to the edge config (validated, atomic). Restart the edge afterwards.",
+    )
+    camera.add_argument(
+        "url", metavar="URL", help="rtsp://[USER:PASSWORD@]HOST[:PORT]/PATH, a video file, or a USB index"
+    )
+    camera.add_argument("--id", required=True, help="camera id, e.g. gate")
+    camera.add_argument("--name", default="", help="human name (default: the id)")
+    camera.add_argument("--zone", help="site zone the camera watches; created if missing")
+    camera.add_argument("--config", type=Path, default=default_config, help=f"edge config ({default_config})")
+    camera.add_argument("--snapshot", type=Path, help="test snapshot to write (default ./outpost-camera-ID.jpg)")
+    camera.add_argument("--seconds", type=float, default=3.0, help="how long to watch a live stream (3)")
+    camera.add_argument("--owner", default=argparse.SUPPRESS, help="user that owns the written config")
 
 
 def _device_output_options(parser: argparse.ArgumentParser, default_config: Path) -> None:
@@ -110,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         "init-local": _init_local,
         "pair-device": _pair_device,
         "add-door": _add_door,
+        "add-camera": _add_camera,
     }
     return handlers[args.command](args)
 
@@ -240,4 +263,52 @@ def _show_settings(args: argparse.Namespace, all_settings: list[DeviceSettings])
             print(f"QR code of {settings.device_id}'s settings:")
             print(terminal_qr(settings))
     print(f"Restart the edge to let the device in: systemctl restart outpost-edge (config {args.config}).")
+    return 0
+
+
+def _add_camera(args: argparse.Namespace) -> int:
+    from edge.config import ConfigError, load_config
+    from provisioning.cameras import AddCameraArgs, add_camera_to_config, examine_camera
+    from provisioning.rtsp_probe import StreamProblem
+
+    parsed = validated(
+        AddCameraArgs,
+        {
+            "url": args.url,
+            "id": args.id,
+            "name": args.name,
+            "zone": args.zone,
+            "snapshot": args.snapshot or Path(f"outpost-camera-{args.id}.jpg"),
+            "seconds": args.seconds,
+        },
+    )
+    if isinstance(parsed, str):
+        return fail(parsed)
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        return fail(f"{err}; set the box up first (outpost-provision enroll or init-local)")
+    try:
+        report = examine_camera(parsed, config, progress)
+        zone_added = add_camera_to_config(args.config, parsed, report.detect_fps, owner=_owner(args))
+    except (StreamProblem, ConfigEditError) as err:
+        return fail(str(err))
+    except OSError as err:
+        return fail(f"cannot write the snapshot {parsed.snapshot}: {err.strerror}; pass --snapshot PATH")
+    stream = report.stream
+    labels: dict[str, int] = {}
+    for detection in report.detections:
+        labels[detection.label] = labels.get(detection.label, 0) + 1
+    seen = ", ".join(f"{n} {label}" for label, n in sorted(labels.items())) or "nothing"
+    print(f"Camera {parsed.id}: {stream.width}x{stream.height}, {stream.fps:.1f} fps ({stream.kind})")
+    print(f"Test snapshot: {report.snapshot} (detected {seen})")
+    print(
+        f"Detector: {report.inference_ms:.0f} ms per frame on this box; with {report.cameras_on_box} camera(s) "
+        f"detect at {report.detect_fps:g} fps each (fps = {report.detect_fps:g}), input size {report.detect_size} "
+        f"(the model's is {report.model_input})"
+    )
+    if zone_added:
+        print(f"Added zone {parsed.zone!r}.")
+    print(f"Added camera {parsed.id!r} to {args.config} with fps = {report.detect_fps:g}.")
+    print("Restart the edge to start it: systemctl restart outpost-edge")
     return 0

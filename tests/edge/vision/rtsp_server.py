@@ -1,6 +1,7 @@
 """A looping H.264 RTSP test server, run as a subprocess with the SYSTEM python3 (PyGObject + GStreamer).
 
     /usr/bin/python3 tests/edge/vision/rtsp_server.py --port 8554 --frames DIR [--fps 10] [--path /plaza]
+        [--user U --password P]
 
 Serves rtsp://127.0.0.1:PORT/PATH: the JPEG files DIR/00000.jpg, 00001.jpg, ... (decoded frames of a real
 clip, written by the test) re-encoded as H.264, looping, paced to --fps; without --frames, GStreamer's
@@ -44,6 +45,8 @@ def main() -> int:
     parser.add_argument("--path", default="/plaza")
     parser.add_argument("--frames", default=None, help="directory of 00000.jpg, 00001.jpg, ...")
     parser.add_argument("--fps", type=int, default=10)
+    parser.add_argument("--user", default=None, help="require HTTP Basic authentication with this user")
+    parser.add_argument("--password", default="", help="the password of --user")
     args = parser.parse_args()
     try:
         import gi
@@ -66,6 +69,16 @@ def main() -> int:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch_line(args.frames, args.fps))
     factory.set_shared(True)
+    if args.user is not None:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", args.user)
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
+        server.set_auth(auth)
+        permissions = GstRtspServer.RTSPPermissions()
+        permissions.add_permission_for_role(args.user, "media.factory.access", True)
+        permissions.add_permission_for_role(args.user, "media.factory.construct", True)
+        factory.set_permissions(permissions)
     server.get_mount_points().add_factory(args.path, factory)
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
