@@ -26,10 +26,12 @@ from cloud import (
     ingest,
     media,
     metrics,
+    openapi,
     people_api,
     people_portal,
     portal,
 )
+from cloud.analytics import api as analytics_api
 from cloud.appkeys import CONFIG, DB, ENGINE
 from cloud.auth import (
     API_LOGIN_PATH,
@@ -130,6 +132,8 @@ def _add_routes(app: web.Application) -> None:
     router.add_post(enrollment_files.ENROLLMENT_FILES_PATH, api.handle_create_enrollment_file)
     router.add_get(enrollment_files.ENROLLMENT_KEY_PATH, enrollment_files.handle_enrollment_key)
     people_api.add_routes(router)
+    analytics_api.add_routes(router)
+    router.add_get(openapi.OPENAPI_PATH, openapi.handle_openapi)
     # HTML portal.
     router.add_get("/", portal.handle_root)
     router.add_get(LOGIN_PATH, portal.handle_login_page)

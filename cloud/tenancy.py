@@ -13,9 +13,10 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Select, case, func, select, update
+from sqlalchemy import Select, Table, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import ConfigConflict, Person, Record, Site, SitePolicy, SiteSyncState, utcnow
@@ -204,3 +205,8 @@ class TenantScope:
     async def pending_offline_sites(self) -> dict[str, datetime]:
         """Return the tenant's sites whose enrollment file no box has claimed yet, with the file's expiry."""
         return await pending_offline_sites(self.session, self.principal.tenant_id)
+
+
+def tenant_rows(table: Table, tenant_id: str) -> Select[Any]:
+    """Return a query of the rows of an analytics table (`cloud.db.analytics_models`) that `tenant_id` owns."""
+    return select(table).where(table.c.tenant_id == tenant_id)

@@ -1,0 +1,413 @@
+"""The portal's analytics reads: series and tables from the rollup and state tables, never from raw records.
+
+Every query starts from `cloud.tenancy.tenant_rows` (the tenant filter of analytics tables) and a site, when
+one is named, is looked up through `TenantScope` first (another tenant's site is a 404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.analytics.api_models import (
+    AlarmOut,
+    AlarmsOut,
+    DeviceOut,
+    DevicesOut,
+    OverviewOut,
+    OverviewQuery,
+    Point,
+    RangeQuery,
+    Ranked,
+    SeriesOut,
+    SiteHealthOut,
+    Total,
+)
+from cloud.analytics.buckets import buckets_for
+from cloud.analytics.facts import ALARMS, DAILY, DEVICES, HOURLY, WATERMARK
+from cloud.db.models import Site, SiteSyncState, utcnow
+from cloud.tenancy import tenant_rows
+
+DEFAULT_DAYS = 7
+BATTERY_LOW_BELOW = 20.0
+ONLINE_WINDOW = timedelta(minutes=15)
+TOP = 10
+MAX_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class Window:
+    """A query's local days, as UTC instants in the site's zone (or UTC for tenant totals)."""
+
+    start_day: date
+    end_day: date
+    start: datetime
+    end: datetime
+    site: Site | None
+
+    @property
+    def timezone(self) -> str:
+        return self.site.timezone if self.site is not None else "UTC"
+
+
+def window(query: RangeQuery, site: Site | None, now: datetime | None = None) -> Window:
+    """The query's range: its days, defaulting to the last `DEFAULT_DAYS` local days."""
+    buckets = buckets_for(site.timezone if site is not None else "UTC")
+    today = (now or utcnow()).astimezone(buckets.tz).date()
+    end_day = query.end or today
+    start_day = query.start or end_day - timedelta(days=DEFAULT_DAYS - 1)
+    return Window(
+        start_day, end_day, buckets.day_start(start_day), buckets.day_start(end_day + timedelta(days=1)), site
+    )
+
+
+def _metrics(column: Any, metrics: Sequence[str]) -> ColumnElement[bool]:
+    """Metrics named exactly, or by a prefix ending in '.' (a range, so the primary key index serves it)."""
+    terms = [
+        and_(column >= m, column < m[:-1] + "/") if m.endswith(".") else column == m  # '/' sorts right after '.'
+        for m in metrics
+    ]
+    return or_(*terms)
+
+
+async def watermark(session: AsyncSession, tenant_id: str, site_id: str | None) -> datetime | None:
+    """The site's "complete up to" (or the earliest of the tenant's sites)."""
+    query = select(WATERMARK.c.complete_up_to).where(WATERMARK.c.tenant_id == tenant_id)
+    if site_id is not None:
+        query = query.where(WATERMARK.c.site_id == site_id)
+    value: datetime | None = await session.scalar(query.order_by(WATERMARK.c.complete_up_to).limit(1))
+    return value
+
+
+def _point(row: Any, bucket: datetime, local: str, end: datetime, mark: datetime | None) -> Point:
+    total = row.total_milli / 1000
+    sampled = row.peak is not None
+    return Point(
+        bucket=bucket,
+        local=local,
+        site_id=getattr(row, "site_id", None),
+        scope=row.scope,
+        scope_id=row.scope_id,
+        metric=row.metric,
+        n=row.n,
+        sum=total,
+        mean=total / row.n if sampled and row.n else None,
+        peak=row.peak,
+        low=row.low,
+        pending=mark is not None and end > mark,
+    )
+
+
+async def series(
+    session: AsyncSession, tenant_id: str, win: Window, granularity: str, scope: str, metrics: Sequence[str]
+) -> SeriesOut:
+    """Buckets of `metrics` for `scope`: one site's per scope id, or the tenant's totals per local day."""
+    site_id = win.site.id if win.site is not None else None
+    mark = await watermark(session, tenant_id, site_id)
+    points: list[Point] = []
+    if win.site is not None and granularity == "hour":
+        tz = buckets_for(win.site.timezone).tz
+        query = (
+            tenant_rows(HOURLY, tenant_id)
+            .where(HOURLY.c.site_id == win.site.id, HOURLY.c.scope == scope, _metrics(HOURLY.c.metric, metrics))
+            .where(HOURLY.c.bucket >= win.start, HOURLY.c.bucket < win.end)
+            .order_by(HOURLY.c.bucket, HOURLY.c.scope_id, HOURLY.c.metric)
+            .limit(MAX_ROWS * 4)
+        )
+        for row in await session.execute(query):
+            end = row.bucket + timedelta(hours=1)
+            points.append(_point(row, row.bucket, row.bucket.astimezone(tz).isoformat(), end, mark))
+    elif win.site is not None:
+        buckets = buckets_for(win.site.timezone)
+        query = (
+            tenant_rows(DAILY, tenant_id)
+            .where(DAILY.c.site_id == win.site.id, DAILY.c.scope == scope, _metrics(DAILY.c.metric, metrics))
+            .where(DAILY.c.day >= win.start_day, DAILY.c.day <= win.end_day)
+            .order_by(DAILY.c.day, DAILY.c.scope_id, DAILY.c.metric)
+            .limit(MAX_ROWS * 4)
+        )
+        for row in await session.execute(query):
+            start = buckets.day_start(row.day)
+            end = buckets.day_start(row.day + timedelta(days=1))
+            points.append(_point(row, start, row.day.isoformat(), end, mark))
+    else:
+        query = (
+            select(
+                DAILY.c.day,
+                DAILY.c.metric,
+                func.sum(DAILY.c.n).label("n"),
+                func.sum(DAILY.c.total_milli).label("total_milli"),
+                func.max(DAILY.c.peak).label("peak"),
+                func.min(DAILY.c.low).label("low"),
+            )
+            .where(DAILY.c.tenant_id == tenant_id, DAILY.c.scope == scope, _metrics(DAILY.c.metric, metrics))
+            .where(DAILY.c.day >= win.start_day, DAILY.c.day <= win.end_day)
+            .group_by(DAILY.c.day, DAILY.c.metric)
+            .order_by(DAILY.c.day, DAILY.c.metric)
+        )
+        for row in await session.execute(query):
+            start = datetime(row.day.year, row.day.month, row.day.day, tzinfo=UTC)
+            totals = _Totals(scope, "", row.metric, int(row.n), int(row.total_milli), row.peak, row.low)
+            points.append(_point(totals, start, row.day.isoformat(), start + timedelta(days=1), mark))
+    return SeriesOut(
+        start=win.start_day,
+        end=win.end_day,
+        granularity="hour" if granularity == "hour" else "day",
+        timezone=win.site.timezone if win.site is not None else None,
+        complete_up_to=mark,
+        points=points,
+    )
+
+
+@dataclass(frozen=True)
+class _Totals:
+    scope: str
+    scope_id: str
+    metric: str
+    n: int
+    total_milli: int
+    peak: float | None
+    low: float | None
+
+
+def _daily_in(win: Window, tenant_id: str) -> Any:
+    query = tenant_rows(DAILY, tenant_id).where(DAILY.c.day >= win.start_day, DAILY.c.day <= win.end_day)
+    return query.where(DAILY.c.site_id == win.site.id) if win.site is not None else query
+
+
+async def totals(session: AsyncSession, tenant_id: str, win: Window, scope: str, metrics: Sequence[str]) -> list[Total]:
+    """Each site's scope ids and metrics added up over the range."""
+    base = _daily_in(win, tenant_id).where(DAILY.c.scope == scope, _metrics(DAILY.c.metric, metrics)).subquery()
+    query = (
+        select(
+            base.c.site_id,
+            base.c.scope_id,
+            base.c.metric,
+            func.sum(base.c.n),
+            func.sum(base.c.total_milli),
+            func.max(base.c.peak),
+            func.min(base.c.low),
+        )
+        .group_by(base.c.site_id, base.c.scope_id, base.c.metric)
+        .order_by(base.c.site_id, base.c.scope_id, base.c.metric)
+        .limit(MAX_ROWS)
+    )
+    out = []
+    for site_id, scope_id, metric, n, total, peak, low in await session.execute(query):
+        mean = int(total) / 1000 / int(n) if peak is not None and n else None
+        out.append(Total(site_id=site_id, scope_id=scope_id, metric=metric, n=n, mean=mean, peak=peak, low=low))
+    return out
+
+
+async def top_denied(session: AsyncSession, tenant_id: str, win: Window) -> tuple[list[Ranked], list[Ranked]]:
+    """The most denied credentials and doors over the range."""
+    base = _daily_in(win, tenant_id).subquery()
+    creds = (
+        select(base.c.site_id, base.c.scope_id, func.sum(base.c.n).label("denied"))
+        .where(base.c.scope == "credential", base.c.metric == "access.denied")
+        .group_by(base.c.site_id, base.c.scope_id)
+        .order_by(func.sum(base.c.n).desc(), base.c.scope_id)
+        .limit(TOP)
+    )
+    denied = func.sum(case((base.c.metric == "access.denied", base.c.n), else_=0))
+    doors = (
+        select(
+            base.c.site_id,
+            base.c.scope_id,
+            denied.label("denied"),
+            func.sum(case((base.c.metric == "access.granted", base.c.n), else_=0)).label("granted"),
+        )
+        .where(base.c.scope == "door", base.c.metric.in_(("access.denied", "access.granted")))
+        .group_by(base.c.site_id, base.c.scope_id)
+        .having(denied > 0)
+        .order_by(denied.desc(), base.c.scope_id)
+        .limit(TOP)
+    )
+    top_creds = [Ranked(site_id=s, id=i, denied=d) for s, i, d in await session.execute(creds)]
+    top_doors = [Ranked(site_id=s, id=i, denied=d, granted=g) for s, i, d, g in await session.execute(doors)]
+    return top_creds, top_doors
+
+
+def _alarm_out(row: Any) -> AlarmOut:
+    active = row.last_raised_at is not None and (row.cleared_at is None or row.last_raised_at > row.cleared_at)
+    return AlarmOut(
+        site_id=row.site_id,
+        site_name=row.site_name,
+        alarm_id=row.alarm_id,
+        door_id=row.door_id,
+        alarm=row.alarm,
+        raised_at=row.raised_at,
+        last_raised_at=row.last_raised_at,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+        cleared_at=row.cleared_at,
+        hq_acknowledged_at=row.hq_acknowledged_at,
+        hq_acknowledged_by=row.hq_acknowledged_by,
+        active=active,
+        open=row.acknowledged_at is None and row.hq_acknowledged_at is None,
+    )
+
+
+async def alarms(session: AsyncSession, tenant_id: str, win: Window) -> AlarmsOut:
+    """Open alarms (any time) and, over the range, how many were raised and how fast they were acknowledged."""
+    base = tenant_rows(ALARMS, tenant_id).add_columns(Site.name.label("site_name"))
+    base = base.join(Site, Site.id == ALARMS.c.site_id)
+    if win.site is not None:
+        base = base.where(ALARMS.c.site_id == win.site.id)
+    open_rows = await session.execute(
+        base.where(ALARMS.c.acknowledged_at.is_(None), ALARMS.c.hq_acknowledged_at.is_(None))
+        .order_by(ALARMS.c.last_raised_at.desc(), ALARMS.c.site_id, ALARMS.c.alarm_id)
+        .limit(MAX_ROWS)
+    )
+    in_range = await session.execute(base.where(ALARMS.c.raised_at >= win.start, ALARMS.c.raised_at < win.end))
+    delays = []
+    raised = 0
+    for row in in_range:
+        raised += 1
+        acks = [t for t in (row.acknowledged_at, row.hq_acknowledged_at) if t is not None]
+        if acks and row.raised_at is not None:
+            delays.append(max(0.0, (min(acks) - row.raised_at).total_seconds()))
+    return AlarmsOut(
+        open=[_alarm_out(r) for r in open_rows],
+        raised=raised,
+        acknowledged=len(delays),
+        mean_time_to_acknowledge_s=sum(delays) / len(delays) if delays else None,
+    )
+
+
+async def acknowledge(session: AsyncSession, tenant_id: str, site_id: str, alarm_id: int, by: str) -> AlarmOut | None:
+    """Acknowledge an alarm at HQ (once; again changes nothing); None if the tenant has no such alarm."""
+    key = and_(ALARMS.c.tenant_id == tenant_id, ALARMS.c.site_id == site_id, ALARMS.c.alarm_id == alarm_id)
+    await session.execute(
+        update(ALARMS)
+        .where(key, ALARMS.c.hq_acknowledged_at.is_(None))
+        .values(hq_acknowledged_at=utcnow(), hq_acknowledged_by=by)
+    )
+    query = (
+        tenant_rows(ALARMS, tenant_id).add_columns(Site.name.label("site_name")).join(Site, Site.id == ALARMS.c.site_id)
+    )
+    row = (await session.execute(query.where(key))).first()
+    return _alarm_out(row) if row is not None else None
+
+
+async def devices(session: AsyncSession, tenant_id: str, site: Site | None) -> DevicesOut:
+    """Every device's health: offline first, then low battery."""
+    query = tenant_rows(DEVICES, tenant_id).add_columns(Site.name.label("site_name"))
+    query = query.join(Site, Site.id == DEVICES.c.site_id)
+    if site is not None:
+        query = query.where(DEVICES.c.site_id == site.id)
+    rows = (await session.execute(query.limit(MAX_ROWS))).all()
+    out = [
+        DeviceOut(
+            site_id=r.site_id,
+            site_name=r.site_name,
+            device_id=r.device_id,
+            device_kind=r.device_kind,
+            online=r.online,
+            firmware=r.firmware,
+            last_seen_at=r.last_seen_at,
+            battery=r.battery,
+            battery_low=r.battery is not None and r.battery < BATTERY_LOW_BELOW,
+        )
+        for r in rows
+    ]
+    out.sort(key=lambda d: (d.online is not False, not d.battery_low, d.site_name, d.device_id))
+    return DevicesOut(
+        battery_low_below=BATTERY_LOW_BELOW,
+        offline=sum(d.online is False for d in out),
+        battery_low=sum(d.battery_low for d in out),
+        devices=out,
+    )
+
+
+async def overview(
+    session: AsyncSession, tenant_id: str, query: OverviewQuery, now: datetime | None = None
+) -> OverviewOut:
+    """A page of the tenant's sites with their health, filtered and sorted by the database."""
+    now = now or utcnow()
+    open_alarms = (
+        select(ALARMS.c.site_id, func.count().label("n"))
+        .where(
+            ALARMS.c.tenant_id == tenant_id, ALARMS.c.acknowledged_at.is_(None), ALARMS.c.hq_acknowledged_at.is_(None)
+        )
+        .group_by(ALARMS.c.site_id)
+        .subquery()
+    )
+    offline = (
+        select(DEVICES.c.site_id, func.count().label("n"))
+        .where(DEVICES.c.tenant_id == tenant_id, DEVICES.c.online.is_(False))
+        .group_by(DEVICES.c.site_id)
+        .subquery()
+    )
+    marks = select(WATERMARK).where(WATERMARK.c.tenant_id == tenant_id).subquery()
+    alarms_n = func.coalesce(open_alarms.c.n, 0)
+    offline_n = func.coalesce(offline.c.n, 0)
+    since = now - ONLINE_WINDOW
+    status = case(
+        (Site.revoked_at.is_not(None), "revoked"),
+        (SiteSyncState.last_batch_at.is_(None), "never"),
+        (SiteSyncState.last_batch_at >= since, "online"),
+        else_="offline",
+    )
+    base = (
+        select(
+            Site.id,
+            Site.name,
+            Site.timezone,
+            Site.last_sync_at,
+            SiteSyncState.last_batch_at,
+            SiteSyncState.backlog,
+            marks.c.complete_up_to,
+            alarms_n.label("open_alarms"),
+            offline_n.label("offline_devices"),
+            status.label("status"),
+        )
+        .where(Site.tenant_id == tenant_id)
+        .outerjoin(SiteSyncState, SiteSyncState.site_id == Site.id)
+        .outerjoin(open_alarms, open_alarms.c.site_id == Site.id)
+        .outerjoin(offline, offline.c.site_id == Site.id)
+        .outerjoin(marks, marks.c.site_id == Site.id)
+    )
+    if query.q:
+        pattern = "%" + query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        base = base.where(func.lower(Site.name).like(pattern, escape="\\"))
+    if query.status:
+        base = base.where(status == query.status)
+    total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    key = {
+        "name": func.lower(Site.name),
+        "last_sync": Site.last_sync_at,
+        "backlog": SiteSyncState.backlog,
+        "open_alarms": alarms_n,
+        "offline_devices": offline_n,
+    }[query.sort]
+    ordered = key.desc().nulls_last() if query.order == "desc" else key.asc().nulls_first()
+    page = base.order_by(ordered, Site.id)
+    if query.format == "json":
+        page = page.offset((query.page - 1) * query.per_page).limit(query.per_page)
+    rows = (await session.execute(page)).all()
+    return OverviewOut(
+        total=total,
+        page=query.page,
+        per_page=query.per_page,
+        sites=[
+            SiteHealthOut(
+                id=r.id,
+                name=r.name,
+                timezone=r.timezone,
+                status=r.status,
+                last_sync_at=r.last_sync_at,
+                last_batch_at=r.last_batch_at,
+                backlog=r.backlog,
+                complete_up_to=r.complete_up_to,
+                open_alarms=r.open_alarms,
+                offline_devices=r.offline_devices,
+            )
+            for r in rows
+        ],
+    )
