@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.analytics.facts import record_batch
 from cloud.appkeys import DB
+from cloud.billing.metering import invalid_inventory, meter_batch
 from cloud.db.models import Record, Site, SiteSyncState, SyncNonce, utcnow
 from cloud.offline_enrollment import ClaimRefused, claim_with_batch
 from cloud.reconcile import reconcile_edit
@@ -216,6 +217,8 @@ async def store_batch(
             status=batch.status,
             batch_size=len(rows),
         )
+        # Billing's daily usage, from the new records only (the dedup above makes replays add nothing).
+        await meter_batch(session, batch.site_id, batch.nonce, batch.records, new_seqs)
         # Box edits are reconciled with the record that carries them, once: a replayed record is not new.
         edits = [r for r in batch.records if r.kind == "config_edit" and r.seq in new_seqs]
         if edits:
@@ -329,7 +332,7 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
     if batch.site_id != site_id:
         await record_refusal(db, site_id, "site_mismatch", skew_s=skew)
         return error_response(400, "site_mismatch", f"batch site_id does not match the {SITE_HEADER} header")
-    rejected = sorted(decoded.rejected + _invalid_edits(batch), key=lambda r: r.seq)
+    rejected = sorted(decoded.rejected + _invalid_edits(batch) + invalid_inventory(batch.records), key=lambda r: r.seq)
     if rejected:
         seqs = [r.seq for r in rejected]
         log.warning("site %s: batch refused for %d bad record(s), seq %s", site_id, len(seqs), seqs[:20])

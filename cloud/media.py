@@ -23,6 +23,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from cloud.appkeys import CONFIG, DB
+from cloud.billing.metering import meter_snapshot
+from cloud.db.models import utcnow
 from cloud.ingest import SiteRevoked, site_credentials
 from cloud.responses import error_response, json_model
 from sync.codec import describe
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 MEDIA_LOCKS = web.AppKey("media_locks", dict)
 _MEDIA_ID = re.compile(MEDIA_ID_PATTERN)
+# Snapshot storage is metered for billing (clips are not part of the plans' snapshot allowance).
+METERED_MEDIA = frozenset({"snapshot", "door_snapshot"})
 _SAFE_SITE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a directory name: no dots, no slashes
 
 
@@ -198,5 +202,7 @@ async def handle_media_chunk(request: web.Request) -> web.Response:
         os.replace(part, final)
         await asyncio.to_thread(_write_meta, meta, params, True)
     locks.pop(f"{auth}/{media_id}", None)
+    if params.kind in METERED_MEDIA:
+        await meter_snapshot(request.app[DB], auth, params.size, utcnow())
     log.info("site %s: media %s complete (%d bytes, %s)", auth, media_id, params.size, params.kind)
     return json_model(_state(media_id, params, params.size, True))

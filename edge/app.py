@@ -35,6 +35,7 @@ from edge.config import EdgeConfig
 from edge.devices.gateway import DeviceGateway
 from edge.devices.router import DeviceRouter
 from edge.devices.state import SiteState
+from edge.inventory import InventoryReporter, inventory_of
 from edge.rules.actions import ActionPorts
 from edge.rules.service import RulesMqtt, RulesService
 from edge.service_notify import SystemdNotifier, Watchdog, watchdog_interval_s
@@ -122,7 +123,11 @@ async def _sync(app: web.Application) -> AsyncIterator[None]:
     else:
         log.info("no cloud configured: running offline")
     app[keys.SYNC] = agent
+    # Billing meters what the site has; reported even offline (it waits in the outbox like any record).
+    inventory = InventoryReporter(app[keys.JOURNAL], inventory_of(config))
+    await inventory.start()
     yield
+    await inventory.stop()
     if agent is not None:
         await agent.stop(flush_timeout_s=STAGE_TIMEOUT_S)
     await thinner.stop()

@@ -15,7 +15,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from sync.timezones import TimeZoneName
 
-RecordKind = Literal["event", "audit", "detection", "device_status", "telemetry", "config_edit", "thinning"]
+RecordKind = Literal[
+    "event", "audit", "detection", "device_status", "telemetry", "config_edit", "thinning", "inventory"
+]
 
 SYNC_PATH = "/api/v1/sync/batch"
 ENROLL_PATH = "/api/v1/enroll"
