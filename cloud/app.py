@@ -43,6 +43,7 @@ from cloud.auth import (
     Authenticator,
     session_middleware,
 )
+from cloud.billing.schedule import billing_ctx
 from cloud.config import CloudConfig
 from cloud.db.engine import create_engine, is_sqlite, session_factory
 from cloud.db.migrate import upgrade
@@ -166,6 +167,7 @@ def build_app(config: CloudConfig) -> web.Application:
     app[ENROLL_LIMITER] = RateLimiter(config.rate_limit_attempts, config.rate_limit_window_s)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_auth)
+    app.cleanup_ctx.append(billing_ctx)  # default plans, the scheduled period close
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("cloud", "templates"),

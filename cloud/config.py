@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cloud.billing.settings import BillingSettings
+
 ENV_PREFIX = "OUTPOST_CLOUD__"
 _PATH_KEYS = ("data_dir", "session_secret_file", "media_dir")
 
@@ -60,6 +62,10 @@ class CloudConfig(BaseModel):
     )
     rate_limit_window_s: int = Field(
         default=300, ge=1, le=86_400, description="Length of the rate-limit sliding window, in seconds"
+    )
+
+    billing: BillingSettings = Field(
+        default_factory=BillingSettings, description="Billing: period close schedule and grace days"
     )
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.appkeys import DB
+from cloud.billing.limits import SiteLimitReached, check_can_enroll
 from cloud.db.models import EnrollmentCode, Site, new_slug, utcnow
 from cloud.responses import client_ip, error_response, invalid_request, json_model, too_many_attempts
 from sync.timezones import check_timezone
@@ -112,6 +113,10 @@ async def redeem_code(db: async_sessionmaker[AsyncSession], request: EnrollReque
         ).first()
         if claimed is None:
             raise await _refusal(session, digest)
+        try:
+            await check_can_enroll(session, claimed.tenant_id)
+        except SiteLimitReached as err:  # raising rolls the claim back: the code stays usable
+            raise EnrollmentError(403, "site_limit", f"{err}; the code stays valid") from err
         site = Site(
             id=new_slug(),
             tenant_id=claimed.tenant_id,

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.billing.limits import enrolled_sites, limit_message
 from cloud.billing.models import BillingAccount, Plan, Subscription, SubscriptionPlan
 from cloud.billing.proration import change_preview, days_between, period_bounds
 from cloud.db.models import Site
@@ -21,10 +22,6 @@ from cloud.tenancy import tenant_sites
 
 class BillingError(Exception):
     """A billing request that cannot be done as asked; the message says why (shown to the user as 4xx)."""
-
-
-class SiteLimitReached(BillingError):
-    """The tenant's plan allows no more sites."""
 
 
 @dataclass(frozen=True)
@@ -132,26 +129,12 @@ async def start(
     return subscription
 
 
-async def _check_site_limit(session: AsyncSession, tenant_id: str, plan: Plan, adding: int = 0) -> None:
+async def _check_site_limit(session: AsyncSession, tenant_id: str, plan: Plan) -> None:
     if plan.site_limit is None:
         return
-    spans = await site_spans(session, tenant_id)
-    enrolled = sum(1 for s in spans if s.active_until is None)
-    if enrolled + adding > plan.site_limit:
-        raise SiteLimitReached(
-            f"plan {plan.name} (v{plan.version}) allows {plan.site_limit} site(s) and this tenant has {enrolled}; "
-            "change to a larger plan or revoke a site first"
-        )
-
-
-async def check_can_enroll(session: AsyncSession, tenant_id: str) -> None:
-    """Raise SiteLimitReached if the tenant's plan allows no further site (no subscription: no limit)."""
-    subscription = await subscription_of(session, tenant_id, for_update=True)
-    if subscription is None or subscription.status == "canceled":
-        return
-    plan = await session.get(Plan, subscription.plan_id)
-    if plan is not None:
-        await _check_site_limit(session, tenant_id, plan, adding=1)
+    enrolled = await enrolled_sites(session, tenant_id)
+    if enrolled > plan.site_limit:
+        raise BillingError(limit_message(plan, enrolled))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,31 @@
+"""Enrolling a site beyond the plan's site limit is refused naming the plan; the code stays usable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+from billing_scenarios import BASIC, change, publish, subscribe
+from cloud_helpers import TenantFixture, enroll
+
+from cloud.app import RunningCloud
+from cloud.enrollment import issue_code
+from sync.wire import ENROLL_PATH, EnrollResponse
+
+
+async def test_enrolling_past_the_site_limit_is_refused_naming_the_plan(
+    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
+) -> None:
+    (one_site,) = await publish(cloud.db, BASIC.model_copy(update={"code": "solo", "name": "Solo", "site_limit": 1}))
+    await subscribe(cloud.db, tenant.tenant_id, one_site, datetime.now(UTC).date())
+    async with cloud.db.begin() as session:
+        issued = await issue_code(session, tenant.tenant_id, "Second site")
+    refused = await http.post(ENROLL_PATH, json={"code": issued.code, "hostname": "box-2"})
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "site_limit"
+    assert "plan Solo (v1) allows 1 site(s) and this tenant has 1" in refused.json()["detail"]
+    # A larger plan: the same code now enrolls the site.
+    (bigger,) = await publish(cloud.db, BASIC.model_copy(update={"code": "duo", "name": "Duo", "site_limit": 2}))
+    await change(cloud.db, tenant.tenant_id, bigger, datetime.now(UTC).date())
+    second = await enroll(http, issued.code, hostname="box-2")
+    assert second.site_name == "Second site"
