@@ -8,6 +8,8 @@ from aiohttp import web
 
 from cloud.api_models import EnrollmentFileRequest, EnrollmentKeyOut
 from cloud.appkeys import CONFIG, DB
+from cloud.auth import forbidden
+from cloud.billing.limits import SiteLimitReached
 from cloud.offline_enrollment import ENROLLMENT_SIGNER
 from cloud.tenancy import Principal, TenantScope
 from sync.enrollment_file import MEDIA_TYPE, EnrollmentFile, fingerprint, public_key_hex
@@ -29,14 +31,17 @@ def signing_key_out(request: web.Request) -> EnrollmentKeyOut:
 
 async def issue_file(request: web.Request, principal: Principal, body: EnrollmentFileRequest) -> EnrollmentFile:
     """Create the site and return its signed file (committed before it is handed out)."""
-    async with request.app[DB].begin() as session:
-        return await TenantScope(session, principal).issue_enrollment_file(
-            request.app[ENROLLMENT_SIGNER],
-            body.site_name,
-            timedelta(days=body.ttl_days),
-            body.timezone,
-            cloud_url_of(request),
-        )
+    try:
+        async with request.app[DB].begin() as session:
+            return await TenantScope(session, principal).issue_enrollment_file(
+                request.app[ENROLLMENT_SIGNER],
+                body.site_name,
+                timedelta(days=body.ttl_days),
+                body.timezone,
+                cloud_url_of(request),
+            )
+    except SiteLimitReached as err:
+        raise forbidden(request, "site_limit", str(err)) from err
 
 
 def file_download(file: EnrollmentFile) -> web.Response:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud.billing.limits import check_can_enroll
 from cloud.db.models import OfflineEnrollment as OfflineEnrollmentRow
 from cloud.db.models import Site, new_slug, utcnow
 from sync.enrollment_file import (
@@ -62,6 +63,7 @@ async def issue_enrollment_file(
     if not timedelta(0) < ttl <= MAX_FILE_TTL:
         raise ValueError(f"ttl must be between 0 and {MAX_FILE_TTL}")
     check_timezone(timezone)
+    await check_can_enroll(session, tenant_id)  # the plan's site limit (raises SiteLimitReached)
     now = utcnow()
     site = Site(
         id=new_slug(),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import httpx
 from billing_scenarios import BASIC, change, publish, subscribe
-from cloud_helpers import TenantFixture, enroll
+from cloud_helpers import TenantFixture, enroll, login
 
 from cloud.app import RunningCloud
 from cloud.enrollment import issue_code
@@ -29,3 +29,14 @@ async def test_enrolling_past_the_site_limit_is_refused_naming_the_plan(
     await change(cloud.db, tenant.tenant_id, bigger, datetime.now(UTC).date())
     second = await enroll(http, issued.code, hostname="box-2")
     assert second.site_name == "Second site"
+
+
+async def test_an_offline_enrollment_file_past_the_site_limit_is_refused_naming_the_plan(
+    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
+) -> None:
+    (one_site,) = await publish(cloud.db, BASIC.model_copy(update={"code": "solo", "name": "Solo", "site_limit": 1}))
+    await subscribe(cloud.db, tenant.tenant_id, one_site, datetime.now(UTC).date())
+    csrf = await login(http, tenant.admin_email)
+    refused = await http.post("/api/v1/enrollment-files", json={"site_name": "Depot"}, headers={"X-CSRF-Token": csrf})
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"] == "site_limit" and "plan Solo (v1)" in refused.json()["detail"]
