@@ -32,6 +32,7 @@ from cloud import (
     portal,
 )
 from cloud.analytics import api as analytics_api
+from cloud.analytics import portal as analytics_portal
 from cloud.appkeys import CONFIG, DB, ENGINE
 from cloud.auth import (
     API_LOGIN_PATH,
@@ -147,6 +148,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_post(f"{portal.PORTAL_PATH}/sites/{{site_id}}/revoke", portal.handle_revoke_form)
     router.add_get(f"{portal.PORTAL_PATH}/sites/{{site_id}}/media/{{media_id}}", portal.handle_media_page)
     people_portal.add_routes(router)
+    analytics_portal.add_routes(router)
 
 
 def build_app(config: CloudConfig) -> web.Application:

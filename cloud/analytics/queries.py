@@ -29,7 +29,7 @@ from cloud.analytics.api_models import (
     Total,
 )
 from cloud.analytics.buckets import buckets_for
-from cloud.analytics.facts import ALARMS, DAILY, DEVICES, HOURLY, WATERMARK
+from cloud.analytics.facts import ALARMS, DAILY, DEVICES, HOURLY, OCCUPANCY, WATERMARK
 from cloud.db.models import Site, SiteSyncState, utcnow
 from cloud.tenancy import tenant_rows
 
@@ -326,7 +326,7 @@ async def devices(session: AsyncSession, tenant_id: str, site: Site | None) -> D
 
 
 async def overview(
-    session: AsyncSession, tenant_id: str, query: OverviewQuery, now: datetime | None = None
+    session: AsyncSession, tenant_id: str, query: OverviewQuery, now: datetime | None = None, site_id: str | None = None
 ) -> OverviewOut:
     """A page of the tenant's sites with their health, filtered and sorted by the database."""
     now = now or utcnow()
@@ -373,6 +373,8 @@ async def overview(
         .outerjoin(offline, offline.c.site_id == Site.id)
         .outerjoin(marks, marks.c.site_id == Site.id)
     )
+    if site_id is not None:
+        base = base.where(Site.id == site_id)
     if query.q:
         pattern = "%" + query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         base = base.where(func.lower(Site.name).like(pattern, escape="\\"))
@@ -411,3 +413,9 @@ async def overview(
             for r in rows
         ],
     )
+
+
+async def occupancy_now(session: AsyncSession, tenant_id: str, site_id: str) -> list[Any]:
+    """The site's cameras' newest counts per class."""
+    query = tenant_rows(OCCUPANCY, tenant_id).where(OCCUPANCY.c.site_id == site_id)
+    return list((await session.execute(query.order_by(OCCUPANCY.c.camera_id, OCCUPANCY.c.category))).all())
