@@ -26,6 +26,7 @@ from edge.config import EdgeConfig
 from edge.config.loader import load_config
 from observability.scrape import TOKEN_FILE_NAME
 from sync.codec import encode_batch
+from sync.enrollment_file import CLAIM_HEADER
 from sync.signing import SITE_HEADER, sign
 from sync.wire import HEALTH_PATH, SYNC_PATH, SyncBatch, new_nonce
 
@@ -294,6 +295,8 @@ def check_cloud(config: EdgeConfig, progress: Progress) -> Iterator[Check]:
     body = encode_batch(SyncBatch(site_id=config.site.id, sent_at=datetime.now(UTC), nonce=new_nonce(), records=[]))
     headers = sign(secret, body)
     headers.update({SITE_HEADER: config.site.id, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    if config.cloud.enrollment_claim:  # enrolled from a file: this batch may be the one that claims the site
+        headers[CLAIM_HEADER] = config.cloud.enrollment_claim
     try:
         answer = httpx.post(base + SYNC_PATH, content=body, headers=headers, timeout=CLOUD_TIMEOUT_S)
     except httpx.HTTPError as err:
@@ -307,6 +310,13 @@ def check_cloud(config: EdgeConfig, progress: Progress) -> Iterator[Check]:
             "fail",
             f"the cloud refuses site {config.site.id}: {answer.text[:120]}",
             "check the clock; else the site was revoked or re-enrolled: enroll again with --force",
+        )
+    elif answer.status_code in (409, 410) and "enrollment_" in answer.text:
+        yield Check(
+            "cloud credentials",
+            "fail",
+            f"the cloud refuses this box's enrollment file: {answer.text[:160]}",
+            "ask the tenant admin for a new enrollment file: outpost-provision enroll --file PATH --force",
         )
     else:
         yield Check(

@@ -144,6 +144,10 @@ async def test_file_enrolls_offline_and_events_arrive_once_the_cloud_is_up(tmp_p
                     return "enrollment_used" in (second_agent.last_error or "")
 
                 assert await eventually(refused, timeout_s=20)
+                rc, out, _ = await provision("doctor", "--config", str(second_config), "--json")
+                checks = {c["name"]: c for c in json.loads(out)["checks"]}
+                assert rc == 1 and checks["cloud credentials"]["status"] == "fail"
+                assert "enroll --file PATH --force" in checks["cloud credentials"]["fix"]
                 # Barrier: the first box's later event arrives, and the second box's never did.
                 await journal.record("event", {"type": "test", "marker": "box-1"}, source="test", summary="x")
                 assert await eventually(lambda: stored_count_is(cloud.db, site_id, "box-1", 6), timeout_s=20)
