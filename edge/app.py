@@ -230,7 +230,9 @@ async def _rules(app: web.Application) -> AsyncIterator[None]:
     )
     broker = app[keys.BROKER]
     mqtt = RulesMqtt(broker, use_local=config.mqtt.core_in_process and broker.local is not None)
-    service = RulesService(config, app[keys.DATABASE], app[keys.JOURNAL], ports, mqtt=mqtt)
+    # The box's config with the cloud's policy overlaid (holiday calendars the rules' time windows name).
+    effective = await load_effective_config(app[keys.DATABASE], config)
+    service = RulesService(effective, app[keys.DATABASE], app[keys.JOURNAL], ports, mqtt=mqtt)
     await service.start()
     app[keys.RULES] = service
     yield
@@ -247,6 +249,7 @@ async def _config_pull(app: web.Application) -> AsyncIterator[None]:
 
         async def use_policy(effective: EdgeConfig) -> None:
             await access.use_config(effective)
+            await app[keys.RULES].use_config(effective)  # holidays, and the cloud's rules if the document has them
 
         applier = SiteConfigApplier(
             config, app[keys.DATABASE], app[keys.PEOPLE], app[keys.JOURNAL], on_policy=use_policy

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from sync.policy import SLUG, AccessLevel, DoorPolicy, HolidayCalendar, Schedule
+from sync.rules import Rule
 from sync.wire import WireModel
 
 CONFIG_PATH = "/api/v1/sync/config"
@@ -67,6 +68,18 @@ class SiteConfigDocument(WireModel):
     schedules: dict[str, Schedule] = Field(default_factory=dict, description="Weekly schedules by id")
     holidays: dict[str, HolidayCalendar] = Field(default_factory=dict, description="Holiday calendars by id")
     doors: dict[str, DoorPolicy] = Field(default_factory=dict, description="Door policies by door id")
+    rules: list[Rule] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Site rules HQ manages (sync.rules); absent: the box keeps the rules it has from the cloud",
+    )
+
+    @model_validator(mode="after")
+    def _rule_ids_unique(self) -> SiteConfigDocument:
+        ids = [rule.id for rule in self.rules or []]
+        if len(ids) != len(set(ids)):
+            raise ValueError("rules: rule ids must be unique")
+        return self
 
 
 class ConfigReport(WireModel):

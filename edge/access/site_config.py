@@ -43,6 +43,8 @@ from edge.access.snapshot import (
     replace_people,
 )
 from edge.config import EdgeConfig
+from edge.rules.references import reference_errors
+from edge.rules.store import RuleStore
 from edge.storage.database import Database
 from edge.storage.journal import Journal
 from edge.storage.schema import (
@@ -201,6 +203,11 @@ class SiteConfigApplier:
         except ValidationError as err:
             raise ConfigRefused(_reason(err)) from err
 
+        for rule in doc.rules or []:
+            problems = reference_errors(rule, effective)
+            if problems:
+                raise ConfigRefused(f"rules.{rule.id}: " + "; ".join(f"{k}: {v}" for k, v in problems.items()))
+
         async def write(conn: AsyncConnection) -> _Reconciled:
             now = datetime.now(UTC)
             # A write first: the transaction (BEGIN) then covers every read below.
@@ -208,6 +215,8 @@ class SiteConfigApplier:
             stamped = await conn.execute(update(site_config).where(site_config.c.id == 1).values(**values))
             if stamped.rowcount == 0:
                 await conn.execute(insert(site_config).values(id=1, **values))
+            if doc.rules is not None:
+                await RuleStore.replace_cloud_rules(conn, doc.rules)
             await _adopt_local_people(conn, doc)
             reconciled = await _reconcile(conn, doc, converted)
             # Only the people that differ from what is stored are rewritten (a delta of the full document):
@@ -247,6 +256,7 @@ class SiteConfigApplier:
         self._people.set_levels(effective.access.levels)
         if self._on_policy is not None:
             await self._on_policy(effective)
+
         log.info("site config v%d applied (%d people)", doc.version, len(doc.people))
         await self._journal.record(
             "audit",

@@ -65,6 +65,7 @@ class CompiledRule:
 
     def __init__(self, rule: Rule, tz: ZoneInfo, calendars: dict[str, HolidayCalendar]) -> None:
         self.rule = rule
+        self.calendars = calendars
         self.limiter = RateLimiter(rule.rate_limit.max_runs, rule.rate_limit.per_s)
         self.schedules: dict[int, Schedule] = {}
         self.windows: dict[int, EventWindow] = {}

@@ -147,6 +147,19 @@ async def recent_entries(db: Database, since: datetime, limit: int = MAX_EVENTS)
     return entries[:limit], len(entries) > limit
 
 
+async def latest_entries(db: Database, since: datetime, limit: int) -> list[JournalEntry]:
+    """The newest `limit` journaled events since `since`, oldest first."""
+    query = (
+        select(events)
+        .where(events.c.occurred_at >= since, events.c.kind.in_(RULE_KINDS))
+        .order_by(events.c.id.desc())
+        .limit(limit)
+    )
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [JournalEntry(r.id, r.kind, aware(r.occurred_at), r.source, r.summary, r.payload) for r in reversed(rows)]
+
+
 def replay(
     rules: Sequence[Rule],
     entries: Sequence[JournalEntry],

@@ -120,6 +120,10 @@ class RulesEngine:
         errors: dict[str, str] = {}
         compiled: dict[str, CompiledRule] = {}
         for rule in rules:
+            kept = self.rules.get(rule.id)
+            if kept is not None and kept.rule == rule and kept.calendars == self.calendars:
+                compiled[rule.id] = kept  # unchanged: keeps its windows, latches and rate limit
+                continue
             try:
                 compiled[rule.id] = self.compile(rule)
             except UnknownReference as err:
@@ -206,6 +210,21 @@ class RulesEngine:
         for cr, position in quiet:  # after the evaluation: an event never breaks its own rule's quiet
             cr.windows[position].add(event.at)
 
+    def warm(self, events: Iterable[RuleEvent]) -> None:
+        """Rebuild state from past events (at start): site view, count and quiet windows, sensor latches.
+
+        Nothing fires and no timer moves: those events were evaluated when they happened.
+        """
+        for event in events:
+            self.view.update(event)
+            if event.kind == "telemetry" and (sensor := event.attrs.get("sensor")) is not None:
+                for cr in self._by_sensor.get(sensor, ()):
+                    cr.feed_readings(event)
+            for key in ((event.kind, event.type), (event.kind, None), (None, event.type), (None, None)):
+                for cr, role, position, flt in self._index.get(key, ()):
+                    if role in ("count", "quiet") and event.matches(flt):
+                        cr.windows[position].add(event.at)
+
     def _triggered(self, cr: CompiledRule, event: RuleEvent) -> None:
         if cr.holds(event.at, self.view) is not None:
             return
@@ -252,7 +271,7 @@ class RulesEngine:
         raw_values = payload.get("values")
         values = {str(k): str(v) for k, v in raw_values.items()} if isinstance(raw_values, dict) else {}
         values.setdefault("summary", trigger)
-        note = f"caught up {late_s:.0f} s late" if late_s > 5 else ""
+        note = f"caught up after a restart, {late_s:.1f} s late" if payload.get("resumed") else ""
         self.fire(cr, Firing(rule_id, now, trigger, journal_id, values, note))
 
     # --- running -------------------------------------------------------------------------------------------

@@ -10,14 +10,14 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from edge.broker.directory import BrokerUser
 from edge.broker.server import SiteBroker
 from edge.config import EdgeConfig
 from edge.rules.actions import ActionPorts, ActionRunner
-from edge.rules.dryrun import DryRunResult, dry_run
+from edge.rules.dryrun import DryRunResult, dry_run, latest_entries
 from edge.rules.engine import RulesEngine
 from edge.rules.events import EventReader
 from edge.rules.notify import Notifier
@@ -34,6 +34,8 @@ from sync.rules import Rule
 
 log = logging.getLogger(__name__)
 MQTT_ACCOUNT = "outpost-rules"
+WARM_HOURS = 24
+WARM_EVENTS = 20_000
 
 
 class RuleRejected(ValueError):
@@ -128,6 +130,7 @@ class RulesService:
             clock=clock,
         )
         self.load_errors: dict[str, str] = {}
+        self._clock = clock
         self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
@@ -136,6 +139,10 @@ class RulesService:
             await self._mqtt.start()
         await self.timers.load()
         await self.reload()
+        # The last day's events rebuild what conditions look at (doors, lockdowns, readings, counts), so a run
+        # that waited across a restart checks its conditions against the site as it was left.
+        entries = await latest_entries(self._db, self._clock() - timedelta(hours=WARM_HOURS), WARM_EVENTS)
+        await asyncio.to_thread(self.engine.warm, [self.reader.read(e) for e in entries])
         self.timers.start(self.engine.timer_due)
         await self.notifier.start()
         self._unsubscribe = self._journal.subscribe(self.engine.on_entry)
@@ -151,6 +158,12 @@ class RulesService:
         await self.notifier.stop()
         if self._mqtt is not None:
             await self._mqtt.stop()
+
+    async def use_config(self, config: EdgeConfig) -> None:
+        """Use a new effective configuration (a cloud document applied: holidays, maybe rules), and reload."""
+        self.config = config
+        self.engine.calendars = dict(config.holidays)
+        await self.reload()
 
     async def reload(self) -> None:
         """Run the stored rules from now on."""

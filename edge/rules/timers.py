@@ -72,7 +72,7 @@ class DurableTimers:
                 self._timers.pop((rule_id, key), None)
                 if key != TIME_KEY:
                     self._rows.remove(rule_id, key)
-                due(rule_id, key, payload, at, now)
+                due(rule_id, key, {**payload, "resumed": True}, at, now)
             else:
                 self._schedule(rule_id, key, at, payload)
         self._overdue.clear()
