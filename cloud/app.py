@@ -44,6 +44,7 @@ from cloud.auth import (
     Authenticator,
     session_middleware,
 )
+from cloud.billing import portal as billing_portal
 from cloud.billing.schedule import billing_ctx
 from cloud.config import CloudConfig
 from cloud.db.engine import create_engine, is_sqlite, session_factory
@@ -149,6 +150,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get(f"{portal.PORTAL_PATH}/sites/{{site_id}}/media/{{media_id}}", portal.handle_media_page)
     people_portal.add_routes(router)
     analytics_portal.add_routes(router)
+    billing_portal.add_routes(router)
 
 
 def build_app(config: CloudConfig) -> web.Application:
@@ -172,7 +174,9 @@ def build_app(config: CloudConfig) -> web.Application:
     app.cleanup_ctx.append(billing_ctx)  # default plans, the scheduled period close
     aiohttp_jinja2.setup(
         app,
-        loader=jinja2.PackageLoader("cloud", "templates"),
+        loader=jinja2.ChoiceLoader(
+            [jinja2.PackageLoader("cloud", "templates"), jinja2.PackageLoader("cloud.billing", "templates")]
+        ),
         autoescape=True,
         filters={"utc": _utc},
     )

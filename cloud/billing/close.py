@@ -78,7 +78,7 @@ def _insert_ignoring(dialect: str, table: Table) -> Any:
     return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
 
 
-async def _period_input(
+async def period_input(
     session: AsyncSession, subscription: Subscription, start: date, end: date
 ) -> tuple[PeriodInput, list[int]]:
     """Load what the period's lines depend on; also return the ids of the usage batches it bills."""
@@ -260,7 +260,7 @@ async def open_period(db: async_sessionmaker[AsyncSession], subscription_id: int
         assert account is not None
         if not cancel:
             sub.status = status_on(sub, sub.period_start)
-        period, _ = await _period_input(session, sub, start, end)
+        period, _ = await period_input(session, sub, start, end)
         final_plan = period.segments[-1].plan_id if period.segments else sub.plan_id
         created = (
             await session.execute(
@@ -298,7 +298,7 @@ async def refresh_draft(db: async_sessionmaker[AsyncSession], invoice_id: int) -
             return
         sub = await session.get(Subscription, invoice.subscription_id)
         assert sub is not None
-        period, _ = await _period_input(session, sub, invoice.period_start, invoice.period_end)
+        period, _ = await period_input(session, sub, invoice.period_start, invoice.period_end)
         await _store_lines(session, invoice.id, period_lines(period), invoice.tax_rate_bp)
 
 
@@ -341,7 +341,7 @@ async def finalize(db: async_sessionmaker[AsyncSession], invoice_id: int) -> boo
             assert invoice is not None
             sub = await session.get(Subscription, invoice.subscription_id)
             assert sub is not None
-            period, batch_ids = await _period_input(session, sub, invoice.period_start, invoice.period_end)
+            period, batch_ids = await period_input(session, sub, invoice.period_start, invoice.period_end)
             await _store_lines(session, invoice.id, period_lines(period), invoice.tax_rate_bp)
             for chunk in range(0, len(batch_ids), 5000):
                 await session.execute(

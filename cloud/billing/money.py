@@ -42,6 +42,11 @@ def format_amount(amount: int, currency: str) -> str:
     return f"{sign}{major:,}.{minor:0{digits}d}"
 
 
+def decimal_string(amount: int, currency: str) -> str:
+    """Return e.g. "1234.56" (no separators: for CSV and machine readers)."""
+    return format_amount(amount, currency).replace(",", "")
+
+
 def format_money(amount: int, currency: str) -> str:
     """Return e.g. "EUR 1,234.56"."""
     return f"{currency.upper()} {format_amount(amount, currency)}"

@@ -1,0 +1,23 @@
+"""Who may see and change money: tenant owners and admins only (viewers and other roles get 403)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cloud.auth import forbidden, require_principal
+from cloud.tenancy import Principal
+
+MONEY_ROLES = frozenset({"owner", "admin"})
+
+
+def can_see_money(principal: Principal | None) -> bool:
+    """Whether the principal may see billing (used by the navigation too)."""
+    return principal is not None and principal.role in MONEY_ROLES
+
+
+def require_money(request: web.Request) -> Principal:
+    """Return the logged-in owner or admin, else raise 401/redirect or 403."""
+    principal = require_principal(request)
+    if not can_see_money(principal):
+        raise forbidden(request, "forbidden", "only the tenant's owner and admins see billing")
+    return principal
