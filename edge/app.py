@@ -14,6 +14,7 @@ import contextlib
 import gc
 import logging
 import os
+import secrets
 import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,9 @@ from edge.config import EdgeConfig
 from edge.devices.gateway import DeviceGateway
 from edge.devices.router import DeviceRouter
 from edge.devices.state import SiteState
+from edge.homeassistant.bridge import HomeAssistantBridge
+from edge.homeassistant.store import DiscoveryStore
+from edge.homeassistant.topics import BRIDGE_USERNAME, HaTopics, bridge_acl, home_assistant_user
 from edge.inventory import InventoryReporter, inventory_of
 from edge.rules.actions import ActionPorts
 from edge.rules.service import RulesMqtt, RulesService
@@ -60,7 +64,9 @@ from edge.vision.retention import RetentionSweeper
 from edge.web.auth import CONSOLE_AUTH, ConsoleAuth
 from edge.web.live import LIVE_FEEDS
 from edge.web.server import build_console
+from firmware_adapters.base import AdapterError, MqttEndpoint
 from firmware_adapters.registry import ADAPTER_TYPES
+from observability.version import software_version
 from sync.agent import SyncAgent
 from sync.media import MediaKind, media_name
 from sync.puller import ConfigPuller
@@ -148,6 +154,8 @@ def build_directory(config: EdgeConfig) -> BrokerDirectory:
         directory.add(
             BrokerUser(account.username, account.password_hash, tuple(account.publish), tuple(account.subscribe))
         )
+    if config.homeassistant.enabled:
+        directory.add(home_assistant_user(config))
     return directory
 
 
@@ -391,6 +399,44 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
     executor.shutdown(wait=False, cancel_futures=True)
 
 
+async def _home_assistant(app: web.Application) -> AsyncIterator[None]:
+    """Publish the box to Home Assistant (homeassistant.enabled) under the box's own broker account."""
+    config = app[keys.CONFIG]
+    app[keys.HOME_ASSISTANT] = None
+    if not config.homeassistant.enabled:
+        yield
+        return
+    broker = app[keys.BROKER]
+    directory = broker.directory
+    topics = HaTopics.of(config)
+    password = secrets.token_urlsafe(24)
+    password_hash = await asyncio.to_thread(directory.hash_password, password)
+    directory.add(BrokerUser(BRIDGE_USERNAME, password_hash, *bridge_acl(topics)))
+    local = broker.local if config.mqtt.core_in_process else None
+    endpoint = MqttEndpoint(
+        broker.client_host, broker.port, BRIDGE_USERNAME, password, local=local, will=(topics.status, b"offline")
+    )
+    bridge = HomeAssistantBridge(
+        config,
+        state=app[keys.SITE_STATE],
+        access=app[keys.ACCESS],
+        journal=app[keys.JOURNAL],
+        store=DiscoveryStore(app[keys.DATABASE]),
+        cameras=app[keys.CAMERAS],
+        software_version=software_version(),
+    )
+    try:
+        await bridge.start(endpoint)
+    except AdapterError as err:
+        # Home Assistant is an add-on: the doors and the console run on without it.
+        log.error("Home Assistant discovery did not start: %s", err)
+        yield
+        return
+    app[keys.HOME_ASSISTANT] = bridge
+    yield
+    await _stage("stop Home Assistant", bridge.stop())
+
+
 async def _detection_unavailable(app: web.Application, camera_ids: list[str], reason: str) -> None:
     """Run the cameras' site without detection: log, list the reason per camera, raise an alarm for each."""
     log.error("camera detection disabled for %s: %s", ", ".join(camera_ids), reason)
@@ -418,7 +464,7 @@ def build_app(config: EdgeConfig) -> web.Application:
     """Build the edge application; components start when the app starts."""
     app = web.Application(client_max_size=1024 * 1024)
     app[keys.CONFIG] = config
-    app.cleanup_ctx.extend([_database, _sync, _broker, _rules, _config_pull, _vision])
+    app.cleanup_ctx.extend([_database, _sync, _broker, _rules, _config_pull, _vision, _home_assistant])
     build_console(app)
     metrics.install(app)  # /metrics, /readyz; its stage runs last, once every component exists
     app.on_shutdown.append(_close_live_feeds)

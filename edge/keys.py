@@ -15,6 +15,7 @@ from edge.broker.server import SiteBroker
 from edge.config import EdgeConfig
 from edge.devices.gateway import DeviceGateway
 from edge.devices.state import SiteState
+from edge.homeassistant.bridge import HomeAssistantBridge
 from edge.rules.service import RulesService
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
@@ -44,3 +45,5 @@ SYNC: web.AppKey[SyncAgent | None] = web.AppKey("sync")
 # None when the site runs offline (no cloud configured); pulls the cloud-managed site configuration.
 CONFIG_PULLER: web.AppKey[ConfigPuller | None] = web.AppKey("config_puller")
 RULES = web.AppKey("rules", RulesService)
+# None unless homeassistant.enabled (and its broker connection started).
+HOME_ASSISTANT: web.AppKey[HomeAssistantBridge | None] = web.AppKey("home_assistant")

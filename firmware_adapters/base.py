@@ -65,6 +65,8 @@ class MqttEndpoint:
     username: str
     password: str
     local: LocalBroker | None = field(default=None, compare=False, repr=False)
+    # Last will over TCP (topic, payload; QoS 1, retained). In-process connections end with the broker itself.
+    will: tuple[str, bytes] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

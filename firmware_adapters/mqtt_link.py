@@ -80,6 +80,9 @@ class MqttLink(BrokerLink):
                     password=endpoint.password,
                     protocol=aiomqtt.ProtocolVersion.V311,
                     clean_session=True,
+                    will=None
+                    if endpoint.will is None
+                    else aiomqtt.Will(endpoint.will[0], endpoint.will[1], qos=1, retain=True),
                     # Commands are tiny and latency-critical: do not let Nagle hold them back.
                     socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
                 ) as client:

@@ -11,6 +11,7 @@ from edge.config.base import SLUG, ConfigError, Section, check_private
 from edge.config.cloud import CloudConfig
 from edge.config.devices import DeviceConfig, DeviceKind
 from edge.config.doors import DoorConfig, DoorReaderConfig
+from edge.config.homeassistant import HomeAssistantConfig
 from edge.config.loader import ENV_PREFIX, format_validation_error, load_config
 from edge.config.mqtt import MqttAccountConfig, MqttConfig
 from edge.config.root import EdgeConfig
@@ -34,6 +35,7 @@ __all__ = [
     "DoorReaderConfig",
     "EdgeConfig",
     "HolidayCalendarConfig",
+    "HomeAssistantConfig",
     "HolidayWindow",
     "MqttAccountConfig",
     "MqttConfig",

@@ -10,6 +10,7 @@ from edge.config.base import Section
 from edge.config.cloud import CloudConfig
 from edge.config.devices import DeviceConfig
 from edge.config.doors import DoorConfig
+from edge.config.homeassistant import HomeAssistantConfig
 from edge.config.mqtt import MqttConfig
 from edge.config.rules import RulesConfig
 from edge.config.schedules import HolidayCalendarConfig, ScheduleConfig
@@ -40,6 +41,9 @@ class EdgeConfig(Section):
     )
     access: AccessConfig = Field(default_factory=AccessConfig, description="Access control policy")
     rules: RulesConfig = Field(default_factory=RulesConfig, description="Rule notification channels")
+    homeassistant: HomeAssistantConfig = Field(
+        default_factory=HomeAssistantConfig, description="Home Assistant MQTT discovery (off by default)"
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> EdgeConfig:
@@ -114,11 +118,18 @@ class EdgeConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _home_assistant_references_resolve(self) -> EdgeConfig:
+        _home_assistant_references(self)
+        return self
+
+    @model_validator(mode="after")
     def _mqtt_hashes_fit_broker(self) -> EdgeConfig:
         # Owned with MqttConfig: an external Mosquitto can check only its own $7$ hashes.
         wanted = ("mosquitto",) if self.mqtt.mode == "external" else ("argon2", "mosquitto")
         hashes = [(f"devices.{d.id}.password_hash", d.password_hash) for d in self.devices if d.password_hash]
         hashes += [(f"mqtt.accounts.{a.username}.password_hash", a.password_hash) for a in self.mqtt.accounts]
+        if self.homeassistant.enabled and self.homeassistant.password_hash:
+            hashes.append(("homeassistant.password_hash", self.homeassistant.password_hash))
         for key, value in hashes:
             if scheme_of(value) not in wanted:
                 raise ValueError(
@@ -130,6 +141,29 @@ class EdgeConfig(Section):
                     )
                 )
         return self
+
+
+def _home_assistant_references(config: EdgeConfig) -> None:
+    """Raise ValueError for a Home Assistant door, device or camera the config does not have, or a taken account."""
+    ha = config.homeassistant
+    known = {
+        "doors": {d.id for d in config.doors},
+        "command_doors": {d.id for d in config.doors},
+        "devices": {d.id for d in config.devices},
+        "cameras": {c.id for c in config.cameras},
+    }
+    for key, ids in (("doors", ha.doors), ("command_doors", ha.command_doors), ("devices", ha.devices)):
+        for item in ids:
+            if item != "*" and item not in known[key]:
+                raise ValueError(f"homeassistant.{key}: unknown {key.removeprefix('command_')[:-1]} {item!r}")
+    for item in ha.cameras:
+        if item != "*" and item not in known["cameras"]:
+            raise ValueError(f"homeassistant.cameras: unknown camera {item!r}")
+    for door_id in ha.command_doors:
+        if door_id != "*" and not ha.exposes_door(door_id):
+            raise ValueError(f"homeassistant.command_doors: door {door_id!r} is not in homeassistant.doors")
+    if ha.enabled and (ha.username in known["devices"] or ha.username in {a.username for a in config.mqtt.accounts}):
+        raise ValueError(f"homeassistant.username: {ha.username!r} is already a broker account")
 
 
 def _unique(section: str, ids: list[str]) -> None:

@@ -217,6 +217,20 @@ async def _m010_outbox_priority_index(conn: AsyncConnection) -> None:
     )
 
 
+async def _m012_home_assistant_discovery(conn: AsyncConnection) -> None:
+    # Discovery configs published to Home Assistant (edge.homeassistant.store): an entity that leaves the config
+    # gets an empty retained config, and keeps a tombstone row (payload NULL) so it is sent again each time Home
+    # Assistant comes online.
+    await conn.execute(
+        text(
+            """CREATE TABLE ha_discovery (
+                topic TEXT NOT NULL PRIMARY KEY,
+                payload JSON
+            )"""
+        )
+    )
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
@@ -230,6 +244,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (9, "media uploads queued for the cloud", _m009_media_uploads),
     (10, "outbox index of the records sent before telemetry", _m010_outbox_priority_index),
     (11, "rules, their run history, durable timers and the notification queue", m011_rules),
+    (12, "Home Assistant discovery configs published", _m012_home_assistant_discovery),
 ]
 
 

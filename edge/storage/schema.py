@@ -255,3 +255,12 @@ person_local_edits = Table(
     Column("revoked", JSON, nullable=False),
     Column("suspended", Boolean, nullable=False),
 )
+
+ha_discovery = Table(
+    "ha_discovery",
+    access_metadata,
+    # Migration 12. Discovery configs published to Home Assistant (edge.homeassistant.store); payload NULL: the
+    # entity was removed and its topic is cleared (empty retained) again whenever Home Assistant comes online.
+    Column("topic", Text, primary_key=True),
+    Column("payload", JSON, nullable=True),
+)
