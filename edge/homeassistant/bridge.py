@@ -11,6 +11,7 @@ as the console's do (same checks, same audit), and are answered on the command's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -70,6 +71,7 @@ class HomeAssistantBridge:
         self._images: dict[str, float] = {}  # camera id -> mtime of the frame last published
         self._dirty: set[tuple[str, str]] = set()
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._link: BrokerLink | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] = lambda: None
@@ -114,6 +116,9 @@ class HomeAssistantBridge:
     async def stop(self) -> None:
         """Say "offline" (a clean stop publishes it before the last will would), stop publishing, disconnect."""
         self._unsubscribe()
+        # Both loops also end on `_stopping`: a cancellation can be lost inside a publish's wait_for (Python 3.11).
+        self._stopping.set()
+        self._wake.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -147,13 +152,15 @@ class HomeAssistantBridge:
         for topic in removed:
             # Empty retained: Home Assistant removes the entity and the broker drops the retained config.
             await self._publish(topic, b"")
+        # States before configs: Home Assistant subscribes to a state topic when the config arrives and then
+        # finds the retained state there.
+        await self._publish_all_states()
         for topic, config in current.items():
             await self._publish(topic, config)
         changes: dict[str, dict[str, Any] | None] = {t: None for t in removed}
         changes.update({t: c for t, c in current.items() if self._published.get(t) != c})
         await self._store.save(changes)
         self._published.update(changes)
-        await self._publish_all_states()
         await self._publish(self.topics.status, "online")
         log.info("Home Assistant: %d entities published, %d removed", len(current), len(removed))
 
@@ -188,9 +195,10 @@ class HomeAssistantBridge:
         await self._publish(self.topics.lockdown("state"), "ON" if site else "OFF")
 
     async def _publish_device(self, device_id: str) -> None:
-        device = self._state.devices[device_id]
+        state = device_state(self._state.devices[device_id])
+        await self._publish(self.topics.device(device_id), state)  # before the configs of readings it carries
         new: dict[str, dict[str, Any] | None] = {}
-        for key in device.values:
+        for key in state:
             entity = self._builder.reading_entity(device_id, key)
             if entity is None:
                 continue
@@ -201,7 +209,6 @@ class HomeAssistantBridge:
                 new[topic] = entity.config
         await self._store.save(new)
         self._published.update(new)
-        await self._publish(self.topics.device(device_id), device_state(device))
 
     async def _publish_analytics(self, camera_id: str) -> None:
         await self._publish(self.topics.camera(camera_id, "analytics"), self._cameras[camera_id].analytics())
@@ -231,7 +238,7 @@ class HomeAssistantBridge:
 
     async def _publish_changes(self) -> None:
         exposed_doors = {d.id for d in self._doors}
-        while True:
+        while not self._stopping.is_set():
             await self._wake.wait()
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
@@ -253,14 +260,15 @@ class HomeAssistantBridge:
 
     async def _publish_images(self) -> None:
         interval = self._config.homeassistant.image_interval_s
-        while True:
+        while not self._stopping.is_set():
             for camera_id, pipeline in self._cameras.items():
                 try:
                     await self._publish_image(camera_id, pipeline.latest_path)
                     await self._publish_analytics(camera_id)
                 except (AdapterError, OSError) as err:
                     log.warning("Home Assistant: snapshot of %s not published: %s", camera_id, err)
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
 
     async def _publish_image(self, camera_id: str, path: Path) -> None:
         """Publish the camera's latest annotated frame if it changed since the last one published."""
