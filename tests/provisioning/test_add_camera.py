@@ -129,6 +129,8 @@ async def test_a_file_that_is_no_video_and_bad_arguments_are_named(tmp_path: Pat
     text.write_text("not a video at all\n" * 100)
     rc, _, err = await provision("add-camera", str(text), "--id", "x", "--config", str(config_path))
     assert rc == 1 and "not a video" in err
+    rc, _, err = await provision("add-camera", "7", "--id", "usb", "--config", str(config_path))
+    assert rc == 1 and "cannot open USB camera 7" in err and "/dev/video" in err
     rc, _, err = await provision("add-camera", str(VTEST), "--id", "Bad Id", "--config", str(config_path))
     assert rc == 1 and "--id:" in err
     rc, _, err = await provision("add-camera", str(VTEST), "--id", "x", "--config", str(tmp_path / "none.toml"))

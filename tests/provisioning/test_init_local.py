@@ -12,14 +12,15 @@ from sqlalchemy import select
 
 from cloud.app import started_cloud
 from cloud.config import CloudConfig
-from cloud.db.models import Record
+from cloud.db.models import Person, Record
 from edge import keys
 from edge.app import EdgeRunner
 from edge.config import load_config
 from tests.cloud.cloud_helpers import make_tenant
 from tests.edge.site import site_config_dict
+from tests.net import free_port
 from tests.polling import eventually
-from tests.provisioning.test_enroll_offline import provision
+from tests.provisioning.test_enroll_offline import issue_file, provision
 
 
 def use_test_ports(config_path: Path, data_dir: Path) -> None:
@@ -58,6 +59,7 @@ async def test_local_site_runs_without_cloud_and_enrolls_later_keeping_its_journ
         assert box.app[keys.SYNC] is None  # sync is off
         for n in range(3):
             await box.app[keys.JOURNAL].record("event", {"type": "test", "n": n}, source="test", summary="before")
+        person_id = await box.app[keys.PEOPLE].add_person("Ada", ["0004217"], by="installer")
     finally:
         await box.stop()
 
@@ -78,6 +80,8 @@ async def test_local_site_runs_without_cloud_and_enrolls_later_keeping_its_journ
         await box.start()
         try:
             await box.app[keys.JOURNAL].record("event", {"type": "test", "n": 3}, source="test", summary="after")
+            # Edited after enrollment: HQ must see the person created before it, not a second one.
+            await box.app[keys.PEOPLE].update_person(person_id, {"name": "Ada Lovelace"}, by="installer")
 
             async def all_four_stored() -> bool:
                 async with cloud.db() as session:
@@ -91,6 +95,13 @@ async def test_local_site_runs_without_cloud_and_enrolls_later_keeping_its_journ
                 return ns == [0, 1, 2, 3]
 
             assert await eventually(all_four_stored, timeout_s=30)
+
+            async def one_person_renamed() -> bool:
+                async with cloud.db() as session:
+                    people = (await session.scalars(select(Person).where(Person.tenant_id == tenant.tenant_id))).all()
+                return [(p.id, p.name) for p in people] == [(f"{local_id}/p{person_id}", "Ada Lovelace")]
+
+            assert await eventually(one_person_renamed, timeout_s=30)
         finally:
             await box.stop()
 
@@ -104,3 +115,51 @@ async def test_init_local_arguments_are_validated(tmp_path: Path) -> None:
     rc, _, err = await provision("init-local", "--site-name", " ", "--config", str(config_path))
     assert rc == 1 and "--site-name:" in err
     assert not config_path.exists()
+
+
+async def test_local_site_enrolled_by_file_keeps_its_peoples_ids(tmp_path: Path) -> None:
+    """Offline all along: a person created before the enrollment and edited after it (before the box ever reached
+    HQ, so HQ cannot have told it an id) is one person at HQ, under the id derived from the local site id."""
+    config_path = tmp_path / "edge.toml"
+    rc, _, err = await provision(
+        "init-local", "--site-name", "Shed", "--config", str(config_path), "--data-dir", str(tmp_path / "var")
+    )
+    assert rc == 0, err
+    local_id = tomllib.loads(config_path.read_text())["site"]["id"]
+    use_test_ports(config_path, tmp_path / "var")
+    box = EdgeRunner(load_config(config_path, environ={}))
+    await box.start()
+    try:
+        person_id = await box.app[keys.PEOPLE].add_person("Ada", ["0004217"], by="installer")
+    finally:
+        await box.stop()
+
+    cloud_config = CloudConfig(data_dir=tmp_path / "cloud", host="127.0.0.1", port=free_port())
+    async with started_cloud(cloud_config) as cloud:
+        tenant = await make_tenant(cloud, "Acme")
+        raw, _ = await issue_file(cloud.url, tenant.admin_email, "Shed")
+    file_path = tmp_path / "enrollment.json"
+    file_path.write_bytes(raw)
+    rc, _, err = await provision("enroll", "--file", str(file_path), "--config", str(config_path))
+    assert rc == 0, err
+    box = EdgeRunner(load_config(config_path, environ={}))
+    await box.start()
+    try:
+        await box.app[keys.PEOPLE].update_person(person_id, {"name": "Ada Lovelace"}, by="installer")
+        async with started_cloud(cloud_config) as cloud:
+
+            async def edits_arrived() -> list[str]:
+                async with cloud.db() as session:
+                    rows = (await session.scalars(select(Record).where(Record.kind == "config_edit"))).all()
+                return [r.payload["person"]["id"] for r in rows] if len(rows) == 2 else []
+
+            assert await eventually(edits_arrived, timeout_s=30) == [f"{local_id}/p{person_id}"] * 2
+
+            async def one_person_renamed() -> bool:
+                async with cloud.db() as session:
+                    people = (await session.scalars(select(Person).where(Person.tenant_id == tenant.tenant_id))).all()
+                return [(p.id, p.name) for p in people] == [(f"{local_id}/p{person_id}", "Ada Lovelace")]
+
+            assert await eventually(one_person_renamed, timeout_s=30)
+    finally:
+        await box.stop()
