@@ -91,3 +91,19 @@ def test_site_config_apply_smoke() -> None:
     assert result["people"] == 50
     for key in ("first_apply_s", "revoke_apply_s", "full_snapshot_revoke_s", "revoke_speedup"):
         assert isinstance(result[key], int | float) and result[key] > 0, key
+
+
+@pytest.mark.timeout(300)  # a fresh PostgreSQL database, two cloud worker processes
+def test_cloud_ingest_smoke() -> None:
+    result = run_bench("bench.cloud_ingest", timeout_s=290)
+    for key in (
+        "events_per_worker_cpu_s",
+        "events_per_s_per_worker",
+        "events_per_s_2_workers",
+        "copy_per_s",
+        "analytics_p95_ms",
+        "rollup_lag_s",
+    ):
+        assert isinstance(result[key], int | float) and math.isfinite(result[key]) and result[key] > 0, key
+    assert result["one_worker"]["events"] == result["two_workers"]["events"] == 4 * 500
+    assert result["analytics"]["site_zone_hour_points"] > 0
