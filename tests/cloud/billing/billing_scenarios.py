@@ -94,3 +94,27 @@ async def lines_of(db: async_sessionmaker[AsyncSession], invoice_id: int) -> lis
                 select(InvoiceLine).where(InvoiceLine.invoice_id == invoice_id).order_by(InvoiceLine.position)
             )
         )
+
+
+async def bulk_events(db: async_sessionmaker[AsyncSession], site_id: str, day: date, events: int, seq: int) -> None:
+    """Meter one batch of `events` records on `day` without building every record (metering's own writes)."""
+    from cloud.billing.metering import BATCHES, _upsert_days
+    from cloud.db.models import Site
+
+    async with db.begin() as session:
+        tenant_id = await session.scalar(select(Site.tenant_id).where(Site.id == site_id))
+        assert tenant_id is not None
+        dialect = session.get_bind().dialect.name
+        await _upsert_days(session, dialect, site_id, tenant_id, {day: {"events": events}})
+        await session.execute(
+            BATCHES.insert().values(
+                site_id=site_id,
+                tenant_id=tenant_id,
+                day=day,
+                batch_nonce=new_nonce(),
+                first_seq=seq,
+                last_seq=seq + events - 1,
+                events=events,
+                received_at=datetime.now(UTC),
+            )
+        )
