@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import json
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.admin import AdminError, bootstrap_tenant, create_enrollment_code, revoke_tenant_site
 from cloud.analytics.rebuild import rebuild as rebuild_analytics
 from cloud.app import run_cloud
+from cloud.billing.close import close_due
 from cloud.config import CloudConfig, ConfigError, load_config
 from cloud.db.engine import create_engine, session_factory
 from cloud.db.migrate import upgrade
@@ -90,7 +92,24 @@ def _parser() -> argparse.ArgumentParser:
         help="who revokes, recorded with the revocation (default: %(default)s)",
     )
     _analytics_parser(commands)
+    close = commands.add_parser(
+        "billing-close",
+        help="run the billing period close now",
+        description="Run the billing period close by hand, as the scheduled job does: draft an invoice for every "
+        "ended period, refresh drafts, finalise those past the grace days. Safe to repeat and to run beside the "
+        "server (one invoice per subscription and period is a database key). Prints one JSON line.",
+    )
+    close.add_argument("--config", required=True, type=Path, help="TOML config file")
+    close.add_argument("--today", type=_day, default=None, help="close as of this UTC day, YYYY-MM-DD (default: today)")
+    close.add_argument("--grace-days", type=int, default=None, help="override [billing] grace_days")
     return parser
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from err
 
 
 def _analytics_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -238,11 +257,20 @@ def _cmd_analytics(args: argparse.Namespace, config: CloudConfig) -> int:
     return EXIT_OK
 
 
+def _cmd_billing_close(args: argparse.Namespace, config: CloudConfig) -> int:
+    today = args.today or datetime.now(UTC).date()
+    grace = config.billing.grace_days if args.grace_days is None else args.grace_days
+    result = asyncio.run(_with_db(config, lambda db: close_due(db, today, grace)))
+    print(json.dumps({"today": today.isoformat(), **dataclasses.asdict(result)}))
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, CloudConfig], int]] = {
     "serve": _cmd_serve,
     "bootstrap": _cmd_bootstrap,
     "create-code": _cmd_create_code,
     "revoke-site": _cmd_revoke_site,
+    "billing-close": _cmd_billing_close,
     "analytics": _cmd_analytics,
 }
 
