@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from edge import keys
-from edge.web import api, live, sync_view
+from edge.web import api, live, rules_view, sync_view
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
 from observability.version import software_version
@@ -181,3 +181,4 @@ def build_console(app: web.Application) -> None:
     api.add_routes(app)
     sync_view.add_routes(app)
     live.add_routes(app)
+    rules_view.add_routes(app)
