@@ -47,8 +47,10 @@ async def test_first_signed_claim_wins_and_others_are_refused(
     bad_claim = await claim_batch(http, enrollment, "not-hex", [1])
     assert bad_claim.status_code == 400 and bad_claim.json()["error"] == "bad_claim"
 
-    accepted = await claim_batch(http, enrollment, first, [1, 2])
+    # A box with nothing journaled claims with an empty batch (sync.agent sends one while it holds a claim).
+    accepted = await claim_batch(http, enrollment, first, [])
     assert accepted.status_code == 200, accepted.text
+    assert (await claim_batch(http, enrollment, first, [1, 2])).status_code == 200
     again = await claim_batch(http, enrollment, first, [3])  # the same box keeps syncing
     assert again.status_code == 200 and again.json()["acked_seq"] == 3
 

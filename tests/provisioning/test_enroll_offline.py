@@ -44,7 +44,7 @@ async def provision(*args: str) -> tuple[int, str, str]:
 
 def base_edge_config(path: Path, data_dir: Path) -> None:
     """A box's config before enrollment: the test site on free ports, quick sync retries, no cloud."""
-    config = site_config_dict(data_dir, cloud={"sync_interval_s": 0.2, "max_backoff_s": 0.5})
+    config = site_config_dict(data_dir, cloud={"sync_interval_s": 0.2, "max_backoff_s": 0.5, "config_wait_s": 1})
     config["site"] = {"id": "unenrolled", "name": "New box", "timezone": "UTC"}
     path.write_text(tomli_w.dumps(config))
     path.chmod(0o600)
@@ -229,3 +229,32 @@ def test_an_expired_file_is_refused_by_the_box() -> None:
     with pytest.raises(EnrollmentFileError, match="expired at"):
         read_enrollment_file(raw)
     assert read_enrollment_file(raw, now=now - timedelta(days=2))[0].site_id == "abc"
+
+
+async def test_a_box_with_nothing_to_send_claims_its_site_at_once(tmp_path: Path) -> None:
+    """The claim does not wait for the first event: the agent sends an empty batch, and the config pull works."""
+    cloud_config = CloudConfig(data_dir=tmp_path / "cloud", host="127.0.0.1", port=0)
+    async with started_cloud(cloud_config) as cloud:
+        tenant = await make_tenant(cloud, "Acme")
+        raw, _ = await issue_file(cloud.url, tenant.admin_email, "Quiet site")
+        file_path = tmp_path / "enrollment.json"
+        file_path.write_bytes(raw)
+        config_path = tmp_path / "edge.toml"
+        base_edge_config(config_path, tmp_path / "box")
+        rc, _, err = await provision("enroll", "--file", str(file_path), "--config", str(config_path))
+        assert rc == 0, err
+        box = EdgeRunner(load_config(config_path, environ={}))
+        await box.start()
+        try:
+
+            async def claimed() -> bool:
+                async with cloud.db() as session:
+                    row = await session.scalar(select(OfflineEnrollment))
+                return row is not None and row.used_at is not None
+
+            assert await eventually(claimed, timeout_s=20)
+            puller = box.app[keys.CONFIG_PULLER]
+            assert puller is not None
+            assert await eventually(lambda: puller.last_success is not None, timeout_s=30)  # signed pulls accepted
+        finally:
+            await box.stop()
