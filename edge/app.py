@@ -1,6 +1,7 @@
 """Composition root of the edge appliance: builds every component and starts them in order.
 
-Start order: database -> sync agent -> broker -> device adapters/access -> rules -> config puller -> vision -> web.
+Start order: database -> sync agent -> broker -> device adapters/access -> rules -> config puller -> vision ->
+Home Assistant -> web.
 aiohttp's cleanup_ctx tears down in reverse, which gives the staged shutdown we want:
 stop serving, stop intake (cameras, then device messages), stop the broker, then a last
 bounded sync flush, then checkpoint and close the database. The sync agent starts before

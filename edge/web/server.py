@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from edge import keys
-from edge.web import api, live, rules_view, sync_view
+from edge.web import api, homeassistant_view, live, rules_view, sync_view
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
 from observability.version import software_version
@@ -138,6 +138,7 @@ async def dashboard(request: web.Request) -> dict[str, object]:
         "events": await request.app[keys.JOURNAL].recent(30),
         "sync": await sync_view.sync_status(request.app),
         "software_version": software_version(),
+        "home_assistant": homeassistant_view.home_assistant_status(request.app),
     }
 
 
@@ -180,5 +181,6 @@ def build_console(app: web.Application) -> None:
     app.router.add_get("/static/{name}", static_file)
     api.add_routes(app)
     sync_view.add_routes(app)
+    homeassistant_view.add_routes(app)
     live.add_routes(app)
     rules_view.add_routes(app)

@@ -10,6 +10,7 @@ embedded broker and with a real Mosquitto the edge runs on a free port.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,20 +35,25 @@ NODE = "test-site"
 BASE = f"outpost-ha/{NODE}"
 
 
+@functools.cache
+def password_hash(password: str, mode: str) -> str:
+    """One hash per password and broker (hashing is deliberately slow)."""
+    return mosquitto_hash(password) if mode == "external" else hash_password(password)
+
+
 def ha_config_dict(data_dir: Path, mode: str = "embedded", **homeassistant: Any) -> dict[str, Any]:
     """The small test site plus a back door (lock only) and Home Assistant enabled; front commandable."""
     config = site_config_dict(data_dir)
     config["devices"].append({"id": "lock-back", "kind": "lock", "zone": "lobby", "password_hash": ""})
     config["doors"].append({"id": "back", "name": "Back door", "zone": "lobby", "lock": "lock-back"})
     passwords = {**DEVICE_PASSWORDS, "lock-back": LOCK_BACK_PASSWORD}
-    hasher = mosquitto_hash if mode == "external" else hash_password
     for device in config["devices"]:
-        device["password_hash"] = hasher(passwords[device["id"]])
+        device["password_hash"] = password_hash(passwords[device["id"]], mode)
     if mode == "external":
         config["mqtt"] = {"mode": "external", "host": "127.0.0.1", "port": 0}
     config["homeassistant"] = {
         "enabled": True,
-        "password_hash": hasher(HA_PASSWORD),
+        "password_hash": password_hash(HA_PASSWORD, mode),
         "command_doors": ["front"],
         **homeassistant,
     }
