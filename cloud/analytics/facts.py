@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, case, or_, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -160,6 +160,7 @@ class Statements:
 
 
 _STATEMENTS: dict[str, Statements] = {}
+_SITE_ZONE = select(Site.tenant_id, Site.timezone).where(Site.id == bindparam("site_id"))
 
 
 def statements(dialect: str) -> Statements:
@@ -184,19 +185,22 @@ def _rollup_rows(derived: Derived, by_day: bool) -> list[dict[str, Any]]:
 async def apply(session: AsyncSession, dialect: str, derived: Derived) -> None:
     """Write the derived facts, rollup deltas and state changes."""
     sql = statements(dialect)
+    # Core, not ORM, execution: the ORM copies a statement per call and recomputes its cache key (profiled:
+    # a third of the analytics time for these CASE-heavy upserts).
+    conn = await session.connection()
     ids = {"tenant_id": derived.tenant_id, "site_id": derived.site_id}
     for name, rows in derived.facts.items():
         if rows:
-            await session.execute(sql.facts[name], rows)
+            await conn.execute(sql.facts[name], rows)
     if derived.hourly:
-        await session.execute(sql.hourly, _rollup_rows(derived, by_day=False))
-        await session.execute(sql.daily, _rollup_rows(derived, by_day=True))
+        await conn.execute(sql.hourly, _rollup_rows(derived, by_day=False))
+        await conn.execute(sql.daily, _rollup_rows(derived, by_day=True))
     if derived.alarms:
-        await session.execute(sql.alarms, [{**ids, **row} for row in derived.alarms.values()])
+        await conn.execute(sql.alarms, [{**ids, **row} for row in derived.alarms.values()])
     if derived.devices:
-        await session.execute(sql.devices, [{**ids, **row} for row in derived.devices.values()])
+        await conn.execute(sql.devices, [{**ids, **row} for row in derived.devices.values()])
     if derived.occupancy:
-        await session.execute(sql.occupancy, [{**ids, **row} for row in derived.occupancy.values()])
+        await conn.execute(sql.occupancy, [{**ids, **row} for row in derived.occupancy.values()])
 
 
 def complete_up_to(status: SyncStatus | None, sent_at: datetime, batch_size: int) -> datetime | None:
@@ -224,17 +228,18 @@ async def record_batch(
     batch_size: int,
 ) -> None:
     """Derive and write analytics for a batch's newly stored records, and advance the site's watermark."""
-    site = (await session.execute(select(Site.tenant_id, Site.timezone).where(Site.id == site_id))).first()
+    conn = await session.connection()
+    site = (await conn.execute(_SITE_ZONE, {"site_id": site_id})).first()
     if site is None:
         return
     sql = statements(dialect)
     mark = complete_up_to(status, sent_at, batch_size)
     if mark is not None:
         row = {"tenant_id": site.tenant_id, "site_id": site_id, "complete_up_to": mark, "reported_at": sent_at}
-        await session.execute(sql.watermark, [row])
+        await conn.execute(sql.watermark, [row])
     if not new_records:
         return
     derived = derive(site.tenant_id, site_id, buckets_for(site.timezone), new_records)
     await apply(session, dialect, derived)
     count = {"tenant_id": site.tenant_id, "site_id": site_id, "day": received_at.date(), "records": derived.records}
-    await session.execute(sql.ingest_daily, [count])
+    await conn.execute(sql.ingest_daily, [count])
