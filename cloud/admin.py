@@ -1,4 +1,7 @@
-"""Tenant administration used by the CLI and by demos: tenants, users, enrollment codes, site revocation."""
+"""Tenant administration used by the CLI and by demos: tenants, users, enrollment codes, site revocation.
+
+These act for the operator, across tenants (`system_context`), like the command line they serve.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.auth import normalise_email
-from cloud.db.models import ROLES, Site, Tenant, User
+from cloud.db.models import Site, Tenant, User
+from cloud.db.tenant_context import system_context
 from cloud.enrollment import DEFAULT_TTL, IssuedCode, issue_code
 from cloud.passwords import MIN_PASSWORD_LENGTH, hash_password
+from cloud.permissions import ROLES
 from cloud.tenancy import SiteAlreadyRevoked, SiteNotFound, revoke_site
 
 
@@ -54,10 +59,11 @@ async def create_user(
     db: async_sessionmaker[AsyncSession], tenant_id: str, email: str, password: str, role: str = "viewer"
 ) -> User:
     """Add a user to an existing tenant (an existing user of that tenant is returned unchanged)."""
-    async with db.begin() as session:
-        if await session.get(Tenant, tenant_id) is None:
-            raise AdminError(f"unknown tenant {tenant_id!r}")
-        user, _ = await _ensure_user(session, tenant_id, email, password, role)
+    with system_context():  # the operator's command line acts across tenants
+        async with db.begin() as session:
+            if await session.get(Tenant, tenant_id) is None:
+                raise AdminError(f"unknown tenant {tenant_id!r}")
+            user, _ = await _ensure_user(session, tenant_id, email, password, role)
     return user
 
 
@@ -74,15 +80,16 @@ async def bootstrap_tenant(
     tenant_name = tenant_name.strip()
     if not tenant_name:
         raise AdminError("tenant name must not be blank")
-    async with db.begin() as session:
-        tenant = await session.scalar(select(Tenant).where(Tenant.name == tenant_name))
-        created_tenant = tenant is None
-        if tenant is None:
-            tenant = Tenant(name=tenant_name)
-            session.add(tenant)
-            await session.flush()
-        _, created_admin = await _ensure_user(session, tenant.id, admin_email, admin_password, "admin")
-        enrollment = await _issue(session, tenant.id, site_name, ttl, timezone) if site_name else None
+    with system_context():  # the operator's command line acts across tenants
+        async with db.begin() as session:
+            tenant = await session.scalar(select(Tenant).where(Tenant.name == tenant_name))
+            created_tenant = tenant is None
+            if tenant is None:
+                tenant = Tenant(name=tenant_name)
+                session.add(tenant)
+                await session.flush()
+            _, created_admin = await _ensure_user(session, tenant.id, admin_email, admin_password, "owner")
+            enrollment = await _issue(session, tenant.id, site_name, ttl, timezone) if site_name else None
     return BootstrapResult(
         tenant_id=tenant.id, created_tenant=created_tenant, created_admin=created_admin, enrollment=enrollment
     )
@@ -96,10 +103,11 @@ async def create_enrollment_code(
     timezone: str = "UTC",
 ) -> IssuedCode:
     """Issue a one-time enrollment code for a new site of `tenant_id`."""
-    async with db.begin() as session:
-        if await session.get(Tenant, tenant_id) is None:
-            raise AdminError(f"unknown tenant {tenant_id!r}")
-        return await _issue(session, tenant_id, site_name, ttl, timezone)
+    with system_context():  # the operator's command line acts across tenants
+        async with db.begin() as session:
+            if await session.get(Tenant, tenant_id) is None:
+                raise AdminError(f"unknown tenant {tenant_id!r}")
+            return await _issue(session, tenant_id, site_name, ttl, timezone)
 
 
 async def revoke_tenant_site(db: async_sessionmaker[AsyncSession], tenant_id: str, site_id: str, by: str) -> Site:
@@ -107,15 +115,16 @@ async def revoke_tenant_site(db: async_sessionmaker[AsyncSession], tenant_id: st
     by = by.strip()
     if not by:
         raise AdminError("who revokes (--by) must not be blank")
-    async with db.begin() as session:
-        if await session.get(Tenant, tenant_id) is None:
-            raise AdminError(f"unknown tenant {tenant_id!r}")
-        try:
-            return await revoke_site(session, tenant_id, site_id, by=by[:320])
-        except SiteNotFound as err:
-            raise AdminError(f"tenant {tenant_id!r} has no site {site_id!r}") from err
-        except SiteAlreadyRevoked as err:
-            raise AdminError(str(err)) from err
+    with system_context():  # the operator's command line acts across tenants
+        async with db.begin() as session:
+            if await session.get(Tenant, tenant_id) is None:
+                raise AdminError(f"unknown tenant {tenant_id!r}")
+            try:
+                return await revoke_site(session, tenant_id, site_id, by=by[:320])
+            except SiteNotFound as err:
+                raise AdminError(f"tenant {tenant_id!r} has no site {site_id!r}") from err
+            except SiteAlreadyRevoked as err:
+                raise AdminError(str(err)) from err
 
 
 async def _issue(session: AsyncSession, tenant_id: str, site_name: str, ttl: timedelta, timezone: str) -> IssuedCode:

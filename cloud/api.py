@@ -23,10 +23,11 @@ from cloud.api_models import (
     SyncStateOut,
 )
 from cloud.appkeys import DB
-from cloud.auth import check_login, end_session, require_admin, require_principal, set_session_cookie
+from cloud.auth import check_login, end_session, require_permission, require_principal, set_session_cookie
 from cloud.db.models import Record, SiteSyncState
 from cloud.enrollment import IssuedCode
 from cloud.enrollment_files import file_download, issue_file
+from cloud.permissions import logged_in, public, requires
 from cloud.responses import api_error, error_response, invalid_request, json_model, too_many_attempts
 from cloud.sessions import SESSIONS
 from cloud.tenancy import SiteAlreadyRevoked, SiteNotFound, TenantScope
@@ -92,6 +93,7 @@ def code_out(issued: IssuedCode) -> EnrollmentCodeOut:
     )
 
 
+@public
 async def handle_login(request: web.Request) -> web.Response:
     """POST /api/v1/login {email, password}: start a session; answer the CSRF token (429 when rate-limited)."""
     try:
@@ -119,6 +121,7 @@ async def handle_login(request: web.Request) -> web.Response:
     return response
 
 
+@logged_in
 async def handle_logout(request: web.Request) -> web.Response:
     """POST /api/v1/logout: end the session."""
     require_principal(request)
@@ -127,6 +130,7 @@ async def handle_logout(request: web.Request) -> web.Response:
     return response
 
 
+@requires("sites.read")
 async def handle_sites(request: web.Request) -> web.Response:
     """GET /api/v1/sites: the tenant's sites."""
     principal = require_principal(request)
@@ -135,6 +139,7 @@ async def handle_sites(request: web.Request) -> web.Response:
     return json_model(SiteList(sites=sites))
 
 
+@requires("sites.read")
 async def handle_site(request: web.Request) -> web.Response:
     """GET /api/v1/sites/{site_id}: one site of the tenant."""
     principal = require_principal(request)
@@ -155,6 +160,7 @@ def _record_query(request: web.Request) -> tuple[int, str | None]:
     return limit, kind
 
 
+@requires("records.read")
 async def handle_site_records(request: web.Request) -> web.Response:
     """GET /api/v1/sites/{site_id}/records?limit=&kind=: a site's latest records, newest first."""
     principal = require_principal(request)
@@ -168,9 +174,10 @@ async def handle_site_records(request: web.Request) -> web.Response:
     return json_model(RecordList(site_id=site_id, records=[record_out(r) for r in records]))
 
 
+@requires("sites.write")
 async def handle_revoke_site(request: web.Request) -> web.Response:
     """POST /api/v1/sites/{site_id}/revoke: stop a site from syncing, for good (tenant admins)."""
-    principal = require_admin(request)
+    principal = require_permission(request, "sites.write")
     site_id = request.match_info["site_id"]
     async with request.app[DB].begin() as session:
         try:
@@ -185,9 +192,10 @@ async def handle_revoke_site(request: web.Request) -> web.Response:
     return error_response(404, "not_found", "no such site")
 
 
+@requires("sites.write")
 async def handle_create_code(request: web.Request) -> web.Response:
     """POST /api/v1/enrollment-codes {site_name, ttl_hours, timezone}: issue a code (tenant admins)."""
-    principal = require_admin(request)
+    principal = require_permission(request, "sites.write")
     try:
         body = EnrollmentCodeRequest.model_validate_json(await request.read())
     except ValidationError as err:
@@ -199,9 +207,10 @@ async def handle_create_code(request: web.Request) -> web.Response:
     return json_model(code_out(issued), status=201)
 
 
+@requires("sites.write")
 async def handle_create_enrollment_file(request: web.Request) -> web.Response:
     """POST /api/v1/enrollment-files {site_name, ttl_days, timezone}: a signed file for an offline site (admins)."""
-    principal = require_admin(request)
+    principal = require_permission(request, "sites.write")
     try:
         body = EnrollmentFileRequest.model_validate_json(await request.read())
     except ValidationError as err:

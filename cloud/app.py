@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud import (
+    admin_portal,
     api,
     configsync,
     enrollment,
@@ -33,7 +34,9 @@ from cloud import (
 )
 from cloud.analytics import api as analytics_api
 from cloud.analytics import portal as analytics_portal
+from cloud.apikeys import API_KEYS, ApiKeyStore
 from cloud.appkeys import CONFIG, DB, ENGINE
+from cloud.audit import audit_middleware
 from cloud.auth import (
     API_LOGIN_PATH,
     API_LOGOUT_PATH,
@@ -42,7 +45,9 @@ from cloud.auth import (
     LOGIN_THROTTLE,
     LOGOUT_PATH,
     Authenticator,
+    access_middleware,
     session_middleware,
+    tenant_context_middleware,
 )
 from cloud.billing import portal as billing_portal
 from cloud.billing.schedule import billing_ctx
@@ -102,6 +107,7 @@ async def _auth(app: web.Application) -> AsyncIterator[None]:
     app[LOGIN_THROTTLE] = LoginThrottle(secret, config.rate_limit_attempts, config.rate_limit_window_s)
     app[ENROLLMENT_SIGNER] = signing_key_from_secret(secret)
     app[AUTHENTICATOR] = await Authenticator.create(app[DB])
+    app[API_KEYS] = ApiKeyStore(app[DB])
     yield
 
 
@@ -151,6 +157,7 @@ def _add_routes(app: web.Application) -> None:
     people_portal.add_routes(router)
     analytics_portal.add_routes(router)
     billing_portal.add_routes(router)
+    admin_portal.add_routes(router)  # users, API keys, audit log; one-time password links
 
 
 def build_app(config: CloudConfig) -> web.Application:
@@ -161,7 +168,14 @@ def build_app(config: CloudConfig) -> web.Application:
     app = web.Application(
         # The sync body is gzip JSON, at most MAX_BODY_BYTES once decompressed; compressed it is smaller.
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[api_error_middleware, reject_nul_middleware, session_middleware],
+        middlewares=[
+            api_error_middleware,
+            reject_nul_middleware,
+            tenant_context_middleware,
+            session_middleware,
+            access_middleware,
+            audit_middleware,
+        ],
     )
     app[CONFIG] = config
     app[NOTIFIER] = ConfigNotifier()

@@ -10,9 +10,12 @@ from aiohttp.typedefs import Handler
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cloud.apikeys import API_KEYS
 from cloud.appkeys import CONFIG
 from cloud.db.models import User
+from cloud.db.tenant_context import enter_tenant, reset_tenant, restore_tenant, system_context, tenant_context
 from cloud.passwords import hash_password, needs_rehash, verify_password
+from cloud.permissions import access_of
 from cloud.responses import api_error, client_ip, is_api_request
 from cloud.sessions import SESSION_COOKIE, SESSIONS
 from cloud.tenancy import Principal
@@ -36,6 +39,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # an HMAC (sync) or a one-time code (enroll); the login endpoints check a password (the HTML form also
 # carries its own double-submit token, the JSON one requires a JSON body, which needs a CORS preflight).
 CSRF_EXEMPT_PATHS = frozenset({SYNC_PATH, CONFIG_REPORT_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH})
+# One-time links (invitation, password reset): the unguessable token in the path authorises the form.
+SET_PASSWORD_PATH = "/set-password"
+CSRF_EXEMPT_PREFIXES = (SET_PASSWORD_PATH + "/",)
 MACHINE_PATHS = frozenset({SYNC_PATH, CONFIG_PATH, CONFIG_REPORT_PATH, ENROLL_PATH, HEALTH_PATH})
 # Media chunks (sync.media) are signed like batches: no session, no CSRF token.
 MACHINE_PREFIXES = (MEDIA_PATH + "/",)
@@ -61,17 +67,19 @@ class Authenticator:
 
     async def authenticate(self, email: str, password: str) -> User | None:
         """Return the user if the password is right, else None."""
-        async with self._db() as session:
-            user = await session.scalar(select(User).where(User.email == normalise_email(email)))
+        with system_context():  # the e-mail names the tenant
+            async with self._db() as session:
+                user = await session.scalar(select(User).where(User.email == normalise_email(email)))
         if user is None:
             await verify_password(self._dummy_hash, password)
             return None
-        if not await verify_password(user.password_hash, password):
+        if not await verify_password(user.password_hash, password) or user.disabled_at is not None:
             return None
         if needs_rehash(user.password_hash):
             new_hash = await hash_password(password)
-            async with self._db.begin() as session:
-                await session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
+            with tenant_context(user.tenant_id):
+                async with self._db.begin() as session:
+                    await session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
         return user
 
 
@@ -156,12 +164,37 @@ def require_principal(request: web.Request) -> Principal:
     return principal
 
 
-def require_admin(request: web.Request) -> Principal:
-    """Return the logged-in user if they are a tenant admin, else raise 403."""
+def require_permission(request: web.Request, permission: str) -> Principal:
+    """Return the principal if it holds `permission`, else raise 401/redirect or 403."""
     principal = require_principal(request)
-    if not principal.is_admin:
-        raise forbidden(request, "forbidden", "only tenant admins can do this")
+    if not principal.can(permission):
+        raise forbidden(request, "forbidden", f"this needs the {permission} permission")
     return principal
+
+
+def _is_static(request: web.Request) -> bool:
+    return isinstance(request.match_info.route.resource, web.StaticResource)
+
+
+@web.middleware
+async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Check the route's declared access (cloud.permissions) before its handler runs: the one permission check.
+
+    A route that declares nothing is refused (403), so a new route is closed until it says who may call it.
+    """
+    if getattr(request.match_info, "http_exception", None) is not None or _is_static(request):
+        return await handler(request)  # no such route (404/405) or a static file
+    access = access_of(request.match_info.route.handler)
+    if access is None:
+        log.error("route %s %s declares no access; refused", request.method, request.match_info.route.resource)
+        raise forbidden(request, "undeclared_route", "this route declares no permission")
+    if access.kind in ("public", "machine"):
+        return await handler(request)
+    if access.kind == "login":
+        require_principal(request)
+    elif access.permission is not None:
+        require_permission(request, access.permission)
+    return await handler(request)
 
 
 async def _submitted_csrf_token(request: web.Request) -> str:
@@ -174,16 +207,45 @@ async def _submitted_csrf_token(request: web.Request) -> str:
     return ""
 
 
+def _bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+@web.middleware
+async def tenant_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Start every request with no tenant (nothing tenant-owned visible on PostgreSQL) and forget the tenant it
+    acted for when it ends (requests on one keep-alive connection share a task)."""
+    token = reset_tenant()
+    try:
+        return await handler(request)
+    finally:
+        restore_tenant(token)
+
+
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Resolve the session cookie into `request[PRINCIPAL]`; demand a CSRF token on every unsafe request."""
+    """Resolve the session cookie (or, on the JSON API, an `Authorization: Bearer` API key) into
+    `request[PRINCIPAL]`; demand a CSRF token on every unsafe request made with a session cookie."""
     if request.path in MACHINE_PATHS or request.path.startswith(MACHINE_PREFIXES):
+        return await handler(request)
+    bearer = _bearer_token(request) if is_api_request(request) else None
+    if bearer is not None:
+        # A key is sent deliberately by its holder (never ambient like a cookie): no CSRF token needed.
+        key_principal = await request.app[API_KEYS].resolve(bearer)
+        if key_principal is None:
+            raise api_error(web.HTTPUnauthorized, "bad_api_key", "unknown, revoked or malformed API key")
+        request[PRINCIPAL] = key_principal
+        enter_tenant(key_principal.tenant_id)
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
     principal = await request.app[SESSIONS].resolve(token) if token else None
     if principal is not None:
         request[PRINCIPAL] = principal
-    if request.method not in SAFE_METHODS and request.path not in CSRF_EXEMPT_PATHS:
+        enter_tenant(principal.tenant_id)
+    exempt = request.path in CSRF_EXEMPT_PATHS or request.path.startswith(CSRF_EXEMPT_PREFIXES)
+    if request.method not in SAFE_METHODS and not exempt:
         if principal is None:
             raise unauthenticated(request)
         submitted = await _submitted_csrf_token(request)

@@ -20,6 +20,22 @@ class ConfigError(Exception):
     """The configuration file or environment is invalid; the message names each bad key."""
 
 
+class SmtpSettings(BaseModel):
+    """The SMTP server that sends invitations and password-reset links (`[smtp]` in the config file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, description="SMTP server host name or address")
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP server port")
+    sender: str = Field(
+        min_length=3, pattern=r"^[^@\s]+@[^@\s]+$", description="From address, e.g. outpost@example.com"
+    )
+    starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS before sending")
+    username: str | None = Field(default=None, description="Login name, if the server needs one")
+    password_file: Path | None = Field(default=None, description="File holding the SMTP password (mode 0600)")
+    timeout_s: float = Field(default=15.0, gt=0, le=120, description="Connect and send timeout, in seconds")
+
+
 class CloudConfig(BaseModel):
     """Settings of one cloud aggregator process."""
 
@@ -49,6 +65,11 @@ class CloudConfig(BaseModel):
     media_dir: Path | None = Field(
         default=None,
         description="Directory of uploaded snapshots and clips (created mode 0700); if unset, <data_dir>/media",
+    )
+
+    smtp: SmtpSettings | None = Field(
+        default=None,
+        description="SMTP server for invitation and password-reset e-mails; without one the link is shown once",
     )
 
     rate_limit_attempts: int = Field(

@@ -22,6 +22,7 @@ from sqlalchemy import update
 from cloud.appkeys import DB
 from cloud.db.models import Site, SiteConfig
 from cloud.ingest import GZIP_MAGIC, SiteRevoked, site_credentials
+from cloud.permissions import machine
 from cloud.responses import error_response
 from cloud.siteconfig import NOTIFIER, RECHECK_S, build_document, ensure_site_configs, stored_version
 from sync.codec import BatchDecodeError, inflate
@@ -69,6 +70,7 @@ def _query_int(request: web.Request, name: str, default: int | None, high: int) 
     return int(raw)
 
 
+@machine
 async def handle_config_pull(request: web.Request) -> web.Response:
     """GET CONFIG_PATH?version=N&wait=S: the site's document if newer than N, else 204 after waiting."""
     try:
@@ -106,6 +108,7 @@ async def handle_config_pull(request: web.Request) -> web.Response:
             pass
 
 
+@machine
 async def handle_config_report(request: web.Request) -> web.Response:
     """POST CONFIG_REPORT_PATH: store the site's report on a document (applied, or refused with the reason)."""
     body = await request.read()

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.appkeys import DB
 from cloud.billing.limits import SiteLimitReached, check_can_enroll
 from cloud.db.models import EnrollmentCode, Site, new_slug, utcnow
+from cloud.db.tenant_context import system_context
+from cloud.permissions import machine
 from cloud.responses import client_ip, error_response, invalid_request, json_model, too_many_attempts
 from sync.timezones import check_timezone
 from sync.wire import EnrollRequest, EnrollResponse
@@ -99,6 +101,14 @@ async def redeem_code(db: async_sessionmaker[AsyncSession], request: EnrollReque
     digest = code_hash(request.code)
     now = utcnow()
     codes = cast(Table, EnrollmentCode.__table__)
+    # The code names the tenant: claimed and turned into a site across tenants (row-level security).
+    with system_context():
+        return await _redeem(db, request, digest, now, codes)
+
+
+async def _redeem(
+    db: async_sessionmaker[AsyncSession], request: EnrollRequest, digest: str, now: datetime, codes: Table
+) -> EnrollResponse:
     async with db.begin() as session:
         # Claim the code with one conditional UPDATE before anything else: two boxes racing for the same
         # code cannot both win (row lock on PostgreSQL, write lock on SQLite), and on SQLite a transaction
@@ -159,6 +169,7 @@ async def _refusal(session: AsyncSession, digest: str) -> EnrollmentError:
     )
 
 
+@machine
 async def handle_enroll(request: web.Request) -> web.Response:
     """POST /api/v1/enroll: redeem a code for a site identity and its sync secret.
 

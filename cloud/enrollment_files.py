@@ -11,6 +11,7 @@ from cloud.appkeys import CONFIG, DB
 from cloud.auth import forbidden
 from cloud.billing.limits import SiteLimitReached
 from cloud.offline_enrollment import ENROLLMENT_SIGNER
+from cloud.permissions import public
 from cloud.tenancy import Principal, TenantScope
 from sync.enrollment_file import MEDIA_TYPE, EnrollmentFile, fingerprint, public_key_hex
 
@@ -55,6 +56,7 @@ def file_download(file: EnrollmentFile) -> web.Response:
     )
 
 
+@public
 async def handle_enrollment_key(request: web.Request) -> web.Response:
     """GET /api/v1/enrollment-key: the public key enrollment files are signed with (no login needed)."""
     return web.json_response(signing_key_out(request).model_dump())

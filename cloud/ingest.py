@@ -36,7 +36,9 @@ from cloud.analytics.facts import record_batch
 from cloud.appkeys import DB
 from cloud.billing.metering import invalid_inventory, meter_batch
 from cloud.db.models import Record, Site, SiteSyncState, SyncNonce, utcnow
+from cloud.db.tenant_context import enter_tenant, system_context
 from cloud.offline_enrollment import ClaimRefused, claim_with_batch
+from cloud.permissions import machine, public
 from cloud.reconcile import reconcile_edit
 from cloud.responses import error_response, json_model
 from cloud.siteconfig import NOTIFIER, ConfigNotifier
@@ -254,13 +256,22 @@ class SiteCredentials(NamedTuple):
 
 
 async def site_credentials(db: async_sessionmaker[AsyncSession], site_id: str) -> SiteCredentials | None:
-    """Return the secret and revocation of an enrolled site, or None (also for an id that is not printable ASCII)."""
+    """Return the secret and revocation of an enrolled site, or None (also for an id that is not printable ASCII).
+
+    From then on the current request acts for the site's tenant (`cloud.db.tenant_context.enter_tenant`).
+    """
     # Printable ASCII only: a header that is not (read with surrogate escapes) must not reach the database.
     if not _SITE_ID.fullmatch(site_id):
         return None
-    async with db() as session:
-        row = (await session.execute(select(Site.secret, Site.revoked_at).where(Site.id == site_id))).first()
-    return None if row is None else SiteCredentials(row.secret, row.revoked_at)
+    with system_context():  # the box names its site, and so its tenant
+        async with db() as session:
+            query = select(Site.secret, Site.revoked_at, Site.tenant_id).where(Site.id == site_id)
+            row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    # The rest of the request acts for the site's tenant (row-level security; cloud.db.tenant_context).
+    enter_tenant(row.tenant_id)
+    return SiteCredentials(row.secret, row.revoked_at)
 
 
 def _invalid_edits(batch: SyncBatch) -> list[RecordRejection]:
@@ -279,6 +290,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 _SITE_ID = re.compile(r"[\x21-\x7e]{1,64}")
 
 
+@machine
 async def handle_sync_batch(request: web.Request) -> web.Response:
     """POST /api/v1/sync/batch: authenticate by HMAC over the raw body, then decode and store."""
     body = await request.read()
@@ -287,14 +299,15 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
     if claim is not None and _SITE_ID.fullmatch(site_id):
         # A box enrolled from a file claims its site with its first batch (cloud.offline_enrollment).
         try:
-            await claim_with_batch(
-                request.app[DB],
-                site_id,
-                claim,
-                body,
-                request.headers.get(TIMESTAMP_HEADER),
-                request.headers.get(SIGNATURE_HEADER),
-            )
+            with system_context():  # the site's id is all that is known yet; the claim is checked by signature
+                await claim_with_batch(
+                    request.app[DB],
+                    site_id,
+                    claim,
+                    body,
+                    request.headers.get(TIMESTAMP_HEADER),
+                    request.headers.get(SIGNATURE_HEADER),
+                )
         except ClaimRefused as err:
             log.warning("sync batch for site %s refused: %s", site_id, err.error)
             return error_response(err.status, err.error, err.detail)
@@ -363,6 +376,7 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
     return json_model(ack)
 
 
+@public
 async def handle_health(request: web.Request) -> web.Response:
     """GET /healthz: 200 once the cloud can reach its database (the edge sync agent probes it while backing off)."""
     try:

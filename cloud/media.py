@@ -26,6 +26,7 @@ from cloud.appkeys import CONFIG, DB
 from cloud.billing.metering import meter_snapshot
 from cloud.db.models import utcnow
 from cloud.ingest import SiteRevoked, site_credentials
+from cloud.permissions import machine
 from cloud.responses import error_response, json_model
 from sync.codec import describe
 from sync.media import MAX_CHUNK_BYTES, MEDIA_ID_PATTERN, MediaParams, MediaState, chunk_signing_bytes
@@ -132,6 +133,7 @@ def _params(request: web.Request, put: bool) -> MediaParams | web.Response:
     return params
 
 
+@machine
 async def handle_media_state(request: web.Request) -> web.Response:
     """GET /api/v1/sync/media/{media_id}: how many bytes of the file the cloud holds."""
     media_id = request.match_info["media_id"]
@@ -151,6 +153,7 @@ async def handle_media_state(request: web.Request) -> web.Response:
     return json_model(_state(media_id, params, received, False))
 
 
+@machine
 async def handle_media_chunk(request: web.Request) -> web.Response:
     """PUT /api/v1/sync/media/{media_id}: append one chunk at its offset; verify the sha256 at the end."""
     media_id = request.match_info["media_id"]

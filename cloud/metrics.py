@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from cloud.appkeys import CONFIG, DB
+from cloud.permissions import public
 from observability.loop_lag import LoopLagMonitor
 from observability.scrape import TOKEN_FILE_NAME, exposition, may_scrape, refused
 from observability.version import software_version
@@ -93,6 +94,7 @@ async def observe(app: web.Application) -> AsyncIterator[None]:
     await monitor.stop()
 
 
+@public
 async def handle_metrics(request: web.Request) -> web.StreamResponse:
     """GET /metrics: loopback, or the bearer token from <data_dir>/metrics-token (mode 0600)."""
     if not may_scrape(request, request.app[CONFIG].data_dir / TOKEN_FILE_NAME):
@@ -100,6 +102,7 @@ async def handle_metrics(request: web.Request) -> web.StreamResponse:
     return exposition(request.app[CLOUD_METRICS].registry)
 
 
+@public
 async def handle_readyz(request: web.Request) -> web.StreamResponse:
     """GET /readyz: 200 when the database answers (the web answering is this reply)."""
     try:

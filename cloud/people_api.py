@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud import people
 from cloud.appkeys import DB
-from cloud.auth import require_admin, require_principal
+from cloud.auth import require_permission, require_principal
 from cloud.db.models import ConfigConflict
 from cloud.people_models import (
     BadgeIn,
@@ -27,6 +27,7 @@ from cloud.people_models import (
     PersonList,
     PolicyList,
 )
+from cloud.permissions import requires
 from cloud.responses import error_response, invalid_request, json_model
 from cloud.siteconfig import NOTIFIER, stored_version
 from cloud.tenancy import SiteNotFound, tenant_conflicts
@@ -40,7 +41,7 @@ Edit = Callable[[AsyncSession, str], Awaitable[set[str]]]
 
 async def run_edit(request: web.Request, edit: Edit) -> web.Response | None:
     """Run an admin's edit in one transaction, wake the affected sites; an error response, or None when done."""
-    principal = require_admin(request)
+    principal = require_permission(request, "people.write")
     try:
         async with request.app[DB].begin() as session:
             bumped = await edit(session, principal.tenant_id)
@@ -68,6 +69,7 @@ async def _person_response(request: web.Request, person_id: str, status: int = 2
         return json_model((await people.view(session, person)).out(), status=status)
 
 
+@requires("people.read")
 async def handle_people(request: web.Request) -> web.Response:
     """GET /api/v1/people[?removed=1]: the tenant's people with their sites and badges."""
     principal = require_principal(request)
@@ -76,6 +78,7 @@ async def handle_people(request: web.Request) -> web.Response:
     return json_model(PersonList(people=[v.out() for v in views]))
 
 
+@requires("people.read")
 async def handle_person(request: web.Request) -> web.Response:
     """GET /api/v1/people/{person_id}."""
     return await _person_response(request, request.match_info["person_id"])
@@ -88,9 +91,10 @@ async def _body(request: web.Request, model: type[M]) -> M | web.Response:  # no
         return invalid_request(err)
 
 
+@requires("people.write")
 async def handle_create_person(request: web.Request) -> web.Response:
     """POST /api/v1/people: add a person (with badges) to sites."""
-    require_admin(request)
+    require_permission(request, "people.write")
     body = await _body(request, PersonIn)
     if isinstance(body, web.Response):
         return body
@@ -106,9 +110,10 @@ async def handle_create_person(request: web.Request) -> web.Response:
     return await _person_response(request, created[0], status=201)
 
 
+@requires("people.write")
 async def handle_update_person(request: web.Request) -> web.Response:
     """PUT /api/v1/people/{person_id}: replace a person's fields and sites."""
-    require_admin(request)
+    require_permission(request, "people.write")
     body = await _body(request, PersonFields)
     if isinstance(body, web.Response):
         return body
@@ -117,6 +122,7 @@ async def handle_update_person(request: web.Request) -> web.Response:
     return error or await _person_response(request, person_id)
 
 
+@requires("people.write")
 async def handle_remove_person(request: web.Request) -> web.Response:
     """DELETE /api/v1/people/{person_id}: remove a person from every site."""
     person_id = request.match_info["person_id"]
@@ -124,9 +130,10 @@ async def handle_remove_person(request: web.Request) -> web.Response:
     return error or await _person_response(request, person_id)
 
 
+@requires("people.write")
 async def handle_add_badge(request: web.Request) -> web.Response:
     """POST /api/v1/people/{person_id}/badges: give a person a badge."""
-    require_admin(request)
+    require_permission(request, "people.write")
     body = await _body(request, BadgeIn)
     if isinstance(body, web.Response):
         return body
@@ -135,6 +142,7 @@ async def handle_add_badge(request: web.Request) -> web.Response:
     return error or await _person_response(request, person_id, status=201)
 
 
+@requires("people.write")
 async def handle_revoke_badge(request: web.Request) -> web.Response:
     """POST /api/v1/people/{person_id}/badges/{number}/revoke: revoke a badge at every site."""
     person_id = request.match_info["person_id"]
@@ -143,6 +151,7 @@ async def handle_revoke_badge(request: web.Request) -> web.Response:
     return error or await _person_response(request, person_id)
 
 
+@requires("people.read")
 async def handle_site_policy(request: web.Request) -> web.Response:
     """GET /api/v1/sites/{site_id}/policy: the site's levels, schedules, holidays and door policies."""
     principal = require_principal(request)
@@ -175,9 +184,10 @@ def _policy_target(request: web.Request) -> tuple[str, str, str] | web.Response:
     return request.match_info["site_id"], kind, key
 
 
+@requires("people.write")
 async def handle_put_policy(request: web.Request) -> web.Response:
     """PUT /api/v1/sites/{site_id}/policy/{kind}/{key}: create or replace a level, schedule, holiday or door."""
-    require_admin(request)
+    require_permission(request, "people.write")
     target = _policy_target(request)
     if isinstance(target, web.Response):
         return target
@@ -189,6 +199,7 @@ async def handle_put_policy(request: web.Request) -> web.Response:
     return error or await handle_site_policy(request)
 
 
+@requires("people.write")
 async def handle_delete_policy(request: web.Request) -> web.Response:
     """DELETE /api/v1/sites/{site_id}/policy/{kind}/{key}."""
     target = _policy_target(request)
@@ -204,6 +215,7 @@ def conflict_out(conflict: ConfigConflict) -> ConflictOut:
     return ConflictOut.model_validate(conflict, from_attributes=True)
 
 
+@requires("people.read")
 async def handle_conflicts(request: web.Request) -> web.Response:
     """GET /api/v1/conflicts: people edited on both sides, how each was resolved, newest first."""
     principal = require_principal(request)

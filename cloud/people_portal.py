@@ -23,6 +23,7 @@ from cloud.config import format_validation_error
 from cloud.db.models import ConfigConflict
 from cloud.people_api import POLICY_KEY, Edit, conflict_out, run_edit
 from cloud.people_models import BadgeIn, PersonFields, PersonIn
+from cloud.permissions import requires
 from cloud.portal import PORTAL_PATH
 from cloud.siteconfig import stored_version
 from cloud.tenancy import SiteNotFound, TenantScope, tenant_conflicts
@@ -74,6 +75,7 @@ async def _render_people(request: web.Request, form_error: str = "", status: int
     return aiohttp_jinja2.render_template("people.html", request, context, status=status)
 
 
+@requires("people.read")
 async def handle_people_page(request: web.Request) -> web.Response:
     """GET /portal/people: the tenant's people and badges; the add form for admins."""
     return await _render_people(request)
@@ -87,6 +89,7 @@ async def _edit_or_error(request: web.Request, edit: Edit) -> str:
     return str(detail) or "not found"
 
 
+@requires("people.write")
 async def handle_create_person_form(request: web.Request) -> web.Response:
     """POST /portal/people: add a person (optionally with one badge)."""
     form = await request.post()
@@ -120,11 +123,13 @@ async def _render_person(request: web.Request, form_error: str = "", status: int
     return aiohttp_jinja2.render_template("person.html", request, context, status=status)
 
 
+@requires("people.read")
 async def handle_person_page(request: web.Request) -> web.Response:
     """GET /portal/people/{person_id}: badges, the edit form, revoke and remove buttons."""
     return await _render_person(request)
 
 
+@requires("people.write")
 async def handle_update_person_form(request: web.Request) -> web.Response:
     """POST /portal/people/{person_id}: save the edit form."""
     form = await request.post()
@@ -138,6 +143,7 @@ async def handle_update_person_form(request: web.Request) -> web.Response:
     return _see_other(f"{PORTAL_PATH}/people/{person_id}")
 
 
+@requires("people.write")
 async def handle_add_badge_form(request: web.Request) -> web.Response:
     """POST /portal/people/{person_id}/badges: add a badge."""
     form = await request.post()
@@ -151,6 +157,7 @@ async def handle_add_badge_form(request: web.Request) -> web.Response:
     return _see_other(f"{PORTAL_PATH}/people/{person_id}")
 
 
+@requires("people.write")
 async def handle_revoke_badge_form(request: web.Request) -> web.Response:
     """POST /portal/people/{person_id}/badges/{number}/revoke."""
     person_id, number = request.match_info["person_id"], request.match_info["number"]
@@ -159,6 +166,7 @@ async def handle_revoke_badge_form(request: web.Request) -> web.Response:
     return _see_other(f"{PORTAL_PATH}/people/{person_id}")
 
 
+@requires("people.write")
 async def handle_remove_person_form(request: web.Request) -> web.Response:
     """POST /portal/people/{person_id}/remove: remove from every site."""
     person_id = request.match_info["person_id"]
@@ -191,11 +199,13 @@ async def _render_policy(
     return aiohttp_jinja2.render_template("policy.html", request, context, status=status)
 
 
+@requires("people.read")
 async def handle_policy_page(request: web.Request) -> web.Response:
     """GET /portal/sites/{site_id}/policy: a site's levels, schedules, holidays and door policies."""
     return await _render_policy(request)
 
 
+@requires("people.write")
 async def handle_put_policy_form(request: web.Request) -> web.Response:
     """POST /portal/sites/{site_id}/policy: add or replace one object from its JSON."""
     form = await request.post()
@@ -215,6 +225,7 @@ async def handle_put_policy_form(request: web.Request) -> web.Response:
     return _see_other(f"{PORTAL_PATH}/sites/{site_id}/policy")
 
 
+@requires("people.write")
 async def handle_delete_policy_form(request: web.Request) -> web.Response:
     """POST /portal/sites/{site_id}/policy/{kind}/{key}/delete."""
     site_id, kind, key = (request.match_info[k] for k in ("site_id", "kind", "key"))
@@ -223,6 +234,7 @@ async def handle_delete_policy_form(request: web.Request) -> web.Response:
     return _see_other(f"{PORTAL_PATH}/sites/{site_id}/policy")
 
 
+@requires("people.read")
 async def handle_conflicts_page(request: web.Request) -> web.Response:
     """GET /portal/conflicts: people edited on both sides and how each was resolved, newest first."""
     principal = require_principal(request)

@@ -19,7 +19,7 @@ from cloud.auth import (
     LOGIN_PATH,
     check_login,
     end_session,
-    require_admin,
+    require_permission,
     require_principal,
     set_session_cookie,
 )
@@ -27,6 +27,7 @@ from cloud.config import format_validation_error
 from cloud.db.models import Record
 from cloud.enrollment_files import file_download, issue_file, signing_key_out
 from cloud.media import complete_media
+from cloud.permissions import logged_in, public, requires
 from cloud.sessions import SESSIONS
 from cloud.siteconfig import site_config
 from cloud.tenancy import Principal, SiteAlreadyRevoked, SiteNotFound, TenantScope
@@ -61,16 +62,19 @@ def _render_login(request: web.Request, error: str = "", status: int = 200) -> w
     return response
 
 
+@public
 async def handle_root(request: web.Request) -> web.Response:
     """GET /: go to the portal."""
     raise web.HTTPSeeOther(PORTAL_PATH)
 
 
+@public
 async def handle_login_page(request: web.Request) -> web.Response:
     """GET /login: the login form."""
     return _render_login(request)
 
 
+@public
 async def handle_login_form(request: web.Request) -> web.Response:
     """POST /login: check the password, start a session, go to the portal (429 page when rate-limited)."""
     form = await request.post()
@@ -104,6 +108,7 @@ async def handle_login_form(request: web.Request) -> web.Response:
     return response
 
 
+@logged_in
 async def handle_logout(request: web.Request) -> web.Response:
     """POST /logout: end the session."""
     response = _see_other(LOGIN_PATH)
@@ -133,14 +138,16 @@ async def _render_portal(
     return aiohttp_jinja2.render_template("portal.html", request, context, status=status)
 
 
+@requires("sites.read")
 async def handle_portal(request: web.Request) -> web.Response:
     """GET /portal: the tenant's sites with sync state and record counts."""
     return await _render_portal(request, require_principal(request))
 
 
+@requires("sites.write")
 async def handle_create_code_form(request: web.Request) -> web.Response:
     """POST /portal/enrollment-codes: issue a code and show it once."""
-    principal = require_admin(request)
+    principal = require_permission(request, "sites.write")
     form = await request.post()
     try:
         body = EnrollmentCodeRequest.model_validate(
@@ -163,9 +170,10 @@ async def handle_create_code_form(request: web.Request) -> web.Response:
     return await _render_portal(request, principal, new_code=code_out(issued))
 
 
+@requires("sites.write")
 async def handle_create_file_form(request: web.Request) -> web.Response:
     """POST /portal/enrollment-files: create a site and download its signed offline enrollment file."""
-    principal = require_admin(request)
+    principal = require_permission(request, "sites.write")
     form = await request.post()
     try:
         body = EnrollmentFileRequest.model_validate(
@@ -183,6 +191,7 @@ async def handle_create_file_form(request: web.Request) -> web.Response:
     return file_download(await issue_file(request, principal, body))
 
 
+@requires("sites.read")
 async def handle_site_page(request: web.Request) -> web.Response:
     """GET /portal/sites/{site_id}: a site's latest records."""
     principal = require_principal(request)
@@ -240,6 +249,7 @@ def media_links(root: Path, site_id: str, payload: dict[str, Any]) -> list[dict[
     return links
 
 
+@requires("records.read")
 async def handle_media_page(request: web.Request) -> web.StreamResponse:
     """GET /portal/sites/{site_id}/media/{media_id}: a complete snapshot or clip, to the owning tenant only."""
     principal = require_principal(request)
@@ -268,9 +278,10 @@ def thinning_row(record: Record) -> dict[str, Any]:
 _REPORT_KEYS = frozenset(ThinningReport.model_fields)
 
 
+@requires("sites.write")
 async def handle_revoke_form(request: web.Request) -> web.Response:
     """POST /portal/sites/{site_id}/revoke: revoke the site (tenant admins), then show its page."""
-    principal = require_admin(request)
+    principal = require_permission(request, "sites.write")
     site_id = request.match_info["site_id"]
     async with request.app[DB].begin() as session:
         try:

@@ -12,7 +12,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.config import CloudConfig
 from cloud.db.models import User, UserSession, utcnow
+from cloud.db.tenant_context import system_context
+from cloud.permissions import permissions_of
 from cloud.tenancy import Principal
 from webguard.csrf import derive_csrf_token
 
@@ -86,6 +88,11 @@ class SessionStore:
         """Start a session for `user_id` and return the cookie token."""
         token = secrets.token_urlsafe(32)
         now = utcnow()
+        with system_context():
+            await self._insert(token, user_id, now)
+        return token
+
+    async def _insert(self, token: str, user_id: int, now: datetime) -> None:
         async with self._db.begin() as session:
             # Housekeeping on login rather than in a background task: sessions expire at most 12 h late.
             await session.execute(delete(UserSession).where(UserSession.expires_at < now))
@@ -97,18 +104,22 @@ class SessionStore:
                     expires_at=now + self.ttl,
                 )
             )
-        return token
 
     async def resolve(self, token: str) -> Principal | None:
         """Return the principal of a live session, or None."""
         query = (
-            select(User.id, User.tenant_id, User.email, User.role)
+            select(User.id, User.tenant_id, User.email, User.role, User.site_ids)
             .select_from(UserSession)
             .join(User, User.id == UserSession.user_id)
-            .where(UserSession.token_digest == self._digest(token), UserSession.expires_at > utcnow())
+            .where(
+                UserSession.token_digest == self._digest(token),
+                UserSession.expires_at > utcnow(),
+                User.disabled_at.is_(None),
+            )
         )
-        async with self._db() as session:
-            row = (await session.execute(query)).first()
+        with system_context():  # the session names its tenant
+            async with self._db() as session:
+                row = (await session.execute(query)).first()
         if row is None:
             return None
         return Principal(
@@ -116,6 +127,8 @@ class SessionStore:
             tenant_id=row.tenant_id,
             email=row.email,
             role=row.role,
+            permissions=permissions_of(row.role),
+            site_ids=None if row.site_ids is None else frozenset(row.site_ids),
             csrf_token=derive_csrf_token(token, CSRF_LABEL),
         )
 
@@ -123,6 +136,10 @@ class SessionStore:
         """End the session of `token` (no error if it is already gone)."""
         async with self._db.begin() as session:
             await session.execute(delete(UserSession).where(UserSession.token_digest == self._digest(token)))
+
+    async def end_user_sessions(self, session: AsyncSession, user_id: int) -> None:
+        """End every session of a user (disabled, role changed, password reset); the caller commits."""
+        await session.execute(delete(UserSession).where(UserSession.user_id == user_id))
 
 
 SESSIONS = web.AppKey("sessions", SessionStore)

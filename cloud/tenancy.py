@@ -44,18 +44,30 @@ class SiteAlreadyRevoked(Exception):
 
 @dataclass(frozen=True)
 class Principal:
-    """The logged-in user a request acts for."""
+    """Who a request acts for: a logged-in user (session) or an API key (`Authorization: Bearer`).
 
-    user_id: int
+    `permissions` come from the role table (cloud.permissions) or, for a key, its scope; `site_ids` limits the
+    principal to those of the tenant's sites (None: all of them).
+    """
+
     tenant_id: str
     email: str
     role: str
-    csrf_token: str
+    permissions: frozenset[str]
+    site_ids: frozenset[str] | None = None
+    csrf_token: str = ""
+    user_id: int | None = None
+    api_key_id: int | None = None
+    api_key_name: str = ""
 
     @property
-    def is_admin(self) -> bool:
-        """Whether the user may change tenant data (issue enrollment codes)."""
-        return self.role == "admin"
+    def actor(self) -> str:
+        """How the audit log and revocations name this principal."""
+        return self.email if self.api_key_id is None else f"api-key:{self.api_key_name}"
+
+    def can(self, permission: str) -> bool:
+        """Whether the principal holds `permission`."""
+        return permission in self.permissions
 
 
 @dataclass(frozen=True)
@@ -87,8 +99,11 @@ def tenant_conflicts(tenant_id: str) -> Select[ConfigConflict]:
 
 
 def scoped_sites(principal: Principal) -> Select[Site]:
-    """Return a query of the sites the principal's tenant owns."""
-    return tenant_sites(principal.tenant_id)
+    """Return a query of the sites the principal may see: its tenant's, limited to its `site_ids` if set."""
+    query = tenant_sites(principal.tenant_id)
+    if principal.site_ids is not None:
+        query = query.where(Site.id.in_(sorted(principal.site_ids)))
+    return query
 
 
 async def revoke_site(session: AsyncSession, tenant_id: str, site_id: str, by: str) -> Site:
@@ -181,7 +196,7 @@ class TenantScope:
 
     async def revoke_site(self, site_id: str) -> Site:
         """Revoke one of the tenant's sites in the principal's name (see `revoke_site`)."""
-        return await revoke_site(self.session, self.principal.tenant_id, site_id, by=self.principal.email)
+        return await revoke_site(self.session, self.principal.tenant_id, site_id, by=self.principal.actor)
 
     async def issue_enrollment_code(self, site_name: str, ttl: timedelta, timezone: str) -> IssuedCode:
         """Issue a one-time code that enrolls a new site into the principal's tenant."""

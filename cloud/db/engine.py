@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from cloud.db.tenant_context import TenantSession
+
 # synchronous=FULL: the cloud acknowledges records and the edge then drops them from its outbox,
 # so an acknowledged batch must survive a power cut (see CONVENTIONS.md, "Data and config").
 _SQLITE_PRAGMAS = (
@@ -51,4 +53,5 @@ def create_engine(url: str) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Return the session factory every request and command uses."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    # TenantSession: every transaction tells PostgreSQL's row-level security the tenant (cloud.db.tenant_context).
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=TenantSession)

@@ -28,7 +28,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-ROLES = ("admin", "viewer")
+from cloud.permissions import ROLES
+
+ROLE_CHECK = "role IN (" + ", ".join(f"'{r}'" for r in ROLES) + ")"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -97,10 +99,13 @@ class Tenant(Base):
 
 
 class User(Base):
-    """A portal user of one tenant; the password is an argon2 hash."""
+    """A portal user of one tenant; the password is an argon2 hash (empty until an invitation is accepted).
+
+    `site_ids` limits the user to those of the tenant's sites (None: all of them); a disabled user cannot log in.
+    """
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'viewer')", name="role"),)
+    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -108,6 +113,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    site_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class UserSession(Base):
@@ -345,6 +352,67 @@ class SiteSyncState(Base):
     refusal_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # The software version the site's last accepted batch carried (upgrades: which box runs what).
     software_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+# --- Tenant administration (issue 11: users, invitations, API keys, audit log) --------------------------------
+
+
+class UserToken(Base):
+    """A one-time link for a user: an invitation (sets the first password) or a password reset.
+
+    Only the sha256 of the token is stored; it works once (`used_at`) and until `expires_at`.
+    """
+
+    __tablename__ = "user_tokens"
+    __table_args__ = (CheckConstraint("purpose IN ('invite', 'reset')", name="purpose"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(8))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ApiKey(Base):
+    """An integration's key for the JSON API (`Authorization: Bearer`); only the sha256 of its secret is stored.
+
+    Scoped to `permissions` (a subset of its creator's) and to `site_ids` (None: all the tenant's sites).
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_slug)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(120))
+    permissions: Mapped[list[str]] = mapped_column(JSON)
+    site_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuditEntry(Base):
+    """One admin action: who (user e-mail or API key), what, on what, when, and from where (IP, user agent)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant_id_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(RecordId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(500), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
 
 
 # Billing's tables live with their package (cloud/billing/models.py) and register on this metadata when imported;
