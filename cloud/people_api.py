@@ -30,7 +30,7 @@ from cloud.people_models import (
 from cloud.permissions import requires
 from cloud.responses import error_response, invalid_request, json_model
 from cloud.siteconfig import NOTIFIER, stored_version
-from cloud.tenancy import SiteNotFound, tenant_conflicts
+from cloud.tenancy import SiteNotFound, TenantScope, tenant_conflicts
 
 # Door ids come from the box's config; every policy id is a short slug-like token.
 POLICY_KEY = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
@@ -158,6 +158,7 @@ async def handle_site_policy(request: web.Request) -> web.Response:
     site_id = request.match_info["site_id"]
     async with request.app[DB]() as session:
         try:
+            await TenantScope(session, principal).site(site_id)  # also a user's site limit
             policies = await people.site_policies(session, principal.tenant_id, site_id)
         except SiteNotFound:
             return error_response(404, "not_found", "no such site")
