@@ -24,6 +24,7 @@ from cloud.billing.close import close_due
 from cloud.config import CloudConfig, ConfigError, load_config
 from cloud.db.engine import create_engine, session_factory
 from cloud.db.migrate import upgrade
+from cloud.db.tenant_context import system_context
 from cloud.enrollment import DEFAULT_TTL
 from observability.logs import configure as configure_logging
 from sync.timezones import check_timezone
@@ -166,7 +167,9 @@ async def _with_db(config: CloudConfig, action: Callable[[async_sessionmaker[Asy
     await upgrade(config.database_url)
     engine = create_engine(config.database_url)
     try:
-        return await action(session_factory(engine))
+        # The operator's commands act across tenants (row-level security: cloud.db.tenant_context).
+        with system_context():
+            return await action(session_factory(engine))
     finally:
         await engine.dispose()
 

@@ -28,6 +28,7 @@ from cloud.api_models import (
     SiteOut,
 )
 from cloud.people_models import BadgeIn, ConflictList, PersonFields, PersonIn, PersonList, PersonOut, PolicyList
+from cloud.permissions import public
 from sync.downlink import ConfigReport, SiteConfigDocument
 from sync.media import MediaState
 from sync.wire import BadRecordsBody, EnrollRequest, EnrollResponse, ErrorBody, SyncAck, SyncBatch
@@ -195,6 +196,7 @@ def _operation(path: str, method: str, handler: Callable[..., Any], op: Operatio
     return described
 
 
+@public
 async def handle_openapi(request: web.Request) -> web.Response:
     """GET /api/v1/openapi.json: the OpenAPI document of this cloud's JSON API."""
     return web.json_response(build(request.app))

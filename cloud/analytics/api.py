@@ -30,10 +30,11 @@ from cloud.analytics.api_models import (
     TotalsOut,
 )
 from cloud.appkeys import DB
-from cloud.auth import require_admin, require_principal
+from cloud.auth import require_permission, require_principal
 from cloud.config import format_validation_error
 from cloud.db.models import Site
 from cloud.openapi import documented
+from cloud.permissions import requires
 from cloud.responses import api_error, error_response, invalid_request, json_model
 from cloud.tenancy import Principal, SiteNotFound, TenantScope
 from webguard.params import parse_id
@@ -108,6 +109,7 @@ async def _series(request: web.Request, scopes: Sequence[str], metrics: Sequence
         return query, await queries.series(session, principal.tenant_id, win, query.granularity, scope, metrics)
 
 
+@requires("analytics.read")
 @documented(SeriesOut, query=RangeQuery, csv=True)
 async def handle_traffic(request: web.Request) -> web.Response:
     """GET /api/v1/analytics/traffic: occupancy (the cameras' counts) and traffic in/out over time."""
@@ -133,18 +135,21 @@ async def _totals(request: web.Request, scopes: Sequence[str], metrics: Sequence
     return json_model(TotalsOut(series=series, totals=totals))
 
 
+@requires("analytics.read")
 @documented(TotalsOut, query=RangeQuery, csv=True)
 async def handle_detections(request: web.Request) -> web.Response:
     """GET /api/v1/analytics/detections: objects seen and dwell per class, per camera or zone."""
     return await _totals(request, ("camera", "zone"), DETECTION_METRICS, "detections")
 
 
+@requires("analytics.read")
 @documented(TotalsOut, query=RangeQuery, csv=True)
 async def handle_sensors(request: web.Request) -> web.Response:
     """GET /api/v1/analytics/sensors: sensor readings (mean, min, max) per device over time."""
     return await _totals(request, ("device",), SENSOR_METRICS, "sensors")
 
 
+@requires("analytics.read")
 @documented(AccessStatsOut, query=RangeQuery, csv=True)
 async def handle_access(request: web.Request) -> web.Response:
     """GET /api/v1/analytics/access: grants and denials per door and hour/day, top denied credentials and doors."""
@@ -162,6 +167,7 @@ async def handle_access(request: web.Request) -> web.Response:
     return json_model(AccessStatsOut(series=series, top_denied_credentials=credentials, top_denied_doors=doors))
 
 
+@requires("alarms.read")
 @documented(AlarmsOut, query=RangeQuery, csv=True)
 async def handle_alarms(request: web.Request) -> web.Response:
     """GET /api/v1/analytics/alarms: open alarms across sites and the mean time to acknowledge."""
@@ -175,10 +181,11 @@ async def handle_alarms(request: web.Request) -> web.Response:
     return json_model(out)
 
 
+@requires("alarms.write")
 @documented(AlarmOut, request=AcknowledgeRequest)
 async def handle_acknowledge(request: web.Request) -> web.Response:
     """POST /api/v1/analytics/alarms/{site_id}/{alarm_id}/acknowledge: acknowledge an alarm at HQ."""
-    principal = require_admin(request)
+    principal = require_permission(request, "alarms.write")
     raw = await request.read()
     try:
         AcknowledgeRequest.model_validate_json(raw or b"{}")
@@ -197,6 +204,7 @@ async def handle_acknowledge(request: web.Request) -> web.Response:
     return json_model(out)
 
 
+@requires("analytics.read")
 @documented(DevicesOut, query=RangeQuery, csv=True)
 async def handle_devices(request: web.Request) -> web.Response:
     """GET /api/v1/analytics/devices: device health (offline now, battery low, last seen)."""
@@ -217,6 +225,7 @@ def parse_overview(request: web.Request) -> OverviewQuery:
         raise api_error(web.HTTPBadRequest, "bad_query", format_validation_error(err, root="(query)")) from err
 
 
+@requires("analytics.read")
 @documented(OverviewOut, query=OverviewQuery, csv=True)
 async def handle_overview(request: web.Request) -> web.Response:
     """GET /api/v1/analytics/overview: every site's health at a glance, filtered, sorted and paged."""

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cloud.appkeys import CONFIG, DB
 from cloud.billing.catalogue import publish_defaults
 from cloud.billing.close import CloseResult, close_due
+from cloud.db.tenant_context import system_context
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ def today_utc() -> datetime:
 async def run_close(db: async_sessionmaker[AsyncSession], grace_days: int) -> CloseResult | None:
     """Run one close for today; a failure is logged and retried at the next run."""
     try:
-        result = await close_due(db, today_utc().date(), grace_days)
+        # The close acts for every tenant (row-level security: cloud.db.tenant_context).
+        with system_context():
+            result = await close_due(db, today_utc().date(), grace_days)
     except SQLAlchemyError:  # supervision point: the next run retries; nothing half-done survives a rollback
         log.exception("billing: the period close failed; it runs again at the next interval")
         return None
