@@ -164,6 +164,18 @@ def require_principal(request: web.Request) -> Principal:
     return principal
 
 
+def require_admin(request: web.Request) -> Principal:
+    """Return the principal if it is a tenant owner or admin, else raise 403.
+
+    Prefer declaring a permission on the route (`cloud.permissions.requires`); this remains for handlers that
+    predate the role table.
+    """
+    principal = require_principal(request)
+    if principal.role not in ("owner", "admin"):
+        raise forbidden(request, "forbidden", "only tenant owners and admins can do this")
+    return principal
+
+
 def require_permission(request: web.Request, permission: str) -> Principal:
     """Return the principal if it holds `permission`, else raise 401/redirect or 403."""
     principal = require_principal(request)

@@ -40,7 +40,7 @@ _ALL = frozenset(PERMISSIONS)
 # THE table: role -> permissions.
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     "owner": _ALL,
-    "admin": _ALL - {"billing.write"},
+    "admin": _ALL,
     "security": frozenset(
         {
             "sites.read",
@@ -61,8 +61,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
 }
 
 ROLE_DESCRIPTIONS: dict[Role, str] = {
-    "owner": "Everything, including billing changes and making other owners",
-    "admin": "Everything except billing changes; cannot grant or remove the owner role",
+    "owner": "Everything, including making other owners",
+    "admin": "Everything, except granting, changing or removing the owner role",
     "security": "Access control: people, badges, policies, alarms, events, audit log",
     "hr": "People and HR reports",
     "fleet": "Sites, boxes and devices: enrollment, revocation, software",

@@ -17,8 +17,9 @@ from cloud.analytics.api_models import OverviewQuery, RangeQuery, SeriesOut
 from cloud.analytics.buckets import buckets_for
 from cloud.analytics.charts import Chart, line_chart
 from cloud.appkeys import DB
-from cloud.auth import require_admin, require_principal
+from cloud.auth import require_permission, require_principal
 from cloud.config import format_validation_error
+from cloud.permissions import requires
 from cloud.tenancy import SiteNotFound, TenantScope
 from webguard.params import parse_id
 
@@ -103,6 +104,7 @@ def _page(request: web.Request, template: str, context: dict[str, Any], status: 
     return aiohttp_jinja2.render_template(template, request, context, status=status)
 
 
+@requires("analytics.read")
 async def handle_overview_page(request: web.Request) -> web.Response:
     """GET /portal/overview: every site's health, sortable, filterable, paged."""
     principal = require_principal(request)
@@ -129,6 +131,7 @@ async def handle_overview_page(request: web.Request) -> web.Response:
     return _page(request, "hq_overview.html", context, status=400 if error else 200)
 
 
+@requires("analytics.read")
 async def handle_site_page(request: web.Request) -> web.Response:
     """GET /portal/overview/sites/{site_id}: one site's health, devices, alarms, occupancy and access."""
     principal = require_principal(request)
@@ -158,6 +161,7 @@ async def handle_site_page(request: web.Request) -> web.Response:
     return _page(request, "hq_site.html", context)
 
 
+@requires("analytics.read")
 async def handle_analytics_page(request: web.Request) -> web.Response:
     """GET /portal/analytics: charts over a time range in the site's time zone, optionally against another period."""
     principal = require_principal(request)
@@ -235,6 +239,7 @@ def _api_name(view: str) -> str:
     return {"occupancy": "traffic"}.get(view, view)
 
 
+@requires("alarms.read")
 async def handle_alarms_page(request: web.Request) -> web.Response:
     """GET /portal/alarms: open alarms across sites (acknowledge), mean time to acknowledge this week."""
     principal = require_principal(request)
@@ -243,9 +248,10 @@ async def handle_alarms_page(request: web.Request) -> web.Response:
     return _page(request, "hq_alarms.html", {"alarms": out})
 
 
+@requires("alarms.write")
 async def handle_acknowledge_form(request: web.Request) -> web.Response:
     """POST /portal/alarms/{site_id}/{alarm_id}/acknowledge: acknowledge at HQ, back to the alarms page."""
-    principal = require_admin(request)
+    principal = require_permission(request, "alarms.write")
     alarm_id = parse_id(request.match_info["alarm_id"])
     async with request.app[DB].begin() as session:
         try:

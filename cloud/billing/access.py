@@ -1,4 +1,4 @@
-"""Who may see and change money: tenant owners and admins only (viewers and other roles get 403)."""
+"""Who may see and change money: holders of billing.read (owners and admins in cloud/permissions.py; others 403)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from aiohttp import web
 from cloud.auth import forbidden, require_principal
 from cloud.tenancy import Principal
 
-MONEY_ROLES = frozenset({"owner", "admin"})
-
 
 def can_see_money(principal: Principal | None) -> bool:
     """Whether the principal may see billing (used by the navigation too)."""
-    return principal is not None and principal.role in MONEY_ROLES
+    return principal is not None and principal.can("billing.read")
 
 
 def require_money(request: web.Request) -> Principal:

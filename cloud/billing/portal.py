@@ -25,6 +25,7 @@ from cloud.billing.money import format_amount, format_money, format_rate, parse_
 from cloud.billing.subscriptions import BillingError, ChangePreview
 from cloud.config import format_validation_error
 from cloud.db.models import utcnow
+from cloud.permissions import requires
 from cloud.responses import error_response
 from cloud.tenancy import Principal
 
@@ -67,6 +68,7 @@ async def _plan_page(
     return aiohttp_jinja2.render_template("billing_plan.html", request, context, status=status)
 
 
+@requires("billing.read")
 async def handle_plan_page(request: web.Request) -> web.Response:
     """GET /portal/billing: the plan, the subscription and the catalogue."""
     return await _plan_page(request, require_money(request))
@@ -79,6 +81,7 @@ async def _plan(session: AsyncSession, plan_id: int) -> Plan:
     return plan
 
 
+@requires("billing.write")
 async def handle_start(request: web.Request) -> web.Response:
     """POST /portal/billing/subscription: subscribe the tenant to a plan from today."""
     principal = require_money(request)
@@ -103,6 +106,7 @@ async def _subscription(session: AsyncSession, principal: Principal) -> Subscrip
     return subscription
 
 
+@requires("billing.read")
 async def handle_preview(request: web.Request) -> web.Response:
     """POST /portal/billing/preview: what changing to the chosen plan today would cost (nothing is changed)."""
     principal = require_money(request)
@@ -120,6 +124,7 @@ async def handle_preview(request: web.Request) -> web.Response:
     return await _plan_page(request, principal, preview=preview)
 
 
+@requires("billing.write")
 async def handle_change(request: web.Request) -> web.Response:
     """POST /portal/billing/plan: change plan from today."""
     principal = require_money(request)
@@ -135,6 +140,7 @@ async def handle_change(request: web.Request) -> web.Response:
     return _see_other(BILLING_PATH)
 
 
+@requires("billing.write")
 async def handle_cancel(request: web.Request) -> web.Response:
     """POST /portal/billing/cancel: cancel at the end of the current period."""
     principal = require_money(request)
@@ -146,6 +152,7 @@ async def handle_cancel(request: web.Request) -> web.Response:
     return _see_other(BILLING_PATH)
 
 
+@requires("billing.write")
 async def handle_reactivate(request: web.Request) -> web.Response:
     """POST /portal/billing/reactivate: undo a cancellation (or restart a canceled subscription)."""
     principal = require_money(request)
@@ -177,6 +184,7 @@ def chart_bars(daily: list[tuple[Any, int]]) -> list[dict[str, Any]]:
     return bars
 
 
+@requires("billing.read")
 async def handle_usage_page(request: web.Request) -> web.Response:
     """GET /portal/billing/usage: usage to date in this period, a daily chart and the forecast."""
     principal = require_money(request)
@@ -193,6 +201,7 @@ async def handle_usage_page(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template("billing_usage.html", request, context)
 
 
+@requires("billing.read")
 async def handle_invoices_page(request: web.Request) -> web.Response:
     """GET /portal/billing/invoices: the tenant's invoices."""
     principal = require_money(request)
@@ -232,11 +241,13 @@ async def _invoice_page(request: web.Request, principal: Principal, error: str =
     return aiohttp_jinja2.render_template("billing_invoice.html", request, context, status=status)
 
 
+@requires("billing.read")
 async def handle_invoice_page(request: web.Request) -> web.Response:
     """GET /portal/billing/invoices/{invoice_id}: the invoice (prints cleanly), its lines and credit notes."""
     return await _invoice_page(request, require_money(request))
 
 
+@requires("billing.read")
 async def handle_invoice_pdf(request: web.Request) -> web.Response:
     """GET /portal/billing/invoices/{invoice_id}/pdf: the invoice as a PDF download."""
     view = await _invoice_view(request, require_money(request))
@@ -248,6 +259,7 @@ async def handle_invoice_pdf(request: web.Request) -> web.Response:
     )
 
 
+@requires("billing.read")
 async def handle_invoice_csv(request: web.Request) -> web.Response:
     """GET /portal/billing/invoices/{invoice_id}/csv: the line items as CSV."""
     view = await _invoice_view(request, require_money(request))
@@ -259,6 +271,7 @@ async def handle_invoice_csv(request: web.Request) -> web.Response:
     )
 
 
+@requires("billing.read")
 async def handle_line_page(request: web.Request) -> web.Response:
     """GET /portal/billing/invoices/{invoice_id}/lines/{line_id}: the usage rows and batches behind a line."""
     principal = require_money(request)
@@ -299,16 +312,19 @@ async def _invoice_action(request: web.Request, action: str) -> web.Response:
     return _see_other(f"{BILLING_PATH}/invoices/{invoice_id}")
 
 
+@requires("billing.write")
 async def handle_paid(request: web.Request) -> web.Response:
     """POST /portal/billing/invoices/{invoice_id}/paid: record payment."""
     return await _invoice_action(request, "paid")
 
 
+@requires("billing.write")
 async def handle_void(request: web.Request) -> web.Response:
     """POST /portal/billing/invoices/{invoice_id}/void: void a finalised, unpaid invoice."""
     return await _invoice_action(request, "void")
 
 
+@requires("billing.write")
 async def handle_credit_note(request: web.Request) -> web.Response:
     """POST /portal/billing/invoices/{invoice_id}/credit-notes: correct a finalised invoice."""
     return await _invoice_action(request, "credit")
@@ -353,6 +369,7 @@ def _invoice_json(view: views.InvoiceView) -> dict[str, Any]:
     }
 
 
+@requires("billing.read")
 async def handle_api_invoices(request: web.Request) -> web.Response:
     """GET /api/v1/billing/invoices: the tenant's invoices (amounts in minor units)."""
     principal = require_money(request)
@@ -374,6 +391,7 @@ async def handle_api_invoices(request: web.Request) -> web.Response:
     )
 
 
+@requires("billing.read")
 async def handle_api_invoice(request: web.Request) -> web.Response:
     """GET /api/v1/billing/invoices/{invoice_id}: one invoice with its lines."""
     principal = require_money(request)
@@ -385,6 +403,7 @@ async def handle_api_invoice(request: web.Request) -> web.Response:
     return web.json_response(_invoice_json(view))
 
 
+@requires("billing.read")
 async def handle_api_preview(request: web.Request) -> web.Response:
     """POST /api/v1/billing/preview {"plan_id": N}: the prorated amount of changing plan today."""
     principal = require_money(request)
