@@ -20,6 +20,7 @@ from sqlalchemy import Insert, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.billing.limits import site_limits
 from cloud.db.models import Badge, Person, PersonSite, Site, SiteConfig, SitePolicy, utcnow
 from cloud.tenancy import tenant_people, tenant_policies
 from sync.downlink import ConfigCredential, ConfigPerson, SiteConfigDocument
@@ -176,4 +177,5 @@ async def build_document(session: AsyncSession, site: Site, version: int) -> Sit
         schedules={k: Schedule.model_validate(v) for k, v in bodies["schedule"].items()},
         holidays={k: HolidayCalendar.model_validate(v) for k, v in bodies["holiday"].items()},
         doors={k: DoorPolicy.model_validate(v) for k, v in bodies["door"].items()},
+        limits=await site_limits(session, site.tenant_id),
     )

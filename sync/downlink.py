@@ -57,6 +57,18 @@ class ConfigPerson(PersonFields):
     updated_at: AwareDatetime = Field(description="When this record last changed (reconciliation: later wins)")
 
 
+class PlanLimits(WireModel):
+    """The allowances per site of the tenant's billing plan (the box shows going over; HQ bills it)."""
+
+    plan: str = Field(min_length=1, max_length=120, description="Plan name and version, e.g. 'Standard v2'")
+    cameras: int = Field(ge=0, le=1_000_000, description="Cameras included per site")
+    doors: int = Field(ge=0, le=1_000_000, description="Doors included per site")
+    devices: int = Field(ge=0, le=1_000_000, description="Devices included per site")
+    overage_policy: Literal["bill", "block"] = Field(
+        description="Over the allowance: billed as overage, or blocked (not billed)"
+    )
+
+
 class SiteConfigDocument(WireModel):
     """Everything HQ manages for one site, as one versioned document."""
 
@@ -68,6 +80,9 @@ class SiteConfigDocument(WireModel):
     schedules: dict[str, Schedule] = Field(default_factory=dict, description="Weekly schedules by id")
     holidays: dict[str, HolidayCalendar] = Field(default_factory=dict, description="Holiday calendars by id")
     doors: dict[str, DoorPolicy] = Field(default_factory=dict, description="Door policies by door id")
+    limits: PlanLimits | None = Field(
+        default=None, description="The tenant's plan allowances per site (docs/BILLING.md); absent: no plan"
+    )
     rules: list[Rule] | None = Field(
         default=None,
         max_length=1000,

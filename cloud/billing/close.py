@@ -36,7 +36,7 @@ from cloud.billing.models import (
     UsageDay,
 )
 from cloud.billing.proration import next_period, plan_segments
-from cloud.billing.subscriptions import plan_changes, site_spans, status_on
+from cloud.billing.subscriptions import announce_plan, plan_changes, site_spans, status_on
 from cloud.db.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -260,6 +260,8 @@ async def open_period(db: async_sessionmaker[AsyncSession], subscription_id: int
         assert account is not None
         if not cancel:
             sub.status = status_on(sub, sub.period_start)
+        else:  # the sites' documents drop the plan limits (they see it at their next pull)
+            await announce_plan(session, sub.tenant_id)
         period, _ = await period_input(session, sub, start, end)
         final_plan = period.segments[-1].plan_id if period.segments else sub.plan_id
         created = (

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.billing.models import Plan, Subscription
 from cloud.db.models import Site
+from sync.downlink import PlanLimits
 
 
 class SiteLimitReached(Exception):
@@ -49,3 +50,20 @@ async def check_can_enroll(session: AsyncSession, tenant_id: str) -> None:
     enrolled = await enrolled_sites(session, tenant_id)
     if enrolled + 1 > plan.site_limit:
         raise SiteLimitReached(limit_message(plan, enrolled))
+
+
+async def site_limits(session: AsyncSession, tenant_id: str) -> PlanLimits | None:
+    """Return the per-site allowances of the tenant's plan for its sites' documents (None: no live plan)."""
+    subscription = await session.scalar(select(Subscription).where(Subscription.tenant_id == tenant_id))
+    if subscription is None or subscription.status == "canceled":
+        return None
+    plan = await session.get(Plan, subscription.plan_id)
+    if plan is None:
+        return None
+    return PlanLimits(
+        plan=f"{plan.name} v{plan.version}",
+        cameras=plan.included_cameras,
+        doors=plan.included_doors,
+        devices=plan.included_devices,
+        overage_policy="block" if plan.overage_policy == "block" else "bill",
+    )

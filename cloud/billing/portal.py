@@ -27,6 +27,7 @@ from cloud.config import format_validation_error
 from cloud.db.models import utcnow
 from cloud.permissions import requires
 from cloud.responses import error_response
+from cloud.siteconfig import NOTIFIER
 from cloud.tenancy import Principal
 
 BILLING_PATH = "/portal/billing"
@@ -92,10 +93,12 @@ async def handle_start(request: web.Request) -> web.Response:
             await subscriptions.start(
                 session, principal.tenant_id, plan, form.interval, utcnow().date(), form.tax_rate_bp
             )
+            bumped = await subscriptions.announce_plan(session, principal.tenant_id)
     except ValidationError as err:
         return await _plan_page(request, principal, error=_form_error(err), status=400)
     except BillingError as err:
         return await _plan_page(request, principal, error=str(err), status=409)
+    request.app[NOTIFIER].notify(bumped)  # the sites' long-polls answer with the new plan limits
     return _see_other(BILLING_PATH)
 
 
@@ -133,10 +136,12 @@ async def handle_change(request: web.Request) -> web.Response:
         async with request.app[DB].begin() as session:
             subscription = await _subscription(session, principal)
             await subscriptions.change_plan(session, subscription, await _plan(session, form.plan_id), utcnow().date())
+            bumped = await subscriptions.announce_plan(session, principal.tenant_id)
     except ValidationError as err:
         return await _plan_page(request, principal, error=_form_error(err), status=400)
     except BillingError as err:
         return await _plan_page(request, principal, error=str(err), status=409)
+    request.app[NOTIFIER].notify(bumped)  # the sites' long-polls answer with the new plan limits
     return _see_other(BILLING_PATH)
 
 
@@ -159,8 +164,10 @@ async def handle_reactivate(request: web.Request) -> web.Response:
     try:
         async with request.app[DB].begin() as session:
             await subscriptions.reactivate(session, await _subscription(session, principal), utcnow().date())
+            bumped = await subscriptions.announce_plan(session, principal.tenant_id)
     except BillingError as err:
         return await _plan_page(request, principal, error=str(err), status=409)
+    request.app[NOTIFIER].notify(bumped)  # the sites' long-polls answer with the new plan limits
     return _see_other(BILLING_PATH)
 
 

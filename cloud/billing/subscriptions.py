@@ -17,6 +17,7 @@ from cloud.billing.limits import enrolled_sites, limit_message
 from cloud.billing.models import BillingAccount, Plan, Subscription, SubscriptionPlan
 from cloud.billing.proration import change_preview, days_between, period_bounds
 from cloud.db.models import Site
+from cloud.siteconfig import bump_versions
 from cloud.tenancy import tenant_sites
 
 
@@ -210,3 +211,12 @@ def status_on(subscription: Subscription, day: date) -> str:
     if subscription.status == "canceled":
         return "canceled"
     return "trialing" if day < subscription.trial_ends_on else "active"
+
+
+async def announce_plan(session: AsyncSession, tenant_id: str) -> set[str]:
+    """Bump the configuration version of the tenant's enrolled sites so they pull their new plan limits.
+
+    Returns the bumped site ids (the caller wakes their long-polls after the commit).
+    """
+    spans = await site_spans(session, tenant_id)
+    return set(await bump_versions(session, tenant_id, [s.site_id for s in spans if s.active_until is None]))

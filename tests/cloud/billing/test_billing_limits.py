@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 import httpx
 from billing_scenarios import BASIC, change, publish, subscribe
 from cloud_helpers import TenantFixture, enroll, login
+from config_helpers import document, pull
 
 from cloud.app import RunningCloud
+from cloud.billing import catalogue
 from cloud.enrollment import issue_code
 from sync.wire import ENROLL_PATH, EnrollResponse
 
@@ -40,3 +42,25 @@ async def test_an_offline_enrollment_file_past_the_site_limit_is_refused_naming_
     refused = await http.post("/api/v1/enrollment-files", json={"site_name": "Depot"}, headers={"X-CSRF-Token": csrf})
     assert refused.status_code == 403, refused.text
     assert refused.json()["error"] == "site_limit" and "plan Solo (v1)" in refused.json()["detail"]
+
+
+async def test_sites_learn_their_plan_limits_in_the_configuration_document(
+    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
+) -> None:
+    first = document(site, await pull(http, site, 0))
+    assert first.limits is None  # no plan yet
+    csrf = await login(http, tenant.admin_email)
+    async with cloud.db() as session:
+        standard = await catalogue.latest(session, "standard")
+    assert standard is not None
+    form = {"csrf_token": csrf, "plan_id": str(standard.id), "interval": "month", "tax_rate": "20"}
+    assert (await http.post("/portal/billing/subscription", data=form)).status_code == 303
+    doc = document(site, await pull(http, site, first.version))
+    assert doc.version > first.version
+    assert doc.limits is not None
+    assert (doc.limits.plan, doc.limits.cameras, doc.limits.doors, doc.limits.overage_policy) == (
+        "Standard v1",
+        8,
+        8,
+        "bill",
+    )
