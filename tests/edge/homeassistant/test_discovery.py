@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -299,6 +300,23 @@ async def test_camera_snapshot_and_counts(tmp_path: Path, vtest_path: Path, nano
         retained = ha.retained()
         for component, config in configs.values():
             check_state(component, config, retained)
+    finally:
+        ha.close()
+        await runner.stop()
+
+
+async def test_box_connection_lost_is_offline_through_its_last_will(tmp_path: Path) -> None:
+    """External Mosquitto: the box's connection dies without a DISCONNECT, Mosquitto publishes the box's Last Will
+    ("offline", retained), so every entity is unavailable."""
+    runner = await start_edge(EdgeConfig.model_validate(ha_config_dict(tmp_path / "edge", mode="external")))
+    ha = await HomeAssistant(runner.mqtt_port).start()
+    try:
+        await ha.wait_for(f"{BASE}/status", b"online")
+        bridge = runner.app[keys.HOME_ASSISTANT]
+        assert bridge is not None
+        paho = bridge._link._client._client  # type: ignore[union-attr]  # noqa: SLF001 - reaching the real socket
+        paho.socket().shutdown(socket.SHUT_RDWR)  # as a crash or a pulled cable would end it
+        await ha.wait_for(f"{BASE}/status", b"offline")
     finally:
         ha.close()
         await runner.stop()
