@@ -116,9 +116,15 @@ def validated(model: type[M], values: dict[str, object]) -> M | str:
         return model.model_validate(values)
     except ValidationError as err:
         problems = "; ".join(
-            f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" if e["loc"] else e["msg"] for e in err.errors()
+            f"--{str(e['loc'][0]).replace('_', '-')}: {_message(e['msg'])}" if e["loc"] else _message(e["msg"])
+            for e in err.errors()
         )
         return f"invalid arguments ({problems})"
+
+
+def _message(msg: str) -> str:
+    """A pydantic message without its "Value error, " prefix (our own validators' words are the message)."""
+    return msg.removeprefix("Value error, ")
 
 
 def progress(message: str) -> None:
