@@ -295,9 +295,20 @@ async def open_period(db: async_sessionmaker[AsyncSession], subscription_id: int
 async def refresh_draft(db: async_sessionmaker[AsyncSession], invoice_id: int) -> None:
     """Recompute a draft's lines from the usage known now (late site data within the grace period)."""
     async with db.begin() as session:
-        invoice = await session.get(Invoice, invoice_id, with_for_update=True)
-        if invoice is None or invoice.status != "draft":
+        # A write first (SQLite takes its lock now rather than failing a read-to-write upgrade when ingest wrote
+        # meanwhile; PostgreSQL locks the row): only a draft is touched.
+        claimed = (
+            await session.execute(
+                update(INVOICES)
+                .where(INVOICES.c.id == invoice_id, INVOICES.c.status == "draft")
+                .values(subtotal=INVOICES.c.subtotal)
+                .returning(INVOICES.c.id)
+            )
+        ).first()
+        if claimed is None:
             return
+        invoice = await session.get(Invoice, invoice_id)
+        assert invoice is not None
         sub = await session.get(Subscription, invoice.subscription_id)
         assert sub is not None
         period, _ = await period_input(session, sub, invoice.period_start, invoice.period_end)

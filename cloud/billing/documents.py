@@ -66,9 +66,16 @@ async def issue_credit_note(
     """Credit `amount` (net, minor units) of a finalised or paid invoice, tax added at its rate (caller commits)."""
     if amount <= 0:
         raise BillingError("a credit note is for a positive amount")
-    # Checks first, with the invoice row locked (PostgreSQL), so a refusal never consumes a number even when the
+    # Checks first, with the invoice row locked, so a refusal never consumes a number even when the
     # caller commits; then the number, from the tenant's counter row (which serialises credit notes).
-    invoice = await session.get(Invoice, invoice_id, with_for_update=True)
+    # A no-op write first: it locks the invoice row (PostgreSQL) or the database (SQLite, which would otherwise
+    # fail a read-to-write upgrade if another writer committed meanwhile).
+    await session.execute(
+        update(INVOICES)
+        .where(INVOICES.c.id == invoice_id, INVOICES.c.tenant_id == tenant_id)
+        .values(tax_rate_bp=INVOICES.c.tax_rate_bp)
+    )
+    invoice = await session.get(Invoice, invoice_id, populate_existing=True)
     if invoice is None or invoice.tenant_id != tenant_id:
         raise LookupError(invoice_id)
     if invoice.status not in ("finalized", "paid"):

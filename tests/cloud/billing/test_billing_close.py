@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.billing import documents
+from cloud.billing import documents, views
 from cloud.billing.close import close_due, finalize, open_period
 from cloud.billing.models import Invoice, UsageBatch
 from cloud.billing.subscriptions import BillingError
@@ -53,6 +53,11 @@ async def test_close_drafts_then_finalises_after_grace_and_bills_late_usage_once
     async with db() as session:
         billed = await session.scalar(select(func.count()).where(UsageBatch.invoice_id == january.id))
     assert billed == 3  # every January batch is tied to the invoice: the drill-down
+    async with db() as session:  # every line drills down to the usage rows and synced batches behind it
+        for line in lines:
+            drill = await views.line_drill_down(session, tenant, january.id, line.id)
+            assert drill.days and drill.batches, line.description
+            assert all(row.site_id == line.site_id for row in drill.days + drill.batches)
 
     # North was offline: 150,000 January events arrive in March, after January was finalised.
     late = await sync_usage(db, north, date(2027, 1, 25), 150_000, 100)
