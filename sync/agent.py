@@ -186,6 +186,11 @@ class SyncAgent:
         self.clock_skew_s: float | None = None
         self._counts: tuple[float, int, int] | None = None  # (monotonic time, backlog, quarantined)
 
+    @property
+    def claim_pending(self) -> bool:
+        """Whether this box, enrolled from a file, still waits for the cloud to accept its claim."""
+        return self._claim is not None
+
     def notify(self) -> None:
         """Wake the agent: new records are waiting (does not cut a backoff short)."""
         self._wake.set()

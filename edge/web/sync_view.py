@@ -64,6 +64,8 @@ async def sync_status(app: web.Application) -> dict[str, Any] | None:
             for q in quarantined
         ],
         "config": _config_pull(app),
+        # Enrolled from a file and the cloud has accepted no batch yet (docs/SYNC.md, Offline enrollment).
+        "enrollment_claim_pending": agent.claim_pending,
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import tomli_w
+from playwright.async_api import expect
 from sqlalchemy import select
 
 from cloud.app import started_cloud
@@ -22,10 +23,13 @@ from cloud.db.models import OfflineEnrollment, Record, Site
 from edge import keys
 from edge.app import EdgeRunner
 from edge.config import load_config
+from tests.browser import PHONE, chromium
 from tests.cloud.cloud_helpers import login, make_tenant
+from tests.edge.console import browser_login
 from tests.edge.site import site_config_dict
 from tests.net import free_port
 from tests.polling import eventually
+from tests.screenshots import save_screenshots
 
 
 async def provision(*args: str) -> tuple[int, str, str]:
@@ -258,3 +262,41 @@ async def test_a_box_with_nothing_to_send_claims_its_site_at_once(tmp_path: Path
             assert await eventually(lambda: puller.last_success is not None, timeout_s=30)  # signed pulls accepted
         finally:
             await box.stop()
+
+
+async def test_the_console_shows_a_pending_and_a_refused_enrollment_file(tmp_path: Path) -> None:
+    cloud_config = CloudConfig(data_dir=tmp_path / "cloud", host="127.0.0.1", port=free_port())
+    async with started_cloud(cloud_config) as cloud:
+        tenant = await make_tenant(cloud, "Acme")
+        raw, _ = await issue_file(cloud.url, tenant.admin_email, "Quarry")
+    file_path = tmp_path / "enrollment.json"
+    file_path.write_bytes(raw)
+    boxes = []
+    for name in ("box-1", "box-2"):
+        config_path = tmp_path / f"{name}.toml"
+        base_edge_config(config_path, tmp_path / name)
+        rc, _, err = await provision("enroll", "--file", str(file_path), "--config", str(config_path))
+        assert rc == 0, err
+        boxes.append(EdgeRunner(load_config(config_path, environ={})))
+    first, second = boxes
+    await first.start()
+    try:
+        async with chromium() as browser:
+            page = await browser.new_page(viewport=PHONE)
+            await browser_login(page, f"http://127.0.0.1:{first.web_port}")
+            line = page.locator("#sync-enrollment")
+            await expect(line).to_contain_text("Enrolled from a file", timeout=15000)  # the cloud is down
+            async with started_cloud(cloud_config):
+                await expect(line).to_be_hidden(timeout=20000)  # claimed
+                await second.start()
+                try:
+                    await page.goto(f"http://127.0.0.1:{second.web_port}/")
+                    await browser_login(page, f"http://127.0.0.1:{second.web_port}")
+                    await expect(page.locator("#sync-enrollment")).to_contain_text(
+                        "refuses this box's enrollment file", timeout=20000
+                    )
+                    await save_screenshots(page, "console-enrollment-refused")
+                finally:
+                    await second.stop()
+    finally:
+        await first.stop()

@@ -227,6 +227,7 @@ function renderSync(sync) {
   fact("last_success", ago(sync.last_success));
   fact("last_error", sync.last_error ? `${sync.last_error} (${ago(sync.last_error_at)}, attempt ${sync.failures})` : "—");
   renderConfigPull(sync.config);
+  renderEnrollment(sync);
   const box = document.getElementById("sync-quarantine");
   box.hidden = sync.quarantined_count === 0;
   document.getElementById("sync-quarantine-count").textContent = `(${sync.quarantined_count})`;
@@ -236,6 +237,19 @@ function renderSync(sync) {
     tr.append(cell(String(q.seq)), cell(q.kind), cell(q.summary), cell(`${q.error}: ${q.detail}`));
     return tr;
   }));
+}
+
+// A box enrolled from a file claims its site with the first batch the cloud accepts.
+function renderEnrollment(sync) {
+  const line = document.getElementById("sync-enrollment");
+  if (!line) return;
+  line.hidden = !sync.enrollment_claim_pending;
+  if (!sync.enrollment_claim_pending) return;
+  const refused = sync.last_error && /enrollment_(used|expired)/.test(sync.last_error);
+  line.className = refused ? "error" : "muted";
+  line.textContent = refused
+    ? "The cloud refuses this box's enrollment file (already used by another box, or expired). Ask your tenant admin for a new file and run: outpost-provision enroll --file PATH --force"
+    : "Enrolled from a file: the site is claimed with the first batch the cloud accepts (it waits for the cloud).";
 }
 
 // The configuration HQ manages: the version in force here and how the last pull went.
