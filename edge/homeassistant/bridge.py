@@ -146,6 +146,13 @@ class HomeAssistantBridge:
         await self._link.publish(topic, data, retain=retain)
 
     async def _announce(self) -> None:
+        """(Re)publish everything; on a broker error leave it to the next (re)connection, which announces again."""
+        try:
+            await self._announce_all()
+        except AdapterError as err:
+            log.warning("Home Assistant: announcing stopped: %s", err)
+
+    async def _announce_all(self) -> None:
         """(Re)publish every discovery config, clear removed ones, publish all states, then say online."""
         current = {topic: entity.config for topic, entity in self._entities.items()}
         removed = [topic for topic in self._published if topic not in current]
@@ -290,6 +297,14 @@ class HomeAssistantBridge:
     # --- commands ------------------------------------------------------------------------------------------
 
     async def _on_message(self, topic: str, payload: bytes) -> None:
+        try:
+            await self._handle(topic, payload)
+        except AdapterError as err:  # the broker went away mid-answer; the reconnection announces everything
+            log.warning("Home Assistant: answering %s failed: %s", topic, err)
+        except Exception:  # supervision point: one failing command must not end the link that carries the next
+            log.exception("Home Assistant: handling %s failed", topic)
+
+    async def _handle(self, topic: str, payload: bytes) -> None:
         if topic == self.topics.ha_status:
             if payload == b"online":  # Home Assistant (re)started: it wants discovery and states again
                 await self._announce()

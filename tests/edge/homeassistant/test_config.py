@@ -34,6 +34,8 @@ def test_off_by_default_and_no_account(tmp_path: Path) -> None:
         ({"doors": ["*", "front"]}, "'*' stands alone"),
         ({"node_id": "a/b"}, "node_id"),
         ({"surprise": True}, "surprise"),
+        ({"state_prefix": "outpost"}, "'outpost' is used by devices or by discovery"),
+        ({"state_prefix": "homeassistant"}, "'homeassistant' is used by devices or by discovery"),
     ],
 )
 def test_bad_sections_name_the_key(tmp_path: Path, change: dict[str, Any], message: str) -> None:
