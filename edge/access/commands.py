@@ -164,6 +164,11 @@ class LockCommander:
         delivery.outcome.set_result(outcome)
         await self._on_fault(delivery.lock_id, delivery.command, outcome)
 
+    def outcome_of(self, command_id: str) -> asyncio.Future[CommandOutcome] | None:
+        """The outcome of a command still in flight (resolves once acked, refused or given up), or None."""
+        delivery = self._pending.get(command_id)
+        return None if delivery is None else delivery.outcome
+
     def on_ack(self, device_id: str, ack: Ack) -> bool:
         """Match an ack to a command in flight; only the commanded device may ack it."""
         delivery = self._pending.get(ack.id)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
+from edge.access.commands import CommandOutcome
 from edge.access.service import AccessService, DoorOffline, UnknownDoor
 from edge.config import EdgeConfig
 from edge.devices.state import SiteState
@@ -74,6 +75,7 @@ class HomeAssistantBridge:
         self._stopping = asyncio.Event()
         self._link: BrokerLink | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._followers: set[asyncio.Task[None]] = set()  # waiting for a lock's answer to a command
         self._unsubscribe: Callable[[], None] = lambda: None
         self.commands_handled = 0
 
@@ -119,9 +121,9 @@ class HomeAssistantBridge:
         # Both loops also end on `_stopping`: a cancellation can be lost inside a publish's wait_for (Python 3.11).
         self._stopping.set()
         self._wake.set()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._followers]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._followers, return_exceptions=True)
         if self._link is not None:
             try:
                 await self._link.publish(self.topics.status, b"offline", retain=True)
@@ -338,7 +340,35 @@ class HomeAssistantBridge:
         self.commands_handled += 1
         self._pending[door_id] = "UNLOCKING" if action == "UNLOCK" else "LOCKING"
         await self._publish_door(door_id)
-        await self._ack(ack_topic, ok=True, command_id=command.id, action=command.action)
+        await self._ack(ack_topic, ok=True, stage="accepted", command_id=command.id, action=command.action)
+        outcome = self._access.commander.outcome_of(command.id)
+        if outcome is not None:
+            task = asyncio.create_task(self._ack_outcome(ack_topic, command.id, command.action, outcome))
+            self._followers.add(task)
+            task.add_done_callback(self._followers.discard)
+
+    async def _ack_outcome(
+        self, topic: str, command_id: str, action: str, outcome: asyncio.Future[CommandOutcome]
+    ) -> None:
+        """Tell Home Assistant how the lock answered: acknowledged, refused, or no answer after the retries."""
+        try:
+            result = await asyncio.shield(outcome)  # stopping the bridge must not cancel the commander's future
+        except asyncio.CancelledError:
+            if not outcome.cancelled():
+                raise  # the bridge is stopping
+            result = CommandOutcome(acked=False, ok=False, attempts=0, detail="superseded by a newer command")
+        try:
+            await self._ack(
+                topic,
+                ok=result.ok,
+                stage="lock",
+                command_id=command_id,
+                action=action,
+                lock_acked=result.acked,
+                detail=result.detail,
+            )
+        except AdapterError as err:
+            log.warning("Home Assistant: lock outcome of %s not published: %s", command_id, err)
 
     async def _lockdown_command(self, payload: bytes) -> None:
         ack_topic = self.topics.lockdown("ack")

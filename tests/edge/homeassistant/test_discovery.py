@@ -163,15 +163,22 @@ async def test_allowed_unlock_and_lock_are_audited_and_acknowledged(site: dict[s
     await ha.publish(f"{BASE}/door/front/set", "UNLOCK")
     unlock = await asyncio.wait_for(front.commands.get(), 5)
     assert unlock.action == "unlock"
-    await eventually(lambda: ha.payloads(f"{BASE}/door/front/ack"))
-    ack = json.loads(ha.payloads(f"{BASE}/door/front/ack")[0])
-    assert ack == {"ok": True, "by": "homeassistant", "command_id": unlock.id, "action": "unlock"}
+    await eventually(lambda: len(ha.payloads(f"{BASE}/door/front/ack")) == 2)
+    accepted, done = (json.loads(p) for p in ha.payloads(f"{BASE}/door/front/ack"))
+    assert accepted == {
+        "ok": True,
+        "by": "homeassistant",
+        "stage": "accepted",
+        "command_id": unlock.id,
+        "action": "unlock",
+    }
+    assert (done["stage"], done["ok"], done["lock_acked"], done["command_id"]) == ("lock", True, True, unlock.id)
     await eventually(lambda: b"UNLOCKED" in ha.payloads(f"{BASE}/door/front/state"))
     await ha.publish(f"{BASE}/door/front/set", "LOCK")
     lock = await asyncio.wait_for(front.commands.get(), 5)
     assert lock.action == "lock"
-    await eventually(lambda: len(ha.payloads(f"{BASE}/door/front/ack")) == 2)
-    assert json.loads(ha.payloads(f"{BASE}/door/front/ack")[1])["command_id"] == lock.id
+    await eventually(lambda: len(ha.payloads(f"{BASE}/door/front/ack")) == 4)
+    assert [json.loads(p)["command_id"] for p in ha.payloads(f"{BASE}/door/front/ack")[2:]] == [lock.id, lock.id]
     await eventually(lambda: ha.retained().get(f"{BASE}/door/front/state") == b"LOCKED")
     states = ha.payloads(f"{BASE}/door/front/state")
     assert states.index(b"UNLOCKING") < states.index(b"UNLOCKED") < states.index(b"LOCKING")
@@ -183,8 +190,8 @@ async def test_allowed_unlock_and_lock_are_audited_and_acknowledged(site: dict[s
     assert all(e.source == "console:homeassistant" for e in audits)
     # A payload that is neither LOCK nor UNLOCK is answered, not acted on.
     await ha.publish(f"{BASE}/door/front/set", "OPEN-SESAME")
-    await eventually(lambda: len(ha.payloads(f"{BASE}/door/front/ack")) == 3)
-    assert json.loads(ha.payloads(f"{BASE}/door/front/ack")[2])["error"] == "bad_payload"
+    await eventually(lambda: len(ha.payloads(f"{BASE}/door/front/ack")) == 5)
+    assert json.loads(ha.payloads(f"{BASE}/door/front/ack")[4])["error"] == "bad_payload"
     assert front.commands.empty()
 
 
