@@ -327,3 +327,26 @@ async def test_box_connection_lost_is_offline_through_its_last_will(tmp_path: Pa
     finally:
         ha.close()
         await runner.stop()
+
+
+async def test_a_lock_that_never_answers_is_reported_to_home_assistant(tmp_path: Path) -> None:
+    config = ha_config_dict(tmp_path / "edge")
+    config["access"] = {"command_ack_timeout_s": 0.2, "command_retries": 1}
+    runner = await start_edge(EdgeConfig.model_validate(config))
+    lock = SimulatedLock(
+        SimulatedDeviceConfig(device_id="lock-front", password=DEVICE_PASSWORDS["lock-front"], port=runner.mqtt_port),
+        acknowledge=False,
+    )
+    await lock.start()
+    ha = await HomeAssistant(runner.mqtt_port).start()
+    try:
+        await eventually(lambda: runner.app[keys.SITE_STATE].doors["front"].lock_online)
+        await ha.publish(f"{BASE}/door/front/set", "UNLOCK")
+        await eventually(lambda: len(ha.payloads(f"{BASE}/door/front/ack")) == 2)
+        done = json.loads(ha.payloads(f"{BASE}/door/front/ack")[1])
+        assert (done["stage"], done["ok"], done["lock_acked"]) == ("lock", False, False)
+        assert "no ack after 2 attempts" in done["detail"]
+    finally:
+        ha.close()
+        await lock.stop()
+        await runner.stop()
