@@ -438,6 +438,71 @@ async def handle_api_preview(request: web.Request) -> web.Response:
     )
 
 
+@requires("billing.read")
+async def handle_api_subscription(request: web.Request) -> web.Response:
+    """GET /api/v1/billing/subscription: the account, subscription and plan (null without one)."""
+    principal = require_money(request)
+    async with request.app[DB]() as session:
+        view = await views.subscription_view(session, principal.tenant_id, utcnow().date())
+    sub, plan, account = view.subscription, view.plan, view.account
+    if sub is None or plan is None or account is None:
+        return web.json_response({"subscription": None, "plans": [p.id for p in view.plans]})
+    return web.json_response(
+        {
+            "subscription": {
+                "status": view.status,
+                "interval": sub.interval,
+                "period_start": sub.period_start.isoformat(),
+                "period_end": sub.period_end.isoformat(),
+                "trial_ends_on": sub.trial_ends_on.isoformat(),
+                "cancel_at_period_end": sub.cancel_at_period_end,
+                "plan": {"id": plan.id, "code": plan.code, "version": plan.version, "name": plan.name},
+            },
+            "currency": account.currency,
+            "tax_rate_bp": account.tax_rate_bp,
+            "enrolled_sites": view.enrolled_sites,
+            "site_limit": plan.site_limit,
+            "plans": [p.id for p in view.plans],
+        }
+    )
+
+
+@requires("billing.read")
+async def handle_api_usage(request: web.Request) -> web.Response:
+    """GET /api/v1/billing/usage: usage to date in the current period, per site and day, and the forecast."""
+    principal = require_money(request)
+    async with request.app[DB]() as session:
+        usage = await views.usage_view(session, principal.tenant_id, utcnow().date())
+    if usage is None:
+        return error_response(404, "no_subscription", "this tenant has no subscription")
+    return web.json_response(
+        {
+            "period_start": usage.period_start.isoformat(),
+            "period_end": usage.period_end.isoformat(),
+            "elapsed_days": usage.elapsed_days,
+            "period_days": usage.period_days,
+            "events": usage.events,
+            "forecast_events": usage.forecast_events,
+            "estimate": {"subtotal": usage.estimate.subtotal, "tax": usage.estimate.tax, "total": usage.estimate.total},
+            "currency": usage.currency,
+            "daily": [{"day": day.isoformat(), "events": events} for day, events in usage.daily],
+            "sites": [
+                {
+                    "site_id": s.site_id,
+                    "name": s.name,
+                    "events": s.events,
+                    "cameras": s.cameras,
+                    "doors": s.doors,
+                    "devices": s.devices,
+                    "snapshot_bytes": s.snapshot_bytes,
+                    "over": s.over,
+                }
+                for s in usage.sites
+            ],
+        }
+    )
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the billing pages and API."""
     invoice = f"{BILLING_PATH}/invoices/{{invoice_id}}"
@@ -459,3 +524,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{API_PATH}/invoices", handle_api_invoices)
     router.add_get(f"{API_PATH}/invoices/{{invoice_id}}", handle_api_invoice)
     router.add_post(f"{API_PATH}/preview", handle_api_preview)
+    router.add_get(f"{API_PATH}/subscription", handle_api_subscription)
+    router.add_get(f"{API_PATH}/usage", handle_api_usage)

@@ -60,6 +60,11 @@ async def test_viewers_get_403_and_admins_get_pdf_csv_and_json(
     newest = invoices[0]["id"]
     detail = (await http.get(f"/api/v1/billing/invoices/{newest}")).json()
     assert detail["total"] == sum(line["amount"] for line in detail["lines"]) + detail["tax"]
+    subscription = (await http.get("/api/v1/billing/subscription")).json()
+    assert subscription["subscription"]["plan"]["code"] == "basic" and subscription["tax_rate_bp"] == 2000
+    usage = (await http.get("/api/v1/billing/usage")).json()
+    assert usage["events"] == 15 and usage["sites"][0]["over"] == ["cameras 3/2"]
+    assert usage["forecast_events"] == 15 * usage["period_days"] // usage["elapsed_days"]
     pdf = await http.get(f"/portal/billing/invoices/{newest}/pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and len(pdf.content) > 1000
     rows = list(csv.DictReader(io.StringIO((await http.get(f"/portal/billing/invoices/{newest}/csv")).text)))
