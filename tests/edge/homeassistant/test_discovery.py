@@ -24,7 +24,8 @@ from edge.app import EdgeRunner
 from edge.broker.directory import hash_password
 from edge.broker.passwords import mosquitto_hash
 from edge.config import EdgeConfig
-from firmware_adapters.simulated import SimulatedDeviceConfig, SimulatedLock, SimulatedSensor
+from firmware_adapters.messages import Telemetry
+from firmware_adapters.simulated import SimulatedContact, SimulatedDeviceConfig, SimulatedLock, SimulatedSensor
 from tests.edge.homeassistant.ha_schema import check_discovery, check_state
 from tests.edge.site import DEVICE_PASSWORDS, site_config_dict
 from tests.paho_device import PahoDevice
@@ -239,10 +240,11 @@ async def test_lockdown_switch_when_allowed(tmp_path: Path) -> None:
         await runner.stop()
 
 
-async def test_removed_entities_get_an_empty_retained_config(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["embedded", "external"])
+async def test_removed_entities_get_an_empty_retained_config(tmp_path: Path, mode: str) -> None:
     data_dir = tmp_path / "edge"
     back_lock = f"homeassistant/binary_sensor/{NODE}/door_back_lock/config"
-    runner = await start_edge(EdgeConfig.model_validate(ha_config_dict(data_dir)))
+    runner = await start_edge(EdgeConfig.model_validate(ha_config_dict(data_dir, mode)))
     ha = await HomeAssistant(runner.mqtt_port).start()
     try:
         await eventually(lambda: back_lock in ha.discovery())
@@ -252,7 +254,9 @@ async def test_removed_entities_get_an_empty_retained_config(tmp_path: Path) -> 
         await runner.stop()
 
     # The back door leaves Home Assistant's list; the front door becomes commandable no more either.
-    runner = await start_edge(EdgeConfig.model_validate(ha_config_dict(data_dir, doors=["front"], command_doors=[])))
+    runner = await start_edge(
+        EdgeConfig.model_validate(ha_config_dict(data_dir, mode, doors=["front"], command_doors=[]))
+    )
     ha = await HomeAssistant(runner.mqtt_port).start()
     late = PahoDevice(runner.mqtt_port, "homeassistant", "homeassistant", HA_PASSWORD)
     try:
@@ -350,3 +354,38 @@ async def test_a_lock_that_never_answers_is_reported_to_home_assistant(tmp_path:
         ha.close()
         await lock.stop()
         await runner.stop()
+
+
+async def test_battery_link_quality_and_alarms_reach_home_assistant(site: dict[str, Any]) -> None:
+    ha: HomeAssistant = site["ha"]
+    port = site["runner"].mqtt_port
+    contact = SimulatedContact(
+        SimulatedDeviceConfig(device_id="contact-front", password=DEVICE_PASSWORDS["contact-front"], port=port)
+    )
+    await contact.start()
+    try:
+        await contact.publish("telemetry", Telemetry(values={"battery_pct": 81, "linkquality": 120, "tamper": 0}))
+        battery = f"homeassistant/sensor/{NODE}/device_contact-front_battery_pct/config"
+        link = f"homeassistant/sensor/{NODE}/device_contact-front_linkquality/config"
+        tamper = f"homeassistant/binary_sensor/{NODE}/device_contact-front_tamper/config"
+        await eventually(lambda: {battery, link, tamper} <= set(ha.discovery()))
+        for topic in (battery, link, tamper):
+            component, config = check_discovery(topic, ha.discovery()[topic])
+            check_state(component, config, ha.retained())
+        battery_config, link_config = json.loads(ha.discovery()[battery]), json.loads(ha.discovery()[link])
+        assert (battery_config["device_class"], battery_config["unit_of_measurement"]) == ("battery", "%")
+        assert battery_config["entity_category"] == link_config["entity_category"] == "diagnostic"
+        assert json.loads(ha.discovery()[tamper])["device_class"] == "tamper"
+        # The front door is locked and nobody badged: opening it is a forced-open alarm.
+        await eventually(lambda: ha.retained().get(f"{BASE}/door/front/state") == b"LOCKED")
+        await contact.set_open(True)
+        await eventually(lambda: json.loads(ha.retained()[f"{BASE}/door/front/alarms"])["forced_open"] == "ON")
+        await eventually(lambda: json.loads(ha.retained()[f"{BASE}/alarms"])["active"] >= 1)
+        assert ha.retained()[f"{BASE}/door/front/contact"] == b"ON"
+        retained = ha.retained()
+        for topic, payload in ha.discovery().items():
+            if "door_front" in topic or topic.endswith(f"/{NODE}/alarm/config"):
+                component, config = check_discovery(topic, payload)
+                check_state(component, config, retained)
+    finally:
+        await contact.stop()
