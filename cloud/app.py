@@ -34,6 +34,7 @@ from cloud import (
 )
 from cloud.analytics import api as analytics_api
 from cloud.analytics import portal as analytics_portal
+from cloud.analytics.partitions import maintenance_ctx as analytics_maintenance_ctx
 from cloud.apikeys import API_KEYS, ApiKeyStore
 from cloud.appkeys import CONFIG, DB, ENGINE
 from cloud.audit import audit_middleware
@@ -186,6 +187,7 @@ def build_app(config: CloudConfig) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_auth)
     app.cleanup_ctx.append(billing_ctx)  # default plans, the scheduled period close
+    app.cleanup_ctx.append(analytics_maintenance_ctx)  # partitions ahead, retention (every 6 h)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.ChoiceLoader(

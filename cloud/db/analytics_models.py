@@ -2,7 +2,9 @@
 
 Every table carries ``tenant_id`` first in its primary key, so the schema can be distributed by tenant
 (Citus-style) and row-level security keyed on the tenant covers it. Facts are keyed like the record they come
-from (site_id, seq). Rollups are plain tables (not database-maintained aggregates) upserted per batch with
+from (site_id, seq), plus `occurred_at`: on PostgreSQL the facts and the hourly rollups are range-partitioned by
+month (`cloud.analytics.partitions`), and a partitioned table's key must hold its partition column.
+Rollups are plain tables (not database-maintained aggregates) upserted per batch with
 deltas; sums are integers (values in thousandths) so a rollup equals a recompute exactly, whatever the order.
 See docs/ANALYTICS.md.
 """
@@ -26,7 +28,7 @@ class FactAccess(Base):
     tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     door_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     credential: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -43,7 +45,7 @@ class FactDetection(Base):
     tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     event: Mapped[str] = mapped_column(String(16))
     camera_id: Mapped[str] = mapped_column(String(64))
     zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -63,7 +65,7 @@ class FactAlarm(Base):
     tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     alarm_id: Mapped[int] = mapped_column(BigInteger)
     door_id: Mapped[str] = mapped_column(String(64))
     alarm: Mapped[str] = mapped_column(String(64))
@@ -79,7 +81,7 @@ class FactDeviceStatus(Base):
     tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(64))
     device_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
     online: Mapped[bool] = mapped_column(Boolean)
@@ -95,7 +97,7 @@ class FactSensor(Base):
     site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
 

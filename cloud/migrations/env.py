@@ -8,6 +8,7 @@ import os
 from alembic import context
 from sqlalchemy import Connection
 
+from cloud.analytics.partitions import include_name
 from cloud.db.engine import create_engine
 from cloud.db.models import Base
 
@@ -22,6 +23,8 @@ def _do_run_migrations(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # Monthly partitions (PostgreSQL) are made by the migrations and the maintenance run, not the models.
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

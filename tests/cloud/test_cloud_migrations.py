@@ -7,6 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
+from cloud.analytics.partitions import include_name
 from cloud.db.engine import create_engine
 from cloud.db.migrate import alembic_config, current_revision, downgrade, upgrade
 from cloud.db.models import Base
@@ -26,7 +27,7 @@ async def table_names(url: str) -> set[str]:
 
 async def schema_diff(url: str) -> list[object]:
     def diff(sync: Connection) -> list[object]:
-        context = MigrationContext.configure(sync, opts={"compare_type": True})
+        context = MigrationContext.configure(sync, opts={"compare_type": True, "include_name": include_name})
         return list(compare_metadata(context, Base.metadata))
 
     engine = create_engine(url)
