@@ -1,7 +1,7 @@
 """Monthly range partitions of the analytics tables on PostgreSQL, and per-tenant retention (every backend).
 
 The typed facts (by `occurred_at`) and the hourly rollups (by `bucket`) are declaratively partitioned by month
-(migration 0011): `<table>_pYYYYMM` for each month and `<table>_default` for anything outside them. The
+(migration 0013): `<table>_pYYYYMM` for each month and `<table>_default` for anything outside them. The
 maintenance run (`run_maintenance`: at cloud start and every `MAINTENANCE_INTERVAL_S` in one worker, or
 `outpost-cloud analytics maintain`) creates the coming months' partitions ahead, gives a month found in the
 default partition its own partition (rows moved), drops partitions older than every tenant's retention, and
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from cloud.analytics.facts import DAILY, FACT_TABLES, HOURLY
 from cloud.db.models import Record, Site, Tenant
+from cloud.db.tenant_context import system_context
 
 log = logging.getLogger(__name__)
 
@@ -139,20 +140,28 @@ async def run_maintenance(
     """Create partitions ahead, split the default partitions, drop expired partitions, apply retention."""
     now = now or datetime.now(UTC)
     result = MaintenanceResult()
+    # Across tenants: under row-level security only a system context sees (and deletes) every tenant's rows.
+    with system_context():
+        await _maintain(db, now, default_retention_days, result)
+    if result.created or result.dropped or any(result.deleted.values()):
+        log.info("analytics maintenance: %s", result)
+    return result
+
+
+async def _maintain(
+    db: async_sessionmaker[AsyncSession], now: datetime, default_retention_days: int, result: MaintenanceResult
+) -> None:
     async with db.begin() as session:
         retention = await _retention_days(session, default_retention_days)
         conn = await session.connection()
         postgres = conn.dialect.name == "postgresql"
         if postgres and not (await conn.execute(text(f"SELECT pg_try_advisory_xact_lock({_ADVISORY_LOCK})"))).scalar():
             log.info("analytics maintenance: another worker is running it")
-            return result
+            return
         if postgres:
             await _partitions(conn, now, max(retention.values(), default=default_retention_days), result)
         for tenant_id, days in retention.items():
             await _tenant_retention(session, tenant_id, now - timedelta(days=days), result)
-    if result.created or result.dropped or any(result.deleted.values()):
-        log.info("analytics maintenance: %s", result)
-    return result
 
 
 async def _partitions(conn: AsyncConnection, now: datetime, longest_days: int, result: MaintenanceResult) -> None:

@@ -19,6 +19,7 @@ from cloud.analytics.buckets import buckets_for
 from cloud.analytics.derive import derive
 from cloud.analytics.facts import ALARMS, DERIVED_TABLES, INGEST_DAILY, apply, statements
 from cloud.db.models import Record, Site, Tenant
+from cloud.db.tenant_context import system_context
 
 CHUNK = 5000
 
@@ -34,6 +35,12 @@ class RebuildResult:
 
 async def rebuild(db: async_sessionmaker[AsyncSession], tenant_id: str | None = None) -> RebuildResult:
     """Rebuild the analytics of `tenant_id` (every tenant if None) from raw records."""
+    # A command acting across tenants: under row-level security only a system context sees every tenant's rows.
+    with system_context():
+        return await _rebuild(db, tenant_id)
+
+
+async def _rebuild(db: async_sessionmaker[AsyncSession], tenant_id: str | None) -> RebuildResult:
     async with db() as session:
         query = select(Tenant.id).order_by(Tenant.id)
         if tenant_id is not None:

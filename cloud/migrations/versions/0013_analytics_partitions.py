@@ -3,7 +3,8 @@
 A partitioned table's primary key must hold its partition column, so the facts' key becomes
 (tenant_id, site_id, seq[, metric], occurred_at) on every backend (a record always carries the same occurred_at).
 On PostgreSQL each table is rebuilt as `PARTITION BY RANGE` with a default partition and monthly partitions from
-its oldest row's month to three months ahead (later months: cloud.analytics.partitions, the maintenance run).
+its oldest row's month to three months ahead (later months: cloud.analytics.partitions, the maintenance run),
+under the same row-level security policy as before (0012; queries reach the partitions through their parent).
 
 Revision ID: 0013
 Revises: 0012
@@ -17,6 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
+
+from cloud.db.rls import enable_statements, tenant_condition
 
 revision: str = "0013"
 down_revision: str | None = "0012"
@@ -88,6 +91,9 @@ def _rebuild(table: str, column: str, key: list[str], indexes: list[tuple[str, l
             op.execute(f"CREATE TABLE {table}_p{month:%Y%m} PARTITION OF {table} FOR VALUES {bounds}")
     op.execute(f"INSERT INTO {table} SELECT * FROM {old}")
     op.execute(f"DROP TABLE {old}")
+    # The old table's row-level security (0012) went with it: the new one gets the same policy.
+    for statement in enable_statements(table, tenant_condition()):
+        op.execute(statement)
 
 
 def _rekey_sqlite(table: str, key: list[str]) -> None:
