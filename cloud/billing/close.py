@@ -220,9 +220,12 @@ async def _store_lines(session: AsyncSession, invoice_id: int, lines: list[Line]
     )
 
 
-async def open_period(db: async_sessionmaker[AsyncSession], subscription_id: int, today: date) -> bool:
+async def open_period(
+    db: async_sessionmaker[AsyncSession], subscription_id: int, today: date, grace_days: int = 0
+) -> bool:
     """Draft the invoice of the subscription's current period if it has ended and move the subscription on.
 
+    A draft already past its grace days gets its lines when it is finalised (in the same close run), not twice.
     Returns False when there was nothing to do (the period has not ended, or another closer claimed it).
     """
     async with db() as session:
@@ -262,8 +265,9 @@ async def open_period(db: async_sessionmaker[AsyncSession], subscription_id: int
             sub.status = status_on(sub, sub.period_start)
         else:  # the sites' documents drop the plan limits (they see it at their next pull)
             await announce_plan(session, sub.tenant_id)
-        period, _ = await period_input(session, sub, start, end)
-        final_plan = period.segments[-1].plan_id if period.segments else sub.plan_id
+        changes = await plan_changes(session, sub.id)
+        segments = plan_segments(changes, start, end)
+        final_plan = segments[-1].plan_id if segments else sub.plan_id
         created = (
             await session.execute(
                 _insert_ignoring(dialect, INVOICES)
@@ -287,7 +291,9 @@ async def open_period(db: async_sessionmaker[AsyncSession], subscription_id: int
         if created is None:
             log.warning("billing: invoice of subscription %d for %s already exists", subscription_id, start)
             return True
-        await _store_lines(session, created.id, period_lines(period), account.tax_rate_bp)
+        if end + timedelta(days=grace_days) > today:  # stays draft for a while: show its lines now
+            period, _ = await period_input(session, sub, start, end)
+            await _store_lines(session, created.id, period_lines(period), account.tax_rate_bp)
     log.info("billing: drafted invoice %d (tenant %s, %s - %s)", created.id, sub.tenant_id, start, end)
     return True
 
@@ -382,7 +388,9 @@ async def close_due(db: async_sessionmaker[AsyncSession], today: date, grace_day
             )
         drafted = 0
         for subscription_id in due:
-            while await open_period(db, subscription_id, today):  # catches up several periods after downtime
+            while await open_period(
+                db, subscription_id, today, grace_days
+            ):  # catches up several periods after downtime
                 drafted += 1
         async with db() as session:
             drafts = list(
