@@ -24,8 +24,8 @@ class HomeAssistantConfig(Section):
     node_id: str | None = Field(
         default=None,
         pattern=HA_ID,
-        description="Node id in discovery topics and unique ids (default: the site id); keep it stable, "
-        "Home Assistant knows the entities by it",
+        description="Node id in discovery topics and unique ids (default: the site id, which enrollment changes); "
+        "keep it stable, Home Assistant knows the entities by it",
     )
     state_prefix: str = Field(
         default="outpost-ha",
