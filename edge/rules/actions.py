@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import shutil
-import string
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,17 +41,14 @@ LATEST_FRAME = "latest.jpg"  # edge.vision.pipeline.LATEST_NAME: each camera's n
 Publish = Callable[[str, bytes, bool], Awaitable[None]]
 
 
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
 def fill(text: str, values: Mapping[str, str]) -> str:
     """`text` with {placeholders} replaced; unknown ones stay as written (never an error)."""
-    try:
-        return string.Formatter().vformat(text, (), _Blank(values))
-    except (ValueError, IndexError, AttributeError):
+    if "{" not in text:
         return text
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from edge.access.schedule import Schedule
@@ -70,6 +70,7 @@ class CompiledRule:
         self.schedules: dict[int, Schedule] = {}
         self.windows: dict[int, EventWindow] = {}
         self.latches: dict[int, Latch] = {}
+        self._open_until: dict[int, tuple[bool, datetime, datetime]] = {}
         for index, cond in enumerate(rule.conditions):
             if isinstance(cond, TimeWindowCondition):
                 missing = sorted(set(cond.holidays) - set(calendars))
@@ -116,11 +117,22 @@ class CompiledRule:
                 return self.trigger_latch.feed(event.values[trigger.metric])
         return False
 
+    def _window_open(self, index: int, now: datetime) -> bool:
+        """`Schedule.is_open`, remembered until the window's next edge (busy sites evaluate it per event)."""
+        cached = self._open_until.get(index)
+        if cached is not None and cached[1] <= now < cached[2]:
+            return cached[0]
+        schedule = self.schedules[index]
+        is_open = schedule.is_open(now)
+        until = schedule.next_change(now) or now + timedelta(minutes=1)
+        self._open_until[index] = (is_open, now, min(until, now + timedelta(hours=1)))
+        return is_open
+
     def holds(self, now: datetime, view: SiteView) -> str | None:
         """None if every condition holds at `now`; else which one does not (for the history)."""
         for index, cond in enumerate(self.rule.conditions):
             if isinstance(cond, TimeWindowCondition):
-                if not self.schedules[index].is_open(now):
+                if not self._window_open(index, now):
                     return f"conditions.{index}: outside the time window"
             elif isinstance(cond, DoorCondition):
                 if not _door_state(cond, view):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -76,6 +76,8 @@ class Timers(Protocol):
 
 Execute = Callable[[Rule, Firing], Awaitable[list[str]]]
 _Role = str  # trigger, count, quiet, cancel, absence
+_IndexKey = tuple[str | None, str | None, str | None, str | None]  # kind, type, id field, its value
+INDEXED_FIELDS = ("door", "sensor", "device", "camera", "zone", "alarm", "plate", "region", "category")
 
 
 class RulesEngine:
@@ -102,12 +104,13 @@ class RulesEngine:
         self._execute = execute
         self._clock = clock
         self.rules: dict[str, CompiledRule] = {}
-        self._index: dict[tuple[str | None, str | None], list[tuple[CompiledRule, _Role, int, EventFilter]]] = {}
+        self._index: dict[_IndexKey, list[tuple[CompiledRule, _Role, int, EventFilter]]] = {}
         self._by_sensor: dict[str, list[CompiledRule]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_ran: Callable[[Firing, str], None] | None = None
         self.events = 0
         self.fired = 0
+        self.suppressed = 0
 
     # --- loading -------------------------------------------------------------------------------------------
 
@@ -148,11 +151,14 @@ class RulesEngine:
         return errors
 
     def _reindex(self) -> None:
-        index: dict[tuple[str | None, str | None], list[tuple[CompiledRule, _Role, int, EventFilter]]] = {}
+        index: dict[_IndexKey, list[tuple[CompiledRule, _Role, int, EventFilter]]] = {}
         by_sensor: dict[str, list[CompiledRule]] = {}
 
         def add(cr: CompiledRule, role: _Role, position: int, flt: EventFilter) -> None:
-            index.setdefault((flt.kind, flt.type), []).append((cr, role, position, flt))
+            # Under the most selective id the filter names, so an event meets only rules about its own ids.
+            field = next((name for name in INDEXED_FIELDS if getattr(flt, name) is not None), None)
+            key = (flt.kind, flt.type, field, getattr(flt, field) if field else None)
+            index.setdefault(key, []).append((cr, role, position, flt))
 
         for cr in self.rules.values():
             if not cr.rule.enabled:
@@ -190,25 +196,34 @@ class RulesEngine:
                 if cr.feed_readings(event):
                     fired.append(cr)
         quiet: list[tuple[CompiledRule, int]] = []
-        index = self._index
-        for key in ((event.kind, event.type), (event.kind, None), (None, event.type), (None, None)):
-            for cr, role, position, flt in index.get(key, ()):
-                if not event.matches(flt):
-                    continue
-                if role == "trigger":
-                    fired.append(cr)
-                elif role == "count":
-                    cr.windows[position].add(event.at)
-                elif role == "quiet":
-                    quiet.append((cr, position))
-                elif role == "cancel":
-                    self._cancel_wait(cr, event)
-                elif role == "absence":
-                    self._rearm_absence(cr, event.at)
+        for cr, role, position, flt in self._candidates(event):
+            if not event.matches(flt):
+                continue
+            if role == "trigger":
+                fired.append(cr)
+            elif role == "count":
+                cr.windows[position].add(event.at)
+            elif role == "quiet":
+                quiet.append((cr, position))
+            elif role == "cancel":
+                self._cancel_wait(cr, event)
+            elif role == "absence":
+                self._rearm_absence(cr, event.at)
         for cr in fired:
             self._triggered(cr, event)
         for cr, position in quiet:  # after the evaluation: an event never breaks its own rule's quiet
             cr.windows[position].add(event.at)
+
+    def _candidates(self, event: RuleEvent) -> Iterator[tuple[CompiledRule, _Role, int, EventFilter]]:
+        """The index entries that could match `event` (its kind/type, or none, under each of its ids, or none)."""
+        index = self._index
+        attrs = event.attrs
+        ids = [(name, value) for name in INDEXED_FIELDS if (value := attrs.get(name)) is not None]
+        for kind in (event.kind, None):
+            for event_type in (event.type, None):
+                yield from index.get((kind, event_type, None, None), ())
+                for name, value in ids:
+                    yield from index.get((kind, event_type, name, value), ())
 
     def warm(self, events: Iterable[RuleEvent]) -> None:
         """Rebuild state from past events (at start): site view, count and quiet windows, sensor latches.
@@ -220,10 +235,9 @@ class RulesEngine:
             if event.kind == "telemetry" and (sensor := event.attrs.get("sensor")) is not None:
                 for cr in self._by_sensor.get(sensor, ()):
                     cr.feed_readings(event)
-            for key in ((event.kind, event.type), (event.kind, None), (None, event.type), (None, None)):
-                for cr, role, position, flt in self._index.get(key, ()):
-                    if role in ("count", "quiet") and event.matches(flt):
-                        cr.windows[position].add(event.at)
+            for cr, role, position, flt in self._candidates(event):
+                if role in ("count", "quiet") and event.matches(flt):
+                    cr.windows[position].add(event.at)
 
     def _triggered(self, cr: CompiledRule, event: RuleEvent) -> None:
         if cr.holds(event.at, self.view) is not None:
@@ -280,6 +294,7 @@ class RulesEngine:
         """Run a rule's actions now, within its rate limit."""
         rule = cr.rule
         if not cr.limiter.allow(firing.at):
+            self.suppressed += 1
             if cr.limiter.suppressed_since_run == 1:  # one history row per burst, not one per event
                 limit = rule.rate_limit
                 detail = f"rate limit {limit.max_runs} per {limit.per_s:g} s"

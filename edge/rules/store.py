@@ -30,7 +30,7 @@ def aware(value: datetime) -> datetime:
 
 def iso(value: datetime) -> str:
     """A time as SQLite stores it (what SQLAlchemy's DateTime writes: naive UTC)."""
-    return aware(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return aware(value).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -134,23 +134,36 @@ class RunHistory:
         self._db = db
         self._keep = keep
         self._since_trim: dict[str, int] = {}
+        self._buffer: list[tuple[str, str, str, str, int | None, str]] = []
+        self._trim: set[str] = set()
+        self._flush_soon = False
 
     def record(
         self, rule_id: str, at: datetime, outcome: str, trigger: str, journal_id: int | None, detail: str
     ) -> None:
-        """Queue one outcome for the next commit of the database writer."""
-        row = (rule_id, iso(at), outcome, trigger[:500], journal_id, detail[:2000])
+        """Queue one outcome; the outcomes of one loop iteration go to the database writer as one write."""
+        self._buffer.append((rule_id, iso(at), outcome, trigger[:500], journal_id, detail[:2000]))
         count = self._since_trim.get(rule_id, 0) + 1
-        trim = count >= 50
-        self._since_trim[rule_id] = 0 if trim else count
+        if count >= 50:
+            self._trim.add(rule_id)
+            count = 0
+        self._since_trim[rule_id] = count
+        if not self._flush_soon:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_soon = False
+        rows, self._buffer = self._buffer, []
+        trim, self._trim = self._trim, set()
         keep = self._keep
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(_INSERT_RUN, row)
-            if trim:
+            conn.executemany(_INSERT_RUN, rows)
+            for rule_id in trim:
                 conn.execute(_TRIM_RUNS, (rule_id, rule_id, keep))
 
-        _logged(self._db.writer.submit(write), f"history of rule {rule_id}")
+        _logged(self._db.writer.submit(write), f"{len(rows)} rule history line(s)")
 
     async def recent(self, rule_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         """The newest outcomes first (of one rule, or of all)."""

@@ -25,6 +25,7 @@ from edge.rules.store import TimerRows
 from sync.rules import TimeTrigger
 
 log = logging.getLogger(__name__)
+STORE_SLACK_S = 1.0
 Due = Callable[[str, str, dict[str, Any], datetime, datetime], None]
 """The engine's `timer_due(rule_id, key, payload, due, now)`."""
 
@@ -51,6 +52,9 @@ class DurableTimers:
         self._due: Due | None = None
         self._timers: dict[tuple[str, str], datetime] = {}
         self._overdue: list[tuple[str, str, dict[str, Any], datetime]] = []
+        self._payloads: dict[tuple[str, str], dict[str, Any]] = {}
+        self._scheduled: dict[tuple[str, str], datetime] = {}  # when the APScheduler job runs
+        self._stored: dict[tuple[str, str], datetime] = {}  # the due time in the row
 
     async def load(self) -> None:
         """Read the stored timers (before the engine loads its rules, so waiting runs are not re-armed)."""
@@ -74,7 +78,9 @@ class DurableTimers:
                     self._rows.remove(rule_id, key)
                 due(rule_id, key, {**payload, "resumed": True}, at, now)
             else:
-                self._schedule(rule_id, key, at, payload)
+                self._payloads[(rule_id, key)] = payload
+                self._stored[(rule_id, key)] = at
+                self._schedule(rule_id, key, at)
         self._overdue.clear()
 
     async def stop(self) -> None:
@@ -82,40 +88,65 @@ class DurableTimers:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
-    def _schedule(self, rule_id: str, key: str, due: datetime, payload: dict[str, Any]) -> None:
+    def _schedule(self, rule_id: str, key: str, due: datetime) -> None:
+        self._scheduled[(rule_id, key)] = due
         self._scheduler.add_job(
             self._fire,
             DateTrigger(run_date=due),
-            args=(rule_id, key, payload, due),
+            args=(rule_id, key),
             id=f"{rule_id}|{key}",
             replace_existing=True,
             misfire_grace_time=None,
         )
 
-    async def _fire(self, rule_id: str, key: str, payload: dict[str, Any], due: datetime) -> None:
+    async def _fire(self, rule_id: str, key: str) -> None:
         # A coroutine: APScheduler runs plain functions in a thread, and the engine lives on the loop.
+        self._scheduled.pop((rule_id, key), None)
+        due = self._timers.get((rule_id, key))
+        if due is None:
+            return  # cancelled meanwhile
+        if due > self._clock():
+            self._schedule(rule_id, key, due)  # moved later since it was scheduled (see `set`)
+            return
         self._timers.pop((rule_id, key), None)
+        self._stored.pop((rule_id, key), None)
+        payload = self._payloads.pop((rule_id, key), {})
         self._rows.remove(rule_id, key)
         if self._due is not None:
             self._due(rule_id, key, payload, due, self._clock())
 
     def set(self, rule_id: str, key: str, due: datetime, payload: dict[str, Any]) -> None:
-        """Start (or move) a timer, durably."""
-        self._timers[(rule_id, key)] = due
-        self._rows.put(rule_id, key, due, payload)
+        """Start (or move) a timer, durably.
+
+        Moving a timer later (an absence trigger re-armed by each matching event) costs no scheduler work: the job
+        stays where it was and, when it runs, re-schedules itself to the new time. The row is rewritten when the
+        time moved by `STORE_SLACK_S` or more, so after a restart such a timer may fall due up to that much early.
+        """
+        timer = (rule_id, key)
+        self._timers[timer] = due
+        self._payloads[timer] = payload
+        stored = self._stored.get(timer)
+        if stored is None or due < stored or (due - stored).total_seconds() >= STORE_SLACK_S:
+            self._stored[timer] = due
+            self._rows.put(rule_id, key, due, payload)
         if self._scheduler.running:
-            self._schedule(rule_id, key, due, payload)
+            scheduled = self._scheduled.get(timer)
+            if scheduled is None or scheduled > due:
+                self._schedule(rule_id, key, due)
         else:
-            self._overdue = [t for t in self._overdue if (t[0], t[1]) != (rule_id, key)]
+            self._overdue = [t for t in self._overdue if (t[0], t[1]) != timer]
             self._overdue.append((rule_id, key, payload, due))
 
     def cancel(self, rule_id: str, key: str) -> None:
         """Stop a timer."""
         if self._timers.pop((rule_id, key), None) is not None:
+            self._payloads.pop((rule_id, key), None)
+            self._stored.pop((rule_id, key), None)
             self._rows.remove(rule_id, key)
-            job = self._scheduler.get_job(f"{rule_id}|{key}")
-            if job is not None:
-                job.remove()
+            if self._scheduled.pop((rule_id, key), None) is not None:
+                job = self._scheduler.get_job(f"{rule_id}|{key}")
+                if job is not None:
+                    job.remove()
 
     def pending(self, rule_id: str, key: str) -> bool:
         """True if the timer runs."""
@@ -153,7 +184,8 @@ class DurableTimers:
     def disarm(self, rule_id: str) -> None:
         """Stop and forget every timer of a rule."""
         for key in [k for (r, k) in self._timers if r == rule_id]:
-            self._timers.pop((rule_id, key), None)
+            for book in (self._timers, self._payloads, self._stored, self._scheduled):
+                book.pop((rule_id, key), None)
         for job in self._scheduler.get_jobs():
             if job.id.startswith(f"{rule_id}|"):
                 job.remove()

@@ -107,3 +107,10 @@ def test_cloud_ingest_smoke() -> None:
         assert isinstance(result[key], int | float) and math.isfinite(result[key]) and result[key] > 0, key
     assert result["one_worker"]["events"] == result["two_workers"]["events"] == 4 * 500
     assert result["analytics"]["site_zone_hour_points"] > 0
+
+
+def test_rules_smoke() -> None:
+    result = run_bench("bench.rules")
+    for key in ("events_per_s", "p99_ms", "baseline_events_per_s", "submit_to_action_p99_ms"):
+        assert isinstance(result[key], int | float) and math.isfinite(result[key]) and result[key] > 0, key
+    assert result["rules"] == 50 and result["events"] == 1000 and result["runs"] > 0

@@ -36,15 +36,15 @@ async def test_hold_relay_and_lockdown_actions(edge_app: EdgeRunner, devices: De
     assert held.action == "unlock" and held.duration_s is None  # held until a lock command
     relay = await lock.commands.get()
     assert relay.action == "unlock" and relay.duration_s == 5
-    await eventually(lambda: access.lockdowns.applies("lobby"))
+    runs = await eventually(lambda: rules.history.recent("panic"))  # after every action, audits included
+    assert runs[0].outcome == "ran"
+    assert access.lockdowns.applies("lobby")
     audits = [e.payload for e in await journal.recent(20, "audit")]
     manual = next(a for a in audits if a.get("type") == "manual_command")
     assert manual["by"] == "rule:panic" and manual["hold"] is True
     assert any(a.get("type") == "relay_command" and a["by"] == "rule:panic" for a in audits)
     lockdown = next(a for a in audits if a.get("type") == "lockdown")
     assert lockdown["reason"] == "panic at reader-front" and lockdown["by"] == "rule:panic"
-    runs = await eventually(lambda: rules.history.recent("panic"))
-    assert runs[0].outcome == "ran"
 
 
 async def test_offline_lock_fails_the_run_with_the_reason(edge_app: EdgeRunner) -> None:
