@@ -88,6 +88,7 @@ async def test_rule_editor_list_dry_run_history_and_failures(tmp_path: Path) -> 
                     "event", {"type": "door_contact", "door_id": "front", "open": True}, summary="front opened"
                 )
                 await eventually(lambda: hook.received)
+                await eventually(lambda: edge.app[keys.RULES].history.recent("front-after-hours"))
                 await page.reload()
                 assert "ran" in await page.inner_text("table.history")
                 await save_screenshots(page, "rules-editor")
