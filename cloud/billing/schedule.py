@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.appkeys import CONFIG, DB
@@ -45,12 +45,20 @@ async def run_close(db: async_sessionmaker[AsyncSession], grace_days: int) -> Cl
     return result
 
 
+async def publish_default_plans(db: async_sessionmaker[AsyncSession]) -> None:
+    """Publish the built-in catalogue; workers starting together may race, and the loser has nothing to do."""
+    try:
+        async with db.begin() as session:
+            await publish_defaults(session)
+    except IntegrityError:  # another worker published them first (unique code + version)
+        log.info("billing: the default plans were published by another worker")
+
+
 async def billing_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx stage: publish the default plans, then schedule the close (unless close_interval_s is 0)."""
     settings = app[CONFIG].billing
     db = app[DB]
-    async with db.begin() as session:
-        await publish_defaults(session)
+    await publish_default_plans(db)
     if settings.close_interval_s == 0:
         yield
         return

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pytest
 from billing_helpers import add_site, add_tenant
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.billing import catalogue, subscriptions
 from cloud.billing.catalogue import DEFAULT_CATALOGUE
 from cloud.billing.limits import SiteLimitReached, check_can_enroll
+from cloud.billing.models import Plan
+from cloud.billing.schedule import publish_default_plans
 from cloud.billing.subscriptions import BillingError
 
 START = date(2027, 1, 1)
@@ -76,3 +80,16 @@ async def test_a_downgrade_below_the_enrolled_sites_is_refused_naming_the_plan(
         assert sub.period_end == date(2028, 1, 1)
         with pytest.raises(BillingError, match="plan Starter"):
             await subscriptions.change_plan(session, sub, starter, date(2027, 3, 1))
+
+
+async def test_workers_starting_together_publish_the_default_plans_once(
+    billing_db: async_sessionmaker[AsyncSession],
+) -> None:
+    await asyncio.gather(*(publish_default_plans(billing_db) for _ in range(4)))
+    async with billing_db() as session:
+        assert [(p.code, p.version) for p in await catalogue.current_plans(session)] == [
+            ("starter", 1),
+            ("standard", 1),
+            ("enterprise", 1),
+        ]
+        assert len(list(await session.scalars(select(Plan)))) == 3
