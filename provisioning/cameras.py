@@ -34,6 +34,7 @@ Progress = Callable[[str], None]
 CPU_BUDGET = 0.5  # share of the box's CPU time detection may take across all cameras
 MAX_SUGGESTED_FPS = 10.0
 PROBE_FRAMES = 5
+OPEN_ATTEMPTS = 3
 
 
 class AddCameraArgs(BaseModel):
@@ -86,14 +87,16 @@ def probe_stream(url: str, seconds: float, timeout_s: float, progress: Progress)
         probe_rtsp(url, timeout_s=min(timeout_s, 5.0))
         os.environ.setdefault(RTSP_OPTIONS_ENV, "rtsp_transport;tcp")
     progress(f"opening {shown} ...")
-    if kind == "usb":
-        device: int | str = int(url) if url.isdigit() else url
-        cap = cv2.VideoCapture(device, cv2.CAP_V4L2)
-    else:
-        ms = int(timeout_s * 1000)
-        cap = cv2.VideoCapture(
-            url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
-        )
+    cap = _open_capture(url, kind, timeout_s)
+    if not cap.isOpened() and kind == "stream":
+        # A camera (or RTSP server) still tearing down the session of the DESCRIBE above may answer 503 once.
+        for attempt in range(2, OPEN_ATTEMPTS + 1):
+            cap.release()
+            time.sleep(1.0)
+            progress(f"opening {shown} again (attempt {attempt} of {OPEN_ATTEMPTS}) ...")
+            cap = _open_capture(url, kind, timeout_s)
+            if cap.isOpened():
+                break
     try:
         if not cap.isOpened():
             if kind == "file":
@@ -129,6 +132,16 @@ def probe_stream(url: str, seconds: float, timeout_s: float, progress: Progress)
     fps = measured or (reported if math.isfinite(reported) and 0 < reported <= 240 else 0.0)
     progress(f"{width}x{height} at {fps:.1f} fps ({'measured' if measured else 'reported'})")
     return StreamInfo(kind=kind, width=width, height=height, fps=fps, frames=frames)
+
+
+def _open_capture(url: str, kind: str, timeout_s: float) -> cv2.VideoCapture:
+    if kind == "usb":
+        device: int | str = int(url) if url.isdigit() else url
+        return cv2.VideoCapture(device, cv2.CAP_V4L2)
+    ms = int(timeout_s * 1000)
+    return cv2.VideoCapture(
+        url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+    )
 
 
 def run_detector(
