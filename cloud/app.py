@@ -31,6 +31,7 @@ from cloud import (
     people_api,
     people_portal,
     portal,
+    secret_rotation,
 )
 from cloud.analytics import api as analytics_api
 from cloud.analytics import portal as analytics_portal
@@ -64,6 +65,7 @@ from sync.codec import MAX_BODY_BYTES
 from sync.downlink import CONFIG_PATH, CONFIG_REPORT_PATH
 from sync.enrollment_file import signing_key_from_secret
 from sync.media import MEDIA_PATH
+from sync.rotation import ROTATE_PATH, SITE_STATUS_PATH
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 from webguard.headers import install_security_headers
 from webguard.login_throttle import LoginThrottle
@@ -127,6 +129,8 @@ def _add_routes(app: web.Application) -> None:
     router.add_post(SYNC_PATH, ingest.handle_sync_batch)
     router.add_post(ENROLL_PATH, enrollment.handle_enroll)
     router.add_get(HEALTH_PATH, ingest.handle_health)
+    router.add_post(ROTATE_PATH, secret_rotation.handle_rotate)
+    router.add_get(SITE_STATUS_PATH, secret_rotation.handle_site_status)
     router.add_get(f"{MEDIA_PATH}/{{media_id}}", media.handle_media_state)
     router.add_put(f"{MEDIA_PATH}/{{media_id}}", media.handle_media_chunk)
     router.add_get(CONFIG_PATH, configsync.handle_config_pull)

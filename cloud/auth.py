@@ -21,6 +21,7 @@ from cloud.sessions import SESSION_COOKIE, SESSIONS
 from cloud.tenancy import Principal
 from sync.downlink import CONFIG_PATH, CONFIG_REPORT_PATH
 from sync.media import MEDIA_PATH
+from sync.rotation import ROTATE_PATH, SITE_STATUS_PATH
 from sync.wire import ENROLL_PATH, HEALTH_PATH, SYNC_PATH
 from webguard.csrf import csrf_matches
 from webguard.login_throttle import KNOWN_CLIENT_COOKIE, KNOWN_CLIENT_MAX_AGE_S, LoginAttempt, LoginThrottle
@@ -38,11 +39,15 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Endpoints that never use the session cookie and so cannot be forged cross-site: boxes authenticate with
 # an HMAC (sync) or a one-time code (enroll); the login endpoints check a password (the HTML form also
 # carries its own double-submit token, the JSON one requires a JSON body, which needs a CORS preflight).
-CSRF_EXEMPT_PATHS = frozenset({SYNC_PATH, CONFIG_REPORT_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH})
+CSRF_EXEMPT_PATHS = frozenset(
+    {SYNC_PATH, CONFIG_REPORT_PATH, ROTATE_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH}
+)
 # One-time links (invitation, password reset): the unguessable token in the path authorises the form.
 SET_PASSWORD_PATH = "/set-password"
 CSRF_EXEMPT_PREFIXES = (SET_PASSWORD_PATH + "/",)
-MACHINE_PATHS = frozenset({SYNC_PATH, CONFIG_PATH, CONFIG_REPORT_PATH, ENROLL_PATH, HEALTH_PATH})
+MACHINE_PATHS = frozenset(
+    {SYNC_PATH, CONFIG_PATH, CONFIG_REPORT_PATH, ROTATE_PATH, SITE_STATUS_PATH, ENROLL_PATH, HEALTH_PATH}
+)
 # Media chunks (sync.media) are signed like batches: no session, no CSRF token.
 MACHINE_PREFIXES = (MEDIA_PATH + "/",)
 

@@ -34,7 +34,6 @@ from sync.signing import (
     SignatureError,
     request_target_bytes,
     sign,
-    verify,
 )
 
 log = logging.getLogger(__name__)
@@ -54,11 +53,11 @@ async def _authenticate(request: web.Request, signed: bytes) -> str:
     if site.revoked_at is not None:
         raise _Refused(error_response(403, "site_revoked", str(SiteRevoked(site_id, site.revoked_at))))
     try:
-        verify(site.secret, signed, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
+        key, _skew = site.verify(signed, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
     except SignatureError as err:
         log.warning("config request from site %s rejected: %s", site_id, err)
         raise _Refused(error_response(401, "bad_signature", str(err))) from err
-    return site.secret
+    return key  # the answer is signed with the key the box used (old or new during a rotation's grace)
 
 
 def _query_int(request: web.Request, name: str, default: int | None, high: int) -> int:

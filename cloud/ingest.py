@@ -253,25 +253,49 @@ class SiteCredentials(NamedTuple):
 
     secret: str
     revoked_at: datetime | None
+    previous_secret: str | None = None
+    previous_secret_until: datetime | None = None
+
+    def keys(self, now: datetime | None = None) -> list[str]:
+        """The secrets that verify now: the current one, and the replaced one within its grace window."""
+        if self.previous_secret and self.previous_secret_until and (now or utcnow()) < self.previous_secret_until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+    def verify(self, signed: bytes, timestamp: str | None, signature: str | None) -> tuple[str, float]:
+        """Check a request's signature against `keys()`; return the key that signed it and the clock skew.
+
+        Raises SignatureError (StaleTimestamp for a genuine but stale request) like `sync.signing.verify`.
+        """
+        keys = self.keys()
+        for key in keys:
+            try:
+                return key, verify(key, signed, timestamp, signature)
+            except StaleTimestamp:
+                raise
+            except SignatureError:
+                if key is keys[-1]:
+                    raise
+        raise SignatureError("no key")  # unreachable: keys() is never empty
 
 
 async def site_credentials(db: async_sessionmaker[AsyncSession], site_id: str) -> SiteCredentials | None:
-    """Return the secret and revocation of an enrolled site, or None (also for an id that is not printable ASCII).
+    """Return the secrets and revocation of an enrolled site, or None (also for an id that is not printable ASCII).
 
     From then on the current request acts for the site's tenant (`cloud.db.tenant_context.enter_tenant`).
     """
     # Printable ASCII only: a header that is not (read with surrogate escapes) must not reach the database.
     if not _SITE_ID.fullmatch(site_id):
         return None
+    columns = (Site.secret, Site.revoked_at, Site.previous_secret, Site.previous_secret_until, Site.tenant_id)
     with system_context():  # the box names its site, and so its tenant
         async with db() as session:
-            query = select(Site.secret, Site.revoked_at, Site.tenant_id).where(Site.id == site_id)
-            row = (await session.execute(query)).first()
+            row = (await session.execute(select(*columns).where(Site.id == site_id))).first()
     if row is None:
         return None
     # The rest of the request acts for the site's tenant (row-level security; cloud.db.tenant_context).
     enter_tenant(row.tenant_id)
-    return SiteCredentials(row.secret, row.revoked_at)
+    return SiteCredentials(row.secret, row.revoked_at, row.previous_secret, row.previous_secret_until)
 
 
 def _invalid_edits(batch: SyncBatch) -> list[RecordRejection]:
@@ -323,7 +347,7 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
     db = request.app[DB]
     try:
         # Before decoding: nothing from an unauthenticated body is parsed.
-        skew = verify(site.secret, body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
+        _key, skew = site.verify(body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
     except StaleTimestamp as err:
         # Signed by the site, but outside the window: an old capture replayed, or the site's clock is off.
         log.warning("sync batch from site %s rejected: %s", site_id, err)

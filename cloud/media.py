@@ -30,7 +30,7 @@ from cloud.permissions import machine
 from cloud.responses import error_response, json_model
 from sync.codec import describe
 from sync.media import MAX_CHUNK_BYTES, MEDIA_ID_PATTERN, MediaParams, MediaState, chunk_signing_bytes
-from sync.signing import SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from sync.signing import SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER, SignatureError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ async def _authenticate(request: web.Request, signed: bytes) -> str | web.Respon
     if site.revoked_at is not None:
         return error_response(403, "site_revoked", str(SiteRevoked(site_id, site.revoked_at)))
     try:
-        verify(site.secret, signed, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
+        site.verify(signed, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
     except SignatureError as err:
         log.warning("media request from site %s rejected: %s", site_id, err)
         return error_response(401, "bad_signature", str(err))

@@ -43,6 +43,7 @@ from edge.homeassistant.topics import BRIDGE_USERNAME, HaTopics, bridge_acl, hom
 from edge.inventory import InventoryReporter, inventory_of
 from edge.rules.actions import ActionPorts
 from edge.rules.service import RulesMqtt, RulesService
+from edge.secret_file import SecretFile
 from edge.service_notify import SystemdNotifier, Watchdog, watchdog_interval_s
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
@@ -71,6 +72,7 @@ from observability.version import software_version
 from sync.agent import SyncAgent
 from sync.media import MediaKind, media_name
 from sync.puller import ConfigPuller
+from sync.signing import SecretSource
 
 log = logging.getLogger(__name__)
 STAGE_TIMEOUT_S = 10.0
@@ -111,7 +113,7 @@ async def _sync(app: web.Application) -> AsyncIterator[None]:
     app[keys.THINNER] = thinner
     await thinner.start()
     agent: SyncAgent | None = None
-    secret = config.cloud.read_secret()
+    secret = sync_secret(config)
     if config.cloud.url and secret:
         agent = SyncAgent(
             app[keys.OUTBOX],
@@ -138,6 +140,14 @@ async def _sync(app: web.Application) -> AsyncIterator[None]:
     if agent is not None:
         await agent.stop(flush_timeout_s=STAGE_TIMEOUT_S)
     await thinner.stop()
+
+
+def sync_secret(config: EdgeConfig) -> SecretSource | None:
+    """The site secret: from the config, or its file re-read when it changes (rotation without a restart)."""
+    secret = config.cloud.read_secret()
+    if secret and config.cloud.secret is None and config.cloud.secret_file is not None:
+        return SecretFile(config.cloud.secret_file, secret)
+    return secret
 
 
 def build_directory(config: EdgeConfig) -> BrokerDirectory:
@@ -252,7 +262,7 @@ async def _config_pull(app: web.Application) -> AsyncIterator[None]:
     """Pull the cloud-managed site configuration (enrolled boxes only) and apply it through the access service."""
     config = app[keys.CONFIG]
     puller: ConfigPuller | None = None
-    secret = config.cloud.read_secret()
+    secret = sync_secret(config)
     if config.cloud.url and secret:
         access = app[keys.ACCESS]
 

@@ -359,6 +359,12 @@ def run_checks(config_path: Path, progress: Progress) -> list[Check]:
     results.append(check_database(config))
     results.extend(check_cloud(config, progress))
     results.append(check_systemd())
+    from provisioning.doctor_ops import check_backup_age, check_unit
+
+    results.append(check_unit(config_path))
+    backup = check_backup_age(config)
+    if backup is not None:
+        results.append(backup)
     return results
 
 

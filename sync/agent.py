@@ -32,7 +32,7 @@ from sync.backoff import Backoff
 from sync.codec import BatchTooLarge, encode_batch
 from sync.enrollment_file import CLAIM_HEADER
 from sync.media_uploader import MediaRejected, MediaSource, MediaUploader
-from sync.signing import SITE_HEADER, sign
+from sync.signing import SITE_HEADER, SecretSource, current_secret, sign
 from sync.wire import (
     HEALTH_PATH,
     SYNC_PATH,
@@ -138,7 +138,7 @@ class SyncAgent:
         *,
         cloud_url: str,
         site_id: str,
-        secret: str,
+        secret: SecretSource,
         batch_size: int = 500,
         interval_s: float = 2.0,
         max_backoff_s: float = 60.0,
@@ -326,7 +326,7 @@ class SyncAgent:
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
             SITE_HEADER: self._site_id,
-            **sign(self._secret, body),
+            **sign(current_secret(self._secret), body),
         }
         if self._claim is not None:
             headers[CLAIM_HEADER] = self._claim

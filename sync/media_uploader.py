@@ -18,7 +18,7 @@ import httpx
 from pydantic import ValidationError
 
 from sync.media import MAX_CHUNK_BYTES, MEDIA_PATH, MediaContentType, MediaKind, MediaState, chunk_signing_bytes
-from sync.signing import SITE_HEADER, sign
+from sync.signing import SITE_HEADER, SecretSource, current_secret, sign
 from sync.wire import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class MediaUploader:
         *,
         cloud_url: str,
         site_id: str,
-        secret: str,
+        secret: SecretSource,
         chunk_bytes: int = MAX_CHUNK_BYTES,
     ) -> None:
         self._source = source
@@ -123,7 +123,7 @@ class MediaUploader:
         return f"{MEDIA_PATH}/{upload.media_id}?{urlencode(query)}"
 
     def _headers(self, signed: bytes) -> dict[str, str]:
-        return {SITE_HEADER: self._site_id, **sign(self._secret, signed)}
+        return {SITE_HEADER: self._site_id, **sign(current_secret(self._secret), signed)}
 
     async def cloud_state(self, upload: MediaUpload) -> MediaState:
         """Ask the cloud how much of the file it holds."""

@@ -29,7 +29,16 @@ from pydantic import ValidationError
 
 from sync.backoff import Backoff
 from sync.downlink import CONFIG_PATH, CONFIG_REPORT_PATH, MAX_WAIT_S, ConfigReport, SiteConfigDocument
-from sync.signing import SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER, SignatureError, request_target_bytes, sign
+from sync.signing import (
+    SIGNATURE_HEADER,
+    SITE_HEADER,
+    TIMESTAMP_HEADER,
+    SecretSource,
+    SignatureError,
+    current_secret,
+    request_target_bytes,
+    sign,
+)
 from sync.signing import verify as verify_signature
 
 log = logging.getLogger(__name__)
@@ -68,7 +77,7 @@ class ConfigPuller:
         *,
         cloud_url: str,
         site_id: str,
-        secret: str,
+        secret: SecretSource,
         wait_s: int = 25,
         base_backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
@@ -182,7 +191,8 @@ class ConfigPuller:
 
     async def _poll(self, version: int) -> bytes | None:
         path = f"{CONFIG_PATH}?version={version}&wait={self._wait_s}"
-        headers = {SITE_HEADER: self._site_id, **sign(self._secret, request_target_bytes("GET", path))}
+        secret = current_secret(self._secret)  # the answer is signed with the key the request used
+        headers = {SITE_HEADER: self._site_id, **sign(secret, request_target_bytes("GET", path))}
         self.polls += 1
         response = await self._client.get(self._base + path, headers=headers)
         if response.status_code == 204:
@@ -192,7 +202,7 @@ class ConfigPuller:
         body = response.content
         try:
             verify_signature(
-                self._secret, body, response.headers.get(TIMESTAMP_HEADER), response.headers.get(SIGNATURE_HEADER)
+                secret, body, response.headers.get(TIMESTAMP_HEADER), response.headers.get(SIGNATURE_HEADER)
             )
         except SignatureError as err:
             self.bad_signatures += 1
@@ -201,7 +211,8 @@ class ConfigPuller:
 
     async def _report(self, report: ConfigReport) -> None:
         body = report.model_dump_json().encode()
-        headers = {"Content-Type": "application/json", SITE_HEADER: self._site_id, **sign(self._secret, body)}
+        signature = sign(current_secret(self._secret), body)
+        headers = {"Content-Type": "application/json", SITE_HEADER: self._site_id, **signature}
         response = await self._client.post(self._base + CONFIG_REPORT_PATH, content=body, headers=headers)
         if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
             # Refused for good (resending the same report cannot help): logged and dropped, polling goes on.

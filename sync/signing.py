@@ -9,11 +9,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 
 SITE_HEADER = "X-Outpost-Site"
 TIMESTAMP_HEADER = "X-Outpost-Timestamp"
 SIGNATURE_HEADER = "X-Outpost-Signature"
 MAX_CLOCK_SKEW_S = 300
+
+SecretSource = str | Callable[[], str]
+"""A site secret, or a function returning the current one (re-read after `outpost-provision rotate-secret`)."""
+
+
+def current_secret(source: SecretSource) -> str:
+    """The secret `source` holds now."""
+    return source if isinstance(source, str) else source()
 
 
 class SignatureError(Exception):

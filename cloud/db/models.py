@@ -149,6 +149,10 @@ class Site(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # Who revoked it: the admin's e-mail, or "cli:<name>" for the command line (kept if the user goes).
     revoked_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # Secret rotation (cloud/secret_rotation.py): the replaced secret still verifies until previous_secret_until.
+    previous_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class EnrollmentCode(Base):

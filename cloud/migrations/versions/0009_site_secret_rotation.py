@@ -1,0 +1,33 @@
+"""Site secret rotation: the replaced secret verifies until the end of its grace window.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TS = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.add_column("sites", sa.Column("previous_secret", sa.String(64), nullable=True))
+    op.add_column("sites", sa.Column("previous_secret_until", TS, nullable=True))
+    op.add_column("sites", sa.Column("secret_rotated_at", TS, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sites") as batch:
+        batch.drop_column("secret_rotated_at")
+        batch.drop_column("previous_secret_until")
+        batch.drop_column("previous_secret")
