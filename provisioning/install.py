@@ -27,6 +27,7 @@ Progress = Callable[[str], None]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UNIT_TEMPLATES = REPO_ROOT / "systemd"
 EDGE_UNIT = "outpost-edge.service"
+UNITS = (EDGE_UNIT, "outpost-backup.service", "outpost-backup.timer")
 BOX_VENV = Path("/opt/outpost/venv")
 BOX_CONFIG_DIR = Path("/etc/outpost")
 BOX_DATA_DIR = Path("/var/lib/outpost")
@@ -143,7 +144,7 @@ def render_unit(template: str, layout: Layout, venv_dir: Path) -> str:
     """The edge unit with this layout's paths (identical to the template on a real box with /opt/outpost/venv)."""
     text = template.replace(str(BOX_VENV), str(venv_dir))
     if layout.root != Path("/"):
-        for box_path in (BOX_CONFIG_DIR, BOX_DATA_DIR):
+        for box_path in (BOX_CONFIG_DIR, BOX_DATA_DIR, BOX_BACKUP_DIR):
             text = text.replace(f"{box_path}/", f"{layout.at(box_path)}/")
             text = text.replace(f"{box_path} ", f"{layout.at(box_path)} ")
             text = text.replace(f"{box_path}\n", f"{layout.at(box_path)}\n")
@@ -294,7 +295,11 @@ def install(
     if account is not None:
         os.chown(layout.config, account.pw_uid, account.pw_gid)
     progress("systemd units")
-    _write_if_changed(layout.unit, render_unit(template_path.read_text(), layout, venv_dir), 0o644, report, progress)
+    for name in UNITS:
+        template = units_dir / name
+        if template.is_file():
+            rendered = render_unit(template.read_text(), layout, venv_dir)
+            _write_if_changed(layout.unit.with_name(name), rendered, 0o644, report, progress)
     for rule, folder in (
         ("60-outpost-gpio.rules", "/etc/udev/rules.d"),
         ("50-outpost-mosquitto.rules", "/etc/polkit-1/rules.d"),

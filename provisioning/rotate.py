@@ -143,12 +143,18 @@ def rotate_secret(
 
 
 def _point_config_at(config_path: Path, secret_file: Path) -> bool:
-    """Make the config name `secret_file` (dropping an inline secret); True if it changed."""
+    """Make the config name `secret_file` (dropping an inline secret); True if it changed.
+
+    An offline enrollment's claim goes too: the cloud would take a claim whose derived secret is no longer the
+    site's for another box's (409 enrollment_used). The site was claimed already, or the rotation, signed with
+    the claimed secret, could not have been accepted.
+    """
     data: dict[str, Any] = tomllib.loads(config_path.read_text())
     cloud = data.setdefault("cloud", {})
-    if cloud.get("secret_file") == str(secret_file) and "secret" not in cloud:
+    if cloud.get("secret_file") == str(secret_file) and "secret" not in cloud and "enrollment_claim" not in cloud:
         return False
     cloud.pop("secret", None)
+    cloud.pop("enrollment_claim", None)
     cloud["secret_file"] = str(secret_file)
     _write_private(config_path, tomli_w.dumps(data), config_path)
     return True

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 UNITS = ROOT / "systemd"
 EDGE_UNIT = UNITS / "outpost-edge.service"
 CLOUD_UNIT = UNITS / "outpost-cloud.service"
+BACKUP_UNIT = UNITS / "outpost-backup.service"
+BACKUP_TIMER = UNITS / "outpost-backup.timer"
 HIDDEN_BY_PROTECT_HOME = (Path("/home"), Path("/root"), Path("/run/user"))
 
 
@@ -49,14 +51,14 @@ def test_systemd_analyze_verify_accepts_both_units(tmp_path: Path) -> None:
     root = tmp_path / "root"
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)
-    for unit in (EDGE_UNIT, CLOUD_UNIT):
+    for unit in (EDGE_UNIT, CLOUD_UNIT, BACKUP_UNIT, BACKUP_TIMER):
         shutil.copy(unit, root / "etc/systemd/system" / unit.name)
         for command in words(unit_values(unit), "ExecStart")[:1]:
             binary = root / command.lstrip("/")
             binary.parent.mkdir(parents=True, exist_ok=True)
             binary.write_text("#!/bin/sh\n")
             binary.chmod(0o755)
-    for unit in (EDGE_UNIT, CLOUD_UNIT):
+    for unit in (EDGE_UNIT, CLOUD_UNIT, BACKUP_UNIT, BACKUP_TIMER):
         result = subprocess.run(
             [analyze, "verify", "--man=no", f"--root={root}", f"/etc/systemd/system/{unit.name}"],
             capture_output=True,
@@ -153,3 +155,14 @@ def test_the_edge_unit_is_notify_with_a_watchdog_the_edge_feeds() -> None:
     assert edge["Restart"] == ["always"]  # a watchdog timeout is a failure: restarted
     source = (ROOT / "edge" / "service_notify.py").read_text()
     assert "WATCHDOG=1" in source and "READY=1" in (ROOT / "edge" / "app.py").read_text()
+
+
+def test_the_backup_timer_runs_the_backup_command_daily_into_the_doctor_checked_folder() -> None:
+    service = unit_values(BACKUP_UNIT)
+    (command,) = service["ExecStart"]
+    assert command.split()[:2] == ["/opt/outpost/venv/bin/outpost-provision", "backup"]
+    assert "--keep" in command and "/var/backups/outpost" in command
+    # The backup writes its stamp beside the database (doctor reads it) and the archive in the backup folder.
+    assert {"/var/backups/outpost", "/var/lib/outpost"} <= set(words(service, "ReadWritePaths"))
+    timer = unit_values(BACKUP_TIMER)
+    assert timer["OnCalendar"] == ["daily"] and timer["Persistent"] == ["true"]

@@ -27,7 +27,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sites") as batch:
-        batch.drop_column("secret_rotated_at")
-        batch.drop_column("previous_secret_until")
-        batch.drop_column("previous_secret")
+    # Not batch mode: rebuilding `sites` on SQLite (foreign_keys=ON) would cascade-delete its records.
+    # SQLite >= 3.35 drops a column in place.
+    op.drop_column("sites", "secret_rotated_at")
+    op.drop_column("sites", "previous_secret_until")
+    op.drop_column("sites", "previous_secret")
