@@ -39,9 +39,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Endpoints that never use the session cookie and so cannot be forged cross-site: boxes authenticate with
 # an HMAC (sync) or a one-time code (enroll); the login endpoints check a password (the HTML form also
 # carries its own double-submit token, the JSON one requires a JSON body, which needs a CORS preflight).
-CSRF_EXEMPT_PATHS = frozenset(
-    {SYNC_PATH, CONFIG_REPORT_PATH, ROTATE_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH}
-)
+CSRF_EXEMPT_PATHS = frozenset({SYNC_PATH, CONFIG_REPORT_PATH, ROTATE_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH})
 # One-time links (invitation, password reset): the unguessable token in the path authorises the form.
 SET_PASSWORD_PATH = "/set-password"
 CSRF_EXEMPT_PREFIXES = (SET_PASSWORD_PATH + "/",)

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from cloud.appkeys import DB
 from cloud.db.models import Site, utcnow
 from cloud.ingest import SiteCredentials, SiteRevoked, site_credentials
+from cloud.permissions import machine
 from cloud.responses import error_response, json_model
 from sync.codec import describe
 from sync.rotation import RotateSecretRequest, RotateSecretResponse, SiteKeyStatus
@@ -58,6 +59,7 @@ async def _drop_expired(request: web.Request, site_id: str, site: SiteCredential
         log.info("site %s: the secret replaced by the last rotation no longer verifies and was erased", site_id)
 
 
+@machine
 async def handle_rotate(request: web.Request) -> web.Response:
     """POST ROTATE_PATH: install the box's new secret; the current one verifies during the grace window."""
     body = await request.read()
@@ -111,6 +113,7 @@ async def handle_rotate(request: web.Request) -> web.Response:
     return json_model(RotateSecretResponse(site_id=site_id, rotated_at=now, previous_valid_until=until))
 
 
+@machine
 async def handle_site_status(request: web.Request) -> web.Response:
     """GET SITE_STATUS_PATH: which key signed, the rotation state and the last seq the cloud holds."""
     try:
