@@ -24,14 +24,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.config import EdgeConfig
-from edge.storage.backup import BackupError, online_copy
+from edge.storage.backup import BACKUP_STAMP, BackupError, online_copy
 from observability.scrape import TOKEN_FILE_NAME
 from observability.version import software_version
 
 FORMAT: Literal[1] = 1
 MANIFEST = "manifest.json"
-STAMP_FILE = "last-backup.json"
-"""Written in the data dir after each backup; `outpost-provision doctor` reports its age."""
+STAMP_FILE = BACKUP_STAMP
 
 Role = Literal["database", "config", "sync_secret", "pin_key", "console_key", "metrics_token"]
 Progress = Callable[[str], None]

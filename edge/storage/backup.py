@@ -7,13 +7,17 @@ writer changes a page it already copied), so the edge need not stop.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 PRE_UPGRADE_DIR = "backups"
+BACKUP_STAMP = "last-backup.json"
+"""Written in the data dir by `outpost-provision backup`; the console and `doctor` report it."""
 
 
 class BackupError(Exception):
@@ -74,3 +78,20 @@ def pre_upgrade_path(database: Path, schema_version: int, now: datetime | None =
     """Where the copy taken before migrating from `schema_version` goes: <data dir>/backups/."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return database.parent / PRE_UPGRADE_DIR / f"{database.stem}-schema{schema_version}-{stamp}.db"
+
+
+@dataclass(frozen=True)
+class LastBackup:
+    """The last `outpost-provision backup` of this box."""
+
+    at: datetime
+    archive: Path
+
+
+def last_backup(data_dir: Path) -> LastBackup | None:
+    """The last backup recorded in `data_dir`, or None when none was taken (or its record is unreadable)."""
+    try:
+        recorded = json.loads((data_dir / BACKUP_STAMP).read_text())
+        return LastBackup(datetime.fromisoformat(recorded["at"]), Path(recorded["archive"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

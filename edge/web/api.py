@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TypeVar
 
@@ -14,6 +15,7 @@ from edge.access.credentials import CredentialFormatError, CredentialInUse, Unkn
 from edge.access.people import DuressPinConflict, UnknownLevel
 from edge.access.service import DoorOffline, UnknownDoor, UnknownZone
 from edge.access.snapshot import CredentialSnapshot, SnapshotConflict, SnapshotRejected, applied_version
+from edge.storage.backup import LastBackup, last_backup
 from edge.vision.pipeline import CameraPipeline
 from edge.web.access_view import lockdowns_json, pin_lockouts_json
 from edge.web.auth import SESSION
@@ -40,6 +42,10 @@ def _error(code: str, status: int, detail: str = "") -> web.Response:
     return web.json_response({"error": code, "detail": detail}, status=status)
 
 
+def _last_backup_json(backup: LastBackup | None) -> dict[str, str] | None:
+    return None if backup is None else {"at": backup.at.isoformat(), "archive": backup.archive.name}
+
+
 async def status(request: web.Request) -> web.Response:
     """Site overview: doors, devices, cameras, sync and message counters."""
     app = request.app
@@ -49,6 +55,7 @@ async def status(request: web.Request) -> web.Response:
         {
             "site": app[keys.CONFIG].site.model_dump(),
             "software_version": software_version(),
+            "last_backup": _last_backup_json(await asyncio.to_thread(last_backup, app[keys.CONFIG].storage.data_dir)),
             "doors": [d.as_json() for d in state.doors.values()],
             "lockdowns": lockdowns_json(app[keys.ACCESS]),
             "zones": [{"id": z.id, "name": z.name, "passback": z.passback} for z in app[keys.CONFIG].zones],

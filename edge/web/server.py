@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from edge import keys
+from edge.storage.backup import last_backup
 from edge.web import api, homeassistant_view, live, rules_view, sync_view
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
@@ -138,6 +140,7 @@ async def dashboard(request: web.Request) -> dict[str, object]:
         "events": await request.app[keys.JOURNAL].recent(30),
         "sync": await sync_view.sync_status(request.app),
         "software_version": software_version(),
+        "last_backup": await asyncio.to_thread(last_backup, config.storage.data_dir),
         "home_assistant": homeassistant_view.home_assistant_status(request.app),
     }
 
