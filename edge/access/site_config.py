@@ -56,7 +56,7 @@ from edge.storage.schema import (
     person_local_edits,
     site_config,
 )
-from sync.downlink import ConfigPerson, SiteConfigDocument
+from sync.downlink import ConfigPerson, PlanLimits, SiteConfigDocument
 from sync.policy import AccessLevel, DoorPolicy, HolidayCalendar, Schedule
 from sync.puller import ConfigOutcome
 
@@ -76,11 +76,19 @@ class SitePolicy(BaseModel):
     schedules: dict[str, Schedule] = Field(default_factory=dict)
     holidays: dict[str, HolidayCalendar] = Field(default_factory=dict)
     doors: dict[str, DoorPolicy] = Field(default_factory=dict)
+    # The plan's per-site allowances (billing): kept to show going over on the console; enforces nothing.
+    limits: PlanLimits | None = Field(default=None)
 
     @classmethod
     def of(cls, doc: SiteConfigDocument) -> SitePolicy:
         """The policy part of `doc`."""
-        return cls(access_levels=doc.access_levels, schedules=doc.schedules, holidays=doc.holidays, doors=doc.doors)
+        return cls(
+            access_levels=doc.access_levels,
+            schedules=doc.schedules,
+            holidays=doc.holidays,
+            doors=doc.doors,
+            limits=doc.limits,
+        )
 
 
 def effective_config(config: EdgeConfig, policy: SitePolicy) -> EdgeConfig:

@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge import keys
+from edge.access.site_config import stored_policy
 from sync.agent import CLOCK_SKEW_WARN_S
 from sync.wire import MAX_SEQ
 
@@ -64,8 +65,27 @@ async def sync_status(app: web.Application) -> dict[str, Any] | None:
             for q in quarantined
         ],
         "config": _config_pull(app),
+        "plan": await _plan_limits(app),
         # Enrolled from a file and the cloud has accepted no batch yet (docs/SYNC.md, Offline enrollment).
         "enrollment_claim_pending": agent.claim_pending,
+    }
+
+
+async def _plan_limits(app: web.Application) -> dict[str, Any] | None:
+    """The plan allowances per site from the last applied HQ document, beside what this box has configured."""
+    _, policy = await stored_policy(app[keys.DATABASE])
+    if policy is None or policy.limits is None:
+        return None
+    config = app[keys.CONFIG]
+    limits = policy.limits
+    have = {"cameras": len(config.cameras), "doors": len(config.doors), "devices": len(config.devices)}
+    allowed = {"cameras": limits.cameras, "doors": limits.doors, "devices": limits.devices}
+    return {
+        "plan": limits.plan,
+        "overage_policy": limits.overage_policy,
+        "items": [
+            {"item": k, "configured": have[k], "included": allowed[k], "over": have[k] > allowed[k]} for k in have
+        ],
     }
 
 

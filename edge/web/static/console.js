@@ -226,7 +226,7 @@ function renderSync(sync) {
   fact("oldest", sync.oldest_pending_at ? ago(sync.oldest_pending_at) : "—");
   fact("last_success", ago(sync.last_success));
   fact("last_error", sync.last_error ? `${sync.last_error} (${ago(sync.last_error_at)}, attempt ${sync.failures})` : "—");
-  renderConfigPull(sync.config);
+  renderConfigPull(sync.config, sync.plan);
   renderEnrollment(sync);
   const box = document.getElementById("sync-quarantine");
   box.hidden = sync.quarantined_count === 0;
@@ -253,13 +253,28 @@ function renderEnrollment(sync) {
 }
 
 // The configuration HQ manages: the version in force here and how the last pull went.
-function renderConfigPull(config) {
+function renderConfigPull(config, plan) {
   const line = document.getElementById("sync-config");
   if (!line) return;
   if (!config) { line.textContent = ""; return; }
   let text = `Configuration from HQ: ${config.version ? `version ${config.version}` : "none yet"}`;
   if (config.refused_version) text += `; version ${config.refused_version} refused: ${config.last_refusal}`;
   text += config.last_error ? `; pulling fails: ${config.last_error}` : `; last pull ${ago(config.last_success)}`;
+  line.textContent = text;
+  renderPlan(plan);
+}
+
+// The plan's per-site allowances (from HQ's document) against what this box has configured.
+function renderPlan(plan) {
+  const line = document.getElementById("sync-plan");
+  if (!line) return;
+  if (!plan) { line.textContent = ""; return; }
+  const items = plan.items.map((i) => `${i.item} ${i.configured}/${i.included}${i.over ? " (over)" : ""}`);
+  const over = plan.items.filter((i) => i.over).map((i) => i.item);
+  let text = `Plan ${plan.plan}: ${items.join(", ")}`;
+  if (over.length) {
+    text += plan.overage_policy === "bill" ? ` - extra ${over.join(", ")} are billed as overage` : ` - over the plan's ${over.join(", ")} allowance`;
+  }
   line.textContent = text;
 }
 
