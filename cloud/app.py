@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud import (
+    admin_api,
     admin_portal,
     api,
     configsync,
@@ -163,6 +164,7 @@ def _add_routes(app: web.Application) -> None:
     analytics_portal.add_routes(router)
     billing_portal.add_routes(router)
     admin_portal.add_routes(router)  # users, API keys, audit log; one-time password links
+    admin_api.add_routes(router)  # GET /api/v1/audit
 
 
 def build_app(config: CloudConfig) -> web.Application:

@@ -39,12 +39,23 @@ M = TypeVar("M", bound=BaseModel)
 Edit = Callable[[AsyncSession, str], Awaitable[set[str]]]
 
 
+class OutsideSiteLimit(Exception):
+    """The edit affects a site the user is not limited to."""
+
+
 async def run_edit(request: web.Request, edit: Edit) -> web.Response | None:
-    """Run an admin's edit in one transaction, wake the affected sites; an error response, or None when done."""
+    """Run an admin's edit in one transaction, wake the affected sites; an error response, or None when done.
+
+    A user limited to some sites may only make edits that affect none but those (the edit is rolled back).
+    """
     principal = require_permission(request, "people.write")
     try:
         async with request.app[DB].begin() as session:
             bumped = await edit(session, principal.tenant_id)
+            if principal.site_ids is not None and not bumped <= principal.site_ids:
+                raise OutsideSiteLimit()
+    except OutsideSiteLimit:
+        return error_response(404, "not_found", "this edit affects sites you do not have")
     except SiteNotFound as err:
         return error_response(404, "not_found", f"no such site: {err}")
     except people.PersonNotFound:

@@ -312,3 +312,65 @@ async def test_audit_log_pages(cloud: RunningCloud, http: httpx.AsyncClient, ten
 
     assert first.text.count("data-action=") == 50 and "page 1 of 2" in first.text
     assert second.text.count("data-action=") == 5 and 'rel="prev"' in second.text
+
+
+async def test_an_integration_reads_the_audit_log_with_an_api_key(
+    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture
+) -> None:
+    csrf = await _owner_portal(http, tenant)
+    tokens = {}
+    for name, permission in (("siem", "audit.read"), ("dashboard", "sites.read")):
+        created = await http.post(
+            "/portal/api-keys",
+            data={"csrf_token": csrf, "name": name, "permissions": [permission], "all_sites": "1"},
+        )
+        match = re.search(r'data-testid="new-key"[^>]*>(opk_[^<]+)<', created.text)
+        assert match
+        tokens[name] = match.group(1)
+
+    siem = await http.get("/api/v1/audit", headers={"Authorization": f"Bearer {tokens['siem']}"})
+    denied = await http.get("/api/v1/audit", headers={"Authorization": f"Bearer {tokens['dashboard']}"})
+    bad = await http.get("/api/v1/audit", params={"page": "0"}, headers={"Authorization": f"Bearer {tokens['siem']}"})
+
+    assert siem.status_code == 200
+    body = siem.json()
+    assert [e["action"] for e in body["entries"]] == ["apikey.create", "apikey.create"]
+    assert body["entries"][0]["target"] == "dashboard" and body["entries"][0]["actor"] == tenant.admin_email
+    assert denied.status_code == 403 and bad.status_code == 400
+
+
+async def test_a_site_limited_user_edits_only_what_affects_their_sites(
+    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
+) -> None:
+    owner_csrf = await login(http, tenant.admin_email)
+    code = await http.post(
+        "/api/v1/enrollment-codes", json={"site_name": "Depot"}, headers={"X-CSRF-Token": owner_csrf}
+    )
+    depot = await enroll(http, code.json()["code"], hostname="box-2")
+    both = await http.post(
+        "/api/v1/people",
+        json={"name": "Ada", "sites": [site.site_id, depot.site_id]},
+        headers={"X-CSRF-Token": owner_csrf},
+    )
+    user = await create_user(cloud.db, tenant.tenant_id, "local@acme.example", PASSWORD, role="security")
+    portal = await _owner_portal(http, tenant)
+    limited = await http.post(
+        f"/portal/users/{user.id}", data={"csrf_token": portal, "role": "security", "sites": depot.site_id}
+    )
+    assert limited.status_code == 303
+
+    async with httpx.AsyncClient(base_url=cloud.url) as local:
+        csrf = await login(local, "local@acme.example")
+        headers = {"X-CSRF-Token": csrf}
+        mine = await local.post("/api/v1/people", json={"name": "Bo", "sites": [depot.site_id]}, headers=headers)
+        theirs = await local.post("/api/v1/people", json={"name": "Cy", "sites": [site.site_id]}, headers=headers)
+        shared = await local.delete(f"/api/v1/people/{both.json()['id']}", headers=headers)
+        policy = await local.put(
+            f"/api/v1/sites/{site.site_id}/policy/access-levels/x", json={"name": "x", "doors": ["front"]}, headers=headers
+        )
+        read = await local.get(f"/api/v1/sites/{site.site_id}/policy")
+
+    assert mine.status_code == 201
+    assert (theirs.status_code, shared.status_code, policy.status_code, read.status_code) == (404, 404, 404, 404)
+    names = {p["name"] for p in (await http.get("/api/v1/people")).json()["people"] if not p.get("removed_at")}
+    assert names == {"Ada", "Bo"}
