@@ -366,7 +366,9 @@ async def test_a_site_limited_user_edits_only_what_affects_their_sites(
         theirs = await local.post("/api/v1/people", json={"name": "Cy", "sites": [site.site_id]}, headers=headers)
         shared = await local.delete(f"/api/v1/people/{both.json()['id']}", headers=headers)
         policy = await local.put(
-            f"/api/v1/sites/{site.site_id}/policy/access-levels/x", json={"name": "x", "doors": ["front"]}, headers=headers
+            f"/api/v1/sites/{site.site_id}/policy/access-levels/x",
+            json={"name": "x", "doors": ["front"]},
+            headers=headers,
         )
         read = await local.get(f"/api/v1/sites/{site.site_id}/policy")
 
