@@ -21,6 +21,7 @@ from sync.rules import Rule
 
 JSON_FIELDS = ("trigger", "conditions", "actions")
 HISTORY_SHOWN = 50
+RESERVED_IDS = frozenset({"new", "save", "dry-run"})  # /rules/<these> are console pages
 HITS_SHOWN = 200
 NEW_RULE: dict[str, Any] = {
     "id": "",
@@ -251,7 +252,9 @@ async def submit_rule(request: web.Request) -> web.StreamResponse:
         except ValidationError as err:
             errors = field_errors(err, form.mode)
     service = request.app[keys.RULES]
-    if rule is not None:
+    if rule is not None and rule.id in RESERVED_IDS:
+        errors = {"document" if form.mode == "json" else "id": [f"id: {rule.id!r} names a console page; pick another"]}
+    elif rule is not None:
         try:
             service.check(rule)
         except RuleRejected as rejected:
