@@ -376,3 +376,41 @@ async def test_a_site_limited_user_edits_only_what_affects_their_sites(
     assert (theirs.status_code, shared.status_code, policy.status_code, read.status_code) == (404, 404, 404, 404)
     names = {p["name"] for p in (await http.get("/api/v1/people")).json()["people"] if not p.get("removed_at")}
     assert names == {"Ada", "Bo"}
+
+
+async def test_an_expired_link_or_one_for_a_disabled_user_sets_nothing(
+    cloud: RunningCloud, http: httpx.AsyncClient, tenant: TenantFixture
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from cloud.db.models import UserToken, utcnow
+    from cloud.db.tenant_context import system_context
+    from cloud.users import token_hash
+
+    csrf = await _owner_portal(http, tenant)
+    links = []
+    for email in ("late@acme.example", "gone@acme.example"):
+        invited = await http.post(
+            "/portal/users/invite", data={"csrf_token": csrf, "email": email, "role": "viewer", "all_sites": "1"}
+        )
+        links.append(_link(invited.text))
+    with system_context():
+        async with cloud.db.begin() as session:
+            await session.execute(
+                update(UserToken)
+                .where(UserToken.token_hash == token_hash(links[0].split("/")[-1]))
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+    gone = await _user_id(cloud, "gone@acme.example")
+    assert (await http.post(f"/portal/users/{gone}/disable", data={"csrf_token": csrf})).status_code == 303
+
+    async with httpx.AsyncClient(base_url=cloud.url) as anonymous:
+        for link in links:
+            assert (await anonymous.get(link)).status_code == 404
+            posted = await anonymous.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+            assert posted.status_code == 404
+        for email in ("late@acme.example", "gone@acme.example"):
+            refused = await anonymous.post("/api/v1/login", json={"email": email, "password": NEW_PASSWORD})
+            assert refused.status_code == 401
