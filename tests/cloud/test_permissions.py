@@ -75,3 +75,51 @@ async def test_each_role_gets_exactly_what_the_table_says(
                 denied = response.status_code == 403
                 assert denied != allowed, f"{role} {method} {path} ({permission}): {response.status_code}"
                 assert response.status_code < 500, f"{role} {method} {path}: {response.status_code}"
+
+
+async def test_the_roles_revision_makes_each_tenants_first_admin_its_owner_and_downgrades(db_url: str) -> None:
+    from sqlalchemy import text
+
+    from cloud.db.engine import create_engine
+    from cloud.db.migrate import downgrade, upgrade
+
+    await upgrade(db_url, "0010")
+    engine = create_engine(db_url)
+    users = [
+        (1, "t1", "first@acme.example", "admin"),
+        (2, "t1", "second@acme.example", "admin"),
+        (3, "t1", "view@acme.example", "viewer"),
+        (4, "t2", "view@globex.example", "viewer"),
+        (5, "t2", "boss@globex.example", "admin"),
+    ]
+    try:
+        async with engine.begin() as conn:
+            for tenant, name in (("t1", "Acme"), ("t2", "Globex")):
+                await conn.execute(
+                    text("INSERT INTO tenants (id, name, created_at) VALUES (:t, :n, '2026-01-01')"),
+                    {"t": tenant, "n": name},
+                )
+            for user_id, tenant, email, role in users:
+                await conn.execute(
+                    text(
+                        "INSERT INTO users (id, tenant_id, email, password_hash, role, created_at) "
+                        "VALUES (:i, :t, :e, 'x', :r, '2026-01-01')"
+                    ),
+                    {"i": user_id, "t": tenant, "e": email, "r": role},
+                )
+    finally:
+        await engine.dispose()
+
+    async def roles() -> dict[int, str]:
+        engine = create_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                return {row.id: row.role for row in await conn.execute(text("SELECT id, role FROM users"))}
+        finally:
+            await engine.dispose()
+
+    await upgrade(db_url, "0011")
+    assert await roles() == {1: "owner", 2: "admin", 3: "viewer", 4: "viewer", 5: "owner"}
+
+    await downgrade(db_url, "0010")
+    assert await roles() == {1: "admin", 2: "admin", 3: "viewer", 4: "viewer", 5: "admin"}
