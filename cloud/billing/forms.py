@@ -36,6 +36,25 @@ class StartForm(BillingForm):
         return parse_amount(self.tax_rate or "0", "EUR")
 
 
+class TaxForm(BillingForm):
+    """Change the tenant's tax rate (invoices drafted from now on)."""
+
+    tax_rate: str = Field(max_length=8, description="Tax rate in percent, e.g. 20 or 7.5")
+
+    @field_validator("tax_rate")
+    @classmethod
+    def _percent(cls, value: str) -> str:
+        rate = parse_amount(value or "0", "EUR")
+        if not 0 <= rate <= 10_000:
+            raise ValueError("a tax rate is between 0 and 100 %")
+        return value
+
+    @property
+    def tax_rate_bp(self) -> int:
+        """The tax rate in basis points."""
+        return parse_amount(self.tax_rate or "0", "EUR")
+
+
 class PlanForm(BillingForm):
     """Preview or make a plan change."""
 

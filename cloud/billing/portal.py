@@ -19,7 +19,7 @@ from cloud.appkeys import DB
 from cloud.billing import documents, subscriptions, views
 from cloud.billing.access import require_money
 from cloud.billing.exports import invoice_csv, invoice_pdf, invoice_title
-from cloud.billing.forms import CreditNoteForm, PlanForm, StartForm
+from cloud.billing.forms import CreditNoteForm, PlanForm, StartForm, TaxForm
 from cloud.billing.models import Plan, Subscription
 from cloud.billing.money import format_amount, format_money, format_rate, parse_amount
 from cloud.billing.subscriptions import BillingError, ChangePreview
@@ -142,6 +142,24 @@ async def handle_change(request: web.Request) -> web.Response:
     except BillingError as err:
         return await _plan_page(request, principal, error=str(err), status=409)
     request.app[NOTIFIER].notify(bumped)  # the sites' long-polls answer with the new plan limits
+    return _see_other(BILLING_PATH)
+
+
+@requires("billing.write")
+async def handle_tax(request: web.Request) -> web.Response:
+    """POST /portal/billing/tax: the tenant's tax rate for invoices drafted from now on (drafts keep theirs)."""
+    principal = require_money(request)
+    try:
+        form = await _form(request, TaxForm)
+        async with request.app[DB].begin() as session:
+            account = await subscriptions.account_of(session, principal.tenant_id)
+            if account is None:
+                raise BillingError("this tenant has no billing account yet: subscribe first")
+            account.tax_rate_bp = form.tax_rate_bp
+    except ValidationError as err:
+        return await _plan_page(request, principal, error=_form_error(err), status=400)
+    except BillingError as err:
+        return await _plan_page(request, principal, error=str(err), status=409)
     return _see_other(BILLING_PATH)
 
 
@@ -511,6 +529,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post(f"{BILLING_PATH}/preview", handle_preview)
     router.add_post(f"{BILLING_PATH}/plan", handle_change)
     router.add_post(f"{BILLING_PATH}/cancel", handle_cancel)
+    router.add_post(f"{BILLING_PATH}/tax", handle_tax)
     router.add_post(f"{BILLING_PATH}/reactivate", handle_reactivate)
     router.add_get(f"{BILLING_PATH}/usage", handle_usage_page)
     router.add_get(f"{BILLING_PATH}/invoices", handle_invoices_page)

@@ -76,6 +76,11 @@ async def test_viewers_get_403_and_admins_get_pdf_csv_and_json(
     page = await http.get("/portal/billing")
     bad = await http.post("/portal/billing/preview", data={"csrf_token": portal_csrf(page.text), "plan_id": "x"})
     assert bad.status_code == 400 and "plan_id" in bad.text
+    taxed = await http.post("/portal/billing/tax", data={"csrf_token": portal_csrf(page.text), "tax_rate": "7.5"})
+    assert taxed.status_code == 303
+    assert (await http.get("/api/v1/billing/subscription")).json()["tax_rate_bp"] == 750
+    refused = await http.post("/portal/billing/tax", data={"csrf_token": portal_csrf(page.text), "tax_rate": "150"})
+    assert refused.status_code == 400 and "between 0 and 100" in refused.text
 
 
 @pytest.mark.browser
