@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Select, Table, case, func, select, update
+from sqlalchemy import ColumnElement, Select, Table, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import ConfigConflict, Person, Record, Site, SitePolicy, SiteSyncState, utcnow
@@ -222,6 +222,22 @@ class TenantScope:
         return await pending_offline_sites(self.session, self.principal.tenant_id)
 
 
-def tenant_rows(table: Table, tenant_id: str) -> Select[Any]:
-    """Return a query of the rows of an analytics table (`cloud.db.analytics_models`) that `tenant_id` owns."""
-    return select(table).where(table.c.tenant_id == tenant_id)
+def owned(table: Table, principal: Principal) -> list[ColumnElement[bool]]:
+    """Conditions on an analytics table's rows: the principal's tenant, and its sites if it is limited to some."""
+    conditions = [table.c.tenant_id == principal.tenant_id]
+    if principal.site_ids is not None:
+        conditions.append(table.c.site_id.in_(sorted(principal.site_ids)))
+    return conditions
+
+
+def owned_sites(principal: Principal) -> list[ColumnElement[bool]]:
+    """Conditions on `sites` rows: the principal's tenant, and its sites if it is limited to some."""
+    conditions = [Site.tenant_id == principal.tenant_id]
+    if principal.site_ids is not None:
+        conditions.append(Site.id.in_(sorted(principal.site_ids)))
+    return conditions
+
+
+def principal_rows(table: Table, principal: Principal) -> Select[Any]:
+    """Return a query of the rows of an analytics table the principal may see (`owned`)."""
+    return select(table).where(*owned(table, principal))

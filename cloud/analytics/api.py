@@ -106,7 +106,7 @@ async def _series(request: web.Request, scopes: Sequence[str], metrics: Sequence
     scope = _scope(query, scopes)
     async with request.app[DB]() as session:
         win = queries.window(query, await _site(session, principal, query.site))
-        return query, await queries.series(session, principal.tenant_id, win, query.granularity, scope, metrics)
+        return query, await queries.series(session, principal, win, query.granularity, scope, metrics)
 
 
 @requires("analytics.read")
@@ -126,8 +126,8 @@ async def _totals(request: web.Request, scopes: Sequence[str], metrics: Sequence
     table = _table(query, ("series", "totals"))
     async with request.app[DB]() as session:
         win = queries.window(query, await _site(session, principal, query.site))
-        series = await queries.series(session, principal.tenant_id, win, query.granularity, scope, metrics)
-        totals = await queries.totals(session, principal.tenant_id, win, scope, metrics)
+        series = await queries.series(session, principal, win, query.granularity, scope, metrics)
+        totals = await queries.totals(session, principal, win, scope, metrics)
     if query.format == "csv":
         if table == "totals":
             return csv_response(totals, Total, f"{name}-totals")
@@ -158,8 +158,8 @@ async def handle_access(request: web.Request) -> web.Response:
     table = _table(query, ("series", "credentials", "doors"))
     async with request.app[DB]() as session:
         win = queries.window(query, await _site(session, principal, query.site))
-        series = await queries.series(session, principal.tenant_id, win, query.granularity, "door", ACCESS_METRICS)
-        credentials, doors = await queries.top_denied(session, principal.tenant_id, win)
+        series = await queries.series(session, principal, win, query.granularity, "door", ACCESS_METRICS)
+        credentials, doors = await queries.top_denied(session, principal, win)
     if query.format == "csv":
         if table == "series":
             return csv_response(series.points, Point, "access")
@@ -175,7 +175,7 @@ async def handle_alarms(request: web.Request) -> web.Response:
     query = parse_range(request)
     async with request.app[DB]() as session:
         win = queries.window(query, await _site(session, principal, query.site))
-        out = await queries.alarms(session, principal.tenant_id, win)
+        out = await queries.alarms(session, principal, win)
     if query.format == "csv":
         return csv_response(out.open, AlarmOut, "open-alarms")
     return json_model(out)
@@ -196,9 +196,7 @@ async def handle_acknowledge(request: web.Request) -> web.Response:
         return error_response(404, "not_found", "no such alarm")
     async with request.app[DB].begin() as session:
         await _site(session, principal, request.match_info["site_id"])
-        out = await queries.acknowledge(
-            session, principal.tenant_id, request.match_info["site_id"], alarm_id, principal.email
-        )
+        out = await queries.acknowledge(session, principal, request.match_info["site_id"], alarm_id, principal.email)
     if out is None:
         return error_response(404, "not_found", "no such alarm")
     return json_model(out)
@@ -211,7 +209,7 @@ async def handle_devices(request: web.Request) -> web.Response:
     principal = require_principal(request)
     query = parse_range(request)
     async with request.app[DB]() as session:
-        out = await queries.devices(session, principal.tenant_id, await _site(session, principal, query.site))
+        out = await queries.devices(session, principal, await _site(session, principal, query.site))
     if query.format == "csv":
         return csv_response(out.devices, DeviceOut, "devices")
     return json_model(out)
@@ -232,7 +230,7 @@ async def handle_overview(request: web.Request) -> web.Response:
     principal = require_principal(request)
     query = parse_overview(request)
     async with request.app[DB]() as session:
-        out = await queries.overview(session, principal.tenant_id, query)
+        out = await queries.overview(session, principal, query)
     if query.format == "csv":
         return csv_response(out.sites, SiteHealthOut, "sites")
     return json_model(out)

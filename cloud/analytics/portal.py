@@ -115,7 +115,7 @@ async def handle_overview_page(request: web.Request) -> web.Response:
     else:
         error = ""
     async with request.app[DB]() as session:
-        out = await queries.overview(session, principal.tenant_id, query)
+        out = await queries.overview(session, principal, query)
     pages = max(1, -(-out.total // query.per_page))
 
     def link(**changes: Any) -> str:
@@ -140,13 +140,13 @@ async def handle_site_page(request: web.Request) -> web.Response:
             site = await TenantScope(session, principal).site(request.match_info["site_id"])
         except SiteNotFound as err:
             raise web.HTTPNotFound(text="no such site") from err
-        health = await queries.overview(session, principal.tenant_id, OverviewQuery(), site_id=site.id)
+        health = await queries.overview(session, principal, OverviewQuery(), site_id=site.id)
         win = queries.window(RangeQuery(site=site.id), site)
-        devices = await queries.devices(session, principal.tenant_id, site)
-        alarms = await queries.alarms(session, principal.tenant_id, win)
-        occupancy = await queries.occupancy_now(session, principal.tenant_id, site.id)
-        credentials, doors = await queries.top_denied(session, principal.tenant_id, win)
-        detections = await queries.totals(session, principal.tenant_id, win, "camera", ("objects.",))
+        devices = await queries.devices(session, principal, site)
+        alarms = await queries.alarms(session, principal, win)
+        occupancy = await queries.occupancy_now(session, principal, site.id)
+        credentials, doors = await queries.top_denied(session, principal, win)
+        detections = await queries.totals(session, principal, win, "camera", ("objects.",))
     context = {
         "site": site,
         "health": health.sites[0],
@@ -189,7 +189,7 @@ async def handle_analytics_page(request: web.Request) -> web.Response:
             except SiteNotFound:
                 query, error = RangeQuery(), "no such site"
         win = queries.window(query, site)
-        series = await queries.series(session, principal.tenant_id, win, query.granularity, view.scope, _metrics(view))
+        series = await queries.series(session, principal, win, query.granularity, view.scope, _metrics(view))
         other = None
         if compare is not None:
             span = win.end_day - win.start_day
@@ -199,9 +199,7 @@ async def handle_analytics_page(request: web.Request) -> web.Response:
             other_win = queries.window(other_query, site)
             other = (
                 other_win,
-                await queries.series(
-                    session, principal.tenant_id, other_win, query.granularity, view.scope, _metrics(view)
-                ),
+                await queries.series(session, principal, other_win, query.granularity, view.scope, _metrics(view)),
             )
     starts = _starts(win, query.granularity)
     lines: list[tuple[str, str, Sequence[float | None], bool]] = []
@@ -244,7 +242,7 @@ async def handle_alarms_page(request: web.Request) -> web.Response:
     """GET /portal/alarms: open alarms across sites (acknowledge), mean time to acknowledge this week."""
     principal = require_principal(request)
     async with request.app[DB]() as session:
-        out = await queries.alarms(session, principal.tenant_id, queries.window(RangeQuery(), None))
+        out = await queries.alarms(session, principal, queries.window(RangeQuery(), None))
     return _page(request, "hq_alarms.html", {"alarms": out})
 
 
@@ -260,7 +258,7 @@ async def handle_acknowledge_form(request: web.Request) -> web.Response:
             raise web.HTTPNotFound(text="no such alarm") from err
         acked = None
         if alarm_id is not None:
-            acked = await queries.acknowledge(session, principal.tenant_id, site.id, alarm_id, principal.email)
+            acked = await queries.acknowledge(session, principal, site.id, alarm_id, principal.email)
     if acked is None:
         raise web.HTTPNotFound(text="no such alarm")
     return web.Response(status=303, headers={"Location": f"{BASE}/alarms"})

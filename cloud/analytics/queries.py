@@ -31,7 +31,7 @@ from cloud.analytics.api_models import (
 from cloud.analytics.buckets import buckets_for
 from cloud.analytics.facts import ALARMS, DAILY, DEVICES, HOURLY, OCCUPANCY, WATERMARK
 from cloud.db.models import Site, SiteSyncState, utcnow
-from cloud.tenancy import tenant_rows
+from cloud.tenancy import Principal, owned, owned_sites, principal_rows
 
 DEFAULT_DAYS = 7
 BATTERY_LOW_BELOW = 20.0
@@ -75,9 +75,9 @@ def _metrics(column: Any, metrics: Sequence[str]) -> ColumnElement[bool]:
     return or_(*terms)
 
 
-async def watermark(session: AsyncSession, tenant_id: str, site_id: str | None) -> datetime | None:
+async def watermark(session: AsyncSession, who: Principal, site_id: str | None) -> datetime | None:
     """The site's "complete up to" (or the earliest of the tenant's sites)."""
-    query = select(WATERMARK.c.complete_up_to).where(WATERMARK.c.tenant_id == tenant_id)
+    query = select(WATERMARK.c.complete_up_to).where(*owned(WATERMARK, who))
     if site_id is not None:
         query = query.where(WATERMARK.c.site_id == site_id)
     value: datetime | None = await session.scalar(query.order_by(WATERMARK.c.complete_up_to).limit(1))
@@ -105,16 +105,16 @@ def _point(row: Any, bucket: datetime, local: str, end: datetime, mark: datetime
 
 
 async def series(
-    session: AsyncSession, tenant_id: str, win: Window, granularity: str, scope: str, metrics: Sequence[str]
+    session: AsyncSession, who: Principal, win: Window, granularity: str, scope: str, metrics: Sequence[str]
 ) -> SeriesOut:
     """Buckets of `metrics` for `scope`: one site's per scope id, or the tenant's totals per local day."""
     site_id = win.site.id if win.site is not None else None
-    mark = await watermark(session, tenant_id, site_id)
+    mark = await watermark(session, who, site_id)
     points: list[Point] = []
     if win.site is not None and granularity == "hour":
         tz = buckets_for(win.site.timezone).tz
         query = (
-            tenant_rows(HOURLY, tenant_id)
+            principal_rows(HOURLY, who)
             .where(HOURLY.c.site_id == win.site.id, HOURLY.c.scope == scope, _metrics(HOURLY.c.metric, metrics))
             .where(HOURLY.c.bucket >= win.start, HOURLY.c.bucket < win.end)
             .order_by(HOURLY.c.bucket, HOURLY.c.scope_id, HOURLY.c.metric)
@@ -126,7 +126,7 @@ async def series(
     elif win.site is not None:
         buckets = buckets_for(win.site.timezone)
         query = (
-            tenant_rows(DAILY, tenant_id)
+            principal_rows(DAILY, who)
             .where(DAILY.c.site_id == win.site.id, DAILY.c.scope == scope, _metrics(DAILY.c.metric, metrics))
             .where(DAILY.c.day >= win.start_day, DAILY.c.day <= win.end_day)
             .order_by(DAILY.c.day, DAILY.c.scope_id, DAILY.c.metric)
@@ -146,7 +146,7 @@ async def series(
                 func.max(DAILY.c.peak).label("peak"),
                 func.min(DAILY.c.low).label("low"),
             )
-            .where(DAILY.c.tenant_id == tenant_id, DAILY.c.scope == scope, _metrics(DAILY.c.metric, metrics))
+            .where(*owned(DAILY, who), DAILY.c.scope == scope, _metrics(DAILY.c.metric, metrics))
             .where(DAILY.c.day >= win.start_day, DAILY.c.day <= win.end_day)
             .group_by(DAILY.c.day, DAILY.c.metric)
             .order_by(DAILY.c.day, DAILY.c.metric)
@@ -176,14 +176,14 @@ class _Totals:
     low: float | None
 
 
-def _daily_in(win: Window, tenant_id: str) -> Any:
-    query = tenant_rows(DAILY, tenant_id).where(DAILY.c.day >= win.start_day, DAILY.c.day <= win.end_day)
+def _daily_in(win: Window, who: Principal) -> Any:
+    query = principal_rows(DAILY, who).where(DAILY.c.day >= win.start_day, DAILY.c.day <= win.end_day)
     return query.where(DAILY.c.site_id == win.site.id) if win.site is not None else query
 
 
-async def totals(session: AsyncSession, tenant_id: str, win: Window, scope: str, metrics: Sequence[str]) -> list[Total]:
+async def totals(session: AsyncSession, who: Principal, win: Window, scope: str, metrics: Sequence[str]) -> list[Total]:
     """Each site's scope ids and metrics added up over the range."""
-    base = _daily_in(win, tenant_id).where(DAILY.c.scope == scope, _metrics(DAILY.c.metric, metrics)).subquery()
+    base = _daily_in(win, who).where(DAILY.c.scope == scope, _metrics(DAILY.c.metric, metrics)).subquery()
     query = (
         select(
             base.c.site_id,
@@ -205,9 +205,9 @@ async def totals(session: AsyncSession, tenant_id: str, win: Window, scope: str,
     return out
 
 
-async def top_denied(session: AsyncSession, tenant_id: str, win: Window) -> tuple[list[Ranked], list[Ranked]]:
+async def top_denied(session: AsyncSession, who: Principal, win: Window) -> tuple[list[Ranked], list[Ranked]]:
     """The most denied credentials and doors over the range."""
-    base = _daily_in(win, tenant_id).subquery()
+    base = _daily_in(win, who).subquery()
     creds = (
         select(base.c.site_id, base.c.scope_id, func.sum(base.c.n).label("denied"))
         .where(base.c.scope == "credential", base.c.metric == "access.denied")
@@ -254,9 +254,9 @@ def _alarm_out(row: Any) -> AlarmOut:
     )
 
 
-async def alarms(session: AsyncSession, tenant_id: str, win: Window) -> AlarmsOut:
+async def alarms(session: AsyncSession, who: Principal, win: Window) -> AlarmsOut:
     """Open alarms (any time) and, over the range, how many were raised and how fast they were acknowledged."""
-    base = tenant_rows(ALARMS, tenant_id).add_columns(Site.name.label("site_name"))
+    base = principal_rows(ALARMS, who).add_columns(Site.name.label("site_name"))
     base = base.join(Site, Site.id == ALARMS.c.site_id)
     if win.site is not None:
         base = base.where(ALARMS.c.site_id == win.site.id)
@@ -281,24 +281,24 @@ async def alarms(session: AsyncSession, tenant_id: str, win: Window) -> AlarmsOu
     )
 
 
-async def acknowledge(session: AsyncSession, tenant_id: str, site_id: str, alarm_id: int, by: str) -> AlarmOut | None:
+async def acknowledge(session: AsyncSession, who: Principal, site_id: str, alarm_id: int, by: str) -> AlarmOut | None:
     """Acknowledge an alarm at HQ (once; again changes nothing); None if the tenant has no such alarm."""
-    key = and_(ALARMS.c.tenant_id == tenant_id, ALARMS.c.site_id == site_id, ALARMS.c.alarm_id == alarm_id)
+    key = and_(*owned(ALARMS, who), ALARMS.c.site_id == site_id, ALARMS.c.alarm_id == alarm_id)
     await session.execute(
         update(ALARMS)
         .where(key, ALARMS.c.hq_acknowledged_at.is_(None))
         .values(hq_acknowledged_at=utcnow(), hq_acknowledged_by=by)
     )
     query = (
-        tenant_rows(ALARMS, tenant_id).add_columns(Site.name.label("site_name")).join(Site, Site.id == ALARMS.c.site_id)
+        principal_rows(ALARMS, who).add_columns(Site.name.label("site_name")).join(Site, Site.id == ALARMS.c.site_id)
     )
     row = (await session.execute(query.where(key))).first()
     return _alarm_out(row) if row is not None else None
 
 
-async def devices(session: AsyncSession, tenant_id: str, site: Site | None) -> DevicesOut:
+async def devices(session: AsyncSession, who: Principal, site: Site | None) -> DevicesOut:
     """Every device's health: offline first, then low battery."""
-    query = tenant_rows(DEVICES, tenant_id).add_columns(Site.name.label("site_name"))
+    query = principal_rows(DEVICES, who).add_columns(Site.name.label("site_name"))
     query = query.join(Site, Site.id == DEVICES.c.site_id)
     if site is not None:
         query = query.where(DEVICES.c.site_id == site.id)
@@ -327,25 +327,23 @@ async def devices(session: AsyncSession, tenant_id: str, site: Site | None) -> D
 
 
 async def overview(
-    session: AsyncSession, tenant_id: str, query: OverviewQuery, now: datetime | None = None, site_id: str | None = None
+    session: AsyncSession, who: Principal, query: OverviewQuery, now: datetime | None = None, site_id: str | None = None
 ) -> OverviewOut:
     """A page of the tenant's sites with their health, filtered and sorted by the database."""
     now = now or utcnow()
     open_alarms = (
         select(ALARMS.c.site_id, func.count().label("n"))
-        .where(
-            ALARMS.c.tenant_id == tenant_id, ALARMS.c.acknowledged_at.is_(None), ALARMS.c.hq_acknowledged_at.is_(None)
-        )
+        .where(*owned(ALARMS, who), ALARMS.c.acknowledged_at.is_(None), ALARMS.c.hq_acknowledged_at.is_(None))
         .group_by(ALARMS.c.site_id)
         .subquery()
     )
     offline = (
         select(DEVICES.c.site_id, func.count().label("n"))
-        .where(DEVICES.c.tenant_id == tenant_id, DEVICES.c.online.is_(False))
+        .where(*owned(DEVICES, who), DEVICES.c.online.is_(False))
         .group_by(DEVICES.c.site_id)
         .subquery()
     )
-    marks = select(WATERMARK).where(WATERMARK.c.tenant_id == tenant_id).subquery()
+    marks = select(WATERMARK).where(*owned(WATERMARK, who)).subquery()
     alarms_n = func.coalesce(open_alarms.c.n, 0)
     offline_n = func.coalesce(offline.c.n, 0)
     since = now - ONLINE_WINDOW
@@ -368,7 +366,7 @@ async def overview(
             offline_n.label("offline_devices"),
             status.label("status"),
         )
-        .where(Site.tenant_id == tenant_id)
+        .where(*owned_sites(who))
         .outerjoin(SiteSyncState, SiteSyncState.site_id == Site.id)
         .outerjoin(open_alarms, open_alarms.c.site_id == Site.id)
         .outerjoin(offline, offline.c.site_id == Site.id)
@@ -416,7 +414,7 @@ async def overview(
     )
 
 
-async def occupancy_now(session: AsyncSession, tenant_id: str, site_id: str) -> list[Any]:
+async def occupancy_now(session: AsyncSession, who: Principal, site_id: str) -> list[Any]:
     """The site's cameras' newest counts per class."""
-    query = tenant_rows(OCCUPANCY, tenant_id).where(OCCUPANCY.c.site_id == site_id)
+    query = principal_rows(OCCUPANCY, who).where(OCCUPANCY.c.site_id == site_id)
     return list((await session.execute(query.order_by(OCCUPANCY.c.camera_id, OCCUPANCY.c.category))).all())

@@ -18,7 +18,7 @@ from sqlalchemy import update
 from bench._site_records import stream
 from cloud.admin import create_user
 from cloud.app import RunningCloud
-from cloud.db.models import Site
+from cloud.db.models import Site, User
 from sync.wire import EnrollResponse, SyncBatch, SyncRecord, new_nonce
 
 pytestmark = pytest.mark.timeout(180)
@@ -216,3 +216,27 @@ async def test_overview_filters_sorts_and_pages(
     assert never["total"] == 30
     assert alarms["sites"][0]["name"] == "Warehouse" and alarms["sites"][0]["open_alarms"] >= 1
     assert alarms["sites"][0]["status"] == "online"
+
+
+async def test_a_user_limited_to_some_sites_sees_only_theirs(
+    cloud: RunningCloud, acme: tuple[str, EnrollResponse]
+) -> None:
+    tenant_id, site = acme
+    async with cloud.db.begin() as session:
+        session.add(Site(id="otherdepot01", tenant_id=tenant_id, name="Other depot", secret="0" * 64))
+    user = await create_user(cloud.db, tenant_id, "limited@acme.example", PASSWORD)
+    async with cloud.db.begin() as session:
+        await session.execute(update(User).where(User.id == user.id).values(site_ids=["otherdepot01"]))
+    async with httpx.AsyncClient(base_url=cloud.url) as http:
+        await login(http, "limited@acme.example")
+        overview = (await http.get("/api/v1/analytics/overview")).json()
+        assert [s["id"] for s in overview["sites"]] == ["otherdepot01"]
+        since = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()
+        for name in ANALYTICS_GETS:
+            answer = await http.get(f"/api/v1/analytics/{name}", params={} if name == "overview" else {"from": since})
+            assert answer.status_code == 200, (name, answer.text)
+            assert site.site_id not in answer.text, name
+            if name != "overview":
+                refused = await http.get(f"/api/v1/analytics/{name}", params={"site": site.site_id})
+                assert refused.status_code == 404, name
+        assert (await http.get("/api/v1/analytics/access")).json()["top_denied_credentials"] == []
