@@ -4,7 +4,6 @@ an unreachable stream, a refused or missing password, a wrong path and a file th
 
 from __future__ import annotations
 
-import asyncio
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,11 +17,7 @@ from edge.config import load_config
 from edge.vision.annotate import PERSON_COLOUR
 from tests.edge.site import site_config_dict
 from tests.net import free_port
-from tests.paths import SHARED
-from tests.provisioning.test_enroll_offline import provision
-
-VTEST = SHARED / "data" / "vtest.avi"
-RTSP_SERVER = Path(__file__).parents[1] / "edge" / "vision" / "rtsp_server.py"
+from tests.provisioning.installer_helpers import VTEST, provision, rtsp_camera, write_vtest_frames
 
 
 def box_config(path: Path, data_dir: Path) -> None:
@@ -33,33 +28,14 @@ def box_config(path: Path, data_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three seconds of vtest.avi as numbered JPEGs for the RTSP server to loop over."""
-    folder = tmp_path_factory.mktemp("frames")
-    capture = cv2.VideoCapture(str(VTEST))
-    for i in range(30):
-        ok, frame = capture.read()
-        assert ok
-        assert cv2.imwrite(str(folder / f"{i:05d}.jpg"), frame)
-    capture.release()
-    return folder
+    return write_vtest_frames(tmp_path_factory.mktemp("frames"), 30)
 
 
 @pytest.fixture
-async def rtsp_camera(frames: Path, tmp_path: Path) -> AsyncIterator[str]:
+async def site_camera(frames: Path, tmp_path: Path) -> AsyncIterator[str]:
     """A real RTSP server on loopback that wants user 'cam', password 'secret'; yields host:port."""
-    port = free_port()
-    with (tmp_path / "rtsp.log").open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            "/usr/bin/python3", str(RTSP_SERVER), "--port", str(port), "--frames", str(frames),
-            "--user", "cam", "--password", "secret", stdout=asyncio.subprocess.PIPE, stderr=log,
-        )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        assert line.startswith(b"READY"), (tmp_path / "rtsp.log").read_text()
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.kill()
-        await proc.wait()
+    async with rtsp_camera(frames, tmp_path / "rtsp.log", user="cam", password="secret", path="/plaza") as address:
+        yield address
 
 
 def snapshot_has_boxes(path: Path) -> None:
@@ -91,11 +67,11 @@ async def test_bundled_video_is_probed_detected_and_added(tmp_path: Path) -> Non
     assert rc == 1 and "already camera 'plaza'" in err
 
 
-async def test_rtsp_camera_with_a_password(rtsp_camera: str, tmp_path: Path) -> None:
+async def test_rtsp_camera_with_a_password(site_camera: str, tmp_path: Path) -> None:
     config_path = tmp_path / "edge.toml"
     box_config(config_path, tmp_path / "box")
     snapshot = tmp_path / "gate.jpg"
-    url = f"rtsp://cam:secret@{rtsp_camera}/plaza"
+    url = f"rtsp://cam:secret@{site_camera}/plaza"
     rc, out, err = await provision(
         "add-camera", url, "--id", "gate", "--config", str(config_path), "--snapshot", str(snapshot),
         "--seconds", "2",
@@ -110,9 +86,9 @@ async def test_rtsp_camera_with_a_password(rtsp_camera: str, tmp_path: Path) -> 
 
     before = config_path.read_text()
     failures = {
-        f"rtsp://{rtsp_camera}/plaza": "authentication required",
-        f"rtsp://cam:wrong@{rtsp_camera}/plaza": "authentication failed: the camera at",
-        f"rtsp://cam:secret@{rtsp_camera}/nothing-here": "no stream at /nothing-here",
+        f"rtsp://{site_camera}/plaza": "authentication required",
+        f"rtsp://cam:wrong@{site_camera}/plaza": "authentication failed: the camera at",
+        f"rtsp://cam:secret@{site_camera}/nothing-here": "no stream at /nothing-here",
         f"rtsp://127.0.0.1:{free_port()}/plaza": "unreachable: cannot connect",
     }
     for bad_url, message in failures.items():

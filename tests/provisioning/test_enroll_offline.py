@@ -4,16 +4,13 @@ box with the same file is refused."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import stat
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import httpx
-import tomli_w
 from playwright.async_api import expect
 from sqlalchemy import select
 
@@ -26,47 +23,10 @@ from edge.config import load_config
 from tests.browser import PHONE, chromium
 from tests.cloud.cloud_helpers import login, make_tenant
 from tests.edge.console import browser_login
-from tests.edge.site import site_config_dict
 from tests.net import free_port
 from tests.polling import eventually
+from tests.provisioning.installer_helpers import base_edge_config, issue_file, provision
 from tests.screenshots import save_screenshots
-
-
-async def provision(*args: str) -> tuple[int, str, str]:
-    """Run `outpost-provision` as the installer would; return (exit status, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "provisioning.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
-def base_edge_config(path: Path, data_dir: Path) -> None:
-    """A box's config before enrollment: the test site on free ports, quick sync retries, no cloud."""
-    config = site_config_dict(data_dir, cloud={"sync_interval_s": 0.2, "max_backoff_s": 0.5, "config_wait_s": 1})
-    config["site"] = {"id": "unenrolled", "name": "New box", "timezone": "UTC"}
-    path.write_text(tomli_w.dumps(config))
-    path.chmod(0o600)
-
-
-async def issue_file(cloud_url: str, tenant_email: str, site_name: str, **extra: Any) -> tuple[bytes, str]:
-    """Download an enrollment file through the JSON API as a tenant admin; return it and the key fingerprint."""
-    async with httpx.AsyncClient(base_url=cloud_url) as http:
-        csrf = await login(http, tenant_email)
-        response = await http.post(
-            "/api/v1/enrollment-files",
-            json={"site_name": site_name, "timezone": "Europe/Berlin", **extra},
-            headers={"X-CSRF-Token": csrf},
-        )
-        assert response.status_code == 201, response.text
-        assert response.headers["Content-Disposition"].startswith('attachment; filename="outpost-enrollment-')
-        key = (await http.get("/api/v1/enrollment-key")).json()
-        return response.content, key["fingerprint"]
 
 
 async def stored_events(cloud_db: Any, site_id: str, marker: str) -> int:

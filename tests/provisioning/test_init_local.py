@@ -20,7 +20,7 @@ from tests.cloud.cloud_helpers import make_tenant
 from tests.edge.site import site_config_dict
 from tests.net import free_port
 from tests.polling import eventually
-from tests.provisioning.test_enroll_offline import issue_file, provision
+from tests.provisioning.installer_helpers import issue_file, provision
 
 
 def use_test_ports(config_path: Path, data_dir: Path) -> None:

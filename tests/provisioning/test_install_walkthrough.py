@@ -8,7 +8,6 @@ fingerprint, the camera's address, and output paths; and each command gets `--co
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shlex
@@ -31,9 +30,7 @@ from tests.edge.site import site_config_dict
 from tests.net import free_port
 from tests.paths import REPO
 from tests.polling import eventually
-from tests.provisioning.test_add_camera import RTSP_SERVER
-from tests.provisioning.test_enroll_offline import issue_file, provision
-from tests.provisioning.test_pair_device import parse_settings
+from tests.provisioning.installer_helpers import issue_file, parse_settings, provision, rtsp_camera, write_vtest_frames
 
 INSTALL_MD = REPO / "docs" / "INSTALL.md"
 STEPS = ["enroll-online", "enroll-file", "init-local", "add-camera", "add-door", "pair-devices", "doctor"]
@@ -88,30 +85,11 @@ def loopback_box(path: Path, data_dir: Path) -> None:
 @pytest.fixture
 async def site_camera(tmp_path: Path) -> AsyncIterator[str]:
     """The doc's camera, served by a real RTSP server on loopback with the doc's user, password and path."""
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    import cv2
-
-    capture = cv2.VideoCapture(str(REPO.parent / "shared" / "data" / "vtest.avi"))
-    for i in range(20):
-        ok, frame = capture.read()
-        assert ok and cv2.imwrite(str(frames / f"{i:05d}.jpg"), frame)
-    capture.release()
-    port = free_port()
-    with (tmp_path / "rtsp.log").open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            "/usr/bin/python3", str(RTSP_SERVER), "--port", str(port), "--frames", str(frames),
-            "--path", "/Streaming/Channels/101", "--user", "admin", "--password", "PASSWORD",
-            stdout=asyncio.subprocess.PIPE, stderr=log,
-        )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        assert line.startswith(b"READY"), (tmp_path / "rtsp.log").read_text()
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.kill()
-        await proc.wait()
+    frames = write_vtest_frames(tmp_path / "frames", 20)
+    async with rtsp_camera(
+        frames, tmp_path / "rtsp.log", user="admin", password="PASSWORD", path="/Streaming/Channels/101"
+    ) as address:
+        yield address
 
 
 async def test_the_installers_walkthrough_runs_as_documented(tmp_path: Path, site_camera: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.provisioning.test_enroll_offline import provision
+from tests.provisioning.installer_helpers import provision
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from edge.broker.passwords import hash_password
 from edge.config import load_config
 from tests.edge.site import site_config_dict
 from tests.net import free_port
-from tests.provisioning.test_enroll_offline import provision
+from tests.provisioning.installer_helpers import parse_settings, provision
 
 OBSERVER_PASSWORD = "observer-password-1"
 
@@ -38,18 +38,6 @@ def box_config(path: Path, data_dir: Path) -> int:
     path.write_text(tomli_w.dumps(config))
     path.chmod(0o600)
     return port
-
-
-def parse_settings(text: str) -> list[dict[str, str]]:
-    """Read back the settings blocks exactly as printed for the installer."""
-    blocks: list[dict[str, str]] = []
-    for line in text.splitlines():
-        if line.startswith("Device "):
-            blocks.append({"device": line.split()[1]})
-        elif blocks and line.startswith("  ") and ":" in line and not line.startswith("    "):
-            key, _, value = line.strip().partition(":")
-            blocks[-1][key] = value.strip()
-    return blocks
 
 
 def decode_terminal_qr(text: str) -> str:
