@@ -24,7 +24,7 @@ from cloud.api_models import (
 )
 from cloud.appkeys import DB
 from cloud.auth import check_login, end_session, require_permission, require_principal, set_session_cookie
-from cloud.db.models import Record, SiteSyncState
+from cloud.db.models import Record, SiteSyncState, utcnow
 from cloud.enrollment import IssuedCode
 from cloud.enrollment_files import file_download, issue_file
 from cloud.permissions import logged_in, public, requires
@@ -49,6 +49,7 @@ async def site_summaries(scope: TenantScope, only: str | None = None) -> list[Si
     counts = await scope.record_counts(site_id=only)
     states = await scope.sync_states(site_id=only)
     awaiting = await scope.pending_offline_sites()
+    now = utcnow()
     return [
         SiteOut(
             id=site.id,
@@ -62,6 +63,10 @@ async def site_summaries(scope: TenantScope, only: str | None = None) -> list[Si
             enrollment_file_expires_at=awaiting.get(site.id),
             revoked_at=site.revoked_at,
             revoked_by=site.revoked_by,
+            secret_rotated_at=site.secret_rotated_at,
+            previous_secret_until=site.previous_secret_until
+            if site.previous_secret_until is not None and site.previous_secret_until > now
+            else None,
             counts={
                 kind: KindCountOut(total=c.total, last_24h=c.recent)
                 for kind, c in sorted(counts.get(site.id, {}).items())

@@ -83,6 +83,12 @@ class SiteOut(ApiModel):
     )
     revoked_at: datetime | None = Field(default=None, description="When the site was revoked")
     revoked_by: str | None = Field(default=None, description="Who revoked it (admin e-mail or cli:<name>)")
+    secret_rotated_at: datetime | None = Field(
+        default=None, description="When the box last rotated its sync secret (outpost-provision rotate-secret)"
+    )
+    previous_secret_until: datetime | None = Field(
+        default=None, description="The secret replaced by that rotation is accepted until then (null once past)"
+    )
     counts: dict[str, KindCountOut] = Field(description="Record counts per kind")
     sync: SyncStateOut | None = Field(default=None, description="Uplink state; null before the first batch")
 

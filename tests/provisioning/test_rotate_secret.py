@@ -19,6 +19,7 @@ from edge.config import load_config
 from provisioning.rotate import rotate_secret
 from sync.rotation import ROTATE_PATH, SITE_STATUS_PATH, RotateSecretRequest
 from sync.signing import SITE_HEADER, request_target_bytes, sign
+from tests.cloud.cloud_helpers import portal_login
 from tests.polling import eventually
 from tests.provisioning.test_backup_restore import _all_in, enrolled_config, provision
 
@@ -109,6 +110,14 @@ async def test_the_cli_moves_an_inline_secret_to_a_file_and_an_answer_lost_is_re
         assert again.status_code == 200, again.text
         assert hijack.status_code == 409 and hijack.json()["error"] == "rotation_in_progress"
         assert (await status_with(cloud, site_id, new)).json()["signed_with"] == "current"
+
+        # HQ sees the rotation on the site's page and in the API.
+        async with httpx.AsyncClient(base_url=cloud.url) as http:
+            assert (await portal_login(http, "admin@acme.example", "correct-horse-1")).status_code in (200, 303)
+            page = (await http.get(f"/portal/sites/{site_id}")).text
+            api = (await http.get(f"/api/v1/sites/{site_id}")).json()
+        assert '<dd data-testid="secret-rotation">rotated ' in page and "the old one is accepted until" in page
+        assert api["secret_rotated_at"] is not None and api["previous_secret_until"] is not None
 
         # Not enrolled: a clear refusal.
         bare = tmp_path / "bare.toml"
