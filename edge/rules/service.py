@@ -26,7 +26,7 @@ from edge.rules.state import SiteView
 from edge.rules.store import RuleSource, RuleStore, RunHistory, StoredRule, TimerRows
 from edge.rules.timers import DurableTimers
 from edge.storage.database import Database
-from edge.storage.journal import Journal
+from edge.storage.journal import Journal, JournalEntry
 from firmware_adapters.base import AdapterError, MqttEndpoint
 from firmware_adapters.broker_link import BrokerLink
 from firmware_adapters.mqtt_link import open_link
@@ -141,11 +141,21 @@ class RulesService:
         await self.reload()
         # The last day's events rebuild what conditions look at (doors, lockdowns, readings, counts), so a run
         # that waited across a restart checks its conditions against the site as it was left.
-        entries = await latest_entries(self._db, self._clock() - timedelta(hours=WARM_HOURS), WARM_EVENTS)
-        await asyncio.to_thread(self.engine.warm, [self.reader.read(e) for e in entries])
+        # Events committed while that runs are held and evaluated right after it, so none falls in between.
+        held: list[JournalEntry] = []
+        stop_holding = self._journal.subscribe(held.append)
+        try:
+            entries = await latest_entries(self._db, self._clock() - timedelta(hours=WARM_HOURS), WARM_EVENTS)
+            await asyncio.to_thread(self.engine.warm, [self.reader.read(e) for e in entries])
+        finally:
+            stop_holding()
+        self._unsubscribe = self._journal.subscribe(self.engine.on_entry)
+        warmed_up_to = entries[-1].id if entries else 0
+        for entry in held:
+            if entry.id > warmed_up_to:
+                self.engine.on_entry(entry)
         self.timers.start(self.engine.timer_due)
         await self.notifier.start()
-        self._unsubscribe = self._journal.subscribe(self.engine.on_entry)
         log.info("rules: %d loaded", len(self.engine.rules))
 
     async def stop(self) -> None:
