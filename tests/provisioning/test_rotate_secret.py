@@ -125,3 +125,31 @@ async def test_the_cli_moves_an_inline_secret_to_a_file_and_an_answer_lost_is_re
         bare.chmod(0o600)
         rc, _, err = await provision("rotate-secret", "--config", str(bare))
         assert rc == 1 and "enroll the box first" in err
+
+
+async def test_a_rotation_interrupted_after_the_cloud_accepted_it_is_finished_by_running_it_again(
+    tmp_path: Path,
+) -> None:
+    async with started_cloud(CloudConfig(data_dir=tmp_path / "cloud", host="127.0.0.1", port=0)) as cloud:
+        config_path, site_id, old = await enrolled_config(cloud, tmp_path / "box")
+        config = load_config(config_path, environ={})
+        assert config.cloud.secret_file is not None
+        # The first run wrote .new and the cloud installed it; then the box lost power before the secret file.
+        new = "5e" * 32
+        pending = config.cloud.secret_file.with_name("sync-secret.new")
+        pending.write_text(new + "\n")  # noqa: ASYNC240 - a small file
+        pending.chmod(0o600)  # noqa: ASYNC240
+        body = RotateSecretRequest(new_secret=new, grace_s=600).model_dump_json().encode()
+        async with httpx.AsyncClient() as client:
+            first = await client.post(
+                cloud.url + ROTATE_PATH, content=body, headers={SITE_HEADER: site_id, **sign(old, body)}
+            )
+        assert first.status_code == 200, first.text
+        assert config.cloud.read_secret() == old  # the box still holds the old one
+
+        messages: list[str] = []
+        rotated = await asyncio.to_thread(rotate_secret, config_path, config, 600, messages.append)
+        assert any("finishing the interrupted rotation" in m for m in messages)
+        assert rotated.secret_file.read_text().strip() == new  # noqa: ASYNC240 - a small file
+        assert not pending.exists()  # noqa: ASYNC240
+        assert (await status_with(cloud, site_id, new)).json()["signed_with"] == "current"
