@@ -58,6 +58,7 @@ from edge.vision.detectors.registry import load_detector
 from edge.vision.detectors.tiling import with_tiling
 from edge.vision.door_snapshots import DoorSnapshots
 from edge.vision.events import TrackEvent
+from edge.vision.frame_ring import FrameRing, FrameSink
 from edge.vision.live import LiveFeed
 from edge.vision.model_files import ModelNotFoundError
 from edge.vision.pipeline import CameraPipeline, DetectionEvent
@@ -361,6 +362,9 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
             upload_soon(event.snapshot_path, "snapshot")  # hashing the file must not hold up the camera
         # A clip is registered once its file is complete (ClipRecorder's on_saved).
 
+    door_cameras = {door.camera for door in config.doors if door.camera is not None}
+    rings: dict[str, FrameRing] = {}
+    door_clips: dict[str, ClipRecorder] = {}
     for cam in cameras:
         clips = (
             ClipRecorder(
@@ -373,6 +377,20 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
             if cam.record_clips
             else None
         )
+        sinks: list[FrameSink] = []
+        if cam.id in door_cameras:
+            # Door decisions link the frame of their moment; door alarms get a clip around it.
+            rings[cam.id] = FrameRing(cam.id, config.vision.door_frames)
+            door_clips[cam.id] = clips or ClipRecorder(
+                cam.id,
+                config.storage.clip_dir,
+                config.vision.clips,
+                executor,
+                on_saved=lambda path: upload_soon(path, "clip"),
+            )
+            sinks.append(rings[cam.id])
+            if clips is None:
+                sinks.append(door_clips[cam.id])
         feeds[cam.id] = LiveFeed(cam.id, executor)
         pipeline = CameraPipeline(
             cam,
@@ -384,6 +402,7 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
             clips=clips,
             on_frame=feeds[cam.id].on_frame,
             plates=plates if cam.read_plates else None,
+            frame_sinks=sinks,
         )
         await pipeline.start()
         pipelines[cam.id] = pipeline
@@ -397,6 +416,8 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
         config.storage.snapshot_dir,
         {door.id: door.camera for door in config.doors if door.camera in pipelines},
         on_queued=notify_sync,
+        rings=rings,
+        clips=door_clips,
     )
     door_snapshots.start()
     yield

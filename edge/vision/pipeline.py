@@ -41,6 +41,7 @@ from edge.vision.events import (
     TrackEvent,
     TrackEventKind,
 )
+from edge.vision.frame_ring import FrameSink
 from edge.vision.grabber import FrameGrabber, SampledFrame
 from edge.vision.plates import PlateReader
 from edge.vision.tracking import Track
@@ -147,6 +148,7 @@ class CameraPipeline:
         on_frame: OnFrame | None = None,
         clips: ClipRecorder | None = None,
         plates: PlateReader | None = None,
+        frame_sinks: Sequence[FrameSink] = (),
     ) -> None:
         self.camera = camera
         self.detector = detector
@@ -158,6 +160,7 @@ class CameraPipeline:
         self._count_events = count_events
         self._on_frame = on_frame
         self._clips = clips
+        self._frame_sinks = list(frame_sinks)  # e.g. door cameras' frame rings and alarm clips
         self._plates = plates
         self._executor = executor
         self._gate = CategoryGate(min_interval_s)
@@ -306,6 +309,8 @@ class CameraPipeline:
         """Feed the clip buffer, then detect (runs in the executor: JPEG encoding and inference block)."""
         if self._clips is not None:
             self._clips.push(frame.image, frame.captured_at)
+        for sink in self._frame_sinks:
+            sink.push(frame.image, frame.captured_at)
         return self.analyzer.detect(frame)
 
     async def _extras(self, track: Track, image: np.ndarray, at: datetime) -> dict[str, Any]:

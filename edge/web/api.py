@@ -19,6 +19,7 @@ from edge.storage.backup import LastBackup, last_backup
 from edge.vision.pipeline import CameraPipeline
 from edge.web.access_view import lockdowns_json, pin_lockouts_json
 from edge.web.auth import SESSION
+from edge.web.door_frames_view import door_frame_links
 from edge.web.forms import AlarmAckIn, CredentialPath, LockdownIn, PersonIn, PersonPatch, PinLockoutClearIn
 from edge.web.sync_view import sync_status
 from observability.version import software_version
@@ -135,6 +136,7 @@ async def events(request: web.Request) -> web.Response:
         return web.json_response({"error": "limit must be an integer"}, status=400)
     limit = max(1, min(500, limit))
     entries = await request.app[keys.JOURNAL].recent(limit, request.query.get("kind"))
+    frames = door_frame_links(entries)  # the thumbnail beside each badge event at a door with a camera
     return web.json_response(
         [
             {
@@ -144,6 +146,7 @@ async def events(request: web.Request) -> web.Response:
                 "source": e.source,
                 "summary": e.summary,
                 "payload": e.payload,
+                "door_frame": frames.get(e.id),
             }
             for e in entries
         ]

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from edge import keys
 from edge.storage.backup import last_backup
-from edge.web import api, homeassistant_view, live, rules_view, sync_view
+from edge.web import api, door_frames_view, homeassistant_view, live, rules_view, sync_view
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
 from observability.version import software_version
@@ -131,13 +131,15 @@ async def dashboard(request: web.Request) -> dict[str, object]:
     """The guard's dashboard: doors, cameras, recent events."""
     config = request.app[keys.CONFIG]
     state = request.app[keys.SITE_STATE]
+    events = await request.app[keys.JOURNAL].recent(30)
     return {
         "site": config.site,
         "session": request[SESSION],
         CSRF_FIELD: request[SESSION].csrf_token,
         "doors": list(state.doors.values()),
         "cameras": config.cameras,
-        "events": await request.app[keys.JOURNAL].recent(30),
+        "events": events,
+        "door_frames": door_frames_view.door_frame_links(events),
         "sync": await sync_view.sync_status(request.app),
         "software_version": software_version(),
         "last_backup": await asyncio.to_thread(last_backup, config.storage.data_dir),
@@ -187,3 +189,4 @@ def build_console(app: web.Application) -> None:
     homeassistant_view.add_routes(app)
     live.add_routes(app)
     rules_view.add_routes(app)
+    door_frames_view.add_routes(app)

@@ -305,10 +305,27 @@ async function refresh() {
     const body = document.getElementById("events");
     body.replaceChildren(...events.map((e) => {
       const tr = document.createElement("tr");
-      tr.append(cell(new Date(e.occurred_at).toLocaleTimeString()), cell(e.kind), cell(e.summary));
+      tr.append(cell(new Date(e.occurred_at).toLocaleTimeString()), cell(e.kind), cell(e.summary), frameCell(e));
       return tr;
     }));
   } catch (err) { /* console offline: try again on the next tick */ }
+}
+
+// The door camera's frame at the moment of a badge event or door alarm: a thumbnail linking the full frame.
+function frameCell(e) {
+  const td = document.createElement("td");
+  if (!e.door_frame) return td;
+  const link = document.createElement("a");
+  link.href = e.door_frame.frame;
+  link.target = "_blank";
+  const img = document.createElement("img");
+  img.src = e.door_frame.thumbnail;
+  img.alt = `Camera frame: ${e.summary}`;
+  img.className = "door-thumb";
+  img.loading = "lazy";
+  link.append(img);
+  td.append(link);
+  return td;
 }
 
 const PEOPLE_SHOWN = 200;
