@@ -58,6 +58,25 @@ class _ComponentCollector(Collector):
         yield denials
         yield from self._cameras()
         yield from self._sync()
+        yield from self._rules()
+
+    def _rules(self) -> Iterator[Metric]:
+        rules = self._app.get(keys.RULES)
+        if rules is None:
+            return
+        firings = CounterMetricFamily(
+            f"{PREFIX}_rule_firings", "Rule firings: run, or dropped by the rule's rate limit", labels=["outcome"]
+        )
+        firings.add_metric(["run"], rules.engine.fired)
+        firings.add_metric(["rate_limited"], rules.engine.suppressed)
+        yield firings
+        yield CounterMetricFamily(f"{PREFIX}_rule_events", "Events the rules engine evaluated", rules.engine.events)
+        attempts = CounterMetricFamily(
+            f"{PREFIX}_notification_attempts", "Notification delivery attempts", labels=["outcome"]
+        )
+        attempts.add_metric(["sent"], rules.notifier.sent)
+        attempts.add_metric(["failed"], rules.notifier.failed_attempts)
+        yield attempts
 
     def _cameras(self) -> Iterator[Metric]:
         frames = CounterMetricFamily(f"{PREFIX}_camera_frames", "Frames analysed per camera", labels=["camera"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from edge import keys
 from edge.app import EdgeRunner
 from sync.rules import Rule
@@ -45,6 +47,9 @@ async def test_hold_relay_and_lockdown_actions(edge_app: EdgeRunner, devices: De
     assert any(a.get("type") == "relay_command" and a["by"] == "rule:panic" for a in audits)
     lockdown = next(a for a in audits if a.get("type") == "lockdown")
     assert lockdown["reason"] == "panic at reader-front" and lockdown["by"] == "rule:panic"
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"http://127.0.0.1:{edge_app.web_port}/metrics")).text
+    assert 'outpost_edge_rule_firings_total{outcome="run"} 1.0' in metrics
 
 
 async def test_offline_lock_fails_the_run_with_the_reason(edge_app: EdgeRunner) -> None:
