@@ -24,6 +24,7 @@ from cloud.analytics.api_models import (
     Point,
     RangeQuery,
     Ranked,
+    SeriesColumns,
     SeriesOut,
     SiteHealthOut,
     Total,
@@ -117,6 +118,23 @@ async def handle_traffic(request: web.Request) -> web.Response:
     if query.format == "csv":
         return csv_response(series.points, Point, "traffic")
     return json_model(series)
+
+
+@requires("analytics.read")
+@documented(SeriesColumns, query=RangeQuery)
+async def handle_traffic_columns(request: web.Request) -> web.Response:
+    """GET /api/v1/analytics/traffic/columns?site=: one site's occupancy and traffic as columns (long ranges)."""
+    principal = require_principal(request)
+    query = parse_range(request)
+    scope = _scope(query, TRAFFIC_SCOPES)
+    if query.site is None:
+        raise api_error(web.HTTPBadRequest, "bad_query", "columns need one site (site=...)")
+    async with request.app[DB]() as session:
+        site = await _site(session, principal, query.site)
+        assert site is not None
+        win = queries.window(query, site)
+        out = await queries.series_columns(session, principal, win, site, query.granularity, scope, TRAFFIC_METRICS)
+    return json_model(out)
 
 
 async def _totals(request: web.Request, scopes: Sequence[str], metrics: Sequence[str], name: str) -> web.Response:
@@ -240,6 +258,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """Register the analytics API."""
     router.add_get(f"{BASE}/overview", handle_overview)
     router.add_get(f"{BASE}/traffic", handle_traffic)
+    router.add_get(f"{BASE}/traffic/columns", handle_traffic_columns)
     router.add_get(f"{BASE}/access", handle_access)
     router.add_get(f"{BASE}/alarms", handle_alarms)
     router.add_post(f"{BASE}/alarms/{{site_id}}/{{alarm_id}}/acknowledge", handle_acknowledge)

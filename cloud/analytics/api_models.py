@@ -201,3 +201,29 @@ class OverviewQuery(_Model):
     page: int = Field(default=1, ge=1, le=100_000, description="Page number")
     per_page: int = Field(default=50, ge=1, le=200, description="Sites per page")
     format: Literal["json", "csv"] = Field(default="json", description="json, or csv (every matching site)")
+
+
+class Line(_Model):
+    """One scope id and metric over every bucket of a `SeriesColumns` (arrays aligned with its `buckets`)."""
+
+    site_id: str = Field(description="Site")
+    scope: str = Field(description="What the metric is about")
+    scope_id: str = Field(description="Which door/zone/camera/...")
+    metric: str = Field(description="Metric")
+    n: list[int] = Field(description="Events or samples per bucket (0: none)")
+    sum: list[float] = Field(description="Sum of the sampled values per bucket")
+    peak: list[float | None] = Field(description="Largest value per bucket (null: no sample)")
+    low: list[float | None] = Field(description="Smallest value per bucket (null: no sample)")
+
+
+class SeriesColumns(_Model):
+    """A site's series as columns: every bucket once, one array per scope id and metric (compact for long ranges)."""
+
+    start: date = Field(description="First local day")
+    end: date = Field(description="Last local day (included)")
+    granularity: Literal["hour", "day"] = Field(description="Bucket size")
+    timezone: str = Field(description="The site's time zone")
+    complete_up_to: datetime | None = Field(description="The site's watermark (null: unknown)")
+    buckets: list[datetime] = Field(description="UTC start of every bucket in the range")
+    pending_from: int | None = Field(description="Index of the first bucket still filling (after the watermark)")
+    lines: list[Line] = Field(description="One per scope id and metric with data in the range")

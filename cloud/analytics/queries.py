@@ -19,11 +19,13 @@ from cloud.analytics.api_models import (
     AlarmsOut,
     DeviceOut,
     DevicesOut,
+    Line,
     OverviewOut,
     OverviewQuery,
     Point,
     RangeQuery,
     Ranked,
+    SeriesColumns,
     SeriesOut,
     SiteHealthOut,
     Total,
@@ -418,3 +420,67 @@ async def occupancy_now(session: AsyncSession, who: Principal, site_id: str) -> 
     """The site's cameras' newest counts per class."""
     query = principal_rows(OCCUPANCY, who).where(OCCUPANCY.c.site_id == site_id)
     return list((await session.execute(query.order_by(OCCUPANCY.c.camera_id, OCCUPANCY.c.category))).all())
+
+
+def bucket_starts(win: Window, granularity: str) -> list[datetime]:
+    """Every bucket start of the window: local hours (DST-correct) or local days."""
+    buckets = buckets_for(win.timezone)
+    if granularity == "hour":
+        return buckets.hours(win.start, win.end)
+    days = (win.end_day - win.start_day).days + 1
+    return [buckets.day_start(win.start_day + timedelta(days=i)) for i in range(days)]
+
+
+async def series_columns(
+    session: AsyncSession, who: Principal, win: Window, site: Site, granularity: str, scope: str, metrics: Sequence[str]
+) -> SeriesColumns:
+    """One site's series as columns: rows go straight into per-line arrays (no object per bucket)."""
+    mark = await watermark(session, who, site.id)
+    starts = bucket_starts(win, granularity)
+    index = {start: i for i, start in enumerate(starts)}
+    size = len(starts)
+    lines: dict[tuple[str, str], Line] = {}
+    if granularity == "hour":
+        table, when = HOURLY, HOURLY.c.bucket
+        query = select(
+            when, table.c.scope_id, table.c.metric, table.c.n, table.c.total_milli, table.c.peak, table.c.low
+        )
+        query = query.where(*owned(table, who), table.c.site_id == site.id, table.c.scope == scope)
+        query = query.where(_metrics(table.c.metric, metrics), when >= win.start, when < win.end)
+    else:
+        table, when = DAILY, DAILY.c.day
+        query = select(
+            when, table.c.scope_id, table.c.metric, table.c.n, table.c.total_milli, table.c.peak, table.c.low
+        )
+        query = query.where(*owned(table, who), table.c.site_id == site.id, table.c.scope == scope)
+        query = query.where(_metrics(table.c.metric, metrics), when >= win.start_day, when <= win.end_day)
+    day_start = buckets_for(site.timezone).day_start
+    for at, scope_id, metric, n, total, peak, low in await session.execute(query):
+        i = index.get(at if granularity == "hour" else day_start(at))
+        if i is None:
+            continue
+        line = lines.get((scope_id, metric))
+        if line is None:
+            line = lines[(scope_id, metric)] = Line.model_construct(
+                site_id=site.id,
+                scope=scope,
+                scope_id=scope_id,
+                metric=metric,
+                n=[0] * size,
+                sum=[0.0] * size,
+                peak=[None] * size,
+                low=[None] * size,
+            )
+        line.n[i], line.sum[i], line.peak[i], line.low[i] = n, total / 1000, peak, low
+    step = timedelta(hours=1) if granularity == "hour" else timedelta(days=1)
+    pending = next((i for i, start in enumerate(starts) if mark is not None and start + step > mark), None)
+    return SeriesColumns(
+        start=win.start_day,
+        end=win.end_day,
+        granularity="hour" if granularity == "hour" else "day",
+        timezone=site.timezone,
+        complete_up_to=mark,
+        buckets=starts,
+        pending_from=pending,
+        lines=sorted(lines.values(), key=lambda line: (line.scope_id, line.metric)),
+    )

@@ -240,3 +240,30 @@ async def test_a_user_limited_to_some_sites_sees_only_theirs(
                 refused = await http.get(f"/api/v1/analytics/{name}", params={"site": site.site_id})
                 assert refused.status_code == 404, name
         assert (await http.get("/api/v1/analytics/access")).json()["top_denied_credentials"] == []
+
+
+async def test_traffic_columns_carry_the_same_buckets_as_the_points(
+    http: httpx.AsyncClient, acme: tuple[str, EnrollResponse]
+) -> None:
+    _, site = acme
+    params = {"site": site.site_id, "granularity": "hour", "scope": "camera"}
+    points = (await http.get("/api/v1/analytics/traffic", params=params)).json()
+    columns = await http.get("/api/v1/analytics/traffic/columns", params=params)
+    document = (await http.get("/api/v1/openapi.json")).json()
+
+    assert columns.status_code == 200, columns.text
+    validator(document, "/api/v1/analytics/traffic/columns", "get", 200).validate(columns.json())
+    body = columns.json()
+    buckets = [datetime.fromisoformat(b) for b in body["buckets"]]
+    from_columns = {
+        (buckets[i], line["scope_id"], line["metric"]): (n, line["peak"][i])
+        for line in body["lines"]
+        for i, n in enumerate(line["n"])
+        if n
+    }
+    from_points = {
+        (datetime.fromisoformat(p["bucket"]), p["scope_id"], p["metric"]): (p["n"], p["peak"]) for p in points["points"]
+    }
+    assert from_columns == from_points and len(from_points) > 10
+    assert len(buckets) == 7 * 24 and buckets == sorted(buckets)
+    assert (await http.get("/api/v1/analytics/traffic/columns")).status_code == 400
