@@ -57,7 +57,7 @@ class RuleForm(BaseModel):
 
 
 def _fields_of(rule: dict[str, Any]) -> dict[str, str]:
-    """Form field values of a rule document."""
+    """Form field values of a rule document (dumped without the fields left unset, None)."""
     limit = rule.get("rate_limit") or {}
     return {
         "id": str(rule.get("id", "")),
@@ -230,7 +230,7 @@ async def edit_rule(request: web.Request) -> web.StreamResponse:
     stored = await request.app[keys.RULES].store.get(request.match_info["rule_id"])
     if stored is None:
         raise web.HTTPNotFound(text="no such rule")
-    values = _fields_of(stored.rule.model_dump(mode="json"))
+    values = _fields_of(stored.rule.model_dump(mode="json", exclude_none=True))
     return await _editor(request, values, original_id=stored.rule.id, saved=request.query.get("saved") == "1")
 
 
@@ -261,7 +261,7 @@ async def submit_rule(request: web.Request) -> web.StreamResponse:
             errors = reference_field_errors(rejected, form.mode)
     if rule is None or errors:
         return await _editor(request, values, original_id=form.original_id, errors=errors, status=422)
-    values = _fields_of(rule.model_dump(mode="json"))
+    values = _fields_of(rule.model_dump(mode="json", exclude_none=True))
     if action == "dry-run":
         result = await service.dry_run([rule])
         return await _editor(request, values, original_id=form.original_id, dry=_hits(result, rule.id))
