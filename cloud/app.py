@@ -25,6 +25,7 @@ from cloud import (
     configsync,
     enrollment,
     enrollment_files,
+    forgot_password,
     ingest,
     media,
     metrics,
@@ -165,6 +166,7 @@ def _add_routes(app: web.Application) -> None:
     billing_portal.add_routes(router)
     admin_portal.add_routes(router)  # users, API keys, audit log; one-time password links
     admin_api.add_routes(router)  # GET /api/v1/audit
+    forgot_password.install(app)  # self-service reset links (with SMTP)
 
 
 def build_app(config: CloudConfig) -> web.Application:

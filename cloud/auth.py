@@ -39,7 +39,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Endpoints that never use the session cookie and so cannot be forged cross-site: boxes authenticate with
 # an HMAC (sync) or a one-time code (enroll); the login endpoints check a password (the HTML form also
 # carries its own double-submit token, the JSON one requires a JSON body, which needs a CORS preflight).
-CSRF_EXEMPT_PATHS = frozenset({SYNC_PATH, CONFIG_REPORT_PATH, ROTATE_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH})
+# Asking for a reset link needs no session; a forged request only mails the account's owner (rate-limited).
+FORGOT_PASSWORD_PATH = "/forgot-password"
+CSRF_EXEMPT_PATHS = frozenset(
+    {SYNC_PATH, CONFIG_REPORT_PATH, ROTATE_PATH, ENROLL_PATH, LOGIN_PATH, API_LOGIN_PATH, FORGOT_PASSWORD_PATH}
+)
 # One-time links (invitation, password reset): the unguessable token in the path authorises the form.
 SET_PASSWORD_PATH = "/set-password"
 CSRF_EXEMPT_PREFIXES = (SET_PASSWORD_PATH + "/",)

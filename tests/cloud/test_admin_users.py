@@ -414,3 +414,39 @@ async def test_an_expired_link_or_one_for_a_disabled_user_sets_nothing(
         for email in ("late@acme.example", "gone@acme.example"):
             refused = await anonymous.post("/api/v1/login", json={"email": email, "password": NEW_PASSWORD})
             assert refused.status_code == 401
+
+
+async def test_a_user_asks_for_a_reset_link_by_mail_and_the_answer_does_not_tell_who_has_an_account(
+    mailing_cloud: RunningCloud, smtp_inbox: tuple[_Inbox, int]
+) -> None:
+    from cloud.forgot_password import PENDING
+    from tests.polling import eventually
+
+    tenant = await make_tenant(mailing_cloud, "Resetco")
+    inbox, _ = smtp_inbox
+    async with httpx.AsyncClient(base_url=mailing_cloud.url) as anonymous:
+        assert "Forgot your password?" in (await anonymous.get("/login")).text
+        unknown = await anonymous.post("/forgot-password", data={"email": "nobody@resetco.example"})
+        known = await anonymous.post("/forgot-password", data={"email": tenant.admin_email.upper()})
+        bad = await anonymous.post("/forgot-password", data={"email": "not an address"})
+
+        assert unknown.status_code == known.status_code == 200 and unknown.text == known.text
+        assert bad.status_code == 400
+        await eventually(lambda: not mailing_cloud.app[PENDING] and inbox.messages, timeout_s=30)
+        [(_, recipients, content)] = inbox.messages
+        assert recipients == [tenant.admin_email]
+        link = re.search(r"http://hq\.example(/set-password/\S+)", content)
+        assert link
+    assert (await _set_password(mailing_cloud.url, link.group(1))).status_code == 200
+    async with httpx.AsyncClient(base_url=mailing_cloud.url) as owner:
+        await login(owner, tenant.admin_email, NEW_PASSWORD)
+        audit = await owner.get("/api/v1/audit", params={"action": "user.reset_requested"})
+    assert [e["actor"] for e in audit.json()["entries"]] == [tenant.admin_email]
+
+
+async def test_without_smtp_the_forgot_page_sends_people_to_their_administrator(http: httpx.AsyncClient) -> None:
+    page = await http.get("/forgot-password")
+    posted = await http.post("/forgot-password", data={"email": "someone@acme.example"})
+
+    assert page.status_code == 200 and "Ask your administrator" in page.text
+    assert posted.status_code == 404
