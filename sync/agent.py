@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from observability.version import software_version
 from sync.backoff import Backoff
-from sync.codec import BatchTooLarge, encode_batch
+from sync.codec import BatchTooLarge, PendingBatch, encode_batch
 from sync.enrollment_file import CLAIM_HEADER
 from sync.media_uploader import MediaRejected, MediaSource, MediaUploader
 from sync.signing import SITE_HEADER, SecretSource, current_secret, sign
@@ -75,6 +75,15 @@ class OutboxSource(Protocol):
 
 
 @runtime_checkable
+class WireOutboxSource(Protocol):
+    """An outbox that can also hand over its records' wire form (the agent then sends it as it is)."""
+
+    async def pending_batch(self, limit: int, exclude: Collection[int] = ()) -> PendingBatch:
+        """`OutboxSource.pending`, with the JSON array of the records when the outbox has it."""
+        ...
+
+
+@runtime_checkable
 class BacklogSource(Protocol):
     """Counts an outbox may offer; the agent reports them to the cloud in each batch."""
 
@@ -111,10 +120,16 @@ def _is_unreachable(err: BaseException) -> bool:
     return isinstance(err, httpx.HTTPStatusError) and err.response.status_code in UNAVAILABLE_STATUSES
 
 
-async def _discard(task: asyncio.Task[list[SyncRecord]]) -> None:
+async def _discard(task: asyncio.Task[PendingBatch]) -> None:
     """Cancel a read-ahead that will not be used (its outcome, even an error, no longer matters)."""
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def _settle(marking: asyncio.Task[None] | None) -> None:
+    """Wait for an acknowledgement being written; it finishes even if the waiter is cancelled (its error is raised)."""
+    if marking is not None:
+        await asyncio.shield(marking)
 
 
 def _unencodable(records: Sequence[SyncRecord]) -> list[RecordRejection]:
@@ -217,54 +232,73 @@ class SyncAgent:
         await self._client.aclose()
 
     async def flush(self) -> int:
-        """Send batches until the outbox is empty; return records acknowledged.
+        """Send batches until the outbox is empty; return records acknowledged (and marked so on return).
 
         Records that cannot be delivered are quarantined on the way (see the module docstring). While a batch
-        is in flight the next one is read ahead (`pending(limit, exclude=...)`); it is used only if the batch is
-        acknowledged in full, so acks stay per batch and by exact seqs.
+        is in flight the next one is read ahead (`pending(limit, exclude=...)`) and the previous one's
+        acknowledgement is written (`mark_acked`); the read-ahead is used only if the batch is acknowledged in
+        full, so acks stay per batch and by exact seqs. At most one acknowledgement is being written at a time.
         """
         total = 0
         async with self._flush_lock:
-            limit = self._batch_size
-            ahead: list[SyncRecord] | None = None
-            while True:
-                records = ahead if ahead is not None else await self._outbox.pending(limit)
-                ahead = None
-                if not records:
-                    if self._claim is not None:
-                        await self._send([])
-                    return total
-                reading = asyncio.create_task(self._read_ahead(limit, records))
-                try:
-                    ack = await self._send(records)
-                except RecordsRefused as refused:
-                    await _discard(reading)
-                    await self._quarantine(records, refused.rejected)
-                    continue
-                except BatchTooLarge as err:
-                    await _discard(reading)
-                    if len(records) > 1:
-                        limit = max(1, len(records) // 2)  # until the record that is too large stands alone
+            marking: asyncio.Task[None] | None = None  # the previous batch's mark_acked, written meanwhile
+            marking_seqs: set[int] = set()
+            try:
+                limit = self._batch_size
+                ahead: PendingBatch | None = None
+                while True:
+                    if ahead is None:  # a fresh read: the acknowledgement being written is on disk first
+                        await _settle(marking)
+                        marking, marking_seqs = None, set()
+                        pending = await self._pending(limit)
+                    else:
+                        pending = ahead
+                    ahead = None
+                    records = pending.records
+                    if not records:
+                        if self._claim is not None:  # a box enrolled from a file claims its site even when idle
+                            await self._send(PendingBatch([]))
+                        return total
+                    in_flight = {r.seq for r in records}
+                    reading = asyncio.create_task(self._pending(limit, exclude=in_flight | marking_seqs))
+                    try:
+                        ack = await self._send(pending)
+                    except RecordsRefused as refused:
+                        await _discard(reading)
+                        await self._quarantine(records, refused.rejected)
                         continue
-                    await self._quarantine(
-                        records, [RecordRejection(seq=records[0].seq, error="too_large", detail=str(err))]
-                    )
-                    continue
-                except BaseException:
-                    await _discard(reading)
-                    raise
-                delivered = [r.seq for r in records if r.seq <= ack.acked_seq]
-                if ack.acked_seq < records[-1].seq:
-                    await _discard(reading)
-                    await self._outbox.mark_acked(delivered)
-                    return total + len(delivered)
-                await self._outbox.mark_acked(delivered)
-                total += len(delivered)
-                ahead = await reading  # after the ack: an outbox error here loses no acknowledgement
+                    except BatchTooLarge as err:
+                        await _discard(reading)
+                        if len(records) > 1:
+                            limit = max(1, len(records) // 2)  # until the record that is too large stands alone
+                            continue
+                        await self._quarantine(
+                            records, [RecordRejection(seq=records[0].seq, error="too_large", detail=str(err))]
+                        )
+                        continue
+                    except BaseException:
+                        await _discard(reading)
+                        raise
+                    delivered = [r.seq for r in records if r.seq <= ack.acked_seq]
+                    if ack.acked_seq < records[-1].seq:
+                        await _discard(reading)
+                        await _settle(marking)
+                        marking = None
+                        await self._outbox.mark_acked(delivered)
+                        return total + len(delivered)
+                    await _settle(marking)  # one acknowledgement written at a time, in order
+                    marking = asyncio.create_task(self._outbox.mark_acked(delivered))
+                    marking_seqs = in_flight
+                    total += len(delivered)
+                    ahead = await reading  # after the ack: an outbox error here loses no acknowledgement
+            finally:
+                await _settle(marking)  # every acknowledged batch is marked when flush ends, even by an error
 
-    async def _read_ahead(self, limit: int, in_flight: Sequence[SyncRecord]) -> list[SyncRecord]:
-        """Return the batch `pending(limit)` will give once `in_flight` is acknowledged, read before that."""
-        return await self._outbox.pending(limit, exclude={r.seq for r in in_flight})
+    async def _pending(self, limit: int, exclude: Collection[int] = ()) -> PendingBatch:
+        """The next batch; with `exclude` (the batch in flight), the one `pending(limit)` gives once it is acked."""
+        if isinstance(self._outbox, WireOutboxSource):
+            return await self._outbox.pending_batch(limit, exclude)
+        return PendingBatch(await self._outbox.pending(limit, exclude))
 
     async def _quarantine(self, records: Sequence[SyncRecord], rejected: Sequence[RecordRejection]) -> None:
         in_batch = {r.seq for r in records}
@@ -299,7 +333,8 @@ class SyncAgent:
         # Date has whole seconds: the skew is known to about a second, enough to warn at CLOCK_SKEW_WARN_S.
         self.clock_skew_s = round((datetime.now(UTC) - server).total_seconds())
 
-    def _encode(self, records: list[SyncRecord], status: SyncStatus | None = None) -> bytes:
+    def _encode(self, pending: PendingBatch, status: SyncStatus | None = None) -> bytes:
+        records = pending.records
         try:
             batch = SyncBatch(
                 site_id=self._site_id,
@@ -309,7 +344,7 @@ class SyncAgent:
                 status=status,
                 software_version=software_version(),
             )
-            return encode_batch(batch)
+            return encode_batch(batch, pending.records_json)
         except BatchTooLarge:
             if len(records) > 1:
                 raise
@@ -320,8 +355,9 @@ class SyncAgent:
                 raise
         raise RecordsRefused(bad)
 
-    async def _send(self, records: list[SyncRecord]) -> SyncAck:
-        body = self._encode(records, await self._status(records))
+    async def _send(self, pending: PendingBatch) -> SyncAck:
+        records = pending.records
+        body = self._encode(pending, await self._status(records))
         headers = {
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",

@@ -8,15 +8,16 @@ import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from pydantic import ValidationError
-from sqlalchemy import delete, exists, func, insert, select, text, update
+import orjson
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from edge.storage.database import Database
 from edge.storage.schema import events, outbox, outbox_quarantine
-from sync.codec import describe
+from sync.codec import PendingBatch, describe
 from sync.wire import RecordKind, RecordRejection, SyncRecord
 
 log = logging.getLogger(__name__)
@@ -179,12 +180,50 @@ _QUARANTINED = exists().where(outbox_quarantine.c.seq == outbox.c.seq)
 
 # The waiting records of the kinds sent first, through their partial index (edge migration 10): forced, because
 # without statistics SQLite prefers ix_outbox_pending and walks a whole telemetry backlog to find them.
-_WAITING_FIRST = text(
-    "SELECT seq, kind, occurred_at, payload, acked FROM outbox INDEXED BY ix_outbox_waiting_first "
+# Time and payload come back as stored (text): `Outbox.pending_batch` hands the payload texts on unparsed. The
+# records to read past (a batch in flight) are left out in SQL (`?1`, a JSON array of seqs), so no row is fetched
+# only to be dropped. Plain driver SQL: this runs for every batch, and SQLAlchemy's result layer adds nothing here.
+_WAITING_FIRST = (
+    "SELECT seq, kind, occurred_at, payload FROM outbox INDEXED BY ix_outbox_waiting_first "
     "WHERE acked = 0 AND kind <> 'telemetry' "
-    "AND NOT EXISTS (SELECT 1 FROM outbox_quarantine q WHERE q.seq = outbox.seq) ORDER BY seq LIMIT :limit"
-).columns(outbox.c.seq, outbox.c.kind, outbox.c.occurred_at, outbox.c.payload, outbox.c.acked)
-assert LOW_PRIORITY_KINDS == ("telemetry",), "update _WAITING_FIRST and its index (migration 10) with the kinds"
+    "AND NOT EXISTS (SELECT 1 FROM outbox_quarantine q WHERE q.seq = outbox.seq) "
+    "AND seq NOT IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?"
+)
+_WAITING_LOW = (
+    "SELECT seq, kind, occurred_at, payload FROM outbox "
+    "WHERE acked IS 0 AND kind IN ('telemetry') "
+    "AND NOT EXISTS (SELECT 1 FROM outbox_quarantine q WHERE q.seq = outbox.seq) "
+    "AND seq NOT IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?"
+)
+assert LOW_PRIORITY_KINDS == ("telemetry",), "update _WAITING_FIRST, _WAITING_LOW and migration 10 with the kinds"
+
+_RECORD_LIST: TypeAdapter[list[SyncRecord]] = TypeAdapter(list[SyncRecord])
+# Not JSON, though Python's encoder writes them for a non-finite float: such a batch is encoded record by record.
+_NON_FINITE = (b"NaN", b"Infinity")
+
+
+def _records_json(rows: Sequence[tuple[Any, ...]]) -> bytes | None:
+    """The rows as the JSON array of their sync records, payload texts embedded as stored; None if they cannot be.
+
+    SQLite keeps a time as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC; on the wire it is ISO 8601 with 'Z'. Anything
+    else (a payload that is not JSON text, a time in another shape) fails here or in the validation after it,
+    and the batch takes the record-by-record path, which quarantines what is unreadable.
+    """
+    try:
+        wire = orjson.dumps(
+            [
+                {
+                    "seq": seq,
+                    "kind": kind,
+                    "occurred_at": f"{occurred[:10]}T{occurred[11:]}Z",
+                    "payload": orjson.Fragment(payload),
+                }
+                for seq, kind, occurred, payload in rows
+            ]
+        )
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    return None if any(marker in wire for marker in _NON_FINITE) else wire
 
 
 class Outbox:
@@ -196,6 +235,13 @@ class Outbox:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        dialect = db.engine.dialect
+        # The column types' own decoders: a row read one by one is what SQLAlchemy would return for it.
+        decode_time = outbox.c.occurred_at.type.dialect_impl(dialect).result_processor(dialect, None)
+        decode_json = outbox.c.payload.type.dialect_impl(dialect).result_processor(dialect, None)
+        assert decode_time is not None and decode_json is not None
+        self._decode_time = cast("Callable[[Any], datetime]", decode_time)
+        self._decode_json = cast("Callable[[Any], dict[str, Any]]", decode_json)
 
     async def pending(self, limit: int, exclude: Collection[int] = ()) -> list[SyncRecord]:
         """Return up to `limit` unacknowledged records not in quarantine, in seq order, priority kinds first.
@@ -205,30 +251,44 @@ class Outbox:
         sync record is quarantined here (`unreadable_record`) and skipped. `exclude` (a batch in flight) is
         read past as if acknowledged, and not built into records again (the agent's read-ahead).
         """
-        waiting = (outbox.c.acked.is_(False), ~_QUARANTINED)
-        skip = set(exclude)
-        wanted = limit + len(skip)
+        return (await self.pending_batch(limit, exclude)).records
+
+    async def pending_batch(self, limit: int, exclude: Collection[int] = ()) -> PendingBatch:
+        """`pending`, with the records' wire form (`sync.codec.PendingBatch`) when every row allows it.
+
+        The common case costs one validation of the whole batch (`TypeAdapter(list[SyncRecord]).validate_json`
+        over the stored payload texts) instead of decoding each payload and building each record; if that fails,
+        the rows are read one by one and the unreadable ones quarantined, as `pending` always did.
+        """
         while True:
-            async with self._db.engine.connect() as conn:
-                found = (await conn.execute(_WAITING_FIRST, {"limit": wanted})).all()
-                rows = [r for r in found if r.seq not in skip][:limit]
-                if len(rows) < limit:  # then `found` holds every waiting record of the kinds sent first
-                    rest = select(outbox).where(*waiting, outbox.c.kind.in_(LOW_PRIORITY_KINDS))
-                    more = (await conn.execute(rest.order_by(outbox.c.seq).limit(wanted - len(rows)))).all()
-                    rows += [r for r in more if r.seq not in skip][: limit - len(rows)]
-            rows.sort(key=lambda r: r.seq)  # a batch is in ascending seq order (sync.wire.SyncBatch)
+            rows = await self._waiting(limit, exclude)
+            wire = _records_json(rows)
+            if wire is not None:
+                try:
+                    return PendingBatch(_RECORD_LIST.validate_json(wire), wire)
+                except ValidationError:
+                    pass  # some row is not a valid record: find it below
             records: list[SyncRecord] = []
             bad: list[RecordRejection] = []
-            for r in rows:
+            for seq, kind, occurred, payload in rows:
                 try:
-                    records.append(
-                        SyncRecord(seq=r.seq, kind=r.kind, occurred_at=_aware(r.occurred_at), payload=r.payload)
-                    )
+                    when = _aware(self._decode_time(occurred))
+                    records.append(SyncRecord(seq=seq, kind=kind, occurred_at=when, payload=self._decode_json(payload)))
                 except ValidationError as err:
-                    bad.append(RecordRejection(seq=r.seq, error="unreadable_record", detail=describe(err)))
+                    bad.append(RecordRejection(seq=seq, error="unreadable_record", detail=describe(err)))
             if not bad:
-                return records
+                return PendingBatch(records)
             await self.quarantine(bad)  # then read again: the batch is filled up from the records behind
+
+    async def _waiting(self, limit: int, exclude: Collection[int]) -> list[tuple[Any, ...]]:
+        """Up to `limit` waiting rows (seq, kind, occurred_at, payload as stored), priority kinds first, seq order."""
+        skip = orjson.dumps(sorted(exclude)).decode()
+        async with self._db.engine.connect() as conn:
+            rows = [tuple(r) for r in await conn.exec_driver_sql(_WAITING_FIRST, (skip, limit))]
+            if len(rows) < limit:  # then every waiting record of the kinds sent first is in `rows`
+                rows += [tuple(r) for r in await conn.exec_driver_sql(_WAITING_LOW, (skip, limit - len(rows)))]
+        rows.sort(key=lambda r: r[0])  # a batch is in ascending seq order (sync.wire.SyncBatch)
+        return rows
 
     async def mark_acked(self, seqs: Sequence[int]) -> None:
         """Mark exactly these records as delivered, except any in quarantine (never a range: see `pending`)."""

@@ -16,6 +16,7 @@ from edge import keys
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
 from provisioning.enroll import claim_site
+from sync.codec import PendingBatch
 from tests.edge.site import site_config_dict
 from tests.net import free_port
 from tests.polling import eventually
@@ -66,7 +67,7 @@ async def test_offline_events_arrive_once_after_cloud_returns(tmp_path: Path, db
             await eventually(drained, timeout_s=20)
             # Resend everything already acknowledged: the cloud must not store it twice.
             replay = await sync._send(  # noqa: SLF001 - replaying a real batch on purpose
-                [r.model_copy() for r in await _all_records(edge)]
+                PendingBatch([r.model_copy() for r in await _all_records(edge)])
             )
             assert replay.stored == 0 and replay.duplicates == 25
             async with cloud.db() as session:
