@@ -188,6 +188,7 @@ def build_app(config: CloudConfig) -> web.Application:
     )
     app[CONFIG] = config
     app[NOTIFIER] = ConfigNotifier()
+    app[ingest.NONCE_PRUNING] = ingest.NoncePruning()
     app.on_shutdown.append(_wake_long_polls)
     install_security_headers(app, csp=PORTAL_CSP)
     app[media.MEDIA_LOCKS] = {}

@@ -20,14 +20,14 @@ JSON) becomes null, as the edge's own JSON encoder writes it.
 from __future__ import annotations
 
 import logging
-import math
 import re
+import time
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy import Insert, Table, case, delete, select, text, update
+from sqlalchemy import Table, case, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,6 +40,7 @@ from cloud.db.tenant_context import enter_tenant, system_context
 from cloud.offline_enrollment import ClaimRefused, claim_with_batch
 from cloud.permissions import machine, public
 from cloud.reconcile import reconcile_edit
+from cloud.record_rows import encode_rows, insert_ignoring_duplicates, storable
 from cloud.responses import error_response, json_model
 from cloud.siteconfig import NOTIFIER, ConfigNotifier
 from sync.codec import BatchDecodeError, decode_batch_records, describe
@@ -66,6 +67,29 @@ STATE = cast(Table, SiteSyncState.__table__)
 # A request older than the window is refused by its timestamp; a nonce is kept for both sides of the window
 # (a site's clock may run ahead) and a margin, so no replay falls between the two checks.
 NONCE_TTL_S = 2 * MAX_CLOCK_SKEW_S + 60
+# Expired nonces are deleted at most this often per site by one cloud process (a site's first batch after a
+# start always prunes): the table holds about NONCE_TTL_S plus this of a site's batches, one statement less a batch.
+NONCE_PRUNE_INTERVAL_S = 60.0
+
+
+class NoncePruning:
+    """When this process last deleted each site's expired nonces (`due` says whether a batch should)."""
+
+    def __init__(self, interval_s: float = NONCE_PRUNE_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._last: dict[str, float] = {}
+
+    def due(self, site_id: str) -> bool:
+        """Whether to prune with this batch; counts it as done (a rolled-back prune waits for the next turn)."""
+        now = time.monotonic()
+        last = self._last.get(site_id)
+        if last is not None and now - last < self._interval_s:
+            return False
+        self._last[site_id] = now
+        return True
+
+
+NONCE_PRUNING = web.AppKey("nonce_pruning", NoncePruning)
 
 
 def _dialect_insert(dialect: str, table: Table) -> Any:
@@ -73,21 +97,6 @@ def _dialect_insert(dialect: str, table: Table) -> Any:
         return postgresql.insert(table)
     if dialect == "sqlite":
         return sqlite.insert(table)
-    raise ValueError(f"unsupported database dialect {dialect!r}")
-
-
-def _insert_ignoring_duplicates(dialect: str) -> Insert:
-    """INSERT ... ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq: only new rows come back.
-
-    Executed with a list of rows (executemany): SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs from one
-    cached compiled statement, where `.values(rows)` would compile a statement of every row's parameters anew
-    for each batch (most of the ingest time, measured by bench/sync_catchup.py).
-    """
-    keys = [RECORDS.c.site_id, RECORDS.c.seq]
-    if dialect == "postgresql":
-        return postgresql.insert(RECORDS).on_conflict_do_nothing(index_elements=keys).returning(RECORDS.c.seq)
-    if dialect == "sqlite":
-        return sqlite.insert(RECORDS).on_conflict_do_nothing(index_elements=keys).returning(RECORDS.c.seq)
     raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
@@ -104,19 +113,6 @@ class SiteRevoked(Exception):
             f"site {site_id} was revoked{when}; ask your tenant admin for a new enrollment code and "
             "enroll the box again (outpost-provision enroll --force)"
         )
-
-
-def storable(value: Any) -> Any:
-    """Return a JSON value every backend stores: NUL -> U+FFFD in strings and keys, NaN/inf -> null."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [storable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 async def _upsert_state(session: AsyncSession, dialect: str, site_id: str, values: dict[str, Any]) -> None:
@@ -162,28 +158,19 @@ async def store_batch(
     skew_s: float | None = None,
     *,
     scrub: bool = True,
+    prune: bool = True,
     notifier: ConfigNotifier | None = None,
 ) -> SyncAck:
     """Store the batch's new records, skip those already stored, and advance the site's checkpoint.
 
-    Records the batch's nonce in the same transaction, and the site's sync state (clock skew, backlog).
+    Records the batch's nonce in the same transaction (and, with `prune`, deletes the site's expired ones), and
+    the site's sync state (clock skew, backlog).
     Raises Replayed if the nonce was seen within `NONCE_TTL_S`, SiteRevoked if the site was revoked before
     the transaction commits; either way nothing is stored.
     New ``config_edit`` records are reconciled in the same transaction (`cloud.reconcile`); the long-polls of
     the sites whose version that bumped are woken through `notifier` after the commit.
     """
     now = utcnow()
-    rows = [
-        {
-            "site_id": batch.site_id,
-            "seq": record.seq,
-            "kind": record.kind,
-            "occurred_at": record.occurred_at,
-            "payload": storable(record.payload) if scrub else record.payload,
-            "received_at": now,
-        }
-        for record in batch.records
-    ]
     max_seq = batch.records[-1].seq if batch.records else 0
     new_seqs: set[int] = set()
     bumped: set[str] = set()
@@ -191,6 +178,7 @@ async def store_batch(
         # Writes only, starting with the insert: on SQLite the transaction takes the write lock at once
         # (waiting up to busy_timeout) instead of failing a read-to-write upgrade with SQLITE_BUSY_SNAPSHOT.
         dialect = session.get_bind().dialect.name
+        rows = encode_rows(dialect, batch, now, scrub=scrub)
         seen = await session.execute(
             _dialect_insert(dialect, NONCES)
             .values(site_id=batch.site_id, nonce=batch.nonce, seen_at=now)
@@ -199,13 +187,14 @@ async def store_batch(
         )
         if seen.first() is None:
             raise Replayed(f"nonce {batch.nonce} was already used by site {batch.site_id}")
-        await session.execute(
-            delete(NONCES).where(
-                NONCES.c.site_id == batch.site_id, NONCES.c.seen_at < now - timedelta(seconds=NONCE_TTL_S)
+        if prune:
+            await session.execute(
+                delete(NONCES).where(
+                    NONCES.c.site_id == batch.site_id, NONCES.c.seen_at < now - timedelta(seconds=NONCE_TTL_S)
+                )
             )
-        )
         if rows:
-            new_seqs.update((await session.execute(_insert_ignoring_duplicates(dialect), rows)).scalars())
+            new_seqs.update((await session.execute(insert_ignoring_duplicates(dialect), rows)).scalars())
         stored = len(new_seqs)
         # Analytics (typed facts, rollups) of the records new to this batch, in the same transaction.
         new_rows = rows if stored == len(rows) else [r for r in rows if r["seq"] in new_seqs]
@@ -381,7 +370,14 @@ async def handle_sync_batch(request: web.Request) -> web.Response:
         )
         return json_model(body_model, status=422)
     try:
-        ack = await store_batch(db, batch, skew, scrub=decoded.needs_scrub, notifier=request.app[NOTIFIER])
+        ack = await store_batch(
+            db,
+            batch,
+            skew,
+            scrub=decoded.needs_scrub,
+            prune=request.app[NONCE_PRUNING].due(site_id),
+            notifier=request.app[NOTIFIER],
+        )
     except Replayed as err:
         log.warning("sync batch from site %s rejected: %s", site_id, err)
         await record_refusal(db, site_id, f"replayed: {err}", skew_s=skew)
