@@ -56,8 +56,9 @@ async def test_encoded_rows_read_back_as_the_model_stores_them(cloud: RunningClo
     ]
     async with cloud.db.begin() as session:
         dialect = session.get_bind().dialect.name
-        new = (await session.execute(insert_ignoring_duplicates(dialect), encode_rows(dialect, batch, received))).all()
-        again = (await session.execute(insert_ignoring_duplicates(dialect), encode_rows(dialect, batch, received))).all()
+        statement = insert_ignoring_duplicates(dialect)
+        new = (await session.execute(statement, encode_rows(dialect, batch, received))).all()
+        again = (await session.execute(statement, encode_rows(dialect, batch, received))).all()
         await session.execute(insert(RECORDS), plain)
 
     assert sorted(seq for (seq,) in new) == [1, 2, 3, 4, 5] and again == []  # duplicates are skipped
