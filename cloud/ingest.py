@@ -178,7 +178,8 @@ async def store_batch(
         # Writes only, starting with the insert: on SQLite the transaction takes the write lock at once
         # (waiting up to busy_timeout) instead of failing a read-to-write upgrade with SQLITE_BUSY_SNAPSHOT.
         dialect = session.get_bind().dialect.name
-        rows = encode_rows(dialect, batch, now, scrub=scrub)
+        payloads = [storable(r.payload) for r in batch.records] if scrub else [r.payload for r in batch.records]
+        rows = encode_rows(dialect, batch, payloads, now)
         seen = await session.execute(
             _dialect_insert(dialect, NONCES)
             .values(site_id=batch.site_id, nonce=batch.nonce, seen_at=now)
@@ -197,12 +198,15 @@ async def store_batch(
             new_seqs.update((await session.execute(insert_ignoring_duplicates(dialect), rows)).scalars())
         stored = len(new_seqs)
         # Analytics (typed facts, rollups) of the records new to this batch, in the same transaction.
-        new_rows = rows if stored == len(rows) else [r for r in rows if r["seq"] in new_seqs]
         await record_batch(
             session,
             dialect,
             batch.site_id,
-            new_rows,
+            [
+                {"seq": r.seq, "kind": r.kind, "occurred_at": r.occurred_at, "payload": payload}
+                for r, payload in zip(batch.records, payloads, strict=True)
+                if r.seq in new_seqs
+            ],
             received_at=now,
             sent_at=batch.sent_at,
             status=batch.status,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -98,9 +99,11 @@ def insert_ignoring_duplicates(dialect: str) -> Insert:
     return cast(Insert, statement.on_conflict_do_nothing(index_elements=keys).returning(RECORDS.c.seq))
 
 
-def encode_rows(dialect: str, batch: SyncBatch, received_at: datetime, *, scrub: bool = True) -> list[dict[str, Any]]:
-    """The batch's records as rows for `insert_ignoring_duplicates`; `scrub` (`storable`) only when the batch's
-    JSON can hold a NUL or a non-finite number (`sync.codec.DecodedBatch.needs_scrub`)."""
+def encode_rows(
+    dialect: str, batch: SyncBatch, payloads: Sequence[dict[str, Any]], received_at: datetime
+) -> list[dict[str, Any]]:
+    """The batch's records as rows for `insert_ignoring_duplicates`, with their `payloads` (scrubbed by the caller
+    with `storable` when the batch's JSON can hold a NUL or a non-finite number)."""
     received = encode_time(dialect, received_at)
     site_id = batch.site_id
     return [
@@ -109,8 +112,8 @@ def encode_rows(dialect: str, batch: SyncBatch, received_at: datetime, *, scrub:
             "seq": record.seq,
             "kind": record.kind,
             "occurred_at": encode_time(dialect, record.occurred_at),
-            "payload": encode_payload(storable(record.payload) if scrub else record.payload),
+            "payload": encode_payload(payload),
             "received_at": received,
         }
-        for record in batch.records
+        for record, payload in zip(batch.records, payloads, strict=True)
     ]

@@ -57,8 +57,9 @@ async def test_encoded_rows_read_back_as_the_model_stores_them(cloud: RunningClo
     async with cloud.db.begin() as session:
         dialect = session.get_bind().dialect.name
         statement = insert_ignoring_duplicates(dialect)
-        new = (await session.execute(statement, encode_rows(dialect, batch, received))).all()
-        again = (await session.execute(statement, encode_rows(dialect, batch, received))).all()
+        payloads = [storable(r.payload) for r in records]
+        new = (await session.execute(statement, encode_rows(dialect, batch, payloads, received))).all()
+        again = (await session.execute(statement, encode_rows(dialect, batch, payloads, received))).all()
         await session.execute(insert(RECORDS), plain)
 
     assert sorted(seq for (seq,) in new) == [1, 2, 3, 4, 5] and again == []  # duplicates are skipped

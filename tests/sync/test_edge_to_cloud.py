@@ -47,9 +47,10 @@ async def test_offline_events_arrive_once_after_cloud_returns(tmp_path: Path, db
     await edge.start()
     try:
         journal = edge.app[keys.JOURNAL]
+        outbox = edge.app[keys.OUTBOX]
+        expected = await outbox.backlog() + 25  # what the edge journals at start (its inventory report) and 25 events
         for i in range(25):
             await journal.record("event", {"type": "test", "n": i}, source="test", summary=f"offline {i}")
-        outbox = edge.app[keys.OUTBOX]
         sync = edge.app[keys.SYNC]
         assert sync is not None
 
@@ -57,7 +58,7 @@ async def test_offline_events_arrive_once_after_cloud_returns(tmp_path: Path, db
             return sync.last_error is not None
 
         await eventually(failed_once, timeout_s=20)
-        assert await outbox.backlog() == 25
+        assert await outbox.backlog() == expected
 
         async with started_cloud(cloud_config) as cloud:
 
@@ -69,14 +70,14 @@ async def test_offline_events_arrive_once_after_cloud_returns(tmp_path: Path, db
             replay = await sync._send(  # noqa: SLF001 - replaying a real batch on purpose
                 PendingBatch([r.model_copy() for r in await _all_records(edge)])
             )
-            assert replay.stored == 0 and replay.duplicates == 25
+            assert replay.stored == 0 and replay.duplicates == expected
             async with cloud.db() as session:
                 stored = await session.scalar(
                     select(func.count()).select_from(Record).where(Record.site_id == enrollment.site_id)
                 )
                 seqs = (await session.scalars(select(Record.seq).where(Record.site_id == enrollment.site_id))).all()
-            assert stored == 25
-            assert sorted(seqs) == list(range(1, 26))
+            assert stored == expected
+            assert sorted(seqs) == list(range(1, expected + 1))
     finally:
         await edge.stop()
 
