@@ -127,9 +127,10 @@ async def _discard(task: asyncio.Task[PendingBatch]) -> None:
 
 
 async def _settle(marking: asyncio.Task[None] | None) -> None:
-    """Wait for an acknowledgement being written; it finishes even if the waiter is cancelled (its error is raised)."""
+    """Wait for an acknowledgement being written (its error is raised). Cancelling the waiter cancels the write:
+    its records stay waiting and go out again, stored once by the cloud (acknowledged as duplicates)."""
     if marking is not None:
-        await asyncio.shield(marking)
+        await marking
 
 
 def _unencodable(records: Sequence[SyncRecord]) -> list[RecordRejection]:
