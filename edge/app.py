@@ -28,6 +28,7 @@ from sqlalchemy import insert, select
 from edge import keys, metrics
 from edge.access.assembly import build_access
 from edge.access.credentials import CredentialStore
+from edge.access.door_watch import DoorWatch
 from edge.access.pins import PinHasher
 from edge.access.site_config import SiteConfigApplier, load_effective_config
 from edge.broker.directory import BrokerDirectory, BrokerUser
@@ -420,7 +421,16 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
         clips=door_clips,
     )
     door_snapshots.start()
+    access = app[keys.ACCESS]
+    door_watch = DoorWatch(
+        journal,
+        access.supervisor.alarms,
+        [door for door in config.doors if door.camera in pipelines],
+        held_unlocked=access.modes.held_unlocked,
+    )
+    door_watch.start()
     yield
+    await _stage("stop door watch", door_watch.stop())
     await _stage("stop door snapshots", door_snapshots.stop())
     await _stage("stop retention", sweeper.stop())
     await _stage("stop cameras", asyncio.gather(*(p.stop() for p in pipelines.values())))

@@ -35,6 +35,23 @@ class DoorConfig(Section):
         description="Camera watching the door: each access decision and raised alarm there gets a snapshot, "
         "uploaded to the cloud after its record (docs/SYNC.md, Media)",
     )
+    camera_line: str | None = Field(
+        default=None,
+        description="A counting line on the door's camera that people cross to pass the door: inward crossings "
+        "are counted against the grants (tailgating, entry_without_badge alarms; docs/ACCESS.md)",
+    )
+    camera_zone: str | None = Field(
+        default=None,
+        description="Instead of a line: an image zone on the door's camera; entering it counts as passing inward",
+    )
+    entry_direction: Literal["in", "out"] = Field(
+        default="in", description="Which direction of camera_line enters through the door"
+    )
+    tailgate_sensitivity: Literal["low", "normal", "high"] = Field(
+        default="normal",
+        description="How long after the unlock window crossings still count against its grants: "
+        "high 0 s, normal 2 s, low 5 s; 'low' also never raises entry_without_badge",
+    )
     rex: str | None = Field(
         default=None,
         description="Device id of a request-to-exit input (a contact-kind device; open = pressed); "
@@ -81,6 +98,10 @@ class DoorConfig(Section):
 
     @model_validator(mode="after")
     def _modes_consistent(self) -> DoorConfig:
+        if (self.camera_line or self.camera_zone) and self.camera is None:
+            raise ValueError("camera_line and camera_zone need a camera")
+        if self.camera_line and self.camera_zone:
+            raise ValueError("name either camera_line or camera_zone, not both")
         if self.first_person_in and self.unlock_schedule is None:
             raise ValueError("first_person_in needs an unlock_schedule")
         ids = [r.device for r in self.readers]

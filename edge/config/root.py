@@ -64,6 +64,7 @@ class EdgeConfig(Section):
                 raise ValueError(f"doors.{door.id}.zone: unknown zone {door.zone!r}")
             if door.camera is not None and door.camera not in {c.id for c in self.cameras}:
                 raise ValueError(f"doors.{door.id}.camera: unknown camera {door.camera!r}")
+            _check_door_region(door, {c.id: c for c in self.cameras})
             _expect_kind(devices, f"doors.{door.id}.lock", door.lock, "lock")
             for reader in door.reader_ids:
                 _expect_kind(devices, f"doors.{door.id}.readers", reader, "reader")
@@ -180,3 +181,14 @@ def _expect_kind(devices: dict[str, DeviceConfig], key: str, device_id: str, kin
         raise ValueError(f"{key}: unknown device {device_id!r}")
     if dev.kind != kind:
         raise ValueError(f"{key}: device {device_id!r} is a {dev.kind}, not a {kind}")
+
+
+def _check_door_region(door: DoorConfig, cameras: dict[str, CameraConfig]) -> None:
+    """Raise ValueError when a door's camera_line or camera_zone is not a line or zone of its camera."""
+    camera = cameras.get(door.camera or "")
+    if camera is None:
+        return
+    if door.camera_line is not None and door.camera_line not in {ln.name for ln in camera.lines}:
+        raise ValueError(f"doors.{door.id}.camera_line: camera {camera.id!r} has no line {door.camera_line!r}")
+    if door.camera_zone is not None and door.camera_zone not in {z.name for z in camera.zones}:
+        raise ValueError(f"doors.{door.id}.camera_zone: camera {camera.id!r} has no zone {door.camera_zone!r}")

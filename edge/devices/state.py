@@ -35,6 +35,9 @@ ALARM_TEXT = {
     "lock_jammed": "lock jammed (bolt not fully thrown)",
     "contact_offline": "door contact unreachable",
     "detector_unavailable": "camera detection disabled (no usable detector model)",
+    "tailgating": "more people went through than were granted (tailgating)",
+    "entry_without_badge": "someone went through without a badge",
+    "unknown_plate": "unknown vehicle at the gate out of hours",
 }
 
 
