@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,7 @@ async def handle_site_page(request: web.Request) -> web.Response:
         "site": summaries[0],
         "records": [record_out(r) for r in records],
         "media": {r.seq: media_links(request.app[CONFIG].media_path, site_id, r.payload) for r in records},
+        "door_thumbs": door_thumbnails(request.app[CONFIG].media_path, site_id, records),
         "limit": DEFAULT_RECORD_LIMIT,
         "thinning": [thinning_row(r) for r in thinning],
         "config": config,
@@ -226,6 +228,30 @@ MEDIA_KEYS: tuple[tuple[str, MediaKind], ...] = (
     ("clip", "clip"),
     ("door_snapshot", "door_snapshot"),
 )
+
+
+def door_thumbnails(root: Path, site_id: str, records: Sequence[Record]) -> dict[int, dict[str, Any]]:
+    """The door camera's thumbnail for each badge record (or door alarm) a shown `door_snapshot` record names.
+
+    A ``door_snapshot`` record names the edge journal id of its decision (`of_journal_id`); every record carries
+    its own as `journal_id`. Maps the decision's seq to {"url", "frame_url"} (None while not uploaded yet).
+    """
+    by_journal_id = {r.payload.get("journal_id"): r.seq for r in records}
+    thumbs: dict[int, dict[str, Any]] = {}
+    for record in records:
+        payload = record.payload
+        if payload.get("type") != "door_snapshot" or (seq := by_journal_id.get(payload.get("of_journal_id"))) is None:
+            continue
+        camera, thumb, frame = payload.get("camera_id"), payload.get("thumbnail"), payload.get("door_snapshot")
+        if not isinstance(camera, str) or not isinstance(thumb, str) or not isinstance(frame, str):
+            continue
+        urls = []
+        for name in (thumb, frame):
+            media_id = media_id_for("door_snapshot", media_name(name, camera))
+            found = complete_media(root, site_id, media_id)
+            urls.append(f"{PORTAL_PATH}/sites/{site_id}/media/{media_id}" if found else None)
+        thumbs[seq] = {"url": urls[0], "frame_url": urls[1] or urls[0], "name": thumb}
+    return thumbs
 
 
 def media_links(root: Path, site_id: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
