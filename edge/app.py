@@ -29,6 +29,7 @@ from edge import keys, metrics
 from edge.access.assembly import build_access
 from edge.access.credentials import CredentialStore
 from edge.access.door_watch import DoorWatch
+from edge.access.muster import MusterRoll
 from edge.access.pins import PinHasher
 from edge.access.site_config import SiteConfigApplier, load_effective_config
 from edge.broker.directory import BrokerDirectory, BrokerUser
@@ -229,11 +230,15 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     app[keys.ACCESS] = access
     app[keys.PEOPLE] = people
     await access.load()  # lockdowns and anti-passback presence, before the first badge arrives
+    muster = MusterRoll(app[keys.JOURNAL], effective.doors)
+    await muster.load()
+    app[keys.MUSTER] = muster
     await gateway.start(DeviceRouter(state, access, gateway))
     await access.start()  # door modes (scheduled unlocks, lockdown) need the adapters to send commands
     yield
     await _stage("stop device intake", gateway.stop())
     await _stage("stop door modes and lock commands", access.stop())
+    muster.stop()
     await _stage("stop broker", broker.stop())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from edge.access.credentials import CredentialStore
+from edge.access.muster import MusterRoll
 from edge.access.people import PeopleAdmin
 from edge.access.service import AccessService
 from edge.broker.server import SiteBroker
@@ -47,3 +48,5 @@ CONFIG_PULLER: web.AppKey[ConfigPuller | None] = web.AppKey("config_puller")
 RULES = web.AppKey("rules", RulesService)
 # None unless homeassistant.enabled (and its broker connection started).
 HOME_ASSISTANT: web.AppKey[HomeAssistantBridge | None] = web.AppKey("home_assistant")
+# Who badged into each zone and not out (edge.access.muster), for the console's muster list.
+MUSTER = web.AppKey("muster", MusterRoll)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from edge import keys
 from edge.storage.backup import last_backup
-from edge.web import api, door_frames_view, homeassistant_view, live, rules_view, sync_view
+from edge.web import api, door_frames_view, homeassistant_view, live, muster_view, rules_view, sync_view
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
 from observability.version import software_version
@@ -190,3 +190,4 @@ def build_console(app: web.Application) -> None:
     live.add_routes(app)
     rules_view.add_routes(app)
     door_frames_view.add_routes(app)
+    muster_view.add_routes(app)

@@ -296,6 +296,7 @@ async function refresh() {
     const status = await (await api("/api/v1/status")).json();
     for (const door of status.doors) renderDoor(door);
     renderLockdown(status.zones || [], status.lockdowns || []);
+    await refreshMuster((status.lockdowns || []).length > 0);
     renderSync(status.sync);
     for (const [cam, st] of Object.entries(status.cameras)) {
       const el = document.querySelector(`[data-camera-status="${cam}"]`);
@@ -326,6 +327,36 @@ function frameCell(e) {
   link.append(img);
   td.append(link);
   return td;
+}
+
+// During a lockdown: per zone, who badged in and not out, and how many people its cameras count.
+async function refreshMuster(lockdown) {
+  const section = document.getElementById("muster-section");
+  if (!section) return;
+  section.hidden = !lockdown;
+  if (!lockdown) return;
+  const muster = await (await api("/api/v1/access/muster")).json();
+  const box = document.getElementById("muster");
+  box.replaceChildren(...muster.zones.map((z) => {
+    const card = document.createElement("div");
+    card.className = "card muster-zone";
+    card.dataset.zone = z.zone;
+    const h = document.createElement("h3");
+    h.textContent = z.name;
+    const counts = document.createElement("p");
+    counts.className = "muster-counts";
+    const cams = z.camera_count === null ? "no camera" : `${z.camera_count} seen by camera`;
+    counts.textContent = `${z.badged_in.length} badged in · ${cams}`;
+    const list = document.createElement("ul");
+    list.className = "muster-people";
+    for (const p of z.badged_in) {
+      const li = document.createElement("li");
+      li.textContent = `${p.person} (since ${new Date(p.since).toLocaleTimeString()}, ${p.door})`;
+      list.append(li);
+    }
+    card.append(h, counts, list);
+    return card;
+  }));
 }
 
 const PEOPLE_SHOWN = 200;
