@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     user = sub.add_parser("add-user", help="create a console user", parents=[common])
     user.add_argument("username")
     user.add_argument("--password-file", type=Path, help="read the password from this file (else prompt)")
+    user.add_argument(
+        "--role",
+        choices=("admin", "guard", "viewer"),
+        default="admin",
+        help="admin: everything; guard: doors, alarms, lockdown; viewer: looks only (default admin)",
+    )
     person = sub.add_parser("add-person", help="add a person with badge numbers", parents=[common])
     person.add_argument("name")
     person.add_argument("--badge", action="append", default=[], help="credential number (repeatable)")
@@ -71,9 +77,9 @@ async def _with_db(config: EdgeConfig, args: argparse.Namespace) -> None:
     try:
         if args.command == "add-user":
             await ConsoleAuth(db, config.web.session_hours).create_user(
-                args.username, _read_password(args.password_file)
+                args.username, _read_password(args.password_file), args.role
             )
-            print(f"console user {args.username!r} created")
+            print(f"console user {args.username!r} created with role {args.role}")
         elif args.command == "add-person":
             person_id = await CredentialStore(db).add_person(args.name, args.badge)
             print(f"person {args.name!r} added with id {person_id}")

@@ -231,6 +231,11 @@ async def _m012_home_assistant_discovery(conn: AsyncConnection) -> None:
     )
 
 
+async def _m013_console_roles(conn: AsyncConnection) -> None:
+    # Console roles (edge.web.roles): users from before roles existed keep what they could do, which was everything.
+    await conn.execute(text("ALTER TABLE console_users ADD COLUMN role VARCHAR(16) NOT NULL DEFAULT 'admin'"))
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
@@ -245,6 +250,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (10, "outbox index of the records sent before telemetry", _m010_outbox_priority_index),
     (11, "rules, their run history, durable timers and the notification queue", m011_rules),
     (12, "Home Assistant discovery configs published", _m012_home_assistant_discovery),
+    (13, "console user roles", _m013_console_roles),
 ]
 
 

@@ -78,7 +78,8 @@ mqtt_client_bindings = Table(
     Column("username", String(64), nullable=False),
 )
 
-console_users = Table(
+# As release 1 created it (migration 1); migration 13 added `role`. Use `console_users` below.
+console_users_release_1 = Table(
     "console_users",
     metadata,
     Column("id", Integer, primary_key=True),
@@ -220,6 +221,17 @@ media_uploads = Table(
     Column("registered_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("error", Text),
+)
+
+console_users = Table(
+    "console_users",
+    access_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # Migration 13. What the user may do in the console: admin, guard or viewer (edge.web.roles).
+    Column("role", String(16), nullable=False, default="admin"),
 )
 
 console_sessions = Table(

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from edge.web.roles import Role
+
 _PIN = r"^[0-9]{4,12}$"
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 # A name is printable text: no NUL or other control characters (NUL cannot be stored in the cloud's PostgreSQL).
@@ -36,6 +38,20 @@ class LoginForm(_Body):
 
     username: str = Field(min_length=1, max_length=64, description="Console user name")
     password: str = Field(min_length=1, max_length=256, description="Password")
+
+
+class ConsoleUserIn(_Body):
+    """A console user to add (the users page)."""
+
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$", description="Name")
+    password: str = Field(min_length=8, max_length=256, repr=False, description="Password, at least 8 characters")
+    role: Role = Field(description="admin, guard or viewer")
+
+
+class ConsoleRoleIn(_Body):
+    """A console user's new role."""
+
+    role: Role = Field(description="admin, guard or viewer")
 
 
 class PersonIn(_Body):

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 
 from edge import keys
 from edge.storage.backup import last_backup
-from edge.web import api, door_frames_view, homeassistant_view, live, muster_view, rules_view, sync_view
+from edge.web import api, door_frames_view, homeassistant_view, live, muster_view, rules_view, sync_view, users_view
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
+from edge.web.roles import allowed, can, required_role
 from observability.version import software_version
 from webguard.headers import install_security_headers
 from webguard.login_throttle import (
@@ -62,8 +63,20 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
                 token = str((await request.post()).get(CSRF_FIELD, ""))
             if not session.csrf_ok(token):
                 return web.json_response({"error": "csrf_token_missing_or_wrong"}, status=403)
+        if not allowed(session.role, request.method, request.path):
+            return _forbidden(request, session.role)
         request[SESSION] = session
     return await handler(request)
+
+
+def _forbidden(request: web.Request, role: str) -> web.StreamResponse:
+    """403 for a request the user's role may not make (edge.web.roles), as JSON or as a page."""
+    needed = required_role(request.method, request.path)
+    detail = f"a {role} may not do this; it needs the {needed} role"
+    if _wants_json(request) or request.method in _UNSAFE:
+        return web.json_response({"error": "forbidden", "detail": detail}, status=403)
+    context = {"site": request.app[keys.CONFIG].site, "detail": detail}
+    return aiohttp_jinja2.render_template("forbidden.html", request, context, status=403)
 
 
 @aiohttp_jinja2.template("login.html")
@@ -176,6 +189,8 @@ def build_console(app: web.Application) -> None:
     app[LOGIN_THROTTLE] = LoginThrottle(
         load_or_create_key(config.storage.console_key_path), config.web.login_attempts, config.web.login_window_s
     )
+    app_env = aiohttp_jinja2.get_env(app)
+    app_env.globals["can"] = can
     install_security_headers(app, cacheable=lambda request: request.path.startswith("/static/"))
     app.middlewares.append(security_middleware)
     app.router.add_get("/login", login_page)
@@ -191,3 +206,4 @@ def build_console(app: web.Application) -> None:
     rules_view.add_routes(app)
     door_frames_view.add_routes(app)
     muster_view.add_routes(app)
+    users_view.add_routes(app)

@@ -10,9 +10,9 @@ from tests.edge.site import ADMIN_PASSWORD
 CSRF_MARKER = 'name="csrf-token" content="'
 
 
-async def console_login(client: httpx.AsyncClient, password: str = ADMIN_PASSWORD) -> str:
-    """Log `client` in as admin (the session cookie stays in it); return the page's CSRF token."""
-    response = await client.post("/login", data={"username": "admin", "password": password})
+async def console_login(client: httpx.AsyncClient, password: str = ADMIN_PASSWORD, username: str = "admin") -> str:
+    """Log `client` in as admin (or `username`; the session cookie stays in it); return the page's CSRF token."""
+    response = await client.post("/login", data={"username": username, "password": password})
     assert response.status_code == 303, response.text
     page = (await client.get("/")).text
     start = page.index(CSRF_MARKER) + len(CSRF_MARKER)
@@ -24,9 +24,9 @@ async def console_headers(client: httpx.AsyncClient) -> dict[str, str]:
     return {"X-CSRF-Token": await console_login(client)}
 
 
-async def browser_login(page: Page, base_url: str, password: str = ADMIN_PASSWORD) -> None:
+async def browser_login(page: Page, base_url: str, password: str = ADMIN_PASSWORD, username: str = "admin") -> None:
     """Fill and send the console's login form in `page` (the caller waits for what it expects next)."""
     await page.goto(base_url + "/login")
-    await page.fill("input[name=username]", "admin")
+    await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")

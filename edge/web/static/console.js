@@ -69,7 +69,7 @@ function renderLockdown(zones, lockdowns) {
     state.className = `state ${on ? "state-lockdown" : "state-locked"}`;
     state.textContent = on ? "lockdown" : "normal";
     const button = document.createElement("button");
-    button.className = on ? "secondary" : "danger";
+    button.className = on ? "secondary needs-guard" : "danger needs-guard";
     button.dataset.lockdown = on ? "lift" : "start";
     button.textContent = on ? "Lift lockdown" : "Lock down";
     button.addEventListener("click", () => toggleLockdown(scope, !on, button));
@@ -125,6 +125,7 @@ function alarmCard(alarm) {
   ack.dataset.role = "alarm-ack";
   const form = document.createElement("form");
   form.dataset.role = "ack-form";
+  form.className = "needs-guard";
   const comment = document.createElement("input");
   Object.assign(comment, { name: "comment", type: "text", maxLength: 500, placeholder: "Comment (optional)" });
   comment.setAttribute("aria-label", "Comment");
