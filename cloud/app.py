@@ -59,6 +59,8 @@ from cloud.config import CloudConfig
 from cloud.db.engine import create_engine, is_sqlite, session_factory
 from cloud.db.migrate import upgrade
 from cloud.enrollment import ENROLL_LIMITER
+from cloud.hr import api as hr_api
+from cloud.hr import portal as hr_portal
 from cloud.offline_enrollment import ENROLLMENT_SIGNER
 from cloud.responses import api_error_middleware, reject_nul_middleware
 from cloud.sessions import SESSIONS, SessionStore, load_session_secret
@@ -149,6 +151,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get(enrollment_files.ENROLLMENT_KEY_PATH, enrollment_files.handle_enrollment_key)
     people_api.add_routes(router)
     analytics_api.add_routes(router)
+    hr_api.add_routes(router)
     router.add_get(openapi.OPENAPI_PATH, openapi.handle_openapi)
     # HTML portal.
     router.add_get("/", portal.handle_root)
@@ -164,6 +167,7 @@ def _add_routes(app: web.Application) -> None:
     people_portal.add_routes(router)
     analytics_portal.add_routes(router)
     billing_portal.add_routes(router)
+    hr_portal.add_routes(router)
     admin_portal.add_routes(router)  # users, API keys, audit log; one-time password links
     admin_api.add_routes(router)  # GET /api/v1/audit
     forgot_password.install(app)  # self-service reset links (with SMTP)

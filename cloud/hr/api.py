@@ -1,0 +1,240 @@
+"""The HR JSON API: people's HR fields, weekly shifts, entry/exit doors, and the attendance day grid (+ CSV).
+
+Reads need `hr.read`, edits `hr.write` (cloud/permissions.py; the `hr` role has both). Sites are checked through
+the tenant scope, so a user limited to some sites edits and sees only those.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud import people
+from cloud.analytics.api import csv_response
+from cloud.appkeys import DB
+from cloud.auth import require_principal
+from cloud.config import format_validation_error
+from cloud.hr import attendance
+from cloud.hr.api_models import (
+    AttendanceDayOut,
+    AttendanceQuery,
+    DoorIn,
+    DoorList,
+    DoorOut,
+    ProfileIn,
+    ProfileOut,
+    ShiftIn,
+    ShiftList,
+    ShiftOut,
+)
+from cloud.hr.csv_rows import AttendanceRow, rows_of
+from cloud.hr.models import HrDoor, HrProfile, HrShift
+from cloud.openapi import documented
+from cloud.permissions import requires
+from cloud.responses import api_error, error_response, invalid_request, json_model
+from cloud.tenancy import Principal, SiteNotFound, TenantScope
+
+BASE = "/api/v1/hr"
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+M = TypeVar("M", bound=BaseModel)
+
+
+class BadBody(Exception):
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+async def _body(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate_json(await request.read())
+    except ValidationError as err:
+        raise BadBody(invalid_request(err)) from err
+
+
+def _key(request: web.Request, name: str) -> str:
+    value = request.match_info[name]
+    if _KEY.fullmatch(value) is None:
+        raise api_error(web.HTTPNotFound, "not_found", f"no such {name.removesuffix('_id')}")
+    return value
+
+
+async def _check_site(session: AsyncSession, principal: Principal, site_id: str | None) -> None:
+    if site_id is not None:
+        try:
+            await TenantScope(session, principal).site(site_id)
+        except SiteNotFound as err:
+            raise api_error(web.HTTPNotFound, "not_found", f"no such site: {site_id}") from err
+
+
+def _profile_out(person_id: str, row: HrProfile | None) -> ProfileOut:
+    fields = ProfileIn.model_fields
+    values = {name: getattr(row, name) for name in fields} if row else {}
+    return ProfileOut(person_id=person_id, **values)
+
+
+@requires("hr.read")
+@documented(ProfileOut)
+async def handle_get_profile(request: web.Request) -> web.Response:
+    """GET /api/v1/hr/people/{person_id}: the person's HR fields."""
+    principal = require_principal(request)
+    person_id = _key(request, "person_id")
+    async with request.app[DB]() as session:
+        try:
+            await people.find_person(session, principal.tenant_id, person_id)
+        except people.PersonNotFound:
+            return error_response(404, "not_found", "no such person")
+        row = await session.get(HrProfile, (principal.tenant_id, person_id))
+        return json_model(_profile_out(person_id, row))
+
+
+@requires("hr.write")
+@documented(ProfileOut, request=ProfileIn)
+async def handle_put_profile(request: web.Request) -> web.Response:
+    """PUT /api/v1/hr/people/{person_id}: set the person's department, job title, employment dates, home site
+    and weekly shift."""
+    principal = require_principal(request)
+    person_id = _key(request, "person_id")
+    try:
+        body = await _body(request, ProfileIn)
+    except BadBody as bad:
+        return bad.response
+    async with request.app[DB].begin() as session:
+        try:
+            await people.find_person(session, principal.tenant_id, person_id)
+        except people.PersonNotFound:
+            return error_response(404, "not_found", "no such person")
+        await _check_site(session, principal, body.home_site_id)
+        if body.shift_id is not None and await session.get(HrShift, (principal.tenant_id, body.shift_id)) is None:
+            return error_response(404, "not_found", f"no such shift: {body.shift_id}")
+        row = await session.get(HrProfile, (principal.tenant_id, person_id))
+        if row is None:
+            row = HrProfile(tenant_id=principal.tenant_id, person_id=person_id)
+            session.add(row)
+        for name, value in body.model_dump().items():
+            setattr(row, name, value)
+    return json_model(ProfileOut(person_id=person_id, **body.model_dump()))
+
+
+def _shift_out(row: HrShift) -> ShiftOut:
+    return ShiftOut(
+        id=row.id,
+        name=row.name,
+        site_id=row.site_id,
+        start=row.start,
+        end=row.end,
+        weekdays=list(row.weekdays),
+        grace_minutes=row.grace_minutes,
+    )
+
+
+@requires("hr.read")
+@documented(ShiftList)
+async def handle_shifts(request: web.Request) -> web.Response:
+    """GET /api/v1/hr/shifts: the tenant's weekly shifts."""
+    principal = require_principal(request)
+    async with request.app[DB]() as session:
+        rows = await session.scalars(
+            select(HrShift).where(HrShift.tenant_id == principal.tenant_id).order_by(HrShift.id)
+        )
+        return json_model(ShiftList(shifts=[_shift_out(r) for r in rows]))
+
+
+@requires("hr.write")
+@documented(ShiftOut, request=ShiftIn)
+async def handle_put_shift(request: web.Request) -> web.Response:
+    """PUT /api/v1/hr/shifts/{shift_id}: create or replace a weekly shift (site local times)."""
+    principal = require_principal(request)
+    shift_id = _key(request, "shift_id")
+    try:
+        body = await _body(request, ShiftIn)
+    except BadBody as bad:
+        return bad.response
+    async with request.app[DB].begin() as session:
+        await _check_site(session, principal, body.site_id)
+        row = await session.get(HrShift, (principal.tenant_id, shift_id))
+        if row is None:
+            row = HrShift(tenant_id=principal.tenant_id, id=shift_id)
+            session.add(row)
+        for name, value in body.model_dump().items():
+            setattr(row, name, value)
+        row.weekdays = sorted(body.weekdays)
+        return json_model(_shift_out(row))
+
+
+@requires("hr.read")
+@documented(DoorList)
+async def handle_doors(request: web.Request) -> web.Response:
+    """GET /api/v1/hr/doors: the doors marked entry (`in`) or exit (`out`) for attendance."""
+    principal = require_principal(request)
+    async with request.app[DB]() as session:
+        rows = await session.scalars(
+            select(HrDoor).where(HrDoor.tenant_id == principal.tenant_id).order_by(HrDoor.site_id, HrDoor.door_id)
+        )
+        visible = [r for r in rows if principal.site_ids is None or r.site_id in principal.site_ids]
+        return json_model(
+            DoorList(
+                doors=[
+                    DoorOut.model_validate({"site_id": r.site_id, "door_id": r.door_id, "direction": r.direction})
+                    for r in visible
+                ]
+            )
+        )
+
+
+@requires("hr.write")
+@documented(DoorOut, request=DoorIn)
+async def handle_put_door(request: web.Request) -> web.Response:
+    """PUT /api/v1/hr/sites/{site_id}/doors/{door_id}: mark a door as an entry (`in`) or exit (`out`) door."""
+    principal = require_principal(request)
+    site_id, door_id = _key(request, "site_id"), _key(request, "door_id")
+    try:
+        body = await _body(request, DoorIn)
+    except BadBody as bad:
+        return bad.response
+    async with request.app[DB].begin() as session:
+        await _check_site(session, principal, site_id)
+        row = await session.get(HrDoor, (principal.tenant_id, site_id, door_id))
+        if row is None:
+            row = HrDoor(tenant_id=principal.tenant_id, site_id=site_id, door_id=door_id)
+            session.add(row)
+        row.direction = body.direction
+    return json_model(DoorOut(site_id=site_id, door_id=door_id, direction=body.direction))
+
+
+def parse_attendance_query(request: web.Request) -> AttendanceQuery:
+    """The attendance query (`day`, optional `site`), or raise 400 `bad_query`."""
+    query = {k: v for k, v in request.query.items() if k != "format"}
+    try:
+        return AttendanceQuery.model_validate(query)
+    except ValidationError as err:
+        raise api_error(web.HTTPBadRequest, "bad_query", format_validation_error(err, root="(query)")) from err
+
+
+@requires("hr.read")
+@documented(AttendanceDayOut, query=AttendanceQuery, csv=True)
+async def handle_attendance(request: web.Request) -> web.Response:
+    """GET /api/v1/hr/attendance?day=YYYY-MM-DD[&site=][&format=csv]: everyone's attendance that day."""
+    principal = require_principal(request)
+    query = parse_attendance_query(request)
+    async with request.app[DB]() as session:
+        await _check_site(session, principal, query.site)
+        days = await attendance.attendance(session, principal, query.day, query.site)
+    if request.query.get("format") == "csv":
+        return csv_response(rows_of(days), AttendanceRow, f"attendance-{query.day.isoformat()}")
+    return json_model(AttendanceDayOut(day=query.day, people=days))
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register the HR API."""
+    router.add_get(f"{BASE}/attendance", handle_attendance)
+    router.add_get(f"{BASE}/people/{{person_id}}", handle_get_profile)
+    router.add_put(f"{BASE}/people/{{person_id}}", handle_put_profile)
+    router.add_get(f"{BASE}/shifts", handle_shifts)
+    router.add_put(f"{BASE}/shifts/{{shift_id}}", handle_put_shift)
+    router.add_get(f"{BASE}/doors", handle_doors)
+    router.add_put(f"{BASE}/sites/{{site_id}}/doors/{{door_id}}", handle_put_door)

@@ -1,0 +1,142 @@
+"""Load one day's inputs (people, HR profiles, shifts, entry/exit doors, access facts) and compute attendance.
+
+Attendance is computed on read from `fact_access`, never stored: a batch that arrives days late (a site that was
+offline) changes the affected days as soon as it is ingested. Only the principal's sites are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.db.analytics_models import FactAccess
+from cloud.db.models import Person
+from cloud.hr.api_models import IntervalOut, MissingPunchOut, PersonDayOut
+from cloud.hr.engine import Direction, Punch, Shift, attendance_day
+from cloud.hr.models import HrDoor, HrProfile, HrShift
+from cloud.tenancy import Principal, owned, scoped_sites
+
+# Facts read around the day: the widest window a day can have (a night shift plus margins, any time zone).
+_READ_BEFORE = timedelta(hours=30)
+_READ_AFTER = timedelta(hours=54)
+
+
+def zone_of(name: str | None) -> ZoneInfo:
+    """The time zone called `name`, UTC when unknown or unset."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def shift_rule(shift: HrShift, zone: ZoneInfo) -> Shift:
+    """The engine's view of a stored shift."""
+    return Shift(
+        start=time.fromisoformat(shift.start),
+        end=time.fromisoformat(shift.end),
+        weekdays=frozenset(shift.weekdays),
+        grace=timedelta(minutes=shift.grace_minutes),
+        zone=zone,
+    )
+
+
+@dataclass(frozen=True)
+class DayInputs:
+    """Everything one tenant's day needs, loaded once."""
+
+    zones: dict[str, ZoneInfo]
+    people: list[Person]
+    profiles: dict[str, HrProfile]
+    shifts: dict[str, HrShift]
+    punches: dict[str, list[Punch]]
+
+
+async def load(session: AsyncSession, principal: Principal, day: date) -> DayInputs:
+    """Read the tenant's people, HR data and the access facts around `day` at the principal's sites."""
+    tenant = principal.tenant_id
+    sites = (await session.scalars(scoped_sites(principal))).all()
+    zones = {s.id: zone_of(s.timezone) for s in sites}
+    people = list(
+        await session.scalars(
+            select(Person).where(Person.tenant_id == tenant, Person.removed_at.is_(None)).order_by(Person.name)
+        )
+    )
+    profiles = {p.person_id: p for p in await session.scalars(select(HrProfile).where(HrProfile.tenant_id == tenant))}
+    shifts = {s.id: s for s in await session.scalars(select(HrShift).where(HrShift.tenant_id == tenant))}
+    doors = {
+        (d.site_id, d.door_id): d.direction
+        for d in await session.scalars(select(HrDoor).where(HrDoor.tenant_id == tenant))
+    }
+    midnight = datetime.combine(day, time(0), UTC)
+    table = cast(Table, FactAccess.__table__)
+    rows = await session.execute(
+        select(FactAccess.person_id, FactAccess.site_id, FactAccess.door_id, FactAccess.occurred_at).where(
+            *owned(table, principal),
+            FactAccess.granted.is_(True),
+            FactAccess.person_id.is_not(None),
+            FactAccess.occurred_at >= midnight - _READ_BEFORE,
+            FactAccess.occurred_at < midnight + _READ_AFTER,
+        )
+    )
+    punches: dict[str, list[Punch]] = {}
+    for person_id, site_id, door_id, at in rows:
+        direction = doors.get((site_id, door_id or ""))
+        if person_id and direction in ("in", "out"):
+            punches.setdefault(person_id, []).append(Punch(at, site_id, door_id or "", cast(Direction, direction)))
+    return DayInputs(zones, people, profiles, shifts, punches)
+
+
+def compute(inputs: DayInputs, day: date, site_id: str | None = None) -> list[PersonDayOut]:
+    """Every person's day (people outside the principal's sites with no punch there are left out)."""
+    out: list[PersonDayOut] = []
+    for person in inputs.people:
+        profile = inputs.profiles.get(person.id)
+        stored_shift = inputs.shifts.get(profile.shift_id or "") if profile else None
+        home = profile.home_site_id if profile else None
+        own_sites = {s for s in (home, stored_shift.site_id if stored_shift else None) if s}
+        punches = inputs.punches.get(person.id, [])
+        seen_at = own_sites | {p.site_id for p in punches}
+        visible = seen_at & inputs.zones.keys() if site_id is None else seen_at & {site_id}
+        if not visible:
+            continue
+        shift = None
+        if stored_shift is not None and stored_shift.site_id in inputs.zones:
+            shift = shift_rule(stored_shift, inputs.zones[stored_shift.site_id])
+        zone = inputs.zones.get(home or "") or (shift.zone if shift else ZoneInfo("UTC"))
+        result = attendance_day(day, punches, shift, zone)
+        out.append(
+            PersonDayOut(
+                person_id=person.id,
+                name=person.name,
+                department=profile.department if profile else None,
+                shift=stored_shift.name if stored_shift else None,
+                status=result.status,
+                scheduled_start=result.scheduled_start,
+                scheduled_end=result.scheduled_end,
+                first_in=result.first_in,
+                last_out=result.last_out,
+                worked_minutes=result.worked_minutes,
+                break_minutes=result.break_minutes,
+                late_minutes=result.late_minutes,
+                early_leave_minutes=result.early_leave_minutes,
+                sites=result.sites,
+                intervals=[IntervalOut(site_id=i.site_id, start=i.start, end=i.end) for i in result.intervals],
+                missing_punches=[
+                    MissingPunchOut(missing=m.missing, at=m.at, site_id=m.site_id, door_id=m.door_id)
+                    for m in result.missing
+                ],
+            )
+        )
+    return out
+
+
+async def attendance(
+    session: AsyncSession, principal: Principal, day: date, site_id: str | None = None
+) -> list[PersonDayOut]:
+    """The attendance day grid of the principal's tenant."""
+    return compute(await load(session, principal, day), day, site_id)

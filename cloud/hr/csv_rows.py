@@ -1,0 +1,38 @@
+"""The attendance day grid as flat CSV rows (one per person)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from cloud.hr.api_models import PersonDayOut
+
+
+class AttendanceRow(BaseModel):
+    person_id: str
+    name: str
+    department: str | None
+    shift: str | None
+    status: str
+    first_in: datetime | None
+    last_out: datetime | None
+    worked_minutes: int
+    break_minutes: int
+    late_minutes: int
+    early_leave_minutes: int
+    sites: str
+    missing_punches: str
+
+
+def rows_of(days: Sequence[PersonDayOut]) -> list[AttendanceRow]:
+    """One CSV row per person-day; missing punches as `out@time` (the entry without an exit) separated by spaces."""
+    return [
+        AttendanceRow(
+            **d.model_dump(include=set(AttendanceRow.model_fields) - {"sites", "missing_punches"}),
+            sites=" ".join(d.sites),
+            missing_punches=" ".join(f"{m.missing}@{m.at.isoformat()}" for m in d.missing_punches),
+        )
+        for d in days
+    ]
