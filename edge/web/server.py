@@ -14,7 +14,17 @@ from pydantic import ValidationError
 
 from edge import keys
 from edge.storage.backup import last_backup
-from edge.web import api, door_frames_view, homeassistant_view, live, muster_view, rules_view, sync_view, users_view
+from edge.web import (
+    api,
+    door_frames_view,
+    homeassistant_view,
+    live,
+    muster_view,
+    openapi,
+    rules_view,
+    sync_view,
+    users_view,
+)
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
 from edge.web.roles import allowed, can, required_role
@@ -207,3 +217,4 @@ def build_console(app: web.Application) -> None:
     door_frames_view.add_routes(app)
     muster_view.add_routes(app)
     users_view.add_routes(app)
+    openapi.add_routes(app)
