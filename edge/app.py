@@ -32,6 +32,7 @@ from edge.access.door_watch import DoorWatch
 from edge.access.muster import MusterRoll
 from edge.access.pins import PinHasher
 from edge.access.site_config import SiteConfigApplier, load_effective_config
+from edge.access.vehicle_gate import VehicleGates
 from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.broker.mosquitto import ManagedMosquitto, SystemMosquitto
 from edge.broker.server import EmbeddedBroker, SiteBroker
@@ -64,7 +65,7 @@ from edge.vision.frame_ring import FrameRing, FrameSink
 from edge.vision.live import LiveFeed
 from edge.vision.model_files import ModelNotFoundError
 from edge.vision.pipeline import CameraPipeline, DetectionEvent
-from edge.vision.plates import PlateReader
+from edge.vision.plates import PlateRead, PlateReader
 from edge.vision.retention import RetentionSweeper
 from edge.web.auth import CONSOLE_AUTH, ConsoleAuth
 from edge.web.live import LIVE_FEEDS
@@ -325,6 +326,10 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
         await loop.run_in_executor(executor, plates.load)
 
     registrations: set[asyncio.Task[None]] = set()
+    gates = VehicleGates(app[keys.ACCESS], config.doors, config.access.plate_gate)
+
+    async def on_plate(camera_id: str, read: PlateRead, at: datetime) -> None:
+        await gates.on_read(camera_id, read.text, read.confidence, at)
 
     def notify_sync() -> None:
         if (agent := app[keys.SYNC]) is not None:
@@ -409,6 +414,7 @@ async def _vision(app: web.Application) -> AsyncIterator[None]:
             on_frame=feeds[cam.id].on_frame,
             plates=plates if cam.read_plates else None,
             frame_sinks=sinks,
+            on_plate=on_plate if cam.id in gates.cameras and cam.read_plates else None,
         )
         await pipeline.start()
         pipelines[cam.id] = pipeline

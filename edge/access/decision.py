@@ -24,6 +24,7 @@ class Reason(StrEnum):
 
     GRANTED = "granted"
     UNKNOWN_CREDENTIAL = "unknown_credential"
+    UNKNOWN_VEHICLE = "unknown_vehicle"
     CREDENTIAL_INACTIVE = "credential_inactive"
     SUSPENDED = "suspended"
     NOT_YET_VALID = "not_yet_valid"

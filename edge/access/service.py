@@ -100,6 +100,9 @@ class AccessService:
                 readers.setdefault(reader.device, (door, reader.direction))  # first wins, as there
         self._readers = readers
         self._door_policies = {d.id: door_policy(d, schedules) for d in config.doors}
+        self._vehicles = {v.plate: v for v in config.access.vehicles}
+        hours = config.access.plate_gate.unknown_plate_hours
+        self._plate_hours = None if hours is None else schedules[hours]
 
     async def use_config(self, config: EdgeConfig) -> None:
         """Decide and operate doors from now on by `config` (the box's config with a cloud document's policy
@@ -195,6 +198,77 @@ class AccessService:
             # If this commit fails the door may have opened; the error propagates, no receipt is sent, and the
             # reader keeps the event to send again.
             await asyncio.gather(audit, *alarms)
+        return decision
+
+    # --- plate reads at vehicle gates --------------------------------------------------------------------
+
+    async def on_plate(self, door_id: str, plate: str, confidence: float, reads: int, at: datetime) -> Decision:
+        """Decide on a plate confirmed by `reads` frames at a vehicle gate (`edge.access.vehicle_gate`).
+
+        An allowed vehicle (`access.vehicles`) goes through the badge decision with its levels: validity, level
+        schedules, the door's schedule and lockdown apply (PIN, anti-passback and the two-person rule do not).
+        Audited as ``plate_decision`` at `at`, the moment of the confirming read (its frame becomes the door
+        snapshot). An unknown plate is audited too and, outside `access.plate_gate.unknown_plate_hours`, raises
+        the momentary ``unknown_plate`` alarm.
+        """
+        door = self._doors[door_id]
+        vehicle = self._vehicles.get(plate)
+        credential: CredentialRecord | None = None
+        if vehicle is None:
+            decision = Decision(False, Reason.UNKNOWN_VEHICLE)
+        else:
+            credential = CredentialRecord(
+                number=f"plate:{plate}",
+                active=True,
+                valid_from=None,
+                valid_until=vehicle.valid_until,
+                person_id=0,
+                person_name=vehicle.name or plate,
+                person_active=True,
+                levels=frozenset(vehicle.levels),
+            )
+            decision = decide(
+                credential,
+                replace(self._door_policies[door.id], require_pin=False),
+                self.policy,
+                at,
+                lockdown=self.lockdowns.applies(door.zone),
+            )
+        who = vehicle.name if vehicle is not None and vehicle.name else plate
+        verdict = "GRANTED" if decision.granted else "DENIED"
+        audit = self._journal.submit(
+            "audit",
+            {
+                "type": "plate_decision",
+                "door_id": door.id,
+                "camera_id": door.camera,
+                "plate": plate,
+                "confidence": round(confidence, 3),
+                "reads": reads,
+                "vehicle": vehicle.name if vehicle is not None else None,
+                "granted": decision.granted,
+                "reason": decision.reason.value,
+                "level": decision.level,
+                "lockdown_override": decision.lockdown_override,
+                "lock_online": self._state.doors[door.id].lock_online,
+            },
+            source=door.camera or door.id,
+            summary=f"{verdict} vehicle {who} at {door.name} ({decision.reason.value})",
+            occurred_at=at,
+        )
+        try:
+            if decision.granted:
+                await self._grant(door, "in", [], at)
+        finally:
+            await audit
+        if vehicle is None:
+            log.info("unknown plate %s at %s", plate, door.name)
+            if self._plate_hours is not None and not self._plate_hours.is_open(at):
+                alarms = self.supervisor.alarms
+                await alarms.raised(
+                    door.id, "unknown_plate", f"plate {plate} out of hours", at, plate=plate, camera_id=door.camera
+                )
+                await alarms.cleared(door.id, "unknown_plate", at + timedelta(microseconds=1))
         return decision
 
     def _pin_check(

@@ -5,12 +5,51 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from edge.config.base import SLUG, Section
 from sync.policy import AccessLevel as AccessLevelConfig
 
-__all__ = ["AccessConfig", "AccessLevelConfig"]
+__all__ = ["AccessConfig", "AccessLevelConfig", "PlateGateConfig", "VehicleConfig"]
+
+_NOT_PLATE_CHAR = re.compile(r"[^A-Z0-9]")
+
+
+class VehicleConfig(BaseModel):
+    """A vehicle allowed at the site: its plate opens the vehicle gates its levels cover."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plate: str = Field(min_length=4, max_length=16, description="Licence plate; spaces and dashes are ignored")
+    name: str = Field(default="", max_length=200, description="Who or what the vehicle is (audited)")
+    levels: list[str] = Field(default_factory=list, description="Access levels (doors and schedules) of the vehicle")
+    valid_until: AwareDatetime | None = Field(default=None, description="No longer allowed from this instant")
+
+    @field_validator("plate")
+    @classmethod
+    def _normalise(cls, plate: str) -> str:
+        text = _NOT_PLATE_CHAR.sub("", plate.upper())
+        if not 4 <= len(text) <= 10:
+            raise ValueError(f"plate {plate!r} must have 4-10 letters and digits")
+        return text
+
+
+class PlateGateConfig(BaseModel):
+    """When plate reads at a vehicle gate count, and what an unknown plate does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_reads: int = Field(default=2, ge=2, le=20, description="Frames that must read the same plate")
+    min_confidence: float = Field(default=0.8, ge=0.0, le=1.0, description="OCR confidence a read must reach")
+    window_s: float = Field(default=10.0, gt=0, le=300, description="The reads must fall within this many seconds")
+    repeat_s: float = Field(
+        default=30.0, ge=0, le=3600, description="The same plate at the same gate is decided again only after this"
+    )
+    unknown_plate_hours: str | None = Field(
+        default=None,
+        description="Schedule of the site's hours: an unknown plate outside it raises unknown_plate "
+        "(None: unknown plates are only logged)",
+    )
 
 
 class AccessConfig(Section):
@@ -49,6 +88,20 @@ class AccessConfig(Section):
     pin_lockout_s: float = Field(
         default=300, gt=0, le=604_800, description="How long a PIN lockout lasts (unless an operator clears it)"
     )
+
+    vehicles: list[VehicleConfig] = Field(
+        default_factory=list, description="Vehicles allowed at the site (plates opening vehicle gates)"
+    )
+    plate_gate: PlateGateConfig = Field(default_factory=PlateGateConfig, description="Vehicle gate plate reads")
+
+    @field_validator("vehicles")
+    @classmethod
+    def _plates_unique(cls, vehicles: list[VehicleConfig]) -> list[VehicleConfig]:
+        plates = [v.plate for v in vehicles]
+        dupes = sorted({p for p in plates if plates.count(p) > 1})
+        if dupes:
+            raise ValueError(f"vehicles: plate listed twice: {dupes}")
+        return vehicles
 
     @field_validator("levels")
     @classmethod

@@ -44,6 +44,11 @@ class DoorConfig(Section):
         default=None,
         description="Instead of a line: an image zone on the door's camera; entering it counts as passing inward",
     )
+    vehicle_gate: bool = Field(
+        default=False,
+        description="A vehicle gate: plates of allowed vehicles read by the door's camera (read_plates) open it "
+        "through the same decision as badges (access.vehicles, access.plate_gate)",
+    )
     entry_direction: Literal["in", "out"] = Field(
         default="in", description="Which direction of camera_line enters through the door"
     )
@@ -100,6 +105,8 @@ class DoorConfig(Section):
     def _modes_consistent(self) -> DoorConfig:
         if (self.camera_line or self.camera_zone) and self.camera is None:
             raise ValueError("camera_line and camera_zone need a camera")
+        if self.vehicle_gate and self.camera is None:
+            raise ValueError("vehicle_gate needs a camera")
         if self.camera_line and self.camera_zone:
             raise ValueError("name either camera_line or camera_zone, not both")
         if self.first_person_in and self.unlock_schedule is None:

@@ -105,6 +105,12 @@ class EdgeConfig(Section):
                 _expect_kind(devices, f"doors.{door.id}.rex", door.rex, "contact")
             if door.unlock_schedule is not None:
                 schedule_known(f"doors.{door.id}.unlock_schedule", door.unlock_schedule)
+        if self.access.plate_gate.unknown_plate_hours is not None:
+            schedule_known("access.plate_gate.unknown_plate_hours", self.access.plate_gate.unknown_plate_hours)
+        for vehicle in self.access.vehicles:
+            for level_id in vehicle.levels:
+                if level_id not in self.access.levels:
+                    raise ValueError(f"access.vehicles.{vehicle.plate}.levels: unknown level {level_id!r}")
         for level_id, level in self.access.levels.items():
             schedule_known(f"access.levels.{level_id}.schedule", level.schedule)
             for door_id in level.doors:

@@ -43,7 +43,7 @@ from edge.vision.events import (
 )
 from edge.vision.frame_ring import FrameSink
 from edge.vision.grabber import FrameGrabber, SampledFrame
-from edge.vision.plates import PlateReader
+from edge.vision.plates import PlateRead, PlateReader
 from edge.vision.tracking import Track
 from edge.vision.zones import RegionEvent
 
@@ -55,6 +55,7 @@ T = TypeVar("T")
 OnDetection = Callable[[DetectionEvent], Awaitable[None]]
 OnTrackEvent = Callable[[TrackEvent], Awaitable[None]]
 OnFrame = Callable[[FrameResult], None]
+OnPlate = Callable[[str, PlateRead, datetime], Awaitable[object]]  # camera id, read, frame capture time
 
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 30.0
@@ -149,6 +150,7 @@ class CameraPipeline:
         clips: ClipRecorder | None = None,
         plates: PlateReader | None = None,
         frame_sinks: Sequence[FrameSink] = (),
+        on_plate: OnPlate | None = None,
     ) -> None:
         self.camera = camera
         self.detector = detector
@@ -162,6 +164,7 @@ class CameraPipeline:
         self._clips = clips
         self._frame_sinks = list(frame_sinks)  # e.g. door cameras' frame rings and alarm clips
         self._plates = plates
+        self._on_plate = on_plate  # vehicle gates: every frame's plate reads, not only a new track's
         self._executor = executor
         self._gate = CategoryGate(min_interval_s)
         self._task: asyncio.Task[None] | None = None
@@ -325,7 +328,30 @@ class CameraPipeline:
             read = await self._call(self._plates.read, image, track.box)
             if read is not None:
                 extra["plate"] = read.as_dict()
+                extra["read"] = read
         return extra
+
+    async def _gate_plates(self, result: FrameResult, known: dict[int, PlateRead | None]) -> None:
+        """Hand the plate of every vehicle seen on this frame to the vehicle gates (`on_plate`), if any."""
+        if self._plates is None or self._on_plate is None:
+            return
+        at = result.frame.captured_at
+        for track in result.tracks:
+            if track.category != "vehicle" or track.misses:
+                continue
+            read = (
+                known[track.id]
+                if track.id in known
+                else await self._call(self._plates.read, result.frame.image, track.box)
+            )
+            if read is None:
+                continue
+            try:
+                await self._on_plate(self.camera.id, read, at)
+            except Exception:
+                # Supervision point: a failing gate decision must not stop detection on this camera.
+                self._callback_errors += 1
+                log.exception("camera %s: plate %s not handled", self.camera.id, read.text)
 
     async def _handle(self, result: FrameResult) -> None:
         """Save snapshots, then deliver track, region and count events for one analysed frame."""
@@ -356,9 +382,12 @@ class CameraPipeline:
                 self._track_snapshots.pop(track_id, None)  # not written: try again with the next best
                 planned_path = None
             paths[track_id] = planned_path
+        plate_reads: dict[int, PlateRead | None] = {}
         for track in result.started:
             extras = await self._extras(track, result.frame.image, track.last_seen_at)
+            plate_reads[track.id] = extras.pop("read", None)
             await self._emit_track(track, "track_started", track.last_seen_at, paths.get(track.id), **extras)
+        await self._gate_plates(result, plate_reads)
         for region_event in result.region_events:
             await self._emit_region(region_event)
         for track in result.ended:
