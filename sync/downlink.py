@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from sync.policy import SLUG, AccessLevel, DoorPolicy, HolidayCalendar, Schedule
+from sync.policy import SLUG, AccessLevel, DoorPolicy, HolidayCalendar, Schedule, Vehicle
 from sync.rules import Rule
 from sync.wire import WireModel
 
@@ -80,6 +80,12 @@ class SiteConfigDocument(WireModel):
     schedules: dict[str, Schedule] = Field(default_factory=dict, description="Weekly schedules by id")
     holidays: dict[str, HolidayCalendar] = Field(default_factory=dict, description="Holiday calendars by id")
     doors: dict[str, DoorPolicy] = Field(default_factory=dict, description="Door policies by door id")
+    vehicles: list[Vehicle] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="HQ's fleet register for the site (vehicle gates); merged over the box's own list by plate; "
+        "absent: the box keeps its own list only",
+    )
     limits: PlanLimits | None = Field(
         default=None, description="The tenant's plan allowances per site (docs/BILLING.md); absent: no plan"
     )

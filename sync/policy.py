@@ -6,10 +6,11 @@ access levels and door policies with these models, so a document the cloud accep
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -81,6 +82,28 @@ class AccessLevel(PolicyModel):
     name: str = Field(default="", max_length=120, description="Human name")
     doors: list[str] = Field(min_length=1, description="Door ids, or ['*'] for every door")
     schedule: str = Field(default="always", description="Schedule during which the doors open ('always')")
+
+
+_NOT_PLATE_CHAR = re.compile(r"[^A-Z0-9]")
+
+
+class Vehicle(PolicyModel):
+    """A vehicle allowed at the site: its plate opens the vehicle gates its levels cover."""
+
+    plate: str = Field(min_length=4, max_length=16, description="Licence plate; spaces and dashes are ignored")
+    name: str = Field(default="", max_length=200, description="Who or what the vehicle is (audited)")
+    levels: list[str] = Field(
+        default_factory=list, max_length=64, description="Access levels (doors and schedules) of the vehicle"
+    )
+    valid_until: AwareDatetime | None = Field(default=None, description="No longer allowed from this instant")
+
+    @field_validator("plate")
+    @classmethod
+    def _normalise(cls, plate: str) -> str:
+        text = _NOT_PLATE_CHAR.sub("", plate.upper())
+        if not 4 <= len(text) <= 10:
+            raise ValueError(f"plate {plate!r} must have 4-10 letters and digits")
+        return text
 
 
 class DoorPolicy(PolicyModel):

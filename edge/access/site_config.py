@@ -57,7 +57,7 @@ from edge.storage.schema import (
     site_config,
 )
 from sync.downlink import ConfigPerson, PlanLimits, SiteConfigDocument
-from sync.policy import AccessLevel, DoorPolicy, HolidayCalendar, Schedule
+from sync.policy import AccessLevel, DoorPolicy, HolidayCalendar, Schedule, Vehicle
 from sync.puller import ConfigOutcome
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ class SitePolicy(BaseModel):
     doors: dict[str, DoorPolicy] = Field(default_factory=dict)
     # The plan's per-site allowances (billing): kept to show going over on the console; enforces nothing.
     limits: PlanLimits | None = Field(default=None)
+    vehicles: list[Vehicle] | None = Field(default=None)  # HQ's fleet register, merged over the box's list
 
     @classmethod
     def of(cls, doc: SiteConfigDocument) -> SitePolicy:
@@ -88,6 +89,7 @@ class SitePolicy(BaseModel):
             holidays=doc.holidays,
             doors=doc.doors,
             limits=doc.limits,
+            vehicles=doc.vehicles,
         )
 
 
@@ -104,6 +106,10 @@ def effective_config(config: EdgeConfig, policy: SitePolicy) -> EdgeConfig:
         **data["access"]["levels"],
         **{k: v.model_dump() for k, v in policy.access_levels.items()},
     }
+    if policy.vehicles is not None:
+        by_plate = {v["plate"]: v for v in data["access"]["vehicles"]}
+        by_plate.update({v.plate: v.model_dump() for v in policy.vehicles})
+        data["access"]["vehicles"] = list(by_plate.values())
     for door in data["doors"]:
         override = policy.doors.get(door["id"])
         if override is not None:

@@ -5,33 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.config.base import SLUG, Section
 from sync.policy import AccessLevel as AccessLevelConfig
+from sync.policy import Vehicle as VehicleConfig
 
 __all__ = ["AccessConfig", "AccessLevelConfig", "PlateGateConfig", "VehicleConfig"]
-
-_NOT_PLATE_CHAR = re.compile(r"[^A-Z0-9]")
-
-
-class VehicleConfig(BaseModel):
-    """A vehicle allowed at the site: its plate opens the vehicle gates its levels cover."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    plate: str = Field(min_length=4, max_length=16, description="Licence plate; spaces and dashes are ignored")
-    name: str = Field(default="", max_length=200, description="Who or what the vehicle is (audited)")
-    levels: list[str] = Field(default_factory=list, description="Access levels (doors and schedules) of the vehicle")
-    valid_until: AwareDatetime | None = Field(default=None, description="No longer allowed from this instant")
-
-    @field_validator("plate")
-    @classmethod
-    def _normalise(cls, plate: str) -> str:
-        text = _NOT_PLATE_CHAR.sub("", plate.upper())
-        if not 4 <= len(text) <= 10:
-            raise ValueError(f"plate {plate!r} must have 4-10 letters and digits")
-        return text
 
 
 class PlateGateConfig(BaseModel):

@@ -19,6 +19,7 @@ from edge.vision.door_snapshots import DoorSnapshots
 from edge.vision.frame_ring import FrameRing
 from edge.vision.plates import PlateRead, PlateReader, PlateReaderConfig
 from tests.edge.access.harness import BERLIN_WEDNESDAY_10H, AccessHarness, HarnessFactory
+from tests.edge.access.site_documents import applier, document
 from tests.edge.vision.test_plates import VEHICLES, render_plate
 from tests.polling import eventually
 
@@ -263,3 +264,25 @@ async def test_the_gate_camera_pipeline_opens_the_gate_from_video(
 
 async def _ignore(event: Any) -> None:
     """Drop detection events."""
+
+
+async def test_hq_fleet_register_in_the_site_document_adds_vehicles(access_harness: HarnessFactory) -> None:
+    h = await access_harness(tweak=gate_site)
+    await h.lock_online("lock-yard")
+    now = BERLIN_WEDNESDAY_10H
+
+    async def decide(plate: str) -> str:
+        return (await h.service.on_plate("yard", plate, 0.9, 2, now)).reason.value
+
+    assert await decide("HQ1234") == "unknown_vehicle"
+    bad = document(1, vehicles=[{"plate": "HQ 1234", "levels": ["nope"]}])
+    assert not (await applier(h).apply(bad)).applied
+
+    fleet = [{"plate": "hq-1234", "name": "HQ truck", "levels": ["all"]}]
+    assert (await applier(h).apply(document(2, vehicles=fleet))).applied
+    assert await decide("HQ1234") == "granted"
+    assert await decide("KA05MX2417") == "granted"  # the box's own list stays
+    # A document without a fleet register leaves the box's own list only.
+    assert (await applier(h).apply(document(3))).applied
+    assert await decide("HQ1234") == "unknown_vehicle"
+    assert await decide("KA05MX2417") == "granted"
