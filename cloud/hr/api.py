@@ -7,6 +7,7 @@ the tenant scope, so a user limited to some sites edits and sees only those.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import TypeVar
 
 from aiohttp import web
@@ -17,12 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud import people
 from cloud.analytics.api import csv_response
 from cloud.appkeys import DB
+from cloud.audit import describe
 from cloud.auth import require_principal
 from cloud.config import format_validation_error
+from cloud.db.models import utcnow
 from cloud.hr import attendance
 from cloud.hr.api_models import (
     AttendanceDayOut,
     AttendanceQuery,
+    CorrectionIn,
+    CorrectionOut,
     DoorIn,
     DoorList,
     DoorOut,
@@ -33,7 +38,7 @@ from cloud.hr.api_models import (
     ShiftOut,
 )
 from cloud.hr.csv_rows import AttendanceRow, rows_of
-from cloud.hr.models import HrDoor, HrProfile, HrShift
+from cloud.hr.models import HrCorrection, HrDoor, HrProfile, HrShift
 from cloud.openapi import documented
 from cloud.permissions import requires
 from cloud.responses import api_error, error_response, invalid_request, json_model
@@ -206,6 +211,50 @@ async def handle_put_door(request: web.Request) -> web.Response:
     return json_model(DoorOut(site_id=site_id, door_id=door_id, direction=body.direction))
 
 
+@requires("hr.write")
+@documented(CorrectionOut, request=CorrectionIn)
+async def handle_put_correction(request: web.Request) -> web.Response:
+    """PUT /api/v1/hr/people/{person_id}/days/{day}: HR sets the minutes a day counts, with a reason (audited);
+    the badge events stay untouched."""
+    principal = require_principal(request)
+    person_id = _key(request, "person_id")
+    try:
+        day = date.fromisoformat(request.match_info["day"])
+    except ValueError:
+        return error_response(404, "not_found", "no such day (YYYY-MM-DD)")
+    try:
+        body = await _body(request, CorrectionIn)
+    except BadBody as bad:
+        return bad.response
+    async with request.app[DB].begin() as session:
+        try:
+            await people.find_person(session, principal.tenant_id, person_id)
+        except people.PersonNotFound:
+            return error_response(404, "not_found", "no such person")
+        row = await session.get(HrCorrection, (principal.tenant_id, person_id, day))
+        before = row.worked_minutes if row else None
+        if row is None:
+            row = HrCorrection(tenant_id=principal.tenant_id, person_id=person_id, day=day)
+            session.add(row)
+        row.worked_minutes, row.reason = body.worked_minutes, body.reason
+        row.corrected_by, row.corrected_at = principal.email, utcnow()
+        out = CorrectionOut(
+            worked_minutes=row.worked_minutes,
+            reason=row.reason,
+            corrected_by=row.corrected_by,
+            corrected_at=row.corrected_at,
+        )
+    describe(
+        request,
+        "hr.day.correct",
+        f"{person_id} {day.isoformat()}",
+        worked_minutes=body.worked_minutes,
+        previous_correction=before,
+        reason=body.reason,
+    )
+    return json_model(out)
+
+
 def parse_attendance_query(request: web.Request) -> AttendanceQuery:
     """The attendance query (`day`, optional `site`), or raise 400 `bad_query`."""
     query = {k: v for k, v in request.query.items() if k != "format"}
@@ -234,6 +283,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{BASE}/attendance", handle_attendance)
     router.add_get(f"{BASE}/people/{{person_id}}", handle_get_profile)
     router.add_put(f"{BASE}/people/{{person_id}}", handle_put_profile)
+    router.add_put(f"{BASE}/people/{{person_id}}/days/{{day}}", handle_put_correction)
     router.add_get(f"{BASE}/shifts", handle_shifts)
     router.add_put(f"{BASE}/shifts/{{shift_id}}", handle_put_shift)
     router.add_get(f"{BASE}/doors", handle_doors)

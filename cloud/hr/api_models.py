@@ -95,6 +95,20 @@ class IntervalOut(BaseModel):
     end: datetime
 
 
+class CorrectionIn(BaseModel):
+    """HR's correction of a day: the minutes to count, and why (required)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    worked_minutes: int = Field(ge=0, le=24 * 60)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class CorrectionOut(CorrectionIn):
+    corrected_by: str
+    corrected_at: datetime
+
+
 class PersonDayOut(BaseModel):
     """One person's attendance on one day (times in UTC; minutes are whole minutes)."""
 
@@ -114,6 +128,8 @@ class PersonDayOut(BaseModel):
     sites: list[str]
     intervals: list[IntervalOut]
     missing_punches: list[MissingPunchOut]
+    correction: CorrectionOut | None = None
+    counted_minutes: int = Field(description="The minutes that count: HR's correction if any, else worked_minutes")
 
 
 class AttendanceQuery(BaseModel):

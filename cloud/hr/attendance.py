@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.analytics_models import FactAccess
 from cloud.db.models import Person
-from cloud.hr.api_models import IntervalOut, MissingPunchOut, PersonDayOut
+from cloud.hr.api_models import CorrectionOut, IntervalOut, MissingPunchOut, PersonDayOut
 from cloud.hr.engine import Direction, Punch, Shift, attendance_day
-from cloud.hr.models import HrDoor, HrProfile, HrShift
+from cloud.hr.models import HrCorrection, HrDoor, HrProfile, HrShift
 from cloud.tenancy import Principal, owned, scoped_sites
 
 # Facts read around the day: the widest window a day can have (a night shift plus margins, any time zone).
@@ -54,6 +54,7 @@ class DayInputs:
     profiles: dict[str, HrProfile]
     shifts: dict[str, HrShift]
     punches: dict[str, list[Punch]]
+    corrections: dict[str, HrCorrection]
 
 
 async def load(session: AsyncSession, principal: Principal, day: date) -> DayInputs:
@@ -88,7 +89,13 @@ async def load(session: AsyncSession, principal: Principal, day: date) -> DayInp
         direction = doors.get((site_id, door_id or ""))
         if person_id and direction in ("in", "out"):
             punches.setdefault(person_id, []).append(Punch(at, site_id, door_id or "", cast(Direction, direction)))
-    return DayInputs(zones, people, profiles, shifts, punches)
+    corrections = {
+        c.person_id: c
+        for c in await session.scalars(
+            select(HrCorrection).where(HrCorrection.tenant_id == tenant, HrCorrection.day == day)
+        )
+    }
+    return DayInputs(zones, people, profiles, shifts, punches, corrections)
 
 
 def compute(inputs: DayInputs, day: date, site_id: str | None = None) -> list[PersonDayOut]:
@@ -109,6 +116,17 @@ def compute(inputs: DayInputs, day: date, site_id: str | None = None) -> list[Pe
             shift = shift_rule(stored_shift, inputs.zones[stored_shift.site_id])
         zone = inputs.zones.get(home or "") or (shift.zone if shift else ZoneInfo("UTC"))
         result = attendance_day(day, punches, shift, zone)
+        fix = inputs.corrections.get(person.id)
+        correction = (
+            CorrectionOut(
+                worked_minutes=fix.worked_minutes,
+                reason=fix.reason,
+                corrected_by=fix.corrected_by,
+                corrected_at=fix.corrected_at,
+            )
+            if fix is not None
+            else None
+        )
         out.append(
             PersonDayOut(
                 person_id=person.id,
@@ -130,6 +148,8 @@ def compute(inputs: DayInputs, day: date, site_id: str | None = None) -> list[Pe
                     MissingPunchOut(missing=m.missing, at=m.at, site_id=m.site_id, door_id=m.door_id)
                     for m in result.missing
                 ],
+                correction=correction,
+                counted_minutes=correction.worked_minutes if correction else result.worked_minutes,
             )
         )
     return out

@@ -19,6 +19,8 @@ class AttendanceRow(BaseModel):
     first_in: datetime | None
     last_out: datetime | None
     worked_minutes: int
+    counted_minutes: int
+    correction_reason: str
     break_minutes: int
     late_minutes: int
     early_leave_minutes: int
@@ -30,8 +32,9 @@ def rows_of(days: Sequence[PersonDayOut]) -> list[AttendanceRow]:
     """One CSV row per person-day; missing punches as `out@time` (the entry without an exit) separated by spaces."""
     return [
         AttendanceRow(
-            **d.model_dump(include=set(AttendanceRow.model_fields) - {"sites", "missing_punches"}),
+            **d.model_dump(include=set(AttendanceRow.model_fields) - {"sites", "missing_punches", "correction_reason"}),
             sites=" ".join(d.sites),
+            correction_reason=d.correction.reason if d.correction else "",
             missing_punches=" ".join(f"{m.missing}@{m.at.isoformat()}" for m in d.missing_punches),
         )
         for d in days

@@ -7,12 +7,12 @@ facts on read (cloud/hr/attendance.py), so a late batch from an offline site cha
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import JSON, Date, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cloud.db.models import Base
+from cloud.db.models import Base, UTCDateTime
 
 
 class HrProfile(Base):
@@ -56,3 +56,20 @@ class HrDoor(Base):
     site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     door_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     direction: Mapped[str] = mapped_column(String(3))
+
+
+class HrCorrection(Base):
+    """HR's correction of one person-day: the minutes to count instead of the computed ones, and why.
+
+    The badge events stay as they were; the day shows both (docs/FLEET_HR.md); the change is in the audit log.
+    """
+
+    __tablename__ = "hr_corrections"
+
+    tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    worked_minutes: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    corrected_by: Mapped[str] = mapped_column(String(320))
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -37,6 +37,7 @@ def _row(day: PersonDayOut, zones: dict[str, Any]) -> dict[str, Any]:
         "first_in": _clock(day.first_in, zone),
         "last_out": _clock(day.last_out, zone),
         "worked": _hours(day.worked_minutes),
+        "counted": _hours(day.counted_minutes),
         "breaks": _hours(day.break_minutes),
         "missing": "; ".join(missing),
     }

@@ -12,9 +12,11 @@ import httpx
 import pytest
 from cloud_helpers import PASSWORD, enroll, login, make_tenant
 from hr_helpers import DAY, at, badge, sync, two_depots
+from sqlalchemy import select
 
 from cloud.admin import create_user
 from cloud.app import RunningCloud
+from cloud.db.models import AuditEntry
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -90,3 +92,36 @@ async def test_only_roles_with_hr_permissions_see_attendance(cloud: RunningCloud
         assert (await http.get("/portal/attendance")).status_code == 403
         shift = {"name": "X", "site_id": "s", "start": "08:00", "end": "16:00", "weekdays": [1]}
         assert (await http.put("/api/v1/hr/shifts/x", json=shift, headers={"X-CSRF-Token": csrf})).status_code == 403
+
+
+async def test_hr_corrects_a_day_with_a_reason_and_the_badges_stay_as_they_were(
+    cloud: RunningCloud, http: httpx.AsyncClient
+) -> None:
+    depots = await two_depots(cloud, http)
+    cleo = depots.ids["Cleo"]
+    path = f"/api/v1/hr/people/{cleo}/days/{DAY.isoformat()}"
+    headers = {"X-CSRF-Token": depots.csrf}
+
+    no_reason = await http.put(path, json={"worked_minutes": 540, "reason": ""}, headers=headers)
+    too_long = await http.put(path, json={"worked_minutes": 1441, "reason": "forgot badge"}, headers=headers)
+    bad_day = await http.put(path.replace(DAY.isoformat(), "2026-13-01"), json={}, headers=headers)
+    fixed = await http.put(
+        path, json={"worked_minutes": 540, "reason": "Forgot to badge out, confirmed by Ben"}, headers=headers
+    )
+
+    assert (no_reason.status_code, too_long.status_code, bad_day.status_code) == (400, 400, 404)
+    assert fixed.status_code == 200, fixed.text
+    day = (await grid(http))[cleo]
+    assert day["correction"]["worked_minutes"] == 540 and day["correction"]["corrected_by"] == "hr@acme.example"
+    assert (day["counted_minutes"], day["worked_minutes"], day["status"]) == (540, 0, "incomplete")
+    assert [m["missing"] for m in day["missing_punches"]] == ["out"]  # the raw events are untouched
+    other_day = (await http.get("/api/v1/hr/attendance", params={"day": "2026-12-01"})).json()["people"]
+    assert all(p["correction"] is None for p in other_day)
+    async with cloud.db() as session:
+        entries = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "hr.day.correct"))).all()
+    assert [(e.actor, e.target, e.detail["reason"]) for e in entries] == [
+        ("hr@acme.example", f"{cleo} {DAY.isoformat()}", "Forgot to badge out, confirmed by Ben")
+    ]
+    exported = await http.get("/api/v1/hr/attendance", params={"day": DAY.isoformat(), "format": "csv"})
+    row = next(r for r in csv.DictReader(io.StringIO(exported.text)) if r["person_id"] == cleo)
+    assert (row["counted_minutes"], row["correction_reason"]) == ("540", "Forgot to badge out, confirmed by Ben")

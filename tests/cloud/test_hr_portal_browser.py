@@ -27,6 +27,9 @@ def db_url(tmp_path: Path) -> str:
 
 async def test_attendance_day_grid_page(cloud: RunningCloud, http: httpx.AsyncClient, browser: Browser) -> None:
     depots = await two_depots(cloud, http)
+    correction = {"worked_minutes": 540, "reason": "Forgot to badge out"}
+    path = f"/api/v1/hr/people/{depots.ids['Cleo']}/days/{DAY.isoformat()}"
+    assert (await http.put(path, json=correction, headers={"X-CSRF-Token": depots.csrf})).status_code == 200
     context = await browser.new_context(viewport=PHONE, base_url=cloud.url)
     page = await context.new_page()
     await page.goto("/login")
@@ -48,8 +51,9 @@ async def test_attendance_day_grid_page(cloud: RunningCloud, http: httpx.AsyncCl
     await expect(ada).to_contain_text("06:02")
     await expect(ada).to_contain_text("8:05")
     await expect(ben).to_contain_text("8:09")
-    await expect(ben.locator("td").nth(8)).to_have_text("12")
+    await expect(ben.locator("td").nth(9)).to_have_text("12")
     await expect(cleo).to_contain_text("no exit for 07:55")
+    await expect(cleo).to_contain_text("9:00 (corrected by hr@acme.example: Forgot to badge out)")
     await expect(dan.locator("td").nth(3)).to_have_text("absent")
     await expect(page.locator("#attendance-counts")).to_contain_text("2 present, 1 with a missing punch, 1 absent")
     await save_screenshots(page, "hq-attendance")
