@@ -60,5 +60,5 @@ async def test_schemathesis_finds_no_server_error(edge_app: EdgeRunner, console:
     )
     print(report.statuses)
     assert not report.failures, "\n".join(report.failures)
-    assert report.statuses.total() >= 200
-    assert sum(n for status, n in report.statuses.items() if status < 300) >= 50  # valid requests got through
+    assert report.statuses.total() >= 150
+    assert sum(n for status, n in report.statuses.items() if status < 300) >= 20  # valid requests got through
