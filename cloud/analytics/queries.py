@@ -6,7 +6,7 @@ one is named, is looked up through `TenantScope` first (another tenant's site is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -431,13 +431,41 @@ def bucket_starts(win: Window, granularity: str) -> list[datetime]:
     return [buckets.day_start(win.start_day + timedelta(days=i)) for i in range(days)]
 
 
+def _slot_of(win: Window, granularity: str, starts: list[datetime]) -> Callable[[Any], int | None]:
+    """A row's position in `starts` by arithmetic (no hashing or time zone work per row); None outside.
+
+    Hour buckets are consecutive UTC hours from the first start (a local hour is an hour of UTC, DST or not, and
+    rows of a half-hour zone sit on its half hours like the starts do); daily rows carry their local day.
+    """
+    size = len(starts)
+    if granularity != "hour":
+        first_day = win.start_day
+
+        def day_slot(day: date) -> int | None:
+            i = (day - first_day).days
+            return i if 0 <= i < size else None
+
+        return day_slot
+    if not starts:
+        return lambda _: None
+    first, hour = starts[0], timedelta(hours=1)
+
+    def hour_slot(at: datetime) -> int | None:
+        i, off = divmod(at - first, hour)
+        return i if off == _ZERO and 0 <= i < size else None
+
+    return hour_slot
+
+
+_ZERO = timedelta(0)
+
+
 async def series_columns(
     session: AsyncSession, who: Principal, win: Window, site: Site, granularity: str, scope: str, metrics: Sequence[str]
 ) -> SeriesColumns:
     """One site's series as columns: rows go straight into per-line arrays (no object per bucket)."""
     mark = await watermark(session, who, site.id)
     starts = bucket_starts(win, granularity)
-    index = {start: i for i, start in enumerate(starts)}
     size = len(starts)
     lines: dict[tuple[str, str], Line] = {}
     if granularity == "hour":
@@ -454,9 +482,9 @@ async def series_columns(
         )
         query = query.where(*owned(table, who), table.c.site_id == site.id, table.c.scope == scope)
         query = query.where(_metrics(table.c.metric, metrics), when >= win.start_day, when <= win.end_day)
-    day_start = buckets_for(site.timezone).day_start
+    slot = _slot_of(win, granularity, starts)
     for at, scope_id, metric, n, total, peak, low in await session.execute(query):
-        i = index.get(at if granularity == "hour" else day_start(at))
+        i = slot(at)
         if i is None:
             continue
         line = lines.get((scope_id, metric))

@@ -128,7 +128,7 @@ class RollupDaily(Base):
     """The same metrics over one calendar day of the site's local time (23 or 25 hours on DST days)."""
 
     __tablename__ = "rollup_daily"
-    __table_args__ = (Index("ix_rollup_daily_tenant_id_metric_day", "tenant_id", "metric", "day"),)
+    __table_args__ = (Index("ix_rollup_daily_tenant_id_scope_metric_day", "tenant_id", "scope", "metric", "day"),)
 
     tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
