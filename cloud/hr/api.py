@@ -18,10 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud import people
 from cloud.analytics.api import csv_response
 from cloud.appkeys import DB
-from cloud.audit import describe
 from cloud.auth import require_principal
 from cloud.config import format_validation_error
-from cloud.db.models import utcnow
 from cloud.hr import attendance
 from cloud.hr.api_models import (
     AttendanceDayOut,
@@ -38,7 +36,7 @@ from cloud.hr.api_models import (
     ShiftOut,
 )
 from cloud.hr.csv_rows import AttendanceRow, rows_of
-from cloud.hr.models import HrCorrection, HrDoor, HrProfile, HrShift
+from cloud.hr.models import HrDoor, HrProfile, HrShift
 from cloud.openapi import documented
 from cloud.permissions import requires
 from cloud.responses import api_error, error_response, invalid_request, json_model
@@ -231,27 +229,8 @@ async def handle_put_correction(request: web.Request) -> web.Response:
             await people.find_person(session, principal.tenant_id, person_id)
         except people.PersonNotFound:
             return error_response(404, "not_found", "no such person")
-        row = await session.get(HrCorrection, (principal.tenant_id, person_id, day))
-        before = row.worked_minutes if row else None
-        if row is None:
-            row = HrCorrection(tenant_id=principal.tenant_id, person_id=person_id, day=day)
-            session.add(row)
-        row.worked_minutes, row.reason = body.worked_minutes, body.reason
-        row.corrected_by, row.corrected_at = principal.email, utcnow()
-        out = CorrectionOut(
-            worked_minutes=row.worked_minutes,
-            reason=row.reason,
-            corrected_by=row.corrected_by,
-            corrected_at=row.corrected_at,
-        )
-    describe(
-        request,
-        "hr.day.correct",
-        f"{person_id} {day.isoformat()}",
-        worked_minutes=body.worked_minutes,
-        previous_correction=before,
-        reason=body.reason,
-    )
+        out, before = await attendance.correct(session, principal, person_id, day, body)
+    attendance.describe_correction(request, person_id, day, body, before)
     return json_model(out)
 
 

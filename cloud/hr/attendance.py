@@ -11,12 +11,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from aiohttp import web
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.audit import describe
 from cloud.db.analytics_models import FactAccess
-from cloud.db.models import Person
-from cloud.hr.api_models import CorrectionOut, IntervalOut, MissingPunchOut, PersonDayOut
+from cloud.db.models import Person, utcnow
+from cloud.hr.api_models import CorrectionIn, CorrectionOut, IntervalOut, MissingPunchOut, PersonDayOut
 from cloud.hr.engine import Direction, Punch, Shift, attendance_day
 from cloud.hr.models import HrCorrection, HrDoor, HrProfile, HrShift
 from cloud.tenancy import Principal, owned, scoped_sites
@@ -160,3 +162,38 @@ async def attendance(
 ) -> list[PersonDayOut]:
     """The attendance day grid of the principal's tenant."""
     return compute(await load(session, principal, day), day, site_id)
+
+
+async def correct(
+    session: AsyncSession, principal: Principal, person_id: str, day: date, body: CorrectionIn
+) -> tuple[CorrectionOut, int | None]:
+    """Store HR's correction of a person-day (the caller checked the person); return it and the minutes it
+    replaced (None: the first correction)."""
+    row = await session.get(HrCorrection, (principal.tenant_id, person_id, day))
+    before = row.worked_minutes if row else None
+    if row is None:
+        row = HrCorrection(tenant_id=principal.tenant_id, person_id=person_id, day=day)
+        session.add(row)
+    row.worked_minutes, row.reason = body.worked_minutes, body.reason
+    row.corrected_by, row.corrected_at = principal.email, utcnow()
+    out = CorrectionOut(
+        worked_minutes=row.worked_minutes,
+        reason=row.reason,
+        corrected_by=row.corrected_by,
+        corrected_at=row.corrected_at,
+    )
+    return out, before
+
+
+def describe_correction(
+    request: web.Request, person_id: str, day: date, body: CorrectionIn, before: int | None
+) -> None:
+    """Name the correction in the audit log (with the reason and the value it replaced)."""
+    describe(
+        request,
+        "hr.day.correct",
+        f"{person_id} {day.isoformat()}",
+        worked_minutes=body.worked_minutes,
+        previous_correction=before,
+        reason=body.reason,
+    )

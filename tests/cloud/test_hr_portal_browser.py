@@ -27,9 +27,9 @@ def db_url(tmp_path: Path) -> str:
 
 async def test_attendance_day_grid_page(cloud: RunningCloud, http: httpx.AsyncClient, browser: Browser) -> None:
     depots = await two_depots(cloud, http)
-    correction = {"worked_minutes": 540, "reason": "Forgot to badge out"}
-    path = f"/api/v1/hr/people/{depots.ids['Cleo']}/days/{DAY.isoformat()}"
-    assert (await http.put(path, json=correction, headers={"X-CSRF-Token": depots.csrf})).status_code == 200
+    form_path = f"/portal/attendance/{depots.ids['Cleo']}/{DAY.isoformat()}"
+    no_reason = await http.post(form_path, data={"csrf_token": depots.csrf, "worked_minutes": "540", "reason": ""})
+    assert no_reason.status_code == 400 and "reason" in no_reason.text
     context = await browser.new_context(viewport=PHONE, base_url=cloud.url)
     page = await context.new_page()
     await page.goto("/login")
@@ -53,9 +53,18 @@ async def test_attendance_day_grid_page(cloud: RunningCloud, http: httpx.AsyncCl
     await expect(ben).to_contain_text("8:09")
     await expect(ben.locator("td").nth(9)).to_have_text("12")
     await expect(cleo).to_contain_text("no exit for 07:55")
-    await expect(cleo).to_contain_text("9:00 (corrected by hr@acme.example: Forgot to badge out)")
     await expect(dan.locator("td").nth(3)).to_have_text("absent")
     await expect(page.locator("#attendance-counts")).to_contain_text("2 present, 1 with a missing punch, 1 absent")
+
+    await cleo.get_by_role("link", name="Cleo").click()
+    await expect(page.locator("#missing-punches")).to_contain_text("no exit for 07:55")
+    await page.get_by_label("Minutes to count").fill("540")
+    await page.get_by_label("Reason").fill("Forgot to badge out")
+    await save_screenshots(page, "hq-attendance-person-day")
+    await page.get_by_role("button", name="Save correction").click()
+    await expect(page).to_have_url(re.compile(r"/portal/attendance\?day="))
+    await expect(cleo).to_contain_text("9:00 (corrected by hr@acme.example: Forgot to badge out)")
+    await expect(cleo).to_contain_text("no exit for 07:55")  # the badges stay as they were
     await save_screenshots(page, "hq-attendance")
 
     await page.get_by_label("Site").select_option(label="Depot B")
