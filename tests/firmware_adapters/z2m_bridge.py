@@ -71,9 +71,9 @@ class Z2mBridge:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def publish(self, topic: str, payload: dict[str, Any] | str, *, retain: bool = False) -> None:
+    async def publish(self, topic: str, payload: dict[str, Any] | str | bytes, *, retain: bool = False) -> None:
         assert self._client is not None
-        data = payload if isinstance(payload, str) else json.dumps(payload)
+        data = payload if isinstance(payload, str | bytes) else json.dumps(payload)
         await self._client.publish(topic, data, qos=1, retain=retain)
 
     async def report_lock(self, name: str, *, optimistic: str | None = None) -> None:
