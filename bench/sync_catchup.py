@@ -164,6 +164,8 @@ async def run_backend(
                 site_id=site.site_id,
                 secret=site.secret,
                 batch_size=batch_size or EdgeCloudConfig().batch_size,
+                # The edge's defaults (batches grow while full); a fixed --batch-size keeps every batch that size.
+                catch_up_batch_size=batch_size or EdgeCloudConfig().catch_up_batch_size,
                 timeout_s=60,
             )
             progress(f"{backend}: end-to-end catch-up of {events} events")
@@ -190,6 +192,7 @@ async def run_backend(
         "e2e_s": round(e2e_s, 2),
         "bulk_insert_s": round(bulk_s, 2),
         "batch_size": batch_size or EdgeCloudConfig().batch_size,
+        "catch_up_batch_size": batch_size or EdgeCloudConfig().catch_up_batch_size,
         "batches": agent.batches_sent,
         "machine": machine(),
     }

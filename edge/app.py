@@ -125,6 +125,7 @@ async def _sync(app: web.Application) -> AsyncIterator[None]:
             site_id=config.site.id,
             secret=secret,
             batch_size=config.cloud.batch_size,
+            catch_up_batch_size=config.cloud.catch_up_batch_size,
             interval_s=config.cloud.sync_interval_s,
             max_backoff_s=config.cloud.max_backoff_s,
             media=app[keys.MEDIA],

@@ -156,6 +156,7 @@ class SyncAgent:
         site_id: str,
         secret: SecretSource,
         batch_size: int = 500,
+        catch_up_batch_size: int | None = None,
         interval_s: float = 2.0,
         max_backoff_s: float = 60.0,
         timeout_s: float = 10.0,
@@ -174,6 +175,9 @@ class SyncAgent:
         self._site_id = site_id
         self._secret = secret
         self._batch_size = batch_size
+        # While batches come back full (a backlog), each next one is read twice as large, up to this size; the
+        # per-batch round trips then weigh less per record. None keeps every batch at `batch_size`.
+        self._catch_up_batch_size = max(batch_size, catch_up_batch_size or batch_size)
         self._interval_s = interval_s
         self._probe_interval_s = interval_s if probe_interval_s is None else probe_interval_s
         self._client = httpx.AsyncClient(timeout=timeout_s)
@@ -246,6 +250,7 @@ class SyncAgent:
             marking_seqs: set[int] = set()
             try:
                 limit = self._batch_size
+                ceiling = self._catch_up_batch_size  # lowered for this flush by a batch that was too large
                 ahead: PendingBatch | None = None
                 while True:
                     if ahead is None:  # a fresh read: the acknowledgement being written is on disk first
@@ -261,6 +266,8 @@ class SyncAgent:
                             await self._send(PendingBatch([]))
                         return total
                     in_flight = {r.seq for r in records}
+                    if len(records) >= limit:  # a full batch: more is waiting, read the next one larger
+                        limit = min(limit * 2, ceiling)
                     reading = asyncio.create_task(self._pending(limit, exclude=in_flight | marking_seqs))
                     try:
                         ack = await self._send(pending)
@@ -272,6 +279,7 @@ class SyncAgent:
                         await _discard(reading)
                         if len(records) > 1:
                             limit = max(1, len(records) // 2)  # until the record that is too large stands alone
+                            ceiling = min(ceiling, limit)
                             continue
                         await self._quarantine(
                             records, [RecordRejection(seq=records[0].seq, error="too_large", detail=str(err))]

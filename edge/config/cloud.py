@@ -23,6 +23,12 @@ class CloudConfig(Section):
     )
     sync_interval_s: float = Field(default=2.0, gt=0, le=3600, description="Idle time between sync attempts")
     batch_size: int = Field(default=500, ge=1, le=5000, description="Records per sync batch")
+    catch_up_batch_size: int = Field(
+        default=2000,
+        ge=1,
+        le=5000,
+        description="Largest batch while catching up: batches double from batch_size while they come back full",
+    )
     max_backoff_s: float = Field(default=60.0, gt=0, description="Upper bound of the retry backoff")
     config_wait_s: int = Field(
         default=25,

@@ -181,6 +181,26 @@ async def test_the_next_batch_is_read_while_one_is_in_flight_and_acks_stay_exact
     assert outbox.log[:3] == [("read", [1, 2]), ("read", [3, 4]), ("acked", [1, 2])]
 
 
+async def test_batches_grow_while_they_come_back_full_up_to_the_catch_up_size(cloud_config: CloudConfig) -> None:
+    now = datetime.now(UTC)
+    outbox = LoggingOutbox([SyncRecord(seq=s, kind="event", occurred_at=now, payload={"n": s}) for s in range(1, 41)])
+    async with started_cloud(cloud_config) as cloud:
+        site = await enroll_site(cloud)
+        agent = SyncAgent(
+            outbox, cloud_url=cloud.url, site_id=site.site_id, secret=site.secret, batch_size=2, catch_up_batch_size=8
+        )
+        try:
+            delivered = await agent.flush()
+        finally:
+            await agent.stop(flush_timeout_s=1)
+        stored = await stored_payloads(cloud, site.site_id)
+
+    assert delivered == 40 and sorted(stored) == list(range(1, 41))
+    acked = [seqs for step, seqs in outbox.log if step == "acked"]
+    assert [len(seqs) for seqs in acked] == [2, 4, 8, 8, 8, 8, 2]  # doubling while full, capped, then the rest
+    assert [s for seqs in acked for s in seqs] == list(range(1, 41))  # each record acknowledged once, in order
+
+
 async def test_health_probe_ends_the_backoff_once_the_cloud_is_back(
     cloud_config: CloudConfig, edge_db: Database
 ) -> None:
