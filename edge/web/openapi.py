@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from edge.access.snapshot import CredentialSnapshot
-from edge.web import api, door_frames_view, homeassistant_view, live, muster_view, rules_view, sync_view
+from edge.web import api, door_frames_view, homeassistant_view, live, live_updates, muster_view, rules_view, sync_view
 from edge.web.forms import AlarmAckIn, LockdownIn, PersonIn, PersonPatch, PinLockoutClearIn
 from sync.rules import Rule
 
@@ -28,6 +28,7 @@ API_VERSION = "1"
 JSON = "application/json"
 JPEG = "image/jpeg"
 MJPEG = "multipart/x-mixed-replace"
+SSE = "text/event-stream"
 # Every authenticated route can answer these: no session (401), cross-origin or missing CSRF token (403).
 AUTH_ERRORS = (401, 403)
 ERROR_BODY: dict[str, Any] = {
@@ -79,6 +80,7 @@ DESCRIBED: dict[Callable[..., Any], Operation] = {
     homeassistant_view.get_home_assistant: Operation(),
     muster_view.get_muster: Operation(),
     live.live_mjpeg: Operation(MJPEG, errors=(404, 503)),
+    live_updates.live_stream: Operation(SSE),
     rules_view.api_list: Operation("array"),
     rules_view.api_put: Operation(request=Rule, errors=(422,)),
     rules_view.api_delete: Operation(errors=(404,)),

@@ -19,6 +19,7 @@ from edge.web import (
     door_frames_view,
     homeassistant_view,
     live,
+    live_updates,
     muster_view,
     openapi,
     rules_view,
@@ -217,4 +218,5 @@ def build_console(app: web.Application) -> None:
     door_frames_view.add_routes(app)
     muster_view.add_routes(app)
     users_view.add_routes(app)
+    live_updates.install(app)
     openapi.add_routes(app)

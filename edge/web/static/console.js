@@ -304,13 +304,15 @@ async function refresh() {
       if (el) el.textContent = st.state || "";
     }
     const events = await (await api("/api/v1/events?limit=30")).json();
-    const body = document.getElementById("events");
-    body.replaceChildren(...events.map((e) => {
-      const tr = document.createElement("tr");
-      tr.append(cell(new Date(e.occurred_at).toLocaleTimeString()), cell(e.kind), cell(e.summary), frameCell(e));
-      return tr;
-    }));
+    document.getElementById("events").replaceChildren(...events.map(eventRow));
   } catch (err) { /* console offline: try again on the next tick */ }
+}
+
+function eventRow(e) {
+  const tr = document.createElement("tr");
+  tr.dataset.eventId = e.id;
+  tr.append(cell(new Date(e.occurred_at).toLocaleTimeString()), cell(e.kind), cell(e.summary), frameCell(e));
+  return tr;
 }
 
 // The door camera's frame at the moment of a badge event or door alarm: a thumbnail linking the full frame.
@@ -416,10 +418,78 @@ async function refreshAnalytics() {
     } catch (err) { /* camera not started yet */ }
   }
 }
-setInterval(refreshAnalytics, 3000);
+refreshAnalytics();
 
 refresh();
-setInterval(refresh, 2000);
+setInterval(refresh, 30000);  // sync facts and muster; doors, alarms, counts and events come live (below)
 refreshPeople();
 setInterval(refreshPeople, 10000);
 setInterval(reloadSnapshots, 3000);
+
+// Live updates (edge.web.live_updates): one EventSource; doors, lockdowns, alarms, camera counts and new events are
+// pushed as they happen. When the box goes away the banner says so until the stream is back; the browser reconnects
+// by itself, and a new stream starts with the whole state.
+const EVENTS_SHOWN = 30;
+const LIVE_SILENCE_MS = 15000;  // the box pings every 5 s: this much silence means the connection is gone
+const live = { source: null, heard: 0, connected: false };
+
+function setConnected(connected) {
+  live.connected = connected;
+  const banner = document.getElementById("connection-banner");
+  if (banner) banner.hidden = connected;
+  document.body.dataset.live = connected ? "connected" : "lost";
+}
+
+function applyLive(update) {
+  if (update.doors) for (const door of update.doors) renderDoor(door);
+  if (update.lockdowns) renderLockdown(update.zones || [], update.lockdowns);
+  if (update.alarms) renderAlarms(update.alarms);
+  if ("sync" in update) renderSync(update.sync);
+  if (update.counts) {
+    for (const [cam, c] of Object.entries(update.counts)) {
+      const el = document.querySelector(`[data-camera-analytics="${cam}"]`);
+      if (el) el.textContent = `· ${c.tracks.person || 0} people, ${c.tracks.vehicle || 0} vehicles in view`;
+    }
+  }
+  const body = document.getElementById("events");
+  if (update.events && body) {
+    if (body.querySelector("td.muted")) body.replaceChildren();
+    for (const e of update.events) {
+      if (!body.querySelector(`tr[data-event-id="${e.id}"]`)) body.prepend(eventRow(e));
+    }
+    while (body.children.length > EVENTS_SHOWN) body.lastElementChild.remove();
+  }
+  if (update.resync) refresh();
+}
+
+function connectLive() {
+  if (live.source) live.source.close();
+  const source = new EventSource("/api/v1/live");
+  live.source = source;
+  const heard = (handler) => (message) => {
+    live.heard = Date.now();
+    if (!live.connected) setConnected(true);
+    handler(JSON.parse(message.data));
+  };
+  source.addEventListener("hello", heard(applyLive));
+  source.addEventListener("update", heard(applyLive));
+  source.addEventListener("ping", heard(() => {}));
+  source.onerror = () => {
+    setConnected(false);
+    // The browser retries by itself unless the box answered with an error (then the source is closed).
+    if (source.readyState === EventSource.CLOSED && live.source === source) setTimeout(connectLive, RETRY_LIVE_MS);
+  };
+}
+const RETRY_LIVE_MS = 3000;
+
+if (document.getElementById("connection-banner")) {
+  live.heard = Date.now();
+  connectLive();
+  setInterval(() => {
+    if (Date.now() - live.heard > LIVE_SILENCE_MS) {  // silent for too long: a connection that died unnoticed
+      setConnected(false);
+      live.heard = Date.now();
+      connectLive();
+    }
+  }, 5000);
+}
