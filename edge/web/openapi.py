@@ -96,9 +96,19 @@ def _summary(handler: Callable[..., Any]) -> str:
     return doc[0] if doc else handler.__name__
 
 
+# Each Server-Sent Event of GET /api/v1/live: its name (hello, update, ping) and its JSON data.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "retry": {"type": "integer"}},
+}
+
+
 def _success_content(shape: str) -> dict[str, Any]:
     if shape in ("object", "array"):
         return {JSON: {"schema": {"type": shape}}}
+    if shape == SSE:
+        return {SSE: {"schema": SSE_EVENT}}
     return {shape: {"schema": {"type": "string", "format": "binary"}}}
 
 
