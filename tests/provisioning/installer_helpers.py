@@ -23,7 +23,7 @@ VTEST = SHARED / "data" / "vtest.avi"
 RTSP_SERVER = REPO / "tests" / "edge" / "vision" / "rtsp_server.py"
 
 
-async def provision(*args: str) -> tuple[int, str, str]:
+async def provision(*args: str, timeout_s: float = 120) -> tuple[int, str, str]:
     """Run `outpost-provision` as the installer would; return (exit status, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -33,7 +33,7 @@ async def provision(*args: str) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
     return proc.returncode or 0, out.decode(), err.decode()
 
 

@@ -10,7 +10,6 @@ import json
 import shutil
 import sqlite3
 import stat
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -30,19 +29,7 @@ from provisioning.cli import main
 from provisioning.enroll import claim_site
 from tests.edge.site import site_config_dict
 from tests.polling import eventually
-
-
-async def provision(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "provisioning.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode or 0, out.decode(), err.decode()
+from tests.provisioning.installer_helpers import provision
 
 
 def mode(path: Path) -> int:

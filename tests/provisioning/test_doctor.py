@@ -3,10 +3,8 @@ planted faults, each of which it names. Run as the installer runs it: the CLI in
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -19,19 +17,7 @@ from cloud.config import CloudConfig
 from edge.app import EdgeRunner
 from edge.config import load_config
 from tests.net import free_port
-
-
-async def _provision(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "provisioning.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode or 0, out.decode(), err.decode()
+from tests.provisioning.installer_helpers import provision as _provision
 
 
 async def _enrolled_box(cloud: RunningCloud, tmp_path: Path) -> Path:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import stat
-import sys
 import tomllib
 from pathlib import Path
 
@@ -12,19 +10,7 @@ from cloud.admin import bootstrap_tenant
 from cloud.app import started_cloud
 from cloud.config import CloudConfig
 from edge.config import load_config
-
-
-async def _provision(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "provisioning.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
+from tests.provisioning.installer_helpers import provision as _provision
 
 
 async def test_enroll_writes_private_config_and_codes_are_single_use(tmp_path: Path) -> None:
