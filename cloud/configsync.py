@@ -21,17 +21,15 @@ from sqlalchemy import update
 
 from cloud.appkeys import DB
 from cloud.db.models import Site, SiteConfig
-from cloud.ingest import GZIP_MAGIC, SiteRevoked, site_credentials
+from cloud.ingest import GZIP_MAGIC, SiteRevoked
 from cloud.permissions import machine
 from cloud.responses import error_response
+from cloud.site_requests import SiteRequestRefused, authenticate_site
 from cloud.siteconfig import NOTIFIER, RECHECK_S, build_document, ensure_site_configs, stored_version
 from sync.codec import BatchDecodeError, inflate
 from sync.downlink import MAX_WAIT_S, ConfigReport
 from sync.signing import (
-    SIGNATURE_HEADER,
     SITE_HEADER,
-    TIMESTAMP_HEADER,
-    SignatureError,
     request_target_bytes,
     sign,
 )
@@ -39,24 +37,9 @@ from sync.signing import (
 log = logging.getLogger(__name__)
 
 
-class _Refused(Exception):
-    def __init__(self, response: web.Response) -> None:
-        self.response = response
-
-
 async def _authenticate(request: web.Request, signed: bytes) -> str:
-    """Return the site's secret if the request is signed by an enrolled, unrevoked site; else raise _Refused."""
-    site_id = request.headers.get(SITE_HEADER, "")
-    site = await site_credentials(request.app[DB], site_id)
-    if site is None:
-        raise _Refused(error_response(401, "unknown_site", f"no enrolled site with the id in {SITE_HEADER}"))
-    if site.revoked_at is not None:
-        raise _Refused(error_response(403, "site_revoked", str(SiteRevoked(site_id, site.revoked_at))))
-    try:
-        key, _skew = site.verify(signed, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
-    except SignatureError as err:
-        log.warning("config request from site %s rejected: %s", site_id, err)
-        raise _Refused(error_response(401, "bad_signature", str(err))) from err
+    """Return the key that signed the request of an enrolled, unrevoked site; else raise SiteRequestRefused."""
+    _site_id, _site, key = await authenticate_site(request, signed, "config")
     return key  # the answer is signed with the key the box used (old or new during a rotation's grace)
 
 
@@ -65,7 +48,7 @@ def _query_int(request: web.Request, name: str, default: int | None, high: int) 
     if raw is None and default is not None:
         return default
     if raw is None or not raw.isascii() or not raw.isdigit() or int(raw) > high:
-        raise _Refused(error_response(400, "bad_query", f"{name} must be an integer from 0 to {high}"))
+        raise SiteRequestRefused(error_response(400, "bad_query", f"{name} must be an integer from 0 to {high}"))
     return int(raw)
 
 
@@ -76,7 +59,7 @@ async def handle_config_pull(request: web.Request) -> web.Response:
         secret = await _authenticate(request, request_target_bytes("GET", request.raw_path))
         have = _query_int(request, "version", None, 2**63 - 1)
         wait = _query_int(request, "wait", 0, MAX_WAIT_S)
-    except _Refused as refused:
+    except SiteRequestRefused as refused:
         return refused.response
     site_id = request.headers[SITE_HEADER]
     notifier = request.app[NOTIFIER]
@@ -113,7 +96,7 @@ async def handle_config_report(request: web.Request) -> web.Response:
     body = await request.read()
     try:
         await _authenticate(request, body)
-    except _Refused as refused:
+    except SiteRequestRefused as refused:
         return refused.response
     site_id = request.headers[SITE_HEADER]
     try:

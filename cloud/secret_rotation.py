@@ -18,36 +18,21 @@ from sqlalchemy import select, update
 
 from cloud.appkeys import DB
 from cloud.db.models import Site, utcnow
-from cloud.ingest import SiteCredentials, SiteRevoked, site_credentials
+from cloud.ingest import SiteCredentials
 from cloud.permissions import machine
 from cloud.responses import error_response, json_model
+from cloud.site_requests import SiteRequestRefused, authenticate_site
 from sync.codec import describe
 from sync.rotation import RotateSecretRequest, RotateSecretResponse, SiteKeyStatus
-from sync.signing import SIGNATURE_HEADER, SITE_HEADER, TIMESTAMP_HEADER, SignatureError, request_target_bytes
+from sync.signing import request_target_bytes
 
 log = logging.getLogger(__name__)
 MAX_BODY = 4096
 
 
-class _Refused(Exception):
-    def __init__(self, response: web.Response) -> None:
-        self.response = response
-
-
 async def _authenticate(request: web.Request, signed: bytes) -> tuple[str, SiteCredentials, str]:
-    """Return the site id, its credentials and the key that signed; raise _Refused otherwise."""
-    site_id = request.headers.get(SITE_HEADER, "")
-    site = await site_credentials(request.app[DB], site_id)
-    if site is None:
-        raise _Refused(error_response(401, "unknown_site", f"no enrolled site with the id in {SITE_HEADER}"))
-    if site.revoked_at is not None:
-        raise _Refused(error_response(403, "site_revoked", str(SiteRevoked(site_id, site.revoked_at))))
-    try:
-        key, _skew = site.verify(signed, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER))
-    except SignatureError as err:
-        log.warning("key request from site %s rejected: %s", site_id, err)
-        raise _Refused(error_response(401, "bad_signature", str(err))) from err
-    return site_id, site, key
+    """Return the site id, its credentials and the key that signed; raise SiteRequestRefused otherwise."""
+    return await authenticate_site(request, signed, "key")
 
 
 async def _drop_expired(request: web.Request, site_id: str, site: SiteCredentials) -> None:
@@ -67,7 +52,7 @@ async def handle_rotate(request: web.Request) -> web.Response:
         return error_response(413, "too_large", f"a rotation request is at most {MAX_BODY} bytes")
     try:
         site_id, site, key = await _authenticate(request, body)
-    except _Refused as refused:
+    except SiteRequestRefused as refused:
         return refused.response
     try:
         wanted = RotateSecretRequest.model_validate_json(body)
@@ -118,7 +103,7 @@ async def handle_site_status(request: web.Request) -> web.Response:
     """GET SITE_STATUS_PATH: which key signed, the rotation state and the last seq the cloud holds."""
     try:
         site_id, site, key = await _authenticate(request, request_target_bytes("GET", request.raw_path))
-    except _Refused as refused:
+    except SiteRequestRefused as refused:
         return refused.response
     await _drop_expired(request, site_id, site)
     async with request.app[DB]() as session:
