@@ -75,6 +75,11 @@ class LocalHub:
         """Open local connections."""
         return len(self._connections)
 
+    @property
+    def accounts(self) -> list[str]:
+        """The broker accounts of the open local connections (one entry per connection)."""
+        return [connection.username for connection in self._connections]
+
 
 class LocalConnection:
     """One in-process client (see the module docstring). Not thread-safe: use it on the broker's loop."""

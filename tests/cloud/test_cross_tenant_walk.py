@@ -104,6 +104,7 @@ def _path(canonical: str, victim: Victim) -> str:
         "key_id": victim.key_id,
         "media_id": "snapshot-0123456789abcdef",
         "token": "not-a-real-link-token",
+        "day": "2026-01-05",
     }
     return re.sub(r"\{([^}]+)\}", lambda m: values.get(m.group(1), "x1"), canonical)
 
@@ -119,6 +120,16 @@ def _body(method: str, canonical: str, victim: Victim) -> dict[str, Any]:
             "/api/v1/people/{person_id}/badges": {"number": "ATTACK-1"},
             "/api/v1/sites/{site_id}/policy/{kind}/{key}": LEVEL,
             "/api/v1/login": {"email": "nobody@attacker.example", "password": "wrong password"},
+            "/api/v1/hr/people/{person_id}": {"department": "Intrusion", "home_site_id": site},
+            "/api/v1/hr/people/{person_id}/days/{day}": {"worked_minutes": 60, "reason": "intruder edit"},
+            "/api/v1/hr/shifts/{shift_id}": {
+                "name": "Intruder",
+                "site_id": site,
+                "start": "22:00",
+                "end": "06:00",
+                "weekdays": [1],
+            },
+            "/api/v1/hr/sites/{site_id}/doors/{door_id}": {"direction": "in"},
         }
         return {"json": json_bodies.get(canonical, {})} if method in ("POST", "PUT") else {}
     forms: dict[str, dict[str, Any]] = {
