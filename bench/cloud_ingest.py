@@ -229,7 +229,9 @@ async def load_history(database: str, tenant_id: str, sites: list[tuple[str, str
     dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}"
     conn = await asyncpg.connect(dsn)
     rng = random.Random(7)
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+    # Whole UTC days ending before yesterday: the timed ingest's rows fall on the sites' local today (or yesterday
+    # west of UTC), so the history never shares a daily bucket with them, whatever the hour of the run.
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     start = end - timedelta(days=days)
     zone_metrics = ("occupancy.person", "crossings.in", "crossings.out")
     door_metrics = ("access.granted", "access.denied")
