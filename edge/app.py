@@ -31,6 +31,7 @@ from edge.access.credentials import CredentialStore
 from edge.access.door_watch import DoorWatch
 from edge.access.muster import MusterRoll
 from edge.access.pins import PinHasher
+from edge.access.policy_edits import PolicyEditor
 from edge.access.site_config import SiteConfigApplier, load_effective_config
 from edge.access.vehicle_gate import VehicleGates
 from edge.broker.directory import BrokerDirectory, BrokerUser
@@ -263,6 +264,13 @@ async def _rules(app: web.Application) -> AsyncIterator[None]:
     service = RulesService(effective, app[keys.DATABASE], app[keys.JOURNAL], ports, mqtt=mqtt)
     await service.start()
     app[keys.RULES] = service
+
+    async def use_policy(effective: EdgeConfig) -> None:
+        await access.use_config(effective)
+        await service.use_config(effective)  # holidays, and the cloud's rules if a document has them
+
+    # Door settings, schedules and holidays edited in the console, applied like a cloud document's policy.
+    app[keys.POLICY] = PolicyEditor(config, app[keys.DATABASE], app[keys.JOURNAL], on_policy=use_policy)
     yield
     await _stage("stop rules", service.stop())
 
@@ -273,14 +281,14 @@ async def _config_pull(app: web.Application) -> AsyncIterator[None]:
     puller: ConfigPuller | None = None
     secret = sync_secret(config)
     if config.cloud.url and secret:
-        access = app[keys.ACCESS]
-
-        async def use_policy(effective: EdgeConfig) -> None:
-            await access.use_config(effective)
-            await app[keys.RULES].use_config(effective)  # holidays, and the cloud's rules if the document has them
-
+        editor = app[keys.POLICY]
         applier = SiteConfigApplier(
-            config, app[keys.DATABASE], app[keys.PEOPLE], app[keys.JOURNAL], on_policy=use_policy
+            config,
+            app[keys.DATABASE],
+            app[keys.PEOPLE],
+            app[keys.JOURNAL],
+            on_policy=editor.apply_effective,
+            lock=editor.lock,
         )
         puller = ConfigPuller(
             applier,

@@ -11,6 +11,7 @@ from aiohttp import web
 from edge.access.credentials import CredentialStore
 from edge.access.muster import MusterRoll
 from edge.access.people import PeopleAdmin
+from edge.access.policy_edits import PolicyEditor
 from edge.access.service import AccessService
 from edge.broker.server import SiteBroker
 from edge.config import EdgeConfig
@@ -46,6 +47,7 @@ SYNC: web.AppKey[SyncAgent | None] = web.AppKey("sync")
 # None when the site runs offline (no cloud configured); pulls the cloud-managed site configuration.
 CONFIG_PULLER: web.AppKey[ConfigPuller | None] = web.AppKey("config_puller")
 RULES = web.AppKey("rules", RulesService)
+POLICY = web.AppKey("policy", PolicyEditor)  # the console's door, schedule and holiday edits
 # None unless homeassistant.enabled (and its broker connection started).
 HOME_ASSISTANT: web.AppKey[HomeAssistantBridge | None] = web.AppKey("home_assistant")
 # Who badged into each zone and not out (edge.access.muster), for the console's muster list.

@@ -21,6 +21,7 @@ newer than the edit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from edge.storage.journal import Journal
 from edge.storage.schema import (
     access_snapshot,
     credentials,
+    local_policy,
     people,
     person_access,
     person_levels,
@@ -129,20 +131,44 @@ async def stored_policy(db: Database) -> tuple[int, SitePolicy | None]:
     return int(row.version), SitePolicy.model_validate(row.policy)
 
 
+async def stored_local_policy(db: Database) -> SitePolicy:
+    """The door settings, schedules and holiday calendars edited in the console (empty when none were)."""
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(local_policy.c.policy))).first()
+    return SitePolicy() if row is None else SitePolicy.model_validate(row.policy)
+
+
+async def local_base_config(db: Database, config: EdgeConfig) -> EdgeConfig:
+    """The box's config with the console's edits overlaid: what a cloud document is overlaid on.
+
+    Edits that no longer fit the box's config (a door removed from the TOML meanwhile) are left out and the
+    reason logged.
+    """
+    local = await stored_local_policy(db)
+    try:
+        return effective_config(config, local)
+    except ConfigRefused as err:
+        log.error("console edits no longer fit this box's config (%s): using the box's config alone", err)
+        return config
+
+
 async def load_effective_config(db: Database, config: EdgeConfig) -> EdgeConfig:
-    """The box's config with the last applied document's policy overlaid (at start: a restart keeps it in force).
+    """The box's config with the console's edits and then the last applied document's policy overlaid (at start:
+    a restart keeps both in force; HQ's values win over the console's).
 
     If the stored policy no longer fits the box's config (a door removed from the TOML meanwhile), the box's
-    config alone is used and the reason logged; the next document from the cloud is validated afresh.
+    config (with the console's edits) alone is used and the reason logged; the next document from the cloud is
+    validated afresh.
     """
+    base = await local_base_config(db, config)
     version, policy = await stored_policy(db)
     if policy is None:
-        return config
+        return base
     try:
-        return effective_config(config, policy)
+        return effective_config(base, policy)
     except ConfigRefused as err:
         log.error("site config v%d no longer fits this box's config (%s): using the box's config alone", version, err)
-        return config
+        return base
 
 
 PolicyListener = Callable[[EdgeConfig], Awaitable[None]]
@@ -167,8 +193,11 @@ class SiteConfigApplier:
         journal: Journal,
         *,
         on_policy: PolicyListener | None = None,
+        lock: asyncio.Lock | None = None,
     ) -> None:
         self._config = config
+        # Shared with the console's policy edits (edge.access.policy_edits): one of them recompiles at a time.
+        self._lock = lock or asyncio.Lock()
         self._db = db
         self._people = people_admin
         self._journal = journal
@@ -183,7 +212,8 @@ class SiteConfigApplier:
     async def apply(self, doc: SiteConfigDocument) -> ConfigOutcome:
         """Validate and apply `doc` atomically; a refusal changes nothing and says why."""
         try:
-            outcome = await self._apply(doc)
+            async with self._lock:
+                outcome = await self._apply(doc)
         except ConfigRefused as err:
             self.refused += 1
             log.warning("site config v%d refused: %s", doc.version, err)
@@ -204,7 +234,7 @@ class SiteConfigApplier:
         if doc.version <= previous:
             raise ConfigRefused(f"version {doc.version} is not newer than the applied version {previous}")
         policy = SitePolicy.of(doc)
-        effective = effective_config(self._config, policy)
+        effective = effective_config(await local_base_config(self._db, self._config), policy)
         levels = set(effective.access.levels)
         for person in doc.people:
             unknown = sorted(set(person.levels) - levels)

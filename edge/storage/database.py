@@ -236,6 +236,20 @@ async def _m013_console_roles(conn: AsyncConnection) -> None:
     await conn.execute(text("ALTER TABLE console_users ADD COLUMN role VARCHAR(16) NOT NULL DEFAULT 'admin'"))
 
 
+async def _m014_local_policy(conn: AsyncConnection) -> None:
+    # Door settings, schedules and holiday calendars edited in the console (edge.access.policy_edits).
+    await conn.execute(
+        text(
+            """CREATE TABLE local_policy (
+                id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+                policy JSON NOT NULL,
+                updated_at DATETIME NOT NULL,
+                updated_by VARCHAR(64) NOT NULL
+            )"""
+        )
+    )
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
@@ -251,6 +265,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (11, "rules, their run history, durable timers and the notification queue", m011_rules),
     (12, "Home Assistant discovery configs published", _m012_home_assistant_discovery),
     (13, "console user roles", _m013_console_roles),
+    (14, "door settings, schedules and holidays edited in the console", _m014_local_policy),
 ]
 
 

@@ -255,6 +255,17 @@ site_config = Table(
     Column("policy", JSON, nullable=False),
 )
 
+local_policy = Table(
+    "local_policy",
+    access_metadata,
+    # Migration 14. Door settings, schedules and holiday calendars edited in the console (edge.access.policy_edits):
+    # overlaid on the box's TOML config, under the cloud's policy (HQ's values win); one row.
+    Column("id", Integer, primary_key=True),  # CHECK (id = 1)
+    Column("policy", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+)
+
 person_local_edits = Table(
     "person_local_edits",
     access_metadata,

@@ -3,7 +3,8 @@
 - ``viewer``: sees every operating page and the JSON reads; changes nothing.
 - ``guard``: also opens and locks doors, acknowledges alarms, starts or lifts a lockdown and clears PIN lockouts —
   the work at the gate; cannot edit people, rules, sync or users.
-- ``admin``: everything, including console users and the audit of console actions.
+- ``admin``: everything, including console users and the audit of console actions, door settings, schedules and
+  holiday calendars (the POSTs of /doors, /schedules and /holidays are not listed below, so they stay admin-only).
 
 The security middleware (edge.web.server) calls `allowed` for every logged-in request before any handler runs, so
 a handler never checks a role itself. A request not listed here needs ``admin``: a new route is closed to guards

@@ -17,6 +17,7 @@ from edge.storage.backup import last_backup
 from edge.web import (
     api,
     door_frames_view,
+    doors_view,
     homeassistant_view,
     live,
     live_updates,
@@ -216,6 +217,7 @@ def build_console(app: web.Application) -> None:
     live.add_routes(app)
     rules_view.add_routes(app)
     door_frames_view.add_routes(app)
+    doors_view.add_routes(app)
     muster_view.add_routes(app)
     users_view.add_routes(app)
     live_updates.install(app)
