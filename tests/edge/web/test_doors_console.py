@@ -206,8 +206,8 @@ async def test_holidays_edit_with_errors_by_line(edge_app: EdgeRunner) -> None:
 
 async def test_what_hq_manages_is_shown_and_not_edited_here(edge_app: EdgeRunner) -> None:
     # As if HQ's document v5 had been applied: it sets the office schedule and the front door's unlock time.
-    policy: dict[str, Any] = {"schedules": {"office": {"windows": [{"days": ["sat"], "start": "09:00", "end": "12:00"}]}}}
-    policy["doors"] = {"front": {"unlock_s": 3}}
+    saturday = {"windows": [{"days": ["sat"], "start": "09:00", "end": "12:00"}]}
+    policy: dict[str, Any] = {"schedules": {"office": saturday}, "doors": {"front": {"unlock_s": 3}}}
     now = datetime.now(UTC)
     async with edge_app.app[keys.DATABASE].engine.begin() as conn:
         await conn.execute(insert(site_config).values(id=1, version=5, issued_at=now, applied_at=now, policy=policy))
