@@ -8,7 +8,10 @@ committed together in the next transaction (one fsync for all of them); each cal
 the commit that contains its write, so "returned" still means "on disk" (`synchronous=FULL`).
 
 Each write runs in its own savepoint: one that raises is rolled back alone and its caller gets the error; a failed
-BEGIN or COMMIT fails every write of that transaction (none of them is on disk).
+BEGIN or COMMIT fails every write of that transaction (none of them is on disk). A transaction that fails because
+another connection holds the database (SQLITE_BUSY / SQLITE_LOCKED once the connection's `busy_timeout` has run
+out: a backup, a CLI edit, a long transaction elsewhere) is rolled back and run again, as long as it takes: an
+accepted record waits for the lock, it is never dropped. Writes queued meanwhile join the next transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +32,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 WriteFn = Callable[[sqlite3.Connection], T]
 MAX_BATCH = 256
+BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+BUSY_PAUSE_S = 0.05  # between two attempts, on top of the connection's busy_timeout
 
 
 @dataclass
@@ -70,6 +76,7 @@ class SqliteWriter:
         self._closed = False
         self.commits = 0
         self.writes = 0
+        self.busy_retries = 0  # transactions run again because another connection held the database
 
     def submit(self, fn: WriteFn[T], on_commit: Callable[[T], None] | None = None) -> asyncio.Future[T]:
         """Queue `fn(connection)` for the next transaction; the future resolves once that is committed.
@@ -141,6 +148,15 @@ class SqliteWriter:
         return conn
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Write[Any]]) -> None:
+        while (outcomes := self._transaction(conn, batch)) is None:
+            self.busy_retries += 1
+            time.sleep(BUSY_PAUSE_S)  # this thread's own pace; the event loop never waits on it
+        self._deliver(outcomes)
+
+    def _transaction(
+        self, conn: sqlite3.Connection, batch: list[_Write[Any]]
+    ) -> list[tuple[_Write[Any], bool, Any]] | None:
+        """Run `batch` in one transaction; return its outcomes, or None if the database was busy (rolled back)."""
         outcomes: list[tuple[_Write[Any], bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -158,14 +174,26 @@ class SqliteWriter:
             self.commits += 1
             self.writes += len(batch)
         except sqlite3.Error as err:
-            log.error("database writer: a transaction of %d writes failed: %s", len(batch), err)
+            busy = getattr(err, "sqlite_errorcode", None) in BUSY_CODES
+            if busy:
+                if self.busy_retries % 20 == 0:  # about every 100 s while the lock is held (busy_timeout 5 s)
+                    log.warning(
+                        "database writer: %s held by another connection (%s); %d writes wait",
+                        self._path,
+                        err,
+                        len(batch),
+                    )
+            else:
+                log.error("database writer: a transaction of %d writes failed: %s", len(batch), err)
             try:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
             except sqlite3.Error:
                 log.exception("database writer: rollback failed")
+            if busy:
+                return None
             outcomes = [(write, False, err) for write in batch]
-        self._deliver(outcomes)
+        return outcomes
 
     @staticmethod
     def _deliver(outcomes: list[tuple[_Write[Any], bool, Any]]) -> None:
