@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from edge.access.commands import CommandTransport, LockCommander
 from edge.access.credential_index import CredentialIndex
 from edge.access.credentials import CredentialStore
+from edge.access.enrolment import Enrolment, EnrolmentDesk
 from edge.access.lockdown import LockdownState
 from edge.access.modes import DoorModeRunner
 from edge.access.passback import PassbackTracker
@@ -59,6 +60,15 @@ def build_access(
     )
     # The two ask each other: no forced/held-open alarm while a door is held unlocked by its mode.
     supervisor.held_unlocked = modes.held_unlocked
+    people = PeopleAdmin(
+        config.access.levels, db, credentials, journal, pins, passback, site_id=config.site.people_id_site
+    )
+
+    async def bind(enrolment: Enrolment, number: str) -> str:
+        return await people.add_credential(
+            enrolment.person_id, number, enrolment.by, how=f"tapped at {enrolment.reader_id}"
+        )
+
     service = AccessService(
         config,
         schedules=schedules,
@@ -73,9 +83,7 @@ def build_access(
         supervisor=supervisor,
         commander=commander,
         modes=modes,
+        enrolments=EnrolmentDesk(bind, clock=clock),
         clock=clock,
-    )
-    people = PeopleAdmin(
-        config.access.levels, db, credentials, journal, pins, passback, site_id=config.site.people_id_site
     )
     return service, people

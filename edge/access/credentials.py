@@ -417,6 +417,40 @@ class CredentialStore:
                 await also(conn, person_id)
         await self.changed()
 
+    async def add_credential(
+        self,
+        person_id: int,
+        number: str,
+        *,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        also: InTransaction | None = None,
+    ) -> str:
+        """Give a person one more credential in one transaction (`also` as in update_person); return it normalised."""
+        normalised = normalise_credential(number)
+        try:
+            async with self._db.engine.begin() as conn:
+                found = await conn.execute(
+                    update(people).where(people.c.id == person_id).values(id=person_id)  # opens the write
+                )
+                if found.rowcount == 0:
+                    raise UnknownPerson(person_id)
+                await conn.execute(
+                    insert(credentials).values(
+                        person_id=person_id,
+                        number=normalised,
+                        active=True,
+                        valid_from=as_utc(valid_from),
+                        valid_until=as_utc(valid_until),
+                    )
+                )
+                if also is not None:
+                    await also(conn, person_id)
+        except IntegrityError as err:
+            raise CredentialInUse(f"badge {normalised} already belongs to someone") from err
+        await self.changed()
+        return normalised
+
     async def set_credential_active(
         self, person_id: int, number: str, active: bool, also: InTransaction | None = None
     ) -> None:

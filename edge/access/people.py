@@ -166,6 +166,43 @@ class PeopleAdmin:
             summary=f"{by} {verb} person {person_id} ({', '.join(sorted(shown))})",
         )
 
+    @property
+    def levels(self) -> frozenset[str]:
+        """The access level ids people may hold (the box's config and HQ's document)."""
+        return self._levels
+
+    async def add_credential(
+        self,
+        person_id: int,
+        number: str,
+        by: str,
+        *,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        how: str = "entered",
+        origin: Origin = "console",
+    ) -> str:
+        """Give a person one more badge; audited (`how`: entered, tapped at a reader); queued for HQ. Return it."""
+        edits = _EditJournal(self._journal, self._site_id)
+        stored = await self._credentials.add_credential(
+            person_id, number, valid_from=valid_from, valid_until=valid_until, also=edits.hook(origin, by)
+        )
+        edits.committed()
+        await self._journal.record(
+            "audit",
+            {
+                "type": "credential_added",
+                "person_id": person_id,
+                "credential": stored,
+                "how": how,
+                "valid_until": valid_until.isoformat() if valid_until else None,
+                "by": by,
+            },
+            source=f"console:{by}",
+            summary=f"{by} added badge {stored} to person {person_id} ({how})",
+        )
+        return stored
+
     async def revoke_credential(self, person_id: int, number: str, by: str, origin: Origin = "api") -> None:
         """Revoke one badge of a person (it stays known, not honoured); audited; queued for HQ, where it wins."""
         edits = _EditJournal(self._journal, self._site_id, revoked=[normalise_credential(number)])

@@ -21,6 +21,7 @@ from edge.access.commands import LockCommander
 from edge.access.credential_index import CredentialIndex
 from edge.access.credentials import CredentialRecord, normalise_credential
 from edge.access.decision import AccessPolicy, Decision, PinCheck, Reason, decide, door_policy
+from edge.access.enrolment import Enrolment, EnrolmentDesk
 from edge.access.lockdown import LockdownState
 from edge.access.modes import DoorModeRunner
 from edge.access.passback import PassbackTracker
@@ -70,6 +71,7 @@ class AccessService:
         supervisor: DoorSupervisor,
         commander: LockCommander,
         modes: DoorModeRunner,
+        enrolments: EnrolmentDesk,
         clock: Callable[[], datetime],
     ) -> None:
         """Take the collaborators `edge.access.assembly.build_access` builds."""
@@ -85,6 +87,7 @@ class AccessService:
         self.supervisor = supervisor
         self.commander = commander
         self.modes = modes
+        self.enrolments = enrolments
         self._compile(config, schedules)
         self._zones = {z.id for z in config.zones}
         self._pin_waits: dict[str, tuple[str, datetime]] = {}
@@ -149,6 +152,8 @@ class AccessService:
         door: DoorConfig | None
         door, direction = self._readers.get(reader_id, (None, "in"))
         credential = self.credential_index.get(badge.credential)
+        # An unknown card at a reader armed for enrolment by tap: decided (denied) as usual, then bound below.
+        enrolment: Enrolment | None = None if credential is not None else self.enrolments.claim(reader_id, now)
         companion: int | None = None
         duress = False
         lockout: PinLockout | None = None
@@ -184,7 +189,9 @@ class AccessService:
             elif credential is not None and pin == "ok" and decision.reason in _PIN_PASSED:
                 self.pin_lockouts.correct_pin(credential.number)
         # Queued now, committed by the writer thread (~0.3-3 ms with FULL sync) while the unlock below goes out.
-        audit = self._audit_decision(reader_id, door, direction, badge, credential, decision, companion, now, duress)
+        audit = self._audit_decision(
+            reader_id, door, direction, badge, credential, decision, companion, now, duress, enrolment
+        )
         if door is not None and credential is not None:
             if duress:
                 alarms.append(self._duress_alarm(reader_id, door, credential, decision, now))
@@ -198,6 +205,8 @@ class AccessService:
             # If this commit fails the door may have opened; the error propagates, no receipt is sent, and the
             # reader keeps the event to send again.
             await asyncio.gather(audit, *alarms)
+        if enrolment is not None:
+            await self.enrolments.bind(enrolment, badge.credential)  # before the receipt, like the audit
         return decision
 
     # --- plate reads at vehicle gates --------------------------------------------------------------------
@@ -342,6 +351,7 @@ class AccessService:
         companion: int | None,
         now: datetime,
         duress: bool = False,
+        enrolment: Enrolment | None = None,
     ) -> asyncio.Future[JournalEntry]:
         """Queue the decision's audit record; the future resolves once it is on disk."""
         who = credential.person_name if credential else "unknown"
@@ -349,6 +359,7 @@ class AccessService:
         flags = " [passback]" if decision.passback_violation and decision.granted else ""
         flags += " [lockdown override]" if decision.lockdown_override and decision.granted else ""
         flags += " [duress]" if duress else ""
+        flags += f" [enrolment for person {enrolment.person_id}]" if enrolment is not None else ""
         return self._journal.submit(
             "audit",
             {
@@ -369,6 +380,7 @@ class AccessService:
                 "companion_id": companion,
                 "lock_online": self._state.doors[door.id].lock_online if door else None,
                 "event_id": badge.id,
+                "enrolment_for": enrolment.person_id if enrolment is not None else None,
             },
             source=reader_id,
             summary=f"{verdict} {who} at {door.name if door else reader_id} ({decision.reason.value}){flags}",

@@ -2,7 +2,8 @@
 
 - ``viewer``: sees every operating page and the JSON reads; changes nothing.
 - ``guard``: also opens and locks doors, acknowledges alarms, starts or lifts a lockdown and clears PIN lockouts —
-  the work at the gate; cannot edit people, rules, sync or users.
+  the work at the gate; cannot edit people, rules, sync or users (the people pages ``/people...`` are read-only
+  for guards and viewers; adding, editing, badges, enrolment by tap, visitors and the CSV import need ``admin``).
 - ``admin``: everything, including console users and the audit of console actions, door settings, schedules and
   holiday calendars (the POSTs of /doors, /schedules and /holidays are not listed below, so they stay admin-only).
 
@@ -22,7 +23,7 @@ _RANK: dict[str, int] = {"viewer": 0, "guard": 1, "admin": 2}
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 
 # Reads only an admin may make (method GET/HEAD).
-_ADMIN_READS = re.compile(r"^/(users|audit)(/|$)|^/api/v1/(console-users|console-audit)(/|$)")
+_ADMIN_READS = re.compile(r"^/(users|audit)(/|$)|^/people/import(/|$)|^/api/v1/(console-users|console-audit)(/|$)")
 # Changes a guard may make: doors, alarms, lockdown, PIN lockouts (method POST/PUT).
 _GUARD_CHANGES = re.compile(
     r"^/api/v1/doors/[^/]+/(unlock|lock)$"

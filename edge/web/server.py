@@ -23,6 +23,9 @@ from edge.web import (
     live_updates,
     muster_view,
     openapi,
+    people_badges_view,
+    people_import_view,
+    people_view,
     rules_view,
     sync_view,
     users_view,
@@ -46,6 +49,7 @@ HERE = Path(__file__).parent
 # /metrics checks its own rule (loopback or bearer token: observability.scrape).
 _PUBLIC = ("/login", "/static/", "/healthz", "/readyz", "/metrics")
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")  # a form's CSRF token is one of its fields
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
@@ -71,7 +75,7 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
             raise web.HTTPSeeOther("/login")
         if request.method in _UNSAFE:
             token = request.headers.get(CSRF_HEADER)
-            if token is None and request.content_type == "application/x-www-form-urlencoded":
+            if token is None and request.content_type in _FORMS:
                 token = str((await request.post()).get(CSRF_FIELD, ""))
             if not session.csrf_ok(token):
                 return web.json_response({"error": "csrf_token_missing_or_wrong"}, status=403)
@@ -220,5 +224,8 @@ def build_console(app: web.Application) -> None:
     doors_view.add_routes(app)
     muster_view.add_routes(app)
     users_view.add_routes(app)
+    people_import_view.add_routes(app)  # before people_view: /people/import is not a person
+    people_view.add_routes(app)
+    people_badges_view.add_routes(app)
     live_updates.install(app)
     openapi.add_routes(app)
