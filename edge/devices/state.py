@@ -22,6 +22,7 @@ class DeviceState:
     online: bool = False
     last_seen: datetime | None = None
     values: dict[str, float] = field(default_factory=dict)
+    firmware: str | None = None  # as the device last reported it in its status
     _journaled_at: float | None = None
     _journaled_values: dict[str, float] = field(default_factory=dict)
 
@@ -144,6 +145,8 @@ class SiteState:
         if dev is None:
             return False
         online = status.state == "online"
+        if status.firmware:
+            dev.firmware = status.firmware
         changed = dev.online != online
         dev.online = online
         door_id = self._door_by_lock.get(device_id)

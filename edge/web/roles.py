@@ -30,6 +30,7 @@ _GUARD_CHANGES = re.compile(
     r"|^/api/v1/alarms/[^/]+/ack$"
     r"|^/api/v1/access/lockdown$"
     r"|^/api/v1/access/pin-lockouts/.+/clear$"
+    r"|^/devices/pin-lockouts/clear$"
 )
 # Changes anyone logged in may make.
 _ANYONE_CHANGES = frozenset({"/logout"})

@@ -16,6 +16,7 @@ from edge import keys
 from edge.storage.backup import last_backup
 from edge.web import (
     api,
+    devices_view,
     door_frames_view,
     doors_view,
     homeassistant_view,
@@ -222,6 +223,7 @@ def build_console(app: web.Application) -> None:
     rules_view.add_routes(app)
     door_frames_view.add_routes(app)
     doors_view.add_routes(app)
+    devices_view.add_routes(app)
     muster_view.add_routes(app)
     users_view.add_routes(app)
     people_import_view.add_routes(app)  # before people_view: /people/import is not a person
