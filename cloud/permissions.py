@@ -24,8 +24,8 @@ PERMISSIONS: dict[str, str] = {
     "analytics.read": "Read analytics: occupancy, traffic, access stats, device health",
     "alarms.read": "See alarms across sites",
     "alarms.write": "Acknowledge alarms",
-    "fleet.read": "See devices, firmware and box software versions",
-    "fleet.write": "Manage devices and box software",
+    "fleet.read": "See devices, firmware and box software versions; vehicles, gate log and maintenance",
+    "fleet.write": "Manage devices and box software; vehicles, gate directions, maintenance and work orders",
     "hr.read": "See HR reports (attendance, who was on site)",
     "hr.write": "Edit HR data (people's roles, validity)",
     "billing.read": "See the plan, usage and invoices",
@@ -65,7 +65,7 @@ ROLE_DESCRIPTIONS: dict[Role, str] = {
     "admin": "Everything, except granting, changing or removing the owner role",
     "security": "Access control: people, badges, policies, alarms, events, audit log",
     "hr": "People and HR reports",
-    "fleet": "Sites, boxes and devices: enrollment, revocation, software",
+    "fleet": "Sites, boxes and devices (enrollment, revocation, software); vehicles, gate log, maintenance",
     "viewer": "Read-only view of sites, events, people and analytics",
 }
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.billing.limits import site_limits
 from cloud.db.models import Badge, Person, PersonSite, Site, SiteConfig, SitePolicy, utcnow
+from cloud.fleet.site_document import site_vehicles
 from cloud.tenancy import tenant_people, tenant_policies
 from sync.downlink import ConfigCredential, ConfigPerson, SiteConfigDocument
 from sync.policy import AccessLevel, DoorPolicy, HolidayCalendar, Schedule
@@ -131,7 +132,8 @@ def _credential(badge: Badge) -> ConfigCredential:
 
 
 async def build_document(session: AsyncSession, site: Site, version: int) -> SiteConfigDocument:
-    """Build the site's document from the tables: its people (of its tenant only) and its policies."""
+    """Build the site's document from the tables: its people (of its tenant only), its policies and the
+    tenant's vehicle register (cloud/fleet/register.py)."""
     policies = list(await session.scalars(tenant_policies(site.tenant_id).where(SitePolicy.site_id == site.id)))
     bodies: dict[str, dict[str, Any]] = {"access_level": {}, "schedule": {}, "holiday": {}, "door": {}}
     for policy in policies:
@@ -177,5 +179,6 @@ async def build_document(session: AsyncSession, site: Site, version: int) -> Sit
         schedules={k: Schedule.model_validate(v) for k, v in bodies["schedule"].items()},
         holidays={k: HolidayCalendar.model_validate(v) for k, v in bodies["holiday"].items()},
         doors={k: DoorPolicy.model_validate(v) for k, v in bodies["door"].items()},
+        vehicles=await site_vehicles(session, site.tenant_id, levels),
         limits=await site_limits(session, site.tenant_id),
     )

@@ -428,5 +428,8 @@ from cloud.billing import models as _billing_models  # noqa: E402,F401
 # The analytics tables share this metadata (Alembic compares it with the database): registered on import.
 from cloud.db import analytics_models as analytics_models  # noqa: E402
 
+# Fleet's tables (cloud/fleet/models.py) register on this metadata too.
+from cloud.fleet import models as _fleet_models  # noqa: E402,F401
+
 # HR's tables (cloud/hr/models.py) register on this metadata too.
 from cloud.hr import models as _hr_models  # noqa: E402,F401

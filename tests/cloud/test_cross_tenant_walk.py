@@ -28,6 +28,7 @@ VICTIM_USER = "victim-user@victim.example"
 VICTIM_KEY = "victim-integration"
 VICTIM_PAYLOAD = "victim-secret-payload"
 LEVEL = {"name": "Victim level", "doors": ["front"]}
+VICTIM_VEHICLE = "Victim Van"
 
 
 @pytest.fixture
@@ -50,7 +51,16 @@ class Victim:
 
     def markers(self) -> list[str]:
         """Strings only the victim's data contains (the attacker never sends them)."""
-        return [self.tenant_id, self.owner, VICTIM_SITE_NAME, VICTIM_PERSON, VICTIM_USER, VICTIM_KEY, VICTIM_PAYLOAD]
+        return [
+            self.tenant_id,
+            self.owner,
+            VICTIM_SITE_NAME,
+            VICTIM_PERSON,
+            VICTIM_USER,
+            VICTIM_KEY,
+            VICTIM_PAYLOAD,
+            VICTIM_VEHICLE,
+        ]
 
 
 def _key_token(html: str) -> str:
@@ -87,6 +97,12 @@ async def _victim(cloud: RunningCloud, http: httpx.AsyncClient) -> Victim:
         f"/api/v1/sites/{site.site_id}/policy/access-levels/victim-level", json=LEVEL, headers={"X-CSRF-Token": csrf}
     )
     assert level.status_code == 200, level.text
+    van = await http.put(
+        "/api/v1/fleet/vehicles/victim-van",
+        json={"plate": "VIC 7777", "name": VICTIM_VEHICLE, "home_site_id": site.site_id},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert van.status_code == 200, van.text
     user = await create_user(cloud.db, tenant.tenant_id, VICTIM_USER, PASSWORD, role="viewer")
     _, key_id = await _all_permission_key(http, csrf, VICTIM_KEY)
     http.cookies.clear()
@@ -105,6 +121,7 @@ def _path(canonical: str, victim: Victim) -> str:
         "media_id": "snapshot-0123456789abcdef",
         "token": "not-a-real-link-token",
         "day": "2026-01-05",
+        "vehicle_id": "victim-van",
     }
     return re.sub(r"\{([^}]+)\}", lambda m: values.get(m.group(1), "x1"), canonical)
 
@@ -130,6 +147,13 @@ def _body(method: str, canonical: str, victim: Victim) -> dict[str, Any]:
                 "weekdays": [1],
             },
             "/api/v1/hr/sites/{site_id}/doors/{door_id}": {"direction": "in"},
+            "/api/v1/fleet/vehicles/{vehicle_id}": {"plate": "ATK 1234", "name": "Intruder", "home_site_id": site},
+            "/api/v1/fleet/vehicles/{vehicle_id}/documents/{kind}": {"expires_on": "2027-01-01"},
+            "/api/v1/fleet/vehicles/{vehicle_id}/assignments/{assignment_id}": {
+                "person_id": victim.person_id,
+                "start": "2026-01-05T08:00:00Z",
+            },
+            "/api/v1/fleet/sites/{site_id}/gates/{door_id}": {"direction": "in"},
         }
         return {"json": json_bodies.get(canonical, {})} if method in ("POST", "PUT") else {}
     forms: dict[str, dict[str, Any]] = {
@@ -142,6 +166,7 @@ def _body(method: str, canonical: str, victim: Victim) -> dict[str, Any]:
         "/portal/users/{user_id}": {"role": "owner", "all_sites": "1"},
         "/portal/api-keys": {"name": "steal", "permissions": "sites.read", "sites": site},
         "/set-password/{token}": {"password": "p" * 12, "confirm": "p" * 12},
+        "/portal/fleet/vehicles": {"id": "victim-van", "plate": "ATK 1234", "home_site_id": site},
     }
     return {"data": forms.get(canonical, {})} if method == "POST" else {}
 
@@ -166,6 +191,8 @@ async def _assert_victim_untouched(cloud: RunningCloud, victim: Victim) -> None:
         assert [(b["number"], b["active"]) for b in person["badges"]] == [("VB-77", True)]
         policy = (await http.get(f"/api/v1/sites/{victim.site_id}/policy")).json()
         assert list(policy["access_levels"]) == ["victim-level"]
+        van = (await http.get("/api/v1/fleet/vehicles/victim-van")).json()
+        assert (van["name"], van["plate"], van["documents"], van["driver"]) == (VICTIM_VEHICLE, "VIC7777", [], None)
         users = (await http.get("/portal/users", headers={"X-CSRF-Token": csrf})).text
         assert re.search(rf'data-user="{re.escape(VICTIM_USER)}".*?data-testid="status">active<', users, re.S)
         assert re.search(rf'data-user="{re.escape(VICTIM_USER)}".*?data-testid="role">viewer<', users, re.S)
