@@ -233,10 +233,12 @@ class CredentialStore:
         role: str | None = None,
         pin_hash: str | None = None,
         duress_pin_hash: str | None = None,
+        person_valid: tuple[datetime | None, datetime | None] = (None, None),
         also: InTransaction | None = None,
     ) -> int:
         """Create a person with credentials (valid from/until) and levels in one transaction; return the id.
 
+        `person_valid`: the person's own (from, until), which bounds every badge they hold now or later.
         `also(conn, person_id)` runs last inside that transaction (the edit's journal record).
         """
         normalised = [normalise_credential(n) for n in numbers]
@@ -251,6 +253,7 @@ class CredentialStore:
                 role=role,
                 pin_hash=pin_hash,
                 duress_pin_hash=duress_pin_hash,
+                person_valid=person_valid,
                 also=also,
             )
         except IntegrityError as err:
@@ -270,6 +273,7 @@ class CredentialStore:
         role: str | None,
         pin_hash: str | None,
         duress_pin_hash: str | None = None,
+        person_valid: tuple[datetime | None, datetime | None] = (None, None),
         also: InTransaction | None = None,
     ) -> int:
         async with self._db.engine.begin() as conn:
@@ -285,10 +289,15 @@ class CredentialStore:
                         valid_until=as_utc(valid_until),
                     )
                 )
-            if role is not None or pin_hash is not None or duress_pin_hash is not None:
+            if role is not None or pin_hash is not None or duress_pin_hash is not None or any(person_valid):
                 await conn.execute(
                     insert(person_access).values(
-                        person_id=person_id, role=role, pin_hash=pin_hash, duress_pin_hash=duress_pin_hash
+                        person_id=person_id,
+                        role=role,
+                        pin_hash=pin_hash,
+                        duress_pin_hash=duress_pin_hash,
+                        valid_from=as_utc(person_valid[0]),
+                        valid_until=as_utc(person_valid[1]),
                     )
                 )
             await _set_levels(conn, person_id, levels)

@@ -84,9 +84,12 @@ class PeopleAdmin:
         role: str | None = None,
         pin: str | None = None,
         duress_pin: str | None = None,
+        person_valid: tuple[datetime | None, datetime | None] = (None, None),
         origin: Origin = "api",
     ) -> int:
-        """Enrol a person (console/API); audited without the PIN or duress PIN; queued for HQ (config_edit)."""
+        """Enrol a person (console/API); audited without the PIN or duress PIN; queued for HQ (config_edit).
+
+        `valid_from`/`valid_until` bound the badges given here; `person_valid` (from, until) bounds the person."""
         self._check_levels(levels or [])
         if duress_pin is not None and duress_pin == pin:
             raise DuressPinConflict("the duress PIN must differ from the PIN")
@@ -100,6 +103,7 @@ class PeopleAdmin:
             role=role,
             pin_hash=self._pins.hash(pin) if pin else None,
             duress_pin_hash=self._pins.hash(duress_pin) if duress_pin else None,
+            person_valid=person_valid,
             also=edits.hook(origin, by),
         )
         edits.committed()
@@ -114,6 +118,7 @@ class PeopleAdmin:
                 "role": role,
                 "pin": "set" if pin else None,
                 "duress_pin": "set" if duress_pin else None,
+                "valid_until": person_valid[1].isoformat() if person_valid[1] else None,
                 "by": by,
             },
             source=f"console:{by}",

@@ -84,7 +84,7 @@ async def test_people_badges_enrolment_and_import_in_the_browser(edge_app, devic
         await page.click("#add-visitor button[type=submit]")
         await page.wait_for_selector("#person-name .tag-visitor")
         record = edge_app.app[keys.ACCESS].credential_index.get("777")
-        assert record is not None and record.role == "visitor" and record.valid_until is not None
+        assert record is not None and record.role == "visitor" and record.person_valid_until is not None
 
         # Bulk import with one bad row: the preview shows it and writes nothing; the confirm writes the others.
         csv_file = tmp_path / "people.csv"

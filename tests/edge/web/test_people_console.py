@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from edge import keys
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
-from edge.storage.schema import credentials, people, person_access, person_levels
+from edge.storage.schema import people, person_access, person_levels
 from edge.web.auth import CONSOLE_AUTH
 from tests.edge.console import console_login
 from tests.edge.site import site_config_dict
@@ -65,8 +65,9 @@ async def test_add_search_and_edit_a_person(edge_app, admin) -> None:
     assert "PIN (none set)" not in page and "New PIN (a PIN is set)" in page
     record = edge_app.app[keys.ACCESS].credential_index.get("123:4567")
     assert record is not None and record.levels == {"staff"}
-    # the badge's validity is in the site's time zone (Europe/Berlin: UTC+1 in January)
-    assert record.valid_until == datetime(2030, 1, 31, 17, 0, tzinfo=UTC)
+    # the person's validity, given in the site's time zone (Europe/Berlin: UTC+1 in January)
+    assert record.person_valid_until == datetime(2030, 1, 31, 17, 0, tzinfo=UTC)
+    assert 'value="2030-01-31T18:00"' in page  # shown back in site time on the person form
 
     await client.post("/people", data={**form, "name": "Grace Hopper", "badges": "555", "levels": ""})
     found = (await client.get("/people", params={"q": "4567"})).text
@@ -185,8 +186,9 @@ async def test_enrolment_window_ends_and_a_known_card_never_enrols(edge_app, adm
     assert enrolment.state == "expired"
 
 
-async def test_visitor_badge_expires(edge_app, admin) -> None:
+async def test_visitor_badge_expires(edge_app, admin, devices) -> None:
     client, csrf = admin
+    reader = await devices("reader-front", "reader")
     before = datetime.now(UTC)
     response = await client.post(
         "/people/visitors",
@@ -202,15 +204,19 @@ async def test_visitor_badge_expires(edge_app, admin) -> None:
     assert response.status_code == 303, response.text
     record = edge_app.app[keys.ACCESS].credential_index.get("9001")
     assert record is not None and record.role == "visitor" and record.levels == {"staff"}
-    assert record.valid_until is not None
-    assert before + timedelta(hours=2) <= record.valid_until <= datetime.now(UTC) + timedelta(hours=2)
+    assert record.person_valid_until is not None
+    assert before + timedelta(hours=2) <= record.person_valid_until <= datetime.now(UTC) + timedelta(hours=2)
     listing = (await client.get("/people")).text
     assert "Vera Visitor (visiting Ada)" in listing and "tag-visitor" in listing
     # once past its end the badge shows (and is decided) as expired
     async with edge_app.app[keys.DATABASE].engine.begin() as conn:
-        await conn.execute(update(credentials).values(valid_until=before - timedelta(minutes=1)))
+        await conn.execute(update(person_access).values(valid_until=before - timedelta(minutes=1)))
     await edge_app.app[keys.CREDENTIALS].changed()
     assert "pstatus-expired" in (await client.get("/people")).text
+    late = await reader.present("9001")
+    assert await reader.wait_receipt(late.id)
+    decision = (await edge_app.app[keys.JOURNAL].recent(1, "audit"))[0].payload
+    assert (decision["person"], decision["granted"], decision["reason"]) == (record.person_name, False, "expired")
     bad = await client.post("/people/visitors", data={"csrf_token": csrf, "name": "V", "badge": "1", "hours": "0"})
     assert bad.status_code == 400 and "error-visitor_hours" in bad.text
 
