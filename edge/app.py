@@ -522,10 +522,14 @@ async def _stage(name: str, awaitable: object) -> None:
         log.error("shutdown stage %r did not finish within %.0fs", name, STAGE_TIMEOUT_S)
 
 
-def build_app(config: EdgeConfig) -> web.Application:
-    """Build the edge application; components start when the app starts."""
+def build_app(config: EdgeConfig, config_path: Path | None = None) -> web.Application:
+    """Build the edge application; components start when the app starts.
+
+    `config_path` is the file `config` came from: the console saves its edits of the config there.
+    """
     app = web.Application(client_max_size=1024 * 1024)
     app[keys.CONFIG] = config
+    app[keys.CONFIG_PATH] = config_path
     app.cleanup_ctx.extend([_database, _sync, _broker, _rules, _config_pull, _vision, _home_assistant])
     build_console(app)
     metrics.install(app)  # /metrics, /readyz; its stage runs last, once every component exists
@@ -536,9 +540,9 @@ def build_app(config: EdgeConfig) -> web.Application:
 class EdgeRunner:
     """Runs the edge app on its web port; usable from the CLI, the demo and tests."""
 
-    def __init__(self, config: EdgeConfig) -> None:
+    def __init__(self, config: EdgeConfig, config_path: Path | None = None) -> None:
         self.config = config
-        self.app = build_app(config)
+        self.app = build_app(config, config_path)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         self.web_port: int | None = None
 
@@ -588,9 +592,9 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-async def run_edge(config: EdgeConfig) -> None:
-    """Run until SIGTERM/SIGINT, then shut down in stages."""
-    runner = EdgeRunner(config)
+async def run_edge(config: EdgeConfig, config_path: Path | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then shut down in stages (`config_path`: the file `config` came from)."""
+    runner = EdgeRunner(config, config_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.storage.database import MigrationError
 
     try:
-        asyncio.run(run_edge(config))
+        asyncio.run(run_edge(config, args.config))
     except ConfigError as err:
         print(f"outpost-edge: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ The services themselves know nothing of aiohttp; keys of web components live wit
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from edge.access.credentials import CredentialStore
@@ -28,6 +30,9 @@ from sync.agent import SyncAgent
 from sync.puller import ConfigPuller
 
 CONFIG = web.AppKey("config", EdgeConfig)
+# The file the config was loaded from (None when the box was built from a config in memory: tests, benchmarks);
+# the console saves what it edits in place (edge.config.file_edit), e.g. the zones and lines drawn on a camera.
+CONFIG_PATH: web.AppKey[Path | None] = web.AppKey("config_path")
 DATABASE = web.AppKey("database", Database)
 JOURNAL = web.AppKey("journal", Journal)
 OUTBOX = web.AppKey("outbox", Outbox)

@@ -162,7 +162,7 @@ async def run_demo(work: Path, duration_s: float | None, cloud_db: str | None) -
         _say(f"edge enrolled as site {enrollment.site_id} ({enrollment.site_name})")
 
         config = load_config(config_path)
-        edge = EdgeRunner(config)
+        edge = EdgeRunner(config, config_path)
         await edge.start()
         devices: dict[str, Any] = {}
         try:

@@ -152,11 +152,15 @@ class Journal:
         for listener in list(self._listeners):
             listener(entry)
 
-    async def recent(self, limit: int = 50, kind: str | None = None) -> list[JournalEntry]:
-        """Return the newest events first."""
+    async def recent(
+        self, limit: int = 50, kind: str | None = None, *, source: str | None = None
+    ) -> list[JournalEntry]:
+        """Return the newest events first (of one kind and source, if given)."""
         query = select(events).order_by(events.c.id.desc()).limit(limit)
         if kind is not None:
             query = query.where(events.c.kind == kind)
+        if source is not None:
+            query = query.where(events.c.source == source)
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [JournalEntry(r.id, r.kind, _aware(r.occurred_at), r.source, r.summary, r.payload) for r in rows]

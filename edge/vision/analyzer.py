@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.vision.config import CameraConfig
+from edge.vision.config import CameraConfig, LineConfig, ZoneRegionConfig
 from edge.vision.detectors.base import Detection, Detector
 from edge.vision.events import CATEGORIES, Category
 from edge.vision.gating import InferencePlan, InferencePlanner
@@ -140,6 +140,16 @@ class CameraAnalyzer:
             self.motion.reset()
         self.planner.reset()
         return [(t, self.scene.end(t, t.last_seen_at)) for t in ended]
+
+    def use_regions(self, zones: list[ZoneRegionConfig], lines: list[LineConfig]) -> None:
+        """Count with new zones and lines from the next frame on (call on the loop, between steps).
+
+        Occupancy starts again from the live tracks as they are next seen; a line kept under its name keeps its
+        counts. Tracks inside a removed zone report no `zone_left` for it.
+        """
+        scene = SceneAnalytics(zones, lines)
+        scene.keep_counts(self.scene)
+        self.scene = scene
 
     def analytics(self) -> dict[str, Any]:
         """Return live occupancy, line counts, active tracks and gating counters."""

@@ -84,6 +84,13 @@ class SceneAnalytics:
         for line in self._lines.values():
             line.a, line.b = scale_points([line.cfg.a, line.cfg.b], width, height)
 
+    def keep_counts(self, previous: SceneAnalytics) -> None:
+        """Carry the counts of `previous`'s lines that this scene has under the same name (a redrawn line)."""
+        for name, line in self._lines.items():
+            old = previous._lines.get(name)
+            if old is not None:
+                line.counts = {way: dict(counts) for way, counts in old.counts.items()}
+
     def visited(self, track_id: int) -> list[str]:
         """Return the zones a track has been in, in order of first entry."""
         state = self._state.get(track_id)

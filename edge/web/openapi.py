@@ -19,7 +19,19 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from edge.access.snapshot import CredentialSnapshot
-from edge.web import api, door_frames_view, homeassistant_view, live, live_updates, muster_view, rules_view, sync_view
+from edge.camera_regions import CameraRegionsIn
+from edge.web import (
+    api,
+    cameras_view,
+    door_frames_view,
+    homeassistant_view,
+    live,
+    live_updates,
+    muster_view,
+    rules_view,
+    sync_view,
+    system_view,
+)
 from edge.web.forms import AlarmAckIn, LockdownIn, PersonIn, PersonPatch, PinLockoutClearIn
 from sync.rules import Rule
 
@@ -76,6 +88,10 @@ DESCRIBED: dict[Callable[..., Any], Operation] = {
     api.ack_alarm: Operation(request=AlarmAckIn, errors=(400, 404)),
     api.list_pin_lockouts: Operation(),
     api.clear_pin_lockout: Operation(request=PinLockoutClearIn, body_optional=True, errors=(400, 404)),
+    cameras_view.get_regions: Operation(errors=(404,)),
+    cameras_view.put_regions: Operation(request=CameraRegionsIn, errors=(400, 404, 409, 422)),
+    cameras_view.get_tracks: Operation("array", errors=(404,)),
+    system_view.get_system: Operation(),
     door_frames_view.get_door_frame: Operation(JPEG, errors=(404,)),
     homeassistant_view.get_home_assistant: Operation(),
     muster_view.get_muster: Operation(),

@@ -1,11 +1,15 @@
 """Console roles and the one place that says which role may make which request.
 
-- ``viewer``: sees every operating page and the JSON reads; changes nothing.
+- ``viewer``: sees every operating page and the JSON reads (cameras with their zones and lines, System); changes
+  nothing.
 - ``guard``: also opens and locks doors, acknowledges alarms, starts or lifts a lockdown and clears PIN lockouts —
-  the work at the gate; cannot edit people, rules, sync or users (the people pages ``/people...`` are read-only
-  for guards and viewers; adding, editing, badges, enrolment by tap, visitors and the CSV import need ``admin``).
+  the work at the gate; cannot edit people, rules, sync, users or camera zones (the people pages ``/people...``
+  are read-only for guards and viewers; adding, editing, badges, enrolment by tap, visitors and the CSV import need
+  ``admin``).
 - ``admin``: everything, including console users and the audit of console actions, door settings, schedules and
-  holiday calendars (the POSTs of /doors, /schedules and /holidays are not listed below, so they stay admin-only).
+  holiday calendars (the POSTs of /doors, /schedules and /holidays are not listed below, so they stay admin-only),
+  and drawing a camera's zones and lines (``PUT /api/v1/cameras/{id}/regions``, which writes the config file:
+  listed nowhere below, so admin only).
 
 The security middleware (edge.web.server) calls `allowed` for every logged-in request before any handler runs, so
 a handler never checks a role itself. A request not listed here needs ``admin``: a new route is closed to guards

@@ -16,6 +16,7 @@ from edge import keys
 from edge.storage.backup import last_backup
 from edge.web import (
     api,
+    cameras_view,
     devices_view,
     door_frames_view,
     doors_view,
@@ -29,11 +30,13 @@ from edge.web import (
     people_view,
     rules_view,
     sync_view,
+    system_view,
     users_view,
 )
 from edge.web.auth import CONSOLE_AUTH, CSRF_FIELD, CSRF_HEADER, SESSION, SESSION_COOKIE
 from edge.web.forms import LoginForm
 from edge.web.roles import allowed, can, required_role
+from edge.web.site_time import site_time_filter
 from observability.version import software_version
 from webguard.headers import install_security_headers
 from webguard.login_throttle import (
@@ -208,6 +211,8 @@ def build_console(app: web.Application) -> None:
     )
     app_env = aiohttp_jinja2.get_env(app)
     app_env.globals["can"] = can
+    app_env.filters["site_time"] = site_time_filter(config.site.timezone)
+    app_env.filters["human_bytes"] = system_view.human_bytes
     install_security_headers(app, cacheable=lambda request: request.path.startswith("/static/"))
     app.middlewares.append(security_middleware)
     app.router.add_get("/login", login_page)
@@ -229,5 +234,7 @@ def build_console(app: web.Application) -> None:
     people_import_view.add_routes(app)  # before people_view: /people/import is not a person
     people_view.add_routes(app)
     people_badges_view.add_routes(app)
+    cameras_view.add_routes(app)
+    system_view.add_routes(app)
     live_updates.install(app)
     openapi.add_routes(app)

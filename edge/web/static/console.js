@@ -1,6 +1,17 @@
 // Outpost console: door buttons, live door state, snapshots and events (no external assets).
 "use strict";
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content;
+// Times are shown in the site's time zone (edge.web.site_time), whatever the browser's; 24-hour like the server's.
+const SITE_TZ = document.body.dataset.siteTz || "UTC";
+
+function siteTime(iso, options = {}) {
+  if (!iso) return "";
+  try {
+    return new Date(iso).toLocaleTimeString("en-GB", Object.assign({ timeZone: SITE_TZ }, options));
+  } catch (err) {  // a zone this browser does not know: the browser's own
+    return new Date(iso).toLocaleTimeString("en-GB");
+  }
+}
 
 async function api(path, options = {}) {
   const headers = Object.assign({ "X-CSRF-Token": csrf }, options.headers || {});
@@ -107,7 +118,7 @@ const ALARM_STATES = {
   cleared: "Cleared · acknowledged",
 };
 
-function timeOf(iso) { return iso ? new Date(iso).toLocaleTimeString() : ""; }
+function timeOf(iso) { return siteTime(iso); }
 
 function alarmCard(alarm) {
   const card = document.createElement("article");
@@ -311,7 +322,7 @@ async function refresh() {
 function eventRow(e) {
   const tr = document.createElement("tr");
   tr.dataset.eventId = e.id;
-  tr.append(cell(new Date(e.occurred_at).toLocaleTimeString()), cell(e.kind), cell(e.summary), frameCell(e));
+  tr.append(cell(siteTime(e.occurred_at)), cell(e.kind), cell(e.summary), frameCell(e));
   return tr;
 }
 
@@ -354,7 +365,7 @@ async function refreshMuster(lockdown) {
     list.className = "muster-people";
     for (const p of z.badged_in) {
       const li = document.createElement("li");
-      li.textContent = `${p.person} (since ${new Date(p.since).toLocaleTimeString()}, ${p.door})`;
+      li.textContent = `${p.person} (since ${siteTime(p.since)}, ${p.door})`;
       list.append(li);
     }
     card.append(h, counts, list);

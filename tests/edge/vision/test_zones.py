@@ -142,3 +142,20 @@ def test_camera_config_rejects_bad_lines_and_duplicate_names() -> None:
         CameraConfig.model_validate({**base, "zones": [{"name": "z", "polygon": tri}, {"name": "z", "polygon": tri}]})
     cam = CameraConfig.model_validate({**base, "zones": [{"name": "z", "polygon": tri}]})
     assert cam.zones[0].categories == ["person", "vehicle"] and cam.motion.enabled
+
+
+def test_new_regions_keep_the_counts_of_lines_kept_by_name(scene: SceneAnalytics) -> None:
+    track = make_track()
+    walk(scene, track, [(400, 300), (600, 300)])  # crosses the gate once
+    counted = scene.snapshot()["lines"]["gate"]
+    assert sum(counted["in"].values()) + sum(counted["out"].values()) == 1
+    moved = LineConfig(name="gate", a=(0.7, 0.0), b=(0.7, 1.0))  # redrawn elsewhere, same name
+    redrawn = SceneAnalytics([], [moved, LineConfig(name="new", a=(0.0, 0.5), b=(1.0, 0.5))])
+    redrawn.keep_counts(scene)
+    redrawn.set_frame_size(W, H)
+    snapshot = redrawn.snapshot()
+    assert snapshot["lines"]["gate"] == counted
+    assert sum(snapshot["lines"]["new"]["in"].values()) == 0
+    assert snapshot["zones"] == {}
+    events = walk(redrawn, track, [(650, 300), (750, 300)], start=10)  # now it crosses the redrawn gate
+    assert [(e.kind, e.region) for e in events] == [("line_crossed", "gate")]

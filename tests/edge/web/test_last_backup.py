@@ -1,9 +1,11 @@
-"""The console's System section and GET /api/v1/status show the last `outpost-provision backup` of the box."""
+"""The console's System section and GET /api/v1/status show the last `outpost-provision backup` of the box
+(the console in the site's time zone, the API in UTC)."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -28,5 +30,7 @@ async def test_the_console_shows_no_backup_then_the_last_one(edge_app: EdgeRunne
         last = (await client.get("/api/v1/status")).json()["last_backup"]
         assert last == {"at": manifest.created_at.isoformat(), "archive": "outpost-site-1.tar.gz"}
         page = (await client.get("/")).text
-    shown = f"{manifest.created_at:%Y-%m-%d %H:%M} UTC (outpost-site-1.tar.gz)"
+    local = manifest.created_at.astimezone(ZoneInfo("Europe/Berlin"))  # the test site's time zone
+    shown = f"{local:%Y-%m-%d %H:%M %Z} (outpost-site-1.tar.gz)"
+    assert local.strftime("%Z") in ("CET", "CEST")
     assert f'<dd id="last-backup">{shown}</dd>' in page
