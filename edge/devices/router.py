@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 
 from edge.access.service import AccessService
 from edge.devices.gateway import AdapterError, DeviceGateway, UnknownDevice
@@ -10,6 +11,29 @@ from edge.devices.state import SiteState
 from firmware_adapters.messages import Ack, BadgeRead, ContactChange, DeviceMessage, Feedback, Status, Telemetry
 
 log = logging.getLogger(__name__)
+REMEMBERED_EVENTS = 256  # per device: event ids already handled, so a re-sent event is only confirmed again
+
+
+class HandledEvents:
+    """The ids of the last `size` events handled for each device (a bounded, insertion-ordered memory)."""
+
+    def __init__(self, size: int = REMEMBERED_EVENTS) -> None:
+        self._size = size
+        self._order: dict[str, deque[str]] = {}
+        self._ids: dict[str, set[str]] = {}
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        device, event_id = key
+        return event_id in self._ids.get(device, ())
+
+    def add(self, device: str, event_id: str) -> None:
+        """Remember that `event_id` of `device` is handled (its record on disk); forget the oldest past `size`."""
+        order = self._order.setdefault(device, deque())
+        ids = self._ids.setdefault(device, set())
+        order.append(event_id)
+        ids.add(event_id)
+        if len(order) > self._size:
+            ids.discard(order.popleft())
 
 
 class DeviceRouter:
@@ -17,12 +41,18 @@ class DeviceRouter:
 
     A badge read gets reader feedback (granted or not; a pending card+PIN or two-person read is 'not yet') and
     then its receipt, once the decision is on disk.
+
+    Devices re-send an event whose receipt they did not get (docs/MQTT.md), also when only the receipt was lost (a
+    broker restart between the commit and the receipt). An event id handled recently for the same device is
+    therefore only confirmed again: no second decision, audit record or unlock. The memory lives in the process:
+    a re-send that crosses a restart of the edge is handled again.
     """
 
     def __init__(self, state: SiteState, access: AccessService, gateway: DeviceGateway) -> None:
         self._state = state
         self._access = access
         self._gateway = gateway
+        self._handled = HandledEvents()
 
     async def __call__(self, device: str, message: DeviceMessage) -> None:
         """Handle one device message."""
@@ -33,8 +63,12 @@ class DeviceRouter:
             case Telemetry():
                 await self._state.on_telemetry(device, message)
                 await self._access.on_telemetry(device, message)
+            case BadgeRead() | ContactChange() if (device, message.id) in self._handled:
+                log.info("%s re-sent event %s, already stored: confirmed again", device, message.id)
+                await self._gateway.send(device, Ack(id=message.id))
             case BadgeRead():
                 decision = await self._access.on_badge(device, message)
+                self._handled.add(device, message.id)
                 await self._feedback(
                     device, Feedback(id=message.id, granted=decision.granted, reason=decision.reason.value)
                 )
@@ -42,6 +76,7 @@ class DeviceRouter:
             case ContactChange():
                 await self._state.on_contact(device, message)
                 await self._access.on_contact(device, message)
+                self._handled.add(device, message.id)
                 await self._gateway.send(device, Ack(id=message.id))
             case Ack():
                 await self._access.on_ack(device, message)
