@@ -84,6 +84,12 @@ class EnrolmentDesk:
             self._drop(enrolment, "expired")
         return enrolment
 
+    def forget(self, person_id: int) -> None:
+        """Drop the person's settled enrolment (its outcome was shown); a waiting one stays."""
+        enrolment = self._by_person.get(person_id)
+        if enrolment is not None and enrolment.state != "waiting":
+            del self._by_person[person_id]
+
     def cancel(self, person_id: int) -> Enrolment | None:
         """Stop waiting for the person's card; return the enrolment that was waiting, if any."""
         enrolment = self._by_person.get(person_id)

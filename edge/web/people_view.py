@@ -136,7 +136,10 @@ async def person_page(
 ) -> web.Response:
     """One person: status, HQ/local marks, the edit form, badges, enrolment by tap."""
     person = await load_person(request)
-    enrolment = request.app[keys.ACCESS].enrolments.of_person(person.id)
+    desk = request.app[keys.ACCESS].enrolments
+    enrolment = desk.of_person(person.id)
+    if enrolment is not None and enrolment.state != "waiting":
+        desk.forget(person.id)  # the outcome is shown once, not on every later visit
     tz = site_tz(request)
     context = {
         **base_context(request),

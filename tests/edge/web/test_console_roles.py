@@ -37,6 +37,13 @@ async def _add_staff(edge_app) -> None:
         ("POST", "/api/v1/people", "admin"),
         ("PATCH", "/api/v1/people/1", "admin"),
         ("POST", "/api/v1/doors/front/unlock/extra", "admin"),
+        ("GET", "/people", "viewer"),
+        ("GET", "/people/7", "viewer"),
+        ("GET", "/people/7/enrolment", "viewer"),
+        ("GET", "/people/import", "admin"),
+        ("POST", "/people/7/enrol", "admin"),
+        ("POST", "/people/visitors", "admin"),
+        ("POST", "/people/import/confirm", "admin"),
         ("POST", "/some/route/added/later", "admin"),  # a new route is closed until listed
     ],
 )

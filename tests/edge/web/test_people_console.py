@@ -149,6 +149,7 @@ async def test_enrol_by_tap_at_a_real_reader_then_the_badge_opens_the_door(edge_
     taps = [e for e in decision if e.payload.get("type") == "access_decision"]
     assert taps[0].payload["granted"] is False and taps[0].payload["enrolment_for"] == person_id
     assert "Badge CAFE01 enrolled by tap" in (await client.get(f"/people/{person_id}")).text
+    assert "enrolled by tap" not in (await client.get(f"/people/{person_id}")).text  # shown once
 
     badge = await reader.present("ca:fe:01")  # the enrolled card now opens the door
     assert await reader.wait_receipt(badge.id)
