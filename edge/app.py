@@ -38,6 +38,7 @@ from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.broker.mosquitto import ManagedMosquitto, SystemMosquitto
 from edge.broker.server import EmbeddedBroker, SiteBroker
 from edge.config import EdgeConfig
+from edge.devices.accounts import config_accounts
 from edge.devices.gateway import DeviceGateway
 from edge.devices.router import DeviceRouter
 from edge.devices.state import SiteState
@@ -72,7 +73,6 @@ from edge.web.auth import CONSOLE_AUTH, ConsoleAuth
 from edge.web.live import LIVE_FEEDS
 from edge.web.server import build_console
 from firmware_adapters.base import AdapterError, MqttEndpoint
-from firmware_adapters.registry import ADAPTER_TYPES
 from observability.version import software_version
 from sync.agent import SyncAgent
 from sync.media import MediaKind, media_name
@@ -159,18 +159,8 @@ def sync_secret(config: EdgeConfig) -> SecretSource | None:
 def build_directory(config: EdgeConfig) -> BrokerDirectory:
     """Create broker accounts: devices that connect themselves (own topics only) and configured extras."""
     directory = BrokerDirectory()
-    for device in config.devices:
-        acl = ADAPTER_TYPES[device.adapter.type].device_acl(device.id, device.adapter)
-        if acl is None:
-            continue
-        if device.password_hash is None:
-            log.warning("device %s has no password_hash: it cannot connect", device.id)
-            continue
-        directory.add(BrokerUser(device.id, device.password_hash, publish=acl[0], subscribe=acl[1]))
-    for account in config.mqtt.accounts:
-        directory.add(
-            BrokerUser(account.username, account.password_hash, tuple(account.publish), tuple(account.subscribe))
-        )
+    for user in config_accounts(config):
+        directory.add(user)
     if config.homeassistant.enabled:
         directory.add(home_assistant_user(config))
     return directory

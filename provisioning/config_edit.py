@@ -12,9 +12,12 @@ from pydantic import ValidationError
 
 from edge.config import EdgeConfig
 from edge.config.loader import format_validation_error
+from edge.devices.pairing import ensure_zone
 from provisioning.enroll import write_private
 
 T = TypeVar("T")
+
+__all__ = ["ConfigEditError", "edit_config", "ensure_zone"]
 
 
 class ConfigEditError(Exception):
@@ -44,12 +47,3 @@ def edit_config(path: Path, change: Callable[[dict[str, Any]], T], owner: str | 
         ) from err
     write_private(path, tomli_w.dumps(data), owner)
     return result
-
-
-def ensure_zone(data: dict[str, Any], zone: str) -> bool:
-    """Add zone `zone` (named after its id) unless the config has it; return whether it was added."""
-    zones: list[dict[str, Any]] = data.setdefault("zones", [])
-    if any(z.get("id") == zone for z in zones):
-        return False
-    zones.append({"id": zone, "name": zone.replace("-", " ").replace("_", " ").capitalize()})
-    return True

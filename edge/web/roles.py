@@ -27,7 +27,10 @@ _RANK: dict[str, int] = {"viewer": 0, "guard": 1, "admin": 2}
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 
 # Reads only an admin may make (method GET/HEAD).
-_ADMIN_READS = re.compile(r"^/(users|audit)(/|$)|^/people/import(/|$)|^/api/v1/(console-users|console-audit)(/|$)")
+_ADMIN_READS = re.compile(
+    r"^/(users|audit)(/|$)|^/people/import(/|$)|^/api/v1/(console-users|console-audit)(/|$)"
+    r"|^/devices/pair$"  # pairing creates a device account (edge.web.pairing_view)
+)
 # Changes a guard may make: doors, alarms, lockdown, PIN lockouts (method POST/PUT).
 _GUARD_CHANGES = re.compile(
     r"^/api/v1/doors/[^/]+/(unlock|lock)$"

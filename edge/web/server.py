@@ -25,6 +25,7 @@ from edge.web import (
     live_updates,
     muster_view,
     openapi,
+    pairing_view,
     people_badges_view,
     people_import_view,
     people_view,
@@ -229,6 +230,7 @@ def build_console(app: web.Application) -> None:
     door_frames_view.add_routes(app)
     doors_view.add_routes(app)
     devices_view.add_routes(app)
+    pairing_view.add_routes(app)
     muster_view.add_routes(app)
     users_view.add_routes(app)
     people_import_view.add_routes(app)  # before people_view: /people/import is not a person
