@@ -44,6 +44,15 @@ async def _add_staff(edge_app) -> None:
         ("POST", "/people/7/enrol", "admin"),
         ("POST", "/people/visitors", "admin"),
         ("POST", "/people/import/confirm", "admin"),
+        ("GET", "/doors", "viewer"),
+        ("GET", "/schedules/office", "viewer"),
+        ("POST", "/schedules/save", "admin"),
+        ("POST", "/doors/front/settings", "admin"),
+        ("POST", "/holidays/save", "admin"),
+        ("GET", "/devices", "viewer"),
+        ("POST", "/devices/pin-lockouts/clear", "guard"),
+        ("GET", "/devices/pair", "admin"),
+        ("POST", "/devices/pair", "admin"),
         ("POST", "/some/route/added/later", "admin"),  # a new route is closed until listed
     ],
 )
