@@ -56,8 +56,7 @@ async def test_rule_editor_list_dry_run_history_and_failures(tmp_path: Path) -> 
             async with chromium() as browser:
                 page = await browser.new_page(viewport=PHONE)
                 await browser_login(page, base)
-                await page.wait_for_selector("a.nav")
-                await page.click("a.nav")
+                await page.click("a.nav[href='/rules']")
                 await page.wait_for_selector("text=No rules yet")
                 await page.click("text=New rule")
                 await page.fill("#rule-id", "front-after-hours")

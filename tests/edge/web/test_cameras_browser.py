@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Locator, Page
+from playwright.async_api import FloatRect, Locator, Page
 
 from edge import keys
 from edge.config import load_config
@@ -22,6 +22,21 @@ VIEWER_PW = "viewer-password-1"
 # Where the zone is dragged, as fractions of the image: the plaza's walkway, where people walk all clip long.
 DRAG_FROM = (0.05, 0.2)
 DRAG_TO = (0.95, 0.98)
+CORNER_TO = (0.9, 0.9)
+LINE_FROM = (0.5, 0.15)
+LINE_TO = (0.5, 0.95)
+
+
+def at(box: FloatRect, point: tuple[float, float]) -> tuple[float, float]:
+    """The page coordinates of a point given as fractions of the image."""
+    return box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"]
+
+
+async def overlay_box(page: Page) -> FloatRect:
+    """Where the image (and the drawing over it) is on the page now."""
+    box = await page.locator("#region-overlay").bounding_box()
+    assert box is not None
+    return box
 
 
 async def _image_loaded(page: Page) -> bool:
@@ -56,13 +71,10 @@ async def test_admin_draws_a_zone_that_vision_counts_in(tmp_path: Path, vtest_pa
 
         # Draw: press on the image, drag, release (real mouse events through Chromium).
         await page.click("#draw-zone")
-        box = await page.locator("#region-overlay").bounding_box()
-        assert box is not None
-        start = (box["x"] + DRAG_FROM[0] * box["width"], box["y"] + DRAG_FROM[1] * box["height"])
-        end = (box["x"] + DRAG_TO[0] * box["width"], box["y"] + DRAG_TO[1] * box["height"])
-        await page.mouse.move(*start)
+        box = await overlay_box(page)
+        await page.mouse.move(*at(box, DRAG_FROM))
         await page.mouse.down()
-        await page.mouse.move(*end, steps=12)
+        await page.mouse.move(*at(box, DRAG_TO), steps=12)
         await page.mouse.up()
         await page.wait_for_selector("#zone-rows tr[data-zone='zone-1']")
         assert await page.locator("#region-overlay polygon[data-zone='zone-1']").count() == 1
@@ -70,17 +82,41 @@ async def test_admin_draws_a_zone_that_vision_counts_in(tmp_path: Path, vtest_pa
         name = page.get_by_label("Name of zone zone-1")
         await name.fill("walkway")
         await name.press("Tab")
+
+        # Reshape: drag the zone's third corner (bottom right) up and left.
+        box = await overlay_box(page)  # again: typing the name may have scrolled the page
+        corner = await page.locator(".region-handle").nth(2).bounding_box()
+        assert corner is not None
+        await page.mouse.move(corner["x"] + corner["width"] / 2, corner["y"] + corner["height"] / 2)
+        await page.mouse.down()
+        await page.mouse.move(*at(box, CORNER_TO), steps=8)
+        await page.mouse.up()
+
+        # A counting line down the middle of the plaza, dragged from its top end to its bottom end.
+        await page.click("#draw-line")
+        box = await overlay_box(page)
+        await page.mouse.move(*at(box, LINE_FROM))
+        await page.mouse.down()
+        await page.mouse.move(*at(box, LINE_TO), steps=12)
+        await page.mouse.up()
+        await page.wait_for_selector("#line-rows tr[data-line='line-1']")
+        line_name = page.get_by_label("Name of line line-1")
+        await line_name.fill("middle")
+        await line_name.press("Tab")
         assert edge.app[keys.CONFIG].cameras[0].zones == []  # nothing is used before it is saved
         await page.click("#save-regions")
         await page.wait_for_selector("#regions-result:has-text('Saved')")
         assert await page.locator("#regions-dirty").is_hidden()
 
         # Saved to the config file, where the drag put it (normalised to the image).
-        zones = load_config(config_path).cameras[0].zones
-        assert [z.name for z in zones] == ["walkway"]
-        (x1, y1), (x2, _), (_, y3) = zones[0].polygon[0], zones[0].polygon[1], zones[0].polygon[2]
-        assert abs(x1 - DRAG_FROM[0]) < 0.01 and abs(y1 - DRAG_FROM[1]) < 0.01
-        assert abs(x2 - DRAG_TO[0]) < 0.01 and abs(y3 - DRAG_TO[1]) < 0.01
+        saved = load_config(config_path).cameras[0]
+        assert [z.name for z in saved.zones] == ["walkway"]
+        expected = [DRAG_FROM, (DRAG_TO[0], DRAG_FROM[1]), CORNER_TO, (DRAG_FROM[0], DRAG_TO[1])]
+        for got, want in zip(saved.zones[0].polygon, expected, strict=True):
+            assert abs(got[0] - want[0]) < 0.01 and abs(got[1] - want[1]) < 0.01, (saved.zones[0].polygon, expected)
+        assert [ln.name for ln in saved.lines] == ["middle"]
+        for got, want in ((saved.lines[0].a, LINE_FROM), (saved.lines[0].b, LINE_TO)):
+            assert abs(got[0] - want[0]) < 0.01 and abs(got[1] - want[1]) < 0.01
 
         # Used by vision: the running camera counts people in the new zone, and journals them entering it.
         pipeline = edge.app[keys.CAMERAS]["plaza"]
@@ -91,6 +127,12 @@ async def test_admin_draws_a_zone_that_vision_counts_in(tmp_path: Path, vtest_pa
             return any(e.payload.get("kind") == "zone_entered" and e.payload["region"] == "walkway" for e in entries)
 
         await eventually(entered, timeout_s=30)
+
+        def crossed() -> bool:
+            counts = pipeline.analytics()["lines"].get("middle", {"in": {}, "out": {}})
+            return sum(counts["in"].values()) + sum(counts["out"].values()) > 0
+
+        await eventually(crossed, timeout_s=120)  # people walk across the plaza, through the middle line
         # ...and the page shows it (its counts come from the camera's analytics).
         people = page.locator("#zone-rows tr[data-zone='walkway'] td:nth-child(2)")
         await eventually(lambda: _shows_people(people), timeout_s=15)
