@@ -250,6 +250,27 @@ async def _m014_local_policy(conn: AsyncConnection) -> None:
     )
 
 
+# The console's event timeline (edge.storage.event_query): keyset pages in time order per kind, door, camera or
+# person, and the door frame of each record found by the record's id. The JSON paths are literals: SQLite matches
+# an expression index only against the same expression text.
+_M015_EVENT_TIMELINE = (
+    "CREATE INDEX ix_events_kind_time ON events (kind, occurred_at)",
+    *(
+        f"CREATE INDEX ix_events_{name}_time ON events (json_extract(payload, '$.{key}'), occurred_at) "
+        f"WHERE json_extract(payload, '$.{key}') IS NOT NULL"
+        for name, key in (("door", "door_id"), ("camera", "camera_id"), ("person", "person_id"))
+    ),
+    "CREATE INDEX ix_events_of_record ON events (json_extract(payload, '$.of_journal_id')) "
+    "WHERE json_extract(payload, '$.of_journal_id') IS NOT NULL",
+)
+
+
+async def _m015_event_timeline(conn: AsyncConnection) -> None:
+    # Indexes only: no row changes, so an older release still reads and writes the table.
+    for statement in _M015_EVENT_TIMELINE:
+        await conn.execute(text(statement))
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
@@ -266,6 +287,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (12, "Home Assistant discovery configs published", _m012_home_assistant_discovery),
     (13, "console user roles", _m013_console_roles),
     (14, "door settings, schedules and holidays edited in the console", _m014_local_policy),
+    (15, "event timeline indexes: kind, door, camera, person and door frames", _m015_event_timeline),
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import TypeVar
+from urllib.parse import urlencode
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -15,12 +16,15 @@ from edge.access.credentials import CredentialFormatError, CredentialInUse, Unkn
 from edge.access.people import DuressPinConflict, UnknownLevel
 from edge.access.service import DoorOffline, UnknownDoor, UnknownZone
 from edge.access.snapshot import CredentialSnapshot, SnapshotConflict, SnapshotRejected, applied_version
+from edge.storage import event_query
 from edge.storage.backup import LastBackup, last_backup
 from edge.vision.pipeline import CameraPipeline
 from edge.web.access_view import lockdowns_json, pin_lockouts_json
 from edge.web.auth import SESSION
 from edge.web.door_frames_view import door_frame_links
+from edge.web.event_filters import EventQueryIn, invalid_detail
 from edge.web.forms import AlarmAckIn, CredentialPath, LockdownIn, PersonIn, PersonPatch, PinLockoutClearIn
+from edge.web.live_updates import event_json
 from edge.web.sync_view import sync_status
 from observability.version import software_version
 from webguard.params import parse_id
@@ -130,27 +134,26 @@ async def door_command(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.Response:
-    """Recent events, newest first (?limit=1..500&kind=)."""
-    limit = parse_id(request.query.get("limit", "50"))
-    if limit is None:
-        return web.json_response({"error": "limit must be an integer"}, status=400)
-    limit = max(1, min(500, limit))
-    entries = await request.app[keys.JOURNAL].recent(limit, request.query.get("kind"))
-    frames = door_frame_links(entries)  # the thumbnail beside each badge event at a door with a camera
-    return web.json_response(
-        [
-            {
-                "id": e.id,
-                "kind": e.kind,
-                "occurred_at": e.occurred_at.isoformat(),
-                "source": e.source,
-                "summary": e.summary,
-                "payload": e.payload,
-                "door_frame": frames.get(e.id),
-            }
-            for e in entries
-        ]
+    """Events newest first, filtered (kind, door, camera, zone, person, person_id, from, to) in keyset pages.
+
+    The next (older) page is in the ``Link`` header (``rel="next"``, cursor ``before``); ``after`` pages back.
+    Door snapshot events are not listed: each record carries its ``door_frame``.
+    """
+    config = request.app[keys.CONFIG]
+    try:
+        query = EventQueryIn.from_query(request.query)
+    except ValidationError as err:
+        return _error("invalid_query", 400, invalid_detail(err))
+    result = await event_query.page(
+        request.app[keys.DATABASE], query.to_filter(config), query.limit, query.before, query.after
     )
+    snapshots = await event_query.snapshots_of(request.app[keys.DATABASE], [e.id for e in result.entries])
+    frames = door_frame_links(sorted(snapshots, key=lambda e: e.id))  # the thumbnail beside each pictured record
+    response = web.json_response([event_json(e, frames) for e in result.entries])
+    if result.older is not None:
+        params = {**query.query_string_items(), "limit": str(query.limit), "before": result.older.encode()}
+        response.headers["Link"] = f'</api/v1/events?{urlencode(params)}>; rel="next"'
+    return response
 
 
 async def snapshot(request: web.Request) -> web.StreamResponse:

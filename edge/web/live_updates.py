@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from edge import keys
+from edge.access.reason_words import reason_in_words
 from edge.storage.journal import JournalEntry
 from edge.web.access_view import lockdowns_json
 from edge.web.door_frames_view import door_frame_links
@@ -88,6 +89,11 @@ def event_json(entry: JournalEntry, frames: dict[int, dict[str, Any]]) -> dict[s
         "summary": entry.summary,
         "payload": entry.payload,
         "door_frame": frames.get(entry.id),
+        "reason_words": (
+            reason_in_words(entry.payload.get("reason"))
+            if entry.payload.get("type") in ("access_decision", "plate_decision")
+            else None
+        ),
     }
 
 

@@ -24,6 +24,7 @@ from edge.web import (
     api,
     cameras_view,
     door_frames_view,
+    event_filters,
     homeassistant_view,
     live,
     live_updates,
@@ -63,10 +64,7 @@ class Operation:
     path_enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
-_EVENTS_QUERY = (
-    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-    {"name": "kind", "in": "query", "required": False, "schema": {"type": "string"}},
-)
+_EVENTS_QUERY = tuple({"in": "query", "required": False, **param} for param in event_filters.OPENAPI_PARAMETERS)
 
 DESCRIBED: dict[Callable[..., Any], Operation] = {
     api.status: Operation(),

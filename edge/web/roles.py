@@ -1,7 +1,7 @@
 """Console roles and the one place that says which role may make which request.
 
-- ``viewer``: sees every operating page and the JSON reads (cameras with their zones and lines, System); changes
-  nothing.
+- ``viewer``: sees every operating page and the JSON reads (cameras with their zones and lines, System, the events
+  timeline with its pictures and CSV); changes nothing.
 - ``guard``: also opens and locks doors, acknowledges alarms, starts or lifts a lockdown and clears PIN lockouts —
   the work at the gate; cannot edit people, rules, sync, users or camera zones (the people pages ``/people...``
   are read-only for guards and viewers; adding, editing, badges, enrolment by tap, visitors and the CSV import need

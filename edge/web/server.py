@@ -20,6 +20,7 @@ from edge.web import (
     devices_view,
     door_frames_view,
     doors_view,
+    events_view,
     homeassistant_view,
     live,
     live_updates,
@@ -231,6 +232,7 @@ def build_console(app: web.Application) -> None:
     doors_view.add_routes(app)
     devices_view.add_routes(app)
     pairing_view.add_routes(app)
+    events_view.add_routes(app)
     muster_view.add_routes(app)
     users_view.add_routes(app)
     people_import_view.add_routes(app)  # before people_view: /people/import is not a person
