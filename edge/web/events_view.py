@@ -28,6 +28,7 @@ from edge.storage.journal import JournalEntry
 from edge.web.auth import CSRF_FIELD, SESSION
 from edge.web.event_filters import DEFAULT_LIMIT, KINDS, EventQueryIn, invalid_detail
 from edge.web.event_media import EventMedia, media_of, thumbnail_jpeg
+from edge.web.site_time import in_zone
 from webguard.params import parse_id
 
 CSV_COLUMNS = (
@@ -49,9 +50,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MEDIA_CACHE = "private, max-age=3600"
 
 
-def local_time(when: datetime, tz: ZoneInfo) -> str:
+def local_time(when: datetime, timezone: str) -> str:
     """`when` in the site's zone, e.g. ``2026-03-01 08:15:02``."""
-    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    return in_zone(when, timezone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def describe(entry: JournalEntry, config: EdgeConfig) -> dict[str, Any]:
@@ -142,7 +143,7 @@ async def events_page(request: web.Request) -> web.Response:
     rows = [
         {
             **describe(e, config),
-            "at": local_time(e.occurred_at, tz),
+            "at": local_time(e.occurred_at, config.site.timezone),
             "iso": e.occurred_at.isoformat(),
             "pictured": files[e.id][0],
         }
@@ -197,7 +198,7 @@ async def event_detail(request: web.Request) -> web.Response:
         request,
         event={
             **describe(entry, config),
-            "at": local_time(entry.occurred_at, ZoneInfo(config.site.timezone)),
+            "at": local_time(entry.occurred_at, config.site.timezone),
             "utc": entry.occurred_at.isoformat(),
             "payload": entry.payload,
             "of": of if isinstance(of, int) else None,
