@@ -60,6 +60,8 @@ from cloud.db.engine import create_engine, is_sqlite, session_factory
 from cloud.db.migrate import upgrade
 from cloud.enrollment import ENROLL_LIMITER
 from cloud.fleet import api as fleet_api
+from cloud.fleet import maintenance_api as fleet_maintenance_api
+from cloud.fleet import maintenance_portal as fleet_maintenance_portal
 from cloud.fleet import portal as fleet_portal
 from cloud.hr import api as hr_api
 from cloud.hr import portal as hr_portal
@@ -155,6 +157,7 @@ def _add_routes(app: web.Application) -> None:
     analytics_api.add_routes(router)
     hr_api.add_routes(router)
     fleet_api.add_routes(router)
+    fleet_maintenance_api.add_routes(router)
     router.add_get(openapi.OPENAPI_PATH, openapi.handle_openapi)
     # HTML portal.
     router.add_get("/", portal.handle_root)
@@ -172,6 +175,7 @@ def _add_routes(app: web.Application) -> None:
     billing_portal.add_routes(router)
     hr_portal.add_routes(router)
     fleet_portal.add_routes(router)
+    fleet_maintenance_portal.add_routes(router)
     admin_portal.add_routes(router)  # users, API keys, audit log; one-time password links
     admin_api.add_routes(router)  # GET /api/v1/audit
     forgot_password.install(app)  # self-service reset links (with SMTP)

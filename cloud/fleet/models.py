@@ -73,7 +73,7 @@ class FleetGate(Base):
 
 
 class MaintenanceSchedule(Base):
-    """Recurring maintenance of a vehicle or of a site's device: every N days and/or every N gate trips."""
+    """Recurring maintenance of a vehicle or of a site's device: every N days, N gate trips, N days in service."""
 
     __tablename__ = "fleet_schedules"
 
@@ -85,6 +85,8 @@ class MaintenanceSchedule(Base):
     device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     every_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     every_trips: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Days on which the vehicle passed a gate (usage), Alembic 0019.
+    every_service_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     warn_days: Mapped[int] = mapped_column(Integer, default=7)
     warn_trips: Mapped[int] = mapped_column(Integer, default=5)
     last_done_on: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -103,6 +103,15 @@ async def _victim(cloud: RunningCloud, http: httpx.AsyncClient) -> Victim:
         headers={"X-CSRF-Token": csrf},
     )
     assert van.status_code == 200, van.text
+    for path, body in (
+        ("/api/v1/fleet/schedules/victim-plan", {"name": "Victim plan", "vehicle_id": "victim-van", "every_days": 30}),
+        (
+            "/api/v1/fleet/work-orders/victim-wo",
+            {"title": "Victim job", "site_id": site.site_id, "device_id": "lock-1"},
+        ),
+    ):
+        made = await http.put(path, json=body, headers={"X-CSRF-Token": csrf})
+        assert made.status_code == 200, made.text
     user = await create_user(cloud.db, tenant.tenant_id, VICTIM_USER, PASSWORD, role="viewer")
     _, key_id = await _all_permission_key(http, csrf, VICTIM_KEY)
     http.cookies.clear()
@@ -122,6 +131,8 @@ def _path(canonical: str, victim: Victim) -> str:
         "token": "not-a-real-link-token",
         "day": "2026-01-05",
         "vehicle_id": "victim-van",
+        "schedule_id": "victim-plan",
+        "work_order_id": "victim-wo",
     }
     return re.sub(r"\{([^}]+)\}", lambda m: values.get(m.group(1), "x1"), canonical)
 
@@ -154,6 +165,13 @@ def _body(method: str, canonical: str, victim: Victim) -> dict[str, Any]:
                 "start": "2026-01-05T08:00:00Z",
             },
             "/api/v1/fleet/sites/{site_id}/gates/{door_id}": {"direction": "in"},
+            "/api/v1/fleet/schedules/{schedule_id}": {
+                "name": "Intruder",
+                "site_id": site,
+                "device_id": "lock-1",
+                "every_days": 30,
+            },
+            "/api/v1/fleet/work-orders/{work_order_id}": {"title": "Intruder", "site_id": site, "device_id": "lock-1"},
         }
         return {"json": json_bodies.get(canonical, {})} if method in ("POST", "PUT") else {}
     forms: dict[str, dict[str, Any]] = {
@@ -167,6 +185,15 @@ def _body(method: str, canonical: str, victim: Victim) -> dict[str, Any]:
         "/portal/api-keys": {"name": "steal", "permissions": "sites.read", "sites": site},
         "/set-password/{token}": {"password": "p" * 12, "confirm": "p" * 12},
         "/portal/fleet/vehicles": {"id": "victim-van", "plate": "ATK 1234", "home_site_id": site},
+        "/portal/fleet/maintenance/work-orders": {"title": "Intruder", "site_id": site, "device_id": "lock-1"},
+        "/portal/fleet/maintenance/work-orders/{work_order_id}": {"status": "cancelled", "cost": "1"},
+        "/portal/fleet/maintenance/schedules": {
+            "id": "victim-plan",
+            "name": "Intruder",
+            "site_id": site,
+            "device_id": "lock-1",
+            "every_days": "30",
+        },
     }
     return {"data": forms.get(canonical, {})} if method == "POST" else {}
 
@@ -193,6 +220,12 @@ async def _assert_victim_untouched(cloud: RunningCloud, victim: Victim) -> None:
         assert list(policy["access_levels"]) == ["victim-level"]
         van = (await http.get("/api/v1/fleet/vehicles/victim-van")).json()
         assert (van["name"], van["plate"], van["documents"], van["driver"]) == (VICTIM_VEHICLE, "VIC7777", [], None)
+        orders = (await http.get("/api/v1/fleet/work-orders")).json()["work_orders"]
+        assert [(o["id"], o["title"], o["status"], o["cost_cents"]) for o in orders] == [
+            ("victim-wo", "Victim job", "open", 0)
+        ]
+        plans = (await http.get("/api/v1/fleet/schedules")).json()["schedules"]
+        assert [(p["id"], p["name"], p["every_days"]) for p in plans] == [("victim-plan", "Victim plan", 30)]
         users = (await http.get("/portal/users", headers={"X-CSRF-Token": csrf})).text
         assert re.search(rf'data-user="{re.escape(VICTIM_USER)}".*?data-testid="status">active<', users, re.S)
         assert re.search(rf'data-user="{re.escape(VICTIM_USER)}".*?data-testid="role">viewer<', users, re.S)
