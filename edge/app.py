@@ -37,6 +37,7 @@ from edge.access.vehicle_gate import VehicleGates
 from edge.broker.directory import BrokerDirectory, BrokerUser
 from edge.broker.mosquitto import ManagedMosquitto, SystemMosquitto
 from edge.broker.server import EmbeddedBroker, SiteBroker
+from edge.clock import WallClock
 from edge.config import EdgeConfig
 from edge.devices.accounts import config_accounts
 from edge.devices.gateway import DeviceGateway
@@ -81,6 +82,14 @@ from sync.signing import SecretSource
 
 log = logging.getLogger(__name__)
 STAGE_TIMEOUT_S = 10.0
+
+
+async def _clock(app: web.Application) -> AsyncIterator[None]:
+    """Watch the wall clock for steps (edge.clock) before anything plans by it."""
+    clock = app[keys.CLOCK]
+    await clock.start()
+    yield
+    await clock.stop()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -218,7 +227,11 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     pins = PinHasher.from_file(config.access.pin_key_file or config.storage.data_dir / "access-pin.key")
     # The last document applied from the cloud stays in force across restarts (and a week offline).
     effective = await load_effective_config(db, config)
-    access, people = build_access(effective, db, app[keys.CREDENTIALS], app[keys.JOURNAL], gateway, state, pins)
+    clock = app[keys.CLOCK]
+    access, people = build_access(
+        effective, db, app[keys.CREDENTIALS], app[keys.JOURNAL], gateway, state, pins, clock=clock.now
+    )
+    unsubscribe_modes = clock.subscribe(access.modes.clock_stepped)
     app[keys.GATEWAY] = gateway
     app[keys.ACCESS] = access
     app[keys.PEOPLE] = people
@@ -230,6 +243,7 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     await access.start()  # door modes (scheduled unlocks, lockdown) need the adapters to send commands
     yield
     await _stage("stop device intake", gateway.stop())
+    unsubscribe_modes()
     await _stage("stop door modes and lock commands", access.stop())
     muster.stop()
     await _stage("stop broker", broker.stop())
@@ -251,8 +265,10 @@ async def _rules(app: web.Application) -> AsyncIterator[None]:
     mqtt = RulesMqtt(broker, use_local=config.mqtt.core_in_process and broker.local is not None)
     # The box's config with the cloud's policy overlaid (holiday calendars the rules' time windows name).
     effective = await load_effective_config(app[keys.DATABASE], config)
-    service = RulesService(effective, app[keys.DATABASE], app[keys.JOURNAL], ports, mqtt=mqtt)
+    clock = app[keys.CLOCK]
+    service = RulesService(effective, app[keys.DATABASE], app[keys.JOURNAL], ports, mqtt=mqtt, clock=clock.now)
     await service.start()
+    unsubscribe_timers = clock.subscribe(service.timers.clock_stepped)
     app[keys.RULES] = service
 
     async def use_policy(effective: EdgeConfig) -> None:
@@ -262,6 +278,7 @@ async def _rules(app: web.Application) -> AsyncIterator[None]:
     # Door settings, schedules and holidays edited in the console, applied like a cloud document's policy.
     app[keys.POLICY] = PolicyEditor(config, app[keys.DATABASE], app[keys.JOURNAL], on_policy=use_policy)
     yield
+    unsubscribe_timers()
     await _stage("stop rules", service.stop())
 
 
@@ -512,15 +529,17 @@ async def _stage(name: str, awaitable: object) -> None:
         log.error("shutdown stage %r did not finish within %.0fs", name, STAGE_TIMEOUT_S)
 
 
-def build_app(config: EdgeConfig, config_path: Path | None = None) -> web.Application:
+def build_app(config: EdgeConfig, config_path: Path | None = None, clock: WallClock | None = None) -> web.Application:
     """Build the edge application; components start when the app starts.
 
-    `config_path` is the file `config` came from: the console saves its edits of the config there.
+    `config_path` is the file `config` came from: the console saves its edits of the config there. `clock` is
+    the wall clock the access service and the rules plan by (default: the system's; tests step their own).
     """
     app = web.Application(client_max_size=1024 * 1024)
     app[keys.CONFIG] = config
     app[keys.CONFIG_PATH] = config_path
-    app.cleanup_ctx.extend([_database, _sync, _broker, _rules, _config_pull, _vision, _home_assistant])
+    app[keys.CLOCK] = clock or WallClock()
+    app.cleanup_ctx.extend([_clock, _database, _sync, _broker, _rules, _config_pull, _vision, _home_assistant])
     build_console(app)
     metrics.install(app)  # /metrics, /readyz; its stage runs last, once every component exists
     app.on_shutdown.append(_close_live_feeds)
@@ -530,9 +549,9 @@ def build_app(config: EdgeConfig, config_path: Path | None = None) -> web.Applic
 class EdgeRunner:
     """Runs the edge app on its web port; usable from the CLI, the demo and tests."""
 
-    def __init__(self, config: EdgeConfig, config_path: Path | None = None) -> None:
+    def __init__(self, config: EdgeConfig, config_path: Path | None = None, *, clock: WallClock | None = None) -> None:
         self.config = config
-        self.app = build_app(config, config_path)
+        self.app = build_app(config, config_path, clock)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         self.web_port: int | None = None
 

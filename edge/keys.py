@@ -16,6 +16,7 @@ from edge.access.people import PeopleAdmin
 from edge.access.policy_edits import PolicyEditor
 from edge.access.service import AccessService
 from edge.broker.server import SiteBroker
+from edge.clock import WallClock
 from edge.config import EdgeConfig
 from edge.devices.gateway import DeviceGateway
 from edge.devices.state import SiteState
@@ -30,6 +31,7 @@ from sync.agent import SyncAgent
 from sync.puller import ConfigPuller
 
 CONFIG = web.AppKey("config", EdgeConfig)
+CLOCK = web.AppKey("clock", WallClock)
 # The file the config was loaded from (None when the box was built from a config in memory: tests, benchmarks);
 # the console saves what it edits in place (edge.config.file_edit), e.g. the zones and lines drawn on a camera.
 CONFIG_PATH: web.AppKey[Path | None] = web.AppKey("config_path")

@@ -15,6 +15,7 @@ Lockdown changes and first-person grants apply at once through `reevaluate`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -80,6 +81,7 @@ class DoorModeRunner:
         self._hold: dict[str, Hold] = {d.id: "none" for d in doors}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._stepped = asyncio.Event()
 
     async def use_doors(self, doors: list[DoorConfig], schedules: Mapping[str, Schedule]) -> None:
         """Operate by new door settings (a cloud document changed unlock schedules): apply them now, then follow
@@ -108,9 +110,15 @@ class DoorModeRunner:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    def clock_stepped(self, _step_s: float) -> None:
+        """The wall clock stepped (edge.clock): wake up and bring the doors to the new time's modes at once."""
+        self._stepped.set()
+
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._next_delay())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stepped.wait(), self._next_delay())
+            self._stepped.clear()
             try:
                 await self.reevaluate()
             except Exception:  # supervision point: a failed pass must not stop door schedules; retried next edge

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -90,9 +90,11 @@ class DurableTimers:
 
     def _schedule(self, rule_id: str, key: str, due: datetime) -> None:
         self._scheduled[(rule_id, key)] = due
+        # APScheduler plans by the system clock; the due time is on ours (the same one unless a test steps it).
+        run_date = datetime.now(UTC) + (due - self._clock())
         self._scheduler.add_job(
             self._fire,
-            DateTrigger(run_date=due),
+            DateTrigger(run_date=run_date),
             args=(rule_id, key),
             id=f"{rule_id}|{key}",
             replace_existing=True,
@@ -114,6 +116,25 @@ class DurableTimers:
         self._rows.remove(rule_id, key)
         if self._due is not None:
             self._due(rule_id, key, payload, due, self._clock())
+
+    def clock_stepped(self, step_s: float) -> None:
+        """The wall clock stepped by `step_s` (edge.clock): waiting runs and absence periods keep their elapsed time.
+
+        Their due times move by the step (rows rewritten, jobs re-planned), so a forward step does not make them
+        late (or missed) and a backward one does not make them wait longer; time-of-day triggers are re-planned
+        on the new time.
+        """
+        step = timedelta(seconds=step_s)
+        for timer, due in list(self._timers.items()):
+            moved = due + step
+            self._timers[timer] = moved
+            payload = self._payloads.get(timer, {})
+            if self._scheduler.running:
+                self._stored[timer] = moved
+                self._rows.put(*timer, moved, payload)
+                self._schedule(*timer, moved)
+        if self._scheduler.running:
+            self._scheduler.wakeup()  # time-of-day jobs: planned again from the new wall time
 
     def set(self, rule_id: str, key: str, due: datetime, payload: dict[str, Any]) -> None:
         """Start (or move) a timer, durably.
