@@ -7,6 +7,7 @@ the one place the box's configuration lives and a restart comes back with what w
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,9 @@ from edge.config.loader import format_validation_error
 from edge.config.root import EdgeConfig
 
 T = TypeVar("T")
+# Edits run in worker threads (camera zones, device pairing, ...): one read-change-write at a time in this process,
+# so two edits at once both land instead of the second overwriting the first with what it read before.
+_EDIT_LOCK = threading.Lock()
 
 
 class ConfigFileInvalid(ConfigError):
@@ -34,6 +38,11 @@ def edit_config_file(path: Path, change: Callable[[dict[str, Any]], T]) -> tuple
     the old file or the new one, never half of it. Raises `ConfigError` when the file cannot be read and
     `ConfigFileInvalid` when the changed document is not a valid `EdgeConfig`, `ConfigError` when it cannot be written.
     """
+    with _EDIT_LOCK:
+        return _edit(path, change)
+
+
+def _edit(path: Path, change: Callable[[dict[str, Any]], T]) -> tuple[T, EdgeConfig]:
     try:
         data: dict[str, Any] = tomllib.loads(path.read_text())
     except OSError as err:

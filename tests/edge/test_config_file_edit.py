@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +54,18 @@ def test_an_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     broken.write_text("[site\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         edit_config_file(broken, lambda data: None)
+
+
+def test_edits_at_the_same_time_all_land(config_file: Path) -> None:
+    names = [f"area-{i}" for i in range(8)]
+
+    def add_zone(zone_id: str) -> None:
+        def change(data: dict[str, Any]) -> None:
+            data["zones"].append({"id": zone_id, "name": zone_id})
+
+        edit_config_file(config_file, change)
+
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        list(pool.map(add_zone, names))
+    zones = {z["id"] for z in tomllib.loads(config_file.read_text())["zones"]}
+    assert zones == {"lobby", *names}
