@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud import people
 from cloud.analytics.api import csv_response
 from cloud.appkeys import DB
 from cloud.audit import describe
@@ -42,8 +41,9 @@ from cloud.fleet.api_models import (
 )
 from cloud.fleet.csv_rows import AssignmentRow, DocumentRow, GateEventRow, VehicleRow, VisitRow
 from cloud.fleet.gatelog_load import day_span, load_log, log_out
-from cloud.fleet.models import FleetAssignment, FleetDocument, FleetGate, FleetVehicle
+from cloud.fleet.models import FleetGate, FleetVehicle
 from cloud.openapi import documented
+from cloud.people import PersonNotFound
 from cloud.permissions import requires
 from cloud.responses import api_error, error_response, invalid_request, json_model
 from cloud.siteconfig import NOTIFIER
@@ -173,12 +173,7 @@ async def handle_put_document(request: web.Request) -> web.Response:
         return bad.response
     async with request.app[DB].begin() as session:
         await find_vehicle(session, principal, vehicle_id)
-        row = await session.get(FleetDocument, (principal.tenant_id, vehicle_id, kind))
-        if row is None:
-            row = FleetDocument(tenant_id=principal.tenant_id, vehicle_id=vehicle_id, kind=kind)
-            session.add(row)
-        for name, value in body.model_dump().items():
-            setattr(row, name, value)
+        row = await register.save_document(session, principal.tenant_id, vehicle_id, kind, body)
         out = register.document_out(row, now_utc().date())
     describe(request, "fleet.document.put", f"{vehicle_id}/{kind}", expires_on=body.expires_on.isoformat())
     return json_model(out)
@@ -210,25 +205,16 @@ async def handle_put_assignment(request: web.Request) -> web.Response:
         body = await body_of(request, AssignmentIn)
     except BadBody as bad:
         return bad.response
-    async with request.app[DB].begin() as session:
-        await find_vehicle(session, principal, vehicle_id)
-        try:
-            person = await people.find_person(session, principal.tenant_id, body.person_id)
-        except people.PersonNotFound:
-            return error_response(404, "not_found", f"no such person: {body.person_id}")
-        try:
-            await register.check_overlap(session, principal.tenant_id, vehicle_id, assignment_id, body.start, body.end)
-        except register.AssignmentOverlap as err:
-            return error_response(409, "assignment_overlap", str(err))
-        row = await session.get(FleetAssignment, (principal.tenant_id, vehicle_id, assignment_id))
-        if row is None:
-            row = FleetAssignment(tenant_id=principal.tenant_id, vehicle_id=vehicle_id, id=assignment_id)
-            session.add(row)
-        row.person_id, row.start, row.end = body.person_id, body.start, body.end
+    try:
+        async with request.app[DB].begin() as session:
+            await find_vehicle(session, principal, vehicle_id)
+            out = await register.save_assignment(session, principal.tenant_id, vehicle_id, assignment_id, body)
+    except PersonNotFound:
+        return error_response(404, "not_found", f"no such person: {body.person_id}")
+    except register.AssignmentOverlap as err:
+        return error_response(409, "assignment_overlap", str(err))
     describe(request, "fleet.assignment.put", f"{vehicle_id}/{assignment_id}", person_id=body.person_id)
-    return json_model(
-        AssignmentOut(id=assignment_id, vehicle_id=vehicle_id, person_name=person.name, **body.model_dump())
-    )
+    return json_model(out)
 
 
 @requires("fleet.read")

@@ -1,5 +1,5 @@
-"""HQ portal pages of the fleet: the vehicle register (with its add/edit form) and the gate log (times in the
-site's local time)."""
+"""HQ portal pages of the fleet: the vehicle register (with its add/edit form), a vehicle's page (documents,
+drivers, recent visits, with their forms) and the gate log (times in the site's local time)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ from cloud.appkeys import DB
 from cloud.audit import describe
 from cloud.auth import require_principal
 from cloud.config import format_validation_error
+from cloud.db.models import Person, Site, new_slug
 from cloud.fleet import register
-from cloud.fleet.api_models import GateLogQuery, VehicleIn
+from cloud.fleet.api_models import AssignmentIn, DocumentIn, GateLogQuery, VehicleIn
 from cloud.fleet.gatelog_load import day_span, load_log, log_out
+from cloud.fleet.models import FleetVehicle
 from cloud.hr.attendance import zone_of
+from cloud.people import PersonNotFound
 from cloud.permissions import requires
 from cloud.siteconfig import NOTIFIER
-from cloud.tenancy import SiteNotFound, TenantScope, scoped_sites
+from cloud.tenancy import SiteNotFound, TenantScope, scoped_sites, tenant_people
 
 VEHICLES_PATH = "/portal/fleet/vehicles"
 GATE_LOG_PATH = "/portal/fleet/gate-log"
@@ -152,8 +155,121 @@ async def register_names(session: AsyncSession, tenant_id: str) -> dict[str, str
     return {v.id: v.name or v.plate for v in await register.vehicles(session, tenant_id, now.date(), now)}
 
 
+async def _vehicle_page(
+    request: web.Request, error: str = "", form: dict[str, str] | None = None, status: int = 200
+) -> web.Response:
+    principal = require_principal(request)
+    vehicle_id = request.match_info["vehicle_id"]
+    now = datetime.now(UTC)
+    async with request.app[DB]() as session:
+        found = [
+            v for v in await register.vehicles(session, principal.tenant_id, now.date(), now) if v.id == vehicle_id
+        ]
+        if not found:
+            raise web.HTTPNotFound(text="no such vehicle")
+        vehicle = found[0]
+        sites = list(await session.scalars(scoped_sites(principal)))
+        drivers = await register.assignments(session, principal.tenant_id, vehicle_id)
+        people = list(
+            await session.scalars(
+                tenant_people(principal.tenant_id).where(Person.removed_at.is_(None)).order_by(Person.name)
+            )
+        )
+        start, end = day_span(now.date() - timedelta(days=13), now.date())
+        visits = log_out(await load_log(session, principal, start, end), vehicle_id).visits
+    zones = {s.id: zone_of(s.timezone) for s in sites}
+    zone = zones.get(vehicle.home_site_id or "", ZoneInfo("UTC"))
+    context = {
+        "principal": principal,
+        "vehicle": vehicle,
+        "site_names": {s.id: s.name for s in sites},
+        "zone": str(zone),
+        "drivers": [{"a": a, "start": local(a.start, zone), "end": local(a.end, zone)} for a in reversed(drivers)],
+        "people": people,
+        "visits": [
+            {
+                "v": v,
+                "arrived": local(v.arrived, zones.get(v.site_id, zone)),
+                "departed": local(v.departed, zones.get(v.site_id, zone)),
+                "time": duration(v.minutes_on_site),
+            }
+            for v in reversed(visits)
+        ],
+        "error": error,
+        "form": form or {},
+    }
+    return aiohttp_jinja2.render_template("fleet_vehicle.html", request, context, status=status)
+
+
+@requires("fleet.read")
+async def handle_vehicle_page(request: web.Request) -> web.Response:
+    """GET /portal/fleet/vehicles/{vehicle_id}: documents, driver assignments and the last two weeks' visits."""
+    return await _vehicle_page(request)
+
+
+async def _vehicle_zone(request: web.Request, vehicle_id: str) -> ZoneInfo:
+    principal = require_principal(request)
+    async with request.app[DB]() as session:
+        row = await session.get(FleetVehicle, (principal.tenant_id, vehicle_id))
+        if row is None:
+            raise web.HTTPNotFound(text="no such vehicle")
+        site = await session.get(Site, row.home_site_id) if row.home_site_id else None
+    return zone_of(site.timezone if site is not None and site.tenant_id == principal.tenant_id else None)
+
+
+@requires("fleet.write")
+async def handle_document_form(request: web.Request) -> web.Response:
+    """POST /portal/fleet/vehicles/{vehicle_id}/documents: set a document and its expiry."""
+    principal = require_principal(request)
+    vehicle_id = request.match_info["vehicle_id"]
+    await _vehicle_zone(request, vehicle_id)
+    posted = await request.post()
+    form = {name: str(posted.get(name, "")).strip() for name in ("kind", "number", "expires_on", "alert_days")}
+    if register.SLUG_RE.fullmatch(form["kind"]) is None:
+        return await _vehicle_page(request, "kind: letters, digits and _.:- (e.g. insurance)", form, 400)
+    try:
+        body = DocumentIn.model_validate({k: v for k, v in form.items() if v and k != "kind"})
+    except ValidationError as err:
+        return await _vehicle_page(request, format_validation_error(err, root="(form)"), form, 400)
+    async with request.app[DB].begin() as session:
+        await register.save_document(session, principal.tenant_id, vehicle_id, form["kind"], body)
+    describe(request, "fleet.document.put", f"{vehicle_id}/{form['kind']}", expires_on=body.expires_on.isoformat())
+    return web.Response(status=303, headers={"Location": f"{VEHICLES_PATH}/{vehicle_id}"})
+
+
+@requires("fleet.write")
+async def handle_assignment_form(request: web.Request) -> web.Response:
+    """POST /portal/fleet/vehicles/{vehicle_id}/assignments: a driver from a local date and time (the vehicle's home
+    site), optionally until one; an overlap with another assignment is refused."""
+    principal = require_principal(request)
+    vehicle_id = request.match_info["vehicle_id"]
+    zone = await _vehicle_zone(request, vehicle_id)
+    posted = await request.post()
+    form = {name: str(posted.get(name, "")).strip() for name in ("person_id", "start", "end")}
+    try:
+        times = {k: datetime.fromisoformat(form[k]).replace(tzinfo=zone) for k in ("start", "end") if form[k]}
+        body = AssignmentIn.model_validate({"person_id": form["person_id"], **times})
+    except ValidationError as err:
+        return await _vehicle_page(request, format_validation_error(err, root="(form)"), form, 400)
+    except ValueError:
+        return await _vehicle_page(request, "start and end: a date and time", form, 400)
+    assignment_id = new_slug()
+    try:
+        async with request.app[DB].begin() as session:
+            await register.save_assignment(session, principal.tenant_id, vehicle_id, assignment_id, body)
+    except PersonNotFound:
+        return await _vehicle_page(request, "no such person", form, 404)
+    except register.AssignmentOverlap as err:
+        return await _vehicle_page(request, str(err), form, 409)
+    describe(request, "fleet.assignment.put", f"{vehicle_id}/{assignment_id}", person_id=body.person_id)
+    return web.Response(status=303, headers={"Location": f"{VEHICLES_PATH}/{vehicle_id}"})
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the fleet pages."""
     router.add_get(VEHICLES_PATH, handle_vehicles_page)
     router.add_post(VEHICLES_PATH, handle_vehicle_form)
+    router.add_get(f"{VEHICLES_PATH}/{{vehicle_id}}", handle_vehicle_page)
+    router.add_post(f"{VEHICLES_PATH}/{{vehicle_id}}/documents", handle_document_form)
+    router.add_post(f"{VEHICLES_PATH}/{{vehicle_id}}/assignments", handle_assignment_form)
     router.add_get(GATE_LOG_PATH, handle_gate_log_page)

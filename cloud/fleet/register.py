@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db.models import Person
-from cloud.fleet.api_models import AssignmentOut, DocumentOut, VehicleIn, VehicleOut
+from cloud.fleet.api_models import AssignmentIn, AssignmentOut, DocumentIn, DocumentOut, VehicleIn, VehicleOut
 from cloud.fleet.models import FleetAssignment, FleetDocument, FleetVehicle
+from cloud.people import find_person
 from cloud.siteconfig import bump_versions
 from cloud.tenancy import tenant_sites
 
@@ -155,3 +156,32 @@ async def save_vehicle(session: AsyncSession, tenant_id: str, vehicle_id: str, b
         setattr(row, name, value)
     sites = [s.id for s in await session.scalars(tenant_sites(tenant_id))]
     return set(await bump_versions(session, tenant_id, sites))
+
+
+async def save_document(
+    session: AsyncSession, tenant_id: str, vehicle_id: str, kind: str, body: DocumentIn
+) -> FleetDocument:
+    """Create or replace a vehicle's document (the caller checked the vehicle)."""
+    row = await session.get(FleetDocument, (tenant_id, vehicle_id, kind))
+    if row is None:
+        row = FleetDocument(tenant_id=tenant_id, vehicle_id=vehicle_id, kind=kind)
+        session.add(row)
+    for name, value in body.model_dump().items():
+        setattr(row, name, value)
+    return row
+
+
+async def save_assignment(
+    session: AsyncSession, tenant_id: str, vehicle_id: str, assignment_id: str, body: AssignmentIn
+) -> AssignmentOut:
+    """Create or replace a driver assignment (the caller checked the vehicle).
+
+    Raises cloud.people.PersonNotFound for a person not of the tenant, AssignmentOverlap for an overlap."""
+    person = await find_person(session, tenant_id, body.person_id)
+    await check_overlap(session, tenant_id, vehicle_id, assignment_id, body.start, body.end)
+    row = await session.get(FleetAssignment, (tenant_id, vehicle_id, assignment_id))
+    if row is None:
+        row = FleetAssignment(tenant_id=tenant_id, vehicle_id=vehicle_id, id=assignment_id)
+        session.add(row)
+    row.person_id, row.start, row.end = body.person_id, body.start, body.end
+    return AssignmentOut(id=assignment_id, vehicle_id=vehicle_id, person_name=person.name, **body.model_dump())
