@@ -65,6 +65,8 @@ from cloud.fleet import maintenance_portal as fleet_maintenance_portal
 from cloud.fleet import portal as fleet_portal
 from cloud.hr import api as hr_api
 from cloud.hr import portal as hr_portal
+from cloud.hr import time_api as hr_time_api
+from cloud.hr import time_portal as hr_time_portal
 from cloud.offline_enrollment import ENROLLMENT_SIGNER
 from cloud.responses import api_error_middleware, reject_nul_middleware
 from cloud.sessions import SESSIONS, SessionStore, load_session_secret
@@ -158,6 +160,7 @@ def _add_routes(app: web.Application) -> None:
     hr_api.add_routes(router)
     fleet_api.add_routes(router)
     fleet_maintenance_api.add_routes(router)
+    hr_time_api.add_routes(router)
     router.add_get(openapi.OPENAPI_PATH, openapi.handle_openapi)
     # HTML portal.
     router.add_get("/", portal.handle_root)
@@ -176,6 +179,7 @@ def _add_routes(app: web.Application) -> None:
     hr_portal.add_routes(router)
     fleet_portal.add_routes(router)
     fleet_maintenance_portal.add_routes(router)
+    hr_time_portal.add_routes(router)
     admin_portal.add_routes(router)  # users, API keys, audit log; one-time password links
     admin_api.add_routes(router)  # GET /api/v1/audit
     forgot_password.install(app)  # self-service reset links (with SMTP)

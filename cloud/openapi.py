@@ -58,11 +58,12 @@ def documented(
     query: type[BaseModel] | None = None,
     status: int = 200,
     csv: bool = False,
+    errors: tuple[int, ...] = (400, 401, 403, 404),
 ) -> Callable[[H], H]:
-    """Declare a handler's models for the OpenAPI document."""
+    """Declare a handler's models (and error statuses) for the OpenAPI document."""
 
     def mark(handler: H) -> H:
-        handler.__openapi__ = Operation(response, request, query, status, csv)  # type: ignore[attr-defined]
+        handler.__openapi__ = Operation(response, request, query, status, csv, errors)  # type: ignore[attr-defined]
         return handler
 
     return mark

@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, str] = {
     "fleet.write": "Manage devices and box software; vehicles, gate directions, maintenance and work orders",
     "hr.read": "See HR reports (attendance, who was on site)",
     "hr.write": "Edit HR data (people's roles, validity)",
+    "hr.approve": "Approve or reject leave requests and timesheets",
     "billing.read": "See the plan, usage and invoices",
     "billing.write": "Change the plan and payment details",
     "users.admin": "Invite users, change their roles and sites, disable them",
@@ -53,7 +54,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "audit.read",
         }
     ),
-    "hr": frozenset({"sites.read", "people.read", "people.write", "hr.read", "hr.write", "analytics.read"}),
+    "hr": frozenset(
+        {"sites.read", "people.read", "people.write", "hr.read", "hr.write", "hr.approve", "analytics.read"}
+    ),
     "fleet": frozenset(
         {"sites.read", "sites.write", "records.read", "fleet.read", "fleet.write", "analytics.read", "alarms.read"}
     ),

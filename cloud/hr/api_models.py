@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+# present/incomplete/absent/off from the badges; holiday or leave replaces absent/off on a day without badges.
+DayStatus = Literal["present", "incomplete", "absent", "off", "holiday", "leave"]
 
 
 class ProfileIn(BaseModel):
@@ -116,7 +118,9 @@ class PersonDayOut(BaseModel):
     name: str
     department: str | None
     shift: str | None
-    status: Literal["present", "incomplete", "absent", "off"]
+    status: DayStatus
+    holiday: str | None = Field(default=None, description="The public holiday at the person's site that day")
+    leave: str | None = Field(default=None, description="The kind of approved leave covering the day")
     scheduled_start: datetime | None
     scheduled_end: datetime | None
     first_in: datetime | None

@@ -6,21 +6,21 @@ offline) changes the affected days as soon as it is ingested. Only the principal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from sqlalchemy import Table, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.audit import describe
 from cloud.db.analytics_models import FactAccess
 from cloud.db.models import Person, utcnow
-from cloud.hr.api_models import CorrectionIn, CorrectionOut, IntervalOut, MissingPunchOut, PersonDayOut
-from cloud.hr.engine import Direction, Punch, Shift, attendance_day
-from cloud.hr.models import HrCorrection, HrDoor, HrProfile, HrShift
+from cloud.hr.api_models import CorrectionIn, CorrectionOut, DayStatus, IntervalOut, MissingPunchOut, PersonDayOut
+from cloud.hr.engine import DayResult, Direction, Punch, Shift, attendance_day
+from cloud.hr.models import HrCorrection, HrDoor, HrHoliday, HrLeave, HrProfile, HrRoster, HrShift
 from cloud.tenancy import Principal, owned, scoped_sites
 
 # Facts read around the day: the widest window a day can have (a night shift plus margins, any time zone).
@@ -49,19 +49,41 @@ def shift_rule(shift: HrShift, zone: ZoneInfo) -> Shift:
 
 @dataclass(frozen=True)
 class DayInputs:
-    """Everything one tenant's day needs, loaded once."""
+    """Everything one tenant's days (one day or a period) need, loaded once."""
 
     zones: dict[str, ZoneInfo]
     people: list[Person]
     profiles: dict[str, HrProfile]
     shifts: dict[str, HrShift]
     punches: dict[str, list[Punch]]
-    corrections: dict[str, HrCorrection]
+    corrections: dict[tuple[str, date], HrCorrection]
+    rosters: dict[str, list[HrRoster]] = field(default_factory=dict)
+    holidays: dict[tuple[str, date], str] = field(default_factory=dict)
+    leave: dict[str, list[HrLeave]] = field(default_factory=dict)
+
+    def shift_of(self, person_id: str, day: date) -> HrShift | None:
+        """The shift the person works on `day`: the latest-starting roster entry covering it, else the weekly one."""
+        covering = [
+            r for r in self.rosters.get(person_id, []) if r.starts_on <= day and (r.ends_on is None or day <= r.ends_on)
+        ]
+        if covering:
+            return self.shifts.get(max(covering, key=lambda r: (r.starts_on, r.id)).shift_id)
+        profile = self.profiles.get(person_id)
+        return self.shifts.get(profile.shift_id or "") if profile else None
+
+    def leave_on(self, person_id: str, day: date) -> str | None:
+        """The kind of the person's approved leave covering `day`, if any."""
+        for row in self.leave.get(person_id, []):
+            if row.first_day <= day <= row.last_day:
+                return row.kind
+        return None
 
 
-async def load(session: AsyncSession, principal: Principal, day: date) -> DayInputs:
-    """Read the tenant's people, HR data and the access facts around `day` at the principal's sites."""
+async def load(session: AsyncSession, principal: Principal, day: date, last: date | None = None) -> DayInputs:
+    """Read the tenant's people, HR data and the access facts around `day` (to `last`, inclusive) at the
+    principal's sites."""
     tenant = principal.tenant_id
+    last = last or day
     sites = (await session.scalars(scoped_sites(principal))).all()
     zones = {s.id: zone_of(s.timezone) for s in sites}
     people = list(
@@ -75,15 +97,14 @@ async def load(session: AsyncSession, principal: Principal, day: date) -> DayInp
         (d.site_id, d.door_id): d.direction
         for d in await session.scalars(select(HrDoor).where(HrDoor.tenant_id == tenant))
     }
-    midnight = datetime.combine(day, time(0), UTC)
     table = cast(Table, FactAccess.__table__)
     rows = await session.execute(
         select(FactAccess.person_id, FactAccess.site_id, FactAccess.door_id, FactAccess.occurred_at).where(
             *owned(table, principal),
             FactAccess.granted.is_(True),
             FactAccess.person_id.is_not(None),
-            FactAccess.occurred_at >= midnight - _READ_BEFORE,
-            FactAccess.occurred_at < midnight + _READ_AFTER,
+            FactAccess.occurred_at >= datetime.combine(day, time(0), UTC) - _READ_BEFORE,
+            FactAccess.occurred_at < datetime.combine(last, time(0), UTC) + _READ_AFTER,
         )
     )
     punches: dict[str, list[Punch]] = {}
@@ -92,69 +113,109 @@ async def load(session: AsyncSession, principal: Principal, day: date) -> DayInp
         if person_id and direction in ("in", "out"):
             punches.setdefault(person_id, []).append(Punch(at, site_id, door_id or "", cast(Direction, direction)))
     corrections = {
-        c.person_id: c
+        (c.person_id, c.day): c
         for c in await session.scalars(
-            select(HrCorrection).where(HrCorrection.tenant_id == tenant, HrCorrection.day == day)
+            select(HrCorrection).where(HrCorrection.tenant_id == tenant, HrCorrection.day.between(day, last))
         )
     }
-    return DayInputs(zones, people, profiles, shifts, punches, corrections)
+    rosters: dict[str, list[HrRoster]] = {}
+    for r in await session.scalars(
+        select(HrRoster).where(
+            HrRoster.tenant_id == tenant,
+            HrRoster.starts_on <= last,
+            or_(HrRoster.ends_on.is_(None), HrRoster.ends_on >= day),
+        )
+    ):
+        rosters.setdefault(r.person_id, []).append(r)
+    holidays = {
+        (h.site_id, h.day): h.name
+        for h in await session.scalars(
+            select(HrHoliday).where(HrHoliday.tenant_id == tenant, HrHoliday.day.between(day, last))
+        )
+    }
+    leave: dict[str, list[HrLeave]] = {}
+    for row in await session.scalars(
+        select(HrLeave).where(
+            HrLeave.tenant_id == tenant,
+            HrLeave.status == "approved",
+            HrLeave.first_day <= last,
+            HrLeave.last_day >= day,
+        )
+    ):
+        leave.setdefault(row.person_id, []).append(row)
+    return DayInputs(zones, people, profiles, shifts, punches, corrections, rosters, holidays, leave)
+
+
+def _correction_out(fix: HrCorrection | None) -> CorrectionOut | None:
+    if fix is None:
+        return None
+    return CorrectionOut(
+        worked_minutes=fix.worked_minutes,
+        reason=fix.reason,
+        corrected_by=fix.corrected_by,
+        corrected_at=fix.corrected_at,
+    )
+
+
+def _status(result: DayResult, holiday: str | None, leave: str | None) -> DayStatus:
+    """A day without badges is a holiday or leave rather than absent (or off); badges always show."""
+    if result.status in ("absent", "off"):
+        if holiday is not None:
+            return "holiday"
+        if leave is not None:
+            return "leave"
+    return result.status
 
 
 def compute(inputs: DayInputs, day: date, site_id: str | None = None) -> list[PersonDayOut]:
     """Every person's day (people outside the principal's sites with no punch there are left out)."""
-    out: list[PersonDayOut] = []
-    for person in inputs.people:
-        profile = inputs.profiles.get(person.id)
-        stored_shift = inputs.shifts.get(profile.shift_id or "") if profile else None
-        home = profile.home_site_id if profile else None
-        own_sites = {s for s in (home, stored_shift.site_id if stored_shift else None) if s}
-        punches = inputs.punches.get(person.id, [])
-        seen_at = own_sites | {p.site_id for p in punches}
-        visible = seen_at & inputs.zones.keys() if site_id is None else seen_at & {site_id}
-        if not visible:
-            continue
-        shift = None
-        if stored_shift is not None and stored_shift.site_id in inputs.zones:
-            shift = shift_rule(stored_shift, inputs.zones[stored_shift.site_id])
-        zone = inputs.zones.get(home or "") or (shift.zone if shift else ZoneInfo("UTC"))
-        result = attendance_day(day, punches, shift, zone)
-        fix = inputs.corrections.get(person.id)
-        correction = (
-            CorrectionOut(
-                worked_minutes=fix.worked_minutes,
-                reason=fix.reason,
-                corrected_by=fix.corrected_by,
-                corrected_at=fix.corrected_at,
-            )
-            if fix is not None
-            else None
-        )
-        out.append(
-            PersonDayOut(
-                person_id=person.id,
-                name=person.name,
-                department=profile.department if profile else None,
-                shift=stored_shift.name if stored_shift else None,
-                status=result.status,
-                scheduled_start=result.scheduled_start,
-                scheduled_end=result.scheduled_end,
-                first_in=result.first_in,
-                last_out=result.last_out,
-                worked_minutes=result.worked_minutes,
-                break_minutes=result.break_minutes,
-                late_minutes=result.late_minutes,
-                early_leave_minutes=result.early_leave_minutes,
-                sites=result.sites,
-                intervals=[IntervalOut(site_id=i.site_id, start=i.start, end=i.end) for i in result.intervals],
-                missing_punches=[
-                    MissingPunchOut(missing=m.missing, at=m.at, site_id=m.site_id, door_id=m.door_id)
-                    for m in result.missing
-                ],
-                correction=correction,
-                counted_minutes=correction.worked_minutes if correction else result.worked_minutes,
-            )
-        )
-    return out
+    return [d for person in inputs.people if (d := person_day(inputs, person, day, site_id)) is not None]
+
+
+def person_day(inputs: DayInputs, person: Person, day: date, site_id: str | None = None) -> PersonDayOut | None:
+    """One person's day, or None when the person is neither scheduled nor seen at the principal's (or `site_id`)."""
+    profile = inputs.profiles.get(person.id)
+    stored_shift = inputs.shift_of(person.id, day)
+    home = profile.home_site_id if profile else None
+    own_sites = {s for s in (home, stored_shift.site_id if stored_shift else None) if s}
+    punches = inputs.punches.get(person.id, [])
+    seen_at = own_sites | {p.site_id for p in punches}
+    visible = seen_at & inputs.zones.keys() if site_id is None else seen_at & {site_id}
+    if not visible:
+        return None
+    shift = None
+    if stored_shift is not None and stored_shift.site_id in inputs.zones:
+        shift = shift_rule(stored_shift, inputs.zones[stored_shift.site_id])
+    zone = inputs.zones.get(home or "") or (shift.zone if shift else ZoneInfo("UTC"))
+    result = attendance_day(day, punches, shift, zone)
+    correction = _correction_out(inputs.corrections.get((person.id, day)))
+    holiday_site = stored_shift.site_id if stored_shift is not None else home
+    holiday = inputs.holidays.get((holiday_site or "", day))
+    leave = inputs.leave_on(person.id, day)
+    return PersonDayOut(
+        person_id=person.id,
+        name=person.name,
+        department=profile.department if profile else None,
+        shift=stored_shift.name if stored_shift else None,
+        status=_status(result, holiday, leave),
+        holiday=holiday,
+        leave=leave,
+        scheduled_start=result.scheduled_start,
+        scheduled_end=result.scheduled_end,
+        first_in=result.first_in,
+        last_out=result.last_out,
+        worked_minutes=result.worked_minutes,
+        break_minutes=result.break_minutes,
+        late_minutes=result.late_minutes,
+        early_leave_minutes=result.early_leave_minutes,
+        sites=result.sites,
+        intervals=[IntervalOut(site_id=i.site_id, start=i.start, end=i.end) for i in result.intervals],
+        missing_punches=[
+            MissingPunchOut(missing=m.missing, at=m.at, site_id=m.site_id, door_id=m.door_id) for m in result.missing
+        ],
+        correction=correction,
+        counted_minutes=correction.worked_minutes if correction else result.worked_minutes,
+    )
 
 
 async def attendance(

@@ -1,4 +1,4 @@
-"""HR tables: people's HR fields, weekly shifts, who works which shift, and which doors are entry/exit doors.
+"""HR tables: HR fields, weekly shifts, rosters, entry/exit doors, corrections, holidays, leave and timesheets.
 
 Every table is keyed by tenant first (row-level security, Alembic 0015). People are the cloud's people
 (`people.id`, one record across all sites); attendance itself is never stored: it is computed from the access
@@ -73,3 +73,83 @@ class HrCorrection(Base):
     reason: Mapped[str] = mapped_column(String(500))
     corrected_by: Mapped[str] = mapped_column(String(320))
     corrected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HrRoster(Base):
+    """A dated roster entry: the person works `shift_id` from `starts_on` to `ends_on` (inclusive; None: open).
+
+    On a day covered by an entry it replaces the person's weekly shift; the latest-starting entry wins."""
+
+    __tablename__ = "hr_rosters"
+
+    tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    shift_id: Mapped[str] = mapped_column(String(64))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class HrHoliday(Base):
+    """A public holiday at a site (the site's local calendar day)."""
+
+    __tablename__ = "hr_holidays"
+
+    tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+
+
+class HrLeave(Base):
+    """A leave request over whole days: requested, then approved or rejected by HR (only approved leave counts)."""
+
+    __tablename__ = "hr_leave"
+
+    tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(320))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class HrOvertimeRule(Base):
+    """The tenant's overtime thresholds (absent: the defaults in cloud/hr/overtime.py)."""
+
+    __tablename__ = "hr_overtime_rules"
+
+    tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    daily_minutes: Mapped[int] = mapped_column(Integer)
+    weekly_minutes: Mapped[int] = mapped_column(Integer)
+
+
+class HrTimesheet(Base):
+    """A person's timesheet for a period once it left draft: the totals as submitted, and its approval.
+
+    A period without a row is a draft (computed live). `status`: submitted, approved or rejected."""
+
+    __tablename__ = "hr_timesheets"
+
+    tenant_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(5), primary_key=True)
+    starts_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    counted_minutes: Mapped[int] = mapped_column(Integer)
+    regular_minutes: Mapped[int] = mapped_column(Integer)
+    overtime_minutes: Mapped[int] = mapped_column(Integer)
+    leave_days: Mapped[int] = mapped_column(Integer)
+    holiday_days: Mapped[int] = mapped_column(Integer)
+    submitted_by: Mapped[str] = mapped_column(String(320))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_note: Mapped[str] = mapped_column(String(500), default="")

@@ -71,7 +71,10 @@ async def handle_attendance_page(request: web.Request) -> web.Response:
         "sites": sites,
         "site_names": {s.id: s.name for s in sites},
         "rows": [_row(d, inputs.zones) for d in days],
-        "counts": {s: sum(1 for d in days if d.status == s) for s in ("present", "incomplete", "absent", "off")},
+        "counts": {
+            s: sum(1 for d in days if d.status == s)
+            for s in ("present", "incomplete", "absent", "off", "holiday", "leave")
+        },
         "csv": f"/api/v1/hr/attendance?day={query.day.isoformat()}"
         + (f"&site={query.site}" if query.site else "")
         + "&format=csv",

@@ -133,6 +133,8 @@ def _path(canonical: str, victim: Victim) -> str:
         "vehicle_id": "victim-van",
         "schedule_id": "victim-plan",
         "work_order_id": "victim-wo",
+        "period": "week",
+        "start": "2026-01-05",
     }
     return re.sub(r"\{([^}]+)\}", lambda m: values.get(m.group(1), "x1"), canonical)
 
@@ -172,6 +174,21 @@ def _body(method: str, canonical: str, victim: Victim) -> dict[str, Any]:
                 "every_days": 30,
             },
             "/api/v1/fleet/work-orders/{work_order_id}": {"title": "Intruder", "site_id": site, "device_id": "lock-1"},
+            "/api/v1/hr/sites/{site_id}/holidays/{day}": {"name": "Intruder day"},
+            "/api/v1/hr/rosters/{roster_id}": {
+                "person_id": victim.person_id,
+                "shift_id": "x1",
+                "starts_on": "2026-01-05",
+            },
+            "/api/v1/hr/leave": {
+                "person_id": victim.person_id,
+                "kind": "annual",
+                "first_day": "2026-01-05",
+                "last_day": "2026-01-06",
+            },
+            "/api/v1/hr/leave/{leave_id}/decision": {"decision": "approved"},
+            "/api/v1/hr/people/{person_id}/timesheets/{period}/{start}/decision": {"decision": "approved"},
+            "/api/v1/hr/overtime": {"daily_minutes": 480, "weekly_minutes": 2400},
         }
         return {"json": json_bodies.get(canonical, {})} if method in ("POST", "PUT") else {}
     forms: dict[str, dict[str, Any]] = {
