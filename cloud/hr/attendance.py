@@ -19,7 +19,7 @@ from cloud.audit import describe
 from cloud.db.analytics_models import FactAccess
 from cloud.db.models import Person, utcnow
 from cloud.hr.api_models import CorrectionIn, CorrectionOut, DayStatus, IntervalOut, MissingPunchOut, PersonDayOut
-from cloud.hr.engine import DayResult, Direction, Punch, Shift, attendance_day
+from cloud.hr.engine import DayResult, Direction, Punch, Shift, attendance_day, shift_bounds
 from cloud.hr.models import HrCorrection, HrDoor, HrHoliday, HrLeave, HrProfile, HrRoster, HrShift
 from cloud.tenancy import Principal, owned, scoped_sites
 
@@ -172,6 +172,18 @@ def compute(inputs: DayInputs, day: date, site_id: str | None = None) -> list[Pe
     return [d for person in inputs.people if (d := person_day(inputs, person, day, site_id)) is not None]
 
 
+def _neighbour_bounds(inputs: DayInputs, person_id: str, day: date) -> list[tuple[datetime, datetime]]:
+    """The bounds of the person's shifts the day before and the day after (their punches are theirs)."""
+    out = []
+    for other in (day - timedelta(days=1), day + timedelta(days=1)):
+        stored = inputs.shift_of(person_id, other)
+        if stored is not None and stored.site_id in inputs.zones:
+            bounds = shift_bounds(other, shift_rule(stored, inputs.zones[stored.site_id]))
+            if bounds is not None:
+                out.append(bounds)
+    return out
+
+
 def person_day(inputs: DayInputs, person: Person, day: date, site_id: str | None = None) -> PersonDayOut | None:
     """One person's day, or None when the person is neither scheduled nor seen at the principal's (or `site_id`)."""
     profile = inputs.profiles.get(person.id)
@@ -187,7 +199,7 @@ def person_day(inputs: DayInputs, person: Person, day: date, site_id: str | None
     if stored_shift is not None and stored_shift.site_id in inputs.zones:
         shift = shift_rule(stored_shift, inputs.zones[stored_shift.site_id])
     zone = inputs.zones.get(home or "") or (shift.zone if shift else ZoneInfo("UTC"))
-    result = attendance_day(day, punches, shift, zone)
+    result = attendance_day(day, punches, shift, zone, _neighbour_bounds(inputs, person.id, day))
     correction = _correction_out(inputs.corrections.get((person.id, day)))
     holiday_site = stored_shift.site_id if stored_shift is not None else home
     holiday = inputs.holidays.get((holiday_site or "", day))

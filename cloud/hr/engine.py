@@ -92,6 +92,12 @@ class DayResult:
     missing: list[MissingPunch] = field(default_factory=list)
 
 
+def shift_bounds(day: date, shift: Shift | None) -> tuple[datetime, datetime] | None:
+    """The bounds of `day`'s shift widened by MARGIN (UTC), or None on a day without one."""
+    window = shift.window(day) if shift is not None else None
+    return (window[0] - MARGIN, window[1] + MARGIN) if window is not None else None
+
+
 def day_bounds(day: date, shift: Shift | None, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """Which punches belong to `day` (UTC, end excluded): the shift's start and end widened by MARGIN, or the
     local calendar day in `zone` (the home site's) on a day without a shift."""
@@ -131,11 +137,20 @@ def _minutes(delta: timedelta) -> int:
     return max(0, int(delta.total_seconds() // 60))
 
 
-def attendance_day(day: date, punches: Sequence[Punch], shift: Shift | None, zone: ZoneInfo) -> DayResult:
-    """Compute `day` from the person's punches (any site, any time: those outside the day are left out)."""
+def attendance_day(
+    day: date,
+    punches: Sequence[Punch],
+    shift: Shift | None,
+    zone: ZoneInfo,
+    taken: Sequence[tuple[datetime, datetime]] = (),
+) -> DayResult:
+    """Compute `day` from the person's punches (any site, any time: those outside the day are left out).
+
+    `taken`: the bounds of the neighbouring days' shifts; on a day without a shift, punches inside them belong to
+    those days (Saturday 06:00, the end of Friday's night shift, is not counted again on Saturday)."""
     lo, hi = day_bounds(day, shift, zone)
-    mine = [p for p in punches if lo <= p.at < hi]
     window = shift.window(day) if shift is not None else None
+    mine = [p for p in punches if lo <= p.at < hi and (window is not None or not any(a <= p.at < b for a, b in taken))]
     result = DayResult(day=day, status="off")
     if window is not None:
         result.scheduled_start, result.scheduled_end = window

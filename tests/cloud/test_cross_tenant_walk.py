@@ -213,6 +213,16 @@ def _body(method: str, canonical: str, victim: Victim) -> dict[str, Any]:
             "device_id": "lock-1",
             "every_days": "30",
         },
+        "/portal/hr/leave/{leave_id}/decision": {"decision": "approved"},
+        "/portal/hr/timesheets/{person_id}/{period}/{start}/decision": {"decision": "approved"},
+        "/portal/hr/leave": {
+            "person_id": victim.person_id,
+            "kind": "annual",
+            "first_day": "2026-01-05",
+            "last_day": "2026-01-05",
+        },
+        "/portal/hr/holidays": {"site_id": site, "day": "2026-01-05", "name": "Intruder day"},
+        "/portal/hr/rosters": {"person_id": victim.person_id, "shift_id": "x1", "starts_on": "2026-01-05"},
     }
     return {"data": forms.get(canonical, {})} if method == "POST" else {}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from cloud.hr.engine import Punch, Shift, attendance_day
+from cloud.hr.engine import Punch, Shift, attendance_day, shift_bounds
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -138,3 +138,18 @@ def test_absence_off_days_and_unscheduled_work() -> None:
     late_evening = [punch(local(NEW_YORK, 2026, 12, 5, 23, 30), "in")]
     assert attendance_day(saturday, late_evening, None, NEW_YORK).status == "incomplete"
     assert attendance_day(date(2026, 12, 6), late_evening, None, NEW_YORK).status == "off"
+
+
+def test_the_morning_after_a_friday_night_shift_is_not_counted_again_on_the_free_saturday() -> None:
+    weeknights = Shift(start=time(22), end=time(6), weekdays=frozenset(range(1, 6)), grace=timedelta(), zone=BERLIN)
+    friday, saturday = date(2026, 12, 4), date(2026, 12, 5)
+    punches = [punch(local(BERLIN, 2026, 12, 4, 21, 58), "in"), punch(local(BERLIN, 2026, 12, 5, 6, 1), "out")]
+    fridays_bounds = shift_bounds(friday, weeknights)
+    assert fridays_bounds is not None
+
+    alone = attendance_day(saturday, punches, weeknights, BERLIN)
+    knowing_friday = attendance_day(saturday, punches, weeknights, BERLIN, [fridays_bounds])
+
+    assert (alone.status, [m.missing for m in alone.missing]) == ("incomplete", ["in"])  # without the neighbour
+    assert (knowing_friday.status, knowing_friday.missing) == ("off", [])
+    assert attendance_day(friday, punches, weeknights, BERLIN).worked_minutes == 8 * 60 + 3
