@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import aiohttp_jinja2
 from aiohttp import web
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.appkeys import DB
@@ -18,9 +19,9 @@ from cloud.auth import require_principal
 from cloud.config import format_validation_error
 from cloud.db.models import Person, Site, new_slug
 from cloud.fleet import register
-from cloud.fleet.api_models import AssignmentIn, DocumentIn, GateLogQuery, VehicleIn
+from cloud.fleet.api_models import AssignmentIn, DocumentIn, GateIn, GateLogQuery, VehicleIn
 from cloud.fleet.gatelog_load import day_span, load_log, log_out
-from cloud.fleet.models import FleetVehicle
+from cloud.fleet.models import FleetGate, FleetVehicle
 from cloud.hr.attendance import zone_of
 from cloud.people import PersonNotFound
 from cloud.permissions import requires
@@ -102,6 +103,10 @@ async def handle_vehicle_form(request: web.Request) -> web.Response:
 @requires("fleet.read")
 async def handle_gate_log_page(request: web.Request) -> web.Response:
     """GET /portal/fleet/gate-log?from=&to=&site=: visits (time on site) and every read with its match."""
+    return await _gate_log_page(request)
+
+
+async def _gate_log_page(request: web.Request, gate_error: str = "", status: int = 200) -> web.Response:
     principal = require_principal(request)
     today = datetime.now(UTC).date()
     raw = {k: v for k, v in request.query.items() if v and k in ("from", "to", "site", "vehicle")}
@@ -122,6 +127,15 @@ async def handle_gate_log_page(request: web.Request) -> web.Response:
         start, end = day_span(query.from_, query.to)
         log = log_out(await load_log(session, principal, start, end, query.site), query.vehicle)
         plates = await register_names(session, principal.tenant_id)
+        gates = [
+            g
+            for g in await session.scalars(
+                select(FleetGate)
+                .where(FleetGate.tenant_id == principal.tenant_id)
+                .order_by(FleetGate.site_id, FleetGate.door_id)
+            )
+            if principal.site_ids is None or g.site_id in principal.site_ids
+        ]
     zones = {s.id: zone_of(s.timezone) for s in sites}
     utc = ZoneInfo("UTC")
     context = {
@@ -131,6 +145,8 @@ async def handle_gate_log_page(request: web.Request) -> web.Response:
         "sites": sites,
         "site_names": {s.id: s.name for s in sites},
         "names": plates,
+        "gates": gates,
+        "gate_error": gate_error,
         "visits": [
             {
                 "v": v,
@@ -146,7 +162,35 @@ async def handle_gate_log_page(request: web.Request) -> web.Response:
         + (f"&site={query.site}" if query.site else "")
         + "&format=csv",
     }
-    return aiohttp_jinja2.render_template("fleet_gate_log.html", request, context, status=400 if error else 200)
+    return aiohttp_jinja2.render_template(
+        "fleet_gate_log.html", request, context, status=400 if error and status == 200 else status
+    )
+
+
+@requires("fleet.write")
+async def handle_gate_form(request: web.Request) -> web.Response:
+    """POST /portal/fleet/gates: mark a gate as arrivals (in), departures (out) or both ways."""
+    principal = require_principal(request)
+    posted = await request.post()
+    site_id, door_id = str(posted.get("site_id", "")).strip(), str(posted.get("door_id", "")).strip()
+    if register.SLUG_RE.fullmatch(door_id) is None:
+        return await _gate_log_page(request, "gate: the door id of the vehicle gate (letters, digits, _.:-)", 400)
+    try:
+        body = GateIn.model_validate({"direction": str(posted.get("direction", ""))})
+    except ValidationError as err:
+        return await _gate_log_page(request, format_validation_error(err, root="(form)"), 400)
+    async with request.app[DB].begin() as session:
+        try:
+            await TenantScope(session, principal).site(site_id)
+        except SiteNotFound:
+            return await _gate_log_page(request, f"no such site: {site_id}", 404)
+        row = await session.get(FleetGate, (principal.tenant_id, site_id, door_id))
+        if row is None:
+            row = FleetGate(tenant_id=principal.tenant_id, site_id=site_id, door_id=door_id)
+            session.add(row)
+        row.direction = body.direction
+    describe(request, "fleet.gate.put", f"{site_id}/{door_id}", direction=body.direction)
+    return web.Response(status=303, headers={"Location": GATE_LOG_PATH})
 
 
 async def register_names(session: AsyncSession, tenant_id: str) -> dict[str, str]:
@@ -273,3 +317,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post(f"{VEHICLES_PATH}/{{vehicle_id}}/documents", handle_document_form)
     router.add_post(f"{VEHICLES_PATH}/{{vehicle_id}}/assignments", handle_assignment_form)
     router.add_get(GATE_LOG_PATH, handle_gate_log_page)
+    router.add_post("/portal/fleet/gates", handle_gate_form)

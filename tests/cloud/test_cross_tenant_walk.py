@@ -204,6 +204,7 @@ def _body(method: str, canonical: str, victim: Victim) -> dict[str, Any]:
         "/portal/fleet/vehicles": {"id": "victim-van", "plate": "ATK 1234", "home_site_id": site},
         "/portal/fleet/vehicles/{vehicle_id}/documents": {"kind": "insurance", "expires_on": "2027-01-01"},
         "/portal/fleet/vehicles/{vehicle_id}/assignments": {"person_id": victim.person_id, "start": "2026-01-05T08:00"},
+        "/portal/fleet/gates": {"site_id": site, "door_id": "gate", "direction": "in"},
         "/portal/fleet/maintenance/work-orders": {"title": "Intruder", "site_id": site, "device_id": "lock-1"},
         "/portal/fleet/maintenance/work-orders/{work_order_id}": {"status": "cancelled", "cost": "1"},
         "/portal/fleet/maintenance/schedules": {

@@ -93,4 +93,18 @@ async def test_vehicles_and_gate_log_pages(cloud: RunningCloud, http: httpx.Asyn
     await page.get_by_label("Site").select_option(label="Depot B")
     await page.get_by_role("button", name="Show").click()
     await expect(page.locator("#visits tbody tr")).to_have_count(1)
+
+    # Depot B's camera is marked as an entry gate: both of van 1's reads there become arrivals.
+    gate = page.locator("#gate-form")
+    await gate.get_by_label("Gate at").select_option(label="Depot B")
+    await gate.get_by_label("Gate (door id)").fill("gate")
+    await gate.get_by_label("Direction").select_option("in")
+    await gate.get_by_role("button", name="Save gate").click()
+    await expect(page.locator("#gates li[data-gate='gate']")).to_contain_text("Depot B / gate: in")
+    await page.get_by_label("From").fill(DAY.isoformat())
+    await page.get_by_label("To").fill(DAY.isoformat())
+    await page.get_by_label("Site").select_option(label="Depot B")
+    await page.get_by_role("button", name="Show").click()
+    await expect(page.locator("#visits tbody tr")).to_have_count(2)
+    await expect(page.locator("#reads tbody tr td:nth-child(6)")).to_have_text(["arrival", "arrival"])
     await context.close()
