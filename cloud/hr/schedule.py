@@ -14,9 +14,9 @@ from sqlalchemy import extract, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud import people
-from cloud.db.models import utcnow
+from cloud.db.models import Person, PersonSite, utcnow
 from cloud.hr.errors import HrConflict, HrNotFound
-from cloud.hr.models import HrHoliday, HrLeave, HrRoster, HrShift
+from cloud.hr.models import HrHoliday, HrLeave, HrProfile, HrRoster, HrShift
 from cloud.hr.time_models import (
     DecisionIn,
     HolidayIn,
@@ -39,12 +39,28 @@ async def check_site(session: AsyncSession, principal: Principal, site_id: str) 
         raise HrNotFound(f"no such site: {site_id}") from err
 
 
+async def people_in_scope(session: AsyncSession, principal: Principal) -> set[str] | None:
+    """The ids of the people a site-limited principal may see (those of its sites, or whose HR home site is one
+    of them); None for a principal with all sites."""
+    if principal.site_ids is None:
+        return None
+    sites = sorted(principal.site_ids)
+    listed = select(Person.id).join(PersonSite, PersonSite.person_pk == Person.pk)
+    listed = listed.where(Person.tenant_id == principal.tenant_id, PersonSite.site_id.in_(sites))
+    homes = select(HrProfile.person_id).where(HrProfile.tenant_id == principal.tenant_id)
+    homes = homes.where(HrProfile.home_site_id.in_(sites))
+    return set(await session.scalars(listed)) | set(await session.scalars(homes))
+
+
 async def check_person(session: AsyncSession, principal: Principal, person_id: str) -> None:
-    """Raise HrNotFound unless `person_id` is one of the tenant's people."""
+    """Raise HrNotFound unless `person_id` is one of the tenant's people the principal may see."""
     try:
         await people.find_person(session, principal.tenant_id, person_id)
     except people.PersonNotFound as err:
         raise HrNotFound(f"no such person: {person_id}") from err
+    scope = await people_in_scope(session, principal)
+    if scope is not None and person_id not in scope:
+        raise HrNotFound(f"no such person: {person_id}")
 
 
 def _visible(principal: Principal, site_id: str) -> bool:
@@ -142,13 +158,15 @@ def leave_out(row: HrLeave) -> LeaveOut:
 
 
 async def list_leave(session: AsyncSession, principal: Principal, query: LeaveQuery) -> list[LeaveOut]:
-    """The tenant's leave requests, newest first day first."""
+    """The leave requests of the people the principal may see, latest first day first."""
     rows = select(HrLeave).where(HrLeave.tenant_id == principal.tenant_id)
     if query.status is not None:
         rows = rows.where(HrLeave.status == query.status)
     if query.person is not None:
         rows = rows.where(HrLeave.person_id == query.person)
-    return [leave_out(r) for r in await session.scalars(rows.order_by(HrLeave.first_day.desc(), HrLeave.id))]
+    scope = await people_in_scope(session, principal)
+    found = await session.scalars(rows.order_by(HrLeave.first_day.desc(), HrLeave.id))
+    return [leave_out(r) for r in found if scope is None or r.person_id in scope]
 
 
 async def request_leave(session: AsyncSession, principal: Principal, body: LeaveIn) -> LeaveOut:
@@ -170,7 +188,8 @@ async def request_leave(session: AsyncSession, principal: Principal, body: Leave
 async def decide_leave(session: AsyncSession, principal: Principal, leave_id: str, body: DecisionIn) -> LeaveOut:
     """Approve or reject a requested leave (decided once)."""
     row = await session.get(HrLeave, (principal.tenant_id, leave_id))
-    if row is None:
+    scope = await people_in_scope(session, principal)
+    if row is None or (scope is not None and row.person_id not in scope):
         raise HrNotFound(f"no such leave request: {leave_id}")
     if row.status != "requested":
         raise HrConflict(f"the leave request is already {row.status}")

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from cloud_helpers import PASSWORD, login
 from hr_helpers import DAY, put, two_depots
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cloud.admin import create_user
 from cloud.app import RunningCloud
-from cloud.db.models import AuditEntry
+from cloud.db.models import AuditEntry, User
 
 pytestmark = pytest.mark.timeout(120)
 TUE, WED, THU = (DAY + timedelta(days=n) for n in (1, 2, 3))
@@ -177,3 +177,43 @@ async def test_bad_time_input_is_refused_and_other_roles_see_nothing(
             "/api/v1/hr/leave/x/decision", json={"decision": "approved"}, headers={"X-CSRF-Token": csrf}
         )
         assert decision.status_code == 403
+
+
+async def test_an_hr_user_limited_to_one_site_sees_and_decides_only_its_peoples_leave(
+    cloud: RunningCloud, http: httpx.AsyncClient
+) -> None:
+    depots = await two_depots(cloud, http)
+    a, b, headers = depots.depot_a.site_id, depots.depot_b.site_id, {"X-CSRF-Token": depots.csrf}
+    eve = await http.post("/api/v1/people", json={"name": "Eve", "sites": [a]}, headers=headers)
+    assert eve.status_code == 201, eve.text
+    ids = {}
+    for name, person in (("Eve", eve.json()["id"]), ("Ben", depots.ids["Ben"])):
+        body = {"person_id": person, "kind": "sick", "first_day": WED.isoformat(), "last_day": WED.isoformat()}
+        made = await http.post("/api/v1/hr/leave", json=body, headers=headers)
+        assert made.status_code == 201, made.text
+        ids[name] = made.json()["id"]
+    await create_user(cloud.db, depots.tenant_id, "hr-b@acme.example", PASSWORD, role="hr")
+    async with cloud.db.begin() as session:
+        await session.execute(update(User).where(User.email == "hr-b@acme.example").values(site_ids=[b]))
+
+    async with httpx.AsyncClient(base_url=cloud.url, timeout=30) as limited:
+        csrf = await login(limited, "hr-b@acme.example")
+        seen = (await limited.get("/api/v1/hr/leave")).json()["leave"]
+        eves = await limited.post(
+            f"/api/v1/hr/leave/{ids['Eve']}/decision", json={"decision": "approved"}, headers={"X-CSRF-Token": csrf}
+        )
+        bens = await limited.post(
+            f"/api/v1/hr/leave/{ids['Ben']}/decision", json={"decision": "approved"}, headers={"X-CSRF-Token": csrf}
+        )
+        body = {
+            "person_id": eve.json()["id"],
+            "kind": "sick",
+            "first_day": THU.isoformat(),
+            "last_day": THU.isoformat(),
+        }
+        for_eve = await limited.post("/api/v1/hr/leave", json=body, headers={"X-CSRF-Token": csrf})
+
+    assert [row["id"] for row in seen] == [ids["Ben"]]
+    assert (eves.status_code, bens.status_code, for_eve.status_code) == (404, 200, 404)
+    everyone = (await http.get("/api/v1/hr/leave")).json()["leave"]
+    assert {row["id"]: row["status"] for row in everyone} == {ids["Eve"]: "requested", ids["Ben"]: "approved"}
