@@ -73,7 +73,10 @@ class EmbeddedBroker:
         }
         if self._session_db is not None:
             plugins["amqtt.contrib.persistence.SessionDBPlugin"] = {
-                "connection": f"sqlite+aiosqlite:///{self._session_db}",
+                # timeout: wait for the lock up to 30 s (sqlite3's default is 5 s): when a few hundred devices
+                # connect at once (a site's power comes back), the plugin's concurrent writes of sessions and
+                # retained messages otherwise fail with "database is locked" and those retained messages are lost.
+                "connection": f"sqlite+aiosqlite:///{self._session_db}?timeout=30",
                 "clear_on_shutdown": False,
             }
         return {

@@ -114,3 +114,13 @@ def test_rules_smoke() -> None:
     for key in ("events_per_s", "p99_ms", "baseline_events_per_s", "submit_to_action_p99_ms"):
         assert isinstance(result[key], int | float) and math.isfinite(result[key]) and result[key] > 0, key
     assert result["rules"] == 50 and result["events"] == 1000 and result["runs"] > 0
+
+
+def test_soak_smoke() -> None:
+    result = run_bench("bench.soak")
+    for key in ("rss_growth_pct", "loop_lag_p99_ms", "cpu_pct", "rss_mb"):
+        assert isinstance(result[key], int | float) and math.isfinite(result[key]), key
+    assert result["rss_mb"] > 0 and result["cpu_pct"] > 0 and result["lag_samples"] > 0
+    assert result["cameras"] == 1 and result["reads"] > 0 and result["receipts_missing"] == 0
+    assert result["journal_audit"] == result["reads"]  # every badge read decided and stored once
+    assert result["journal_detection"] > 0 and result["journal_telemetry"] > 0
