@@ -98,11 +98,13 @@ def event_json(entry: JournalEntry, frames: dict[int, dict[str, Any]]) -> dict[s
 
 
 def _state(app: web.Application) -> dict[str, Any]:
-    """The in-memory part of the live state: doors, lockdowns, zones and each camera's counts."""
+    """The in-memory part of the live state: doors, lockdowns, zones and each camera's state and counts (tracks in
+    view, occupancy per zone, line crossings)."""
     counts: dict[str, Any] = {}
     for camera_id, pipeline in app[keys.CAMERAS].items():
         analytics = pipeline.analytics()
-        counts[camera_id] = {"tracks": analytics.get("tracks", {}), "zones": analytics.get("zones", {})}
+        counts[camera_id] = {key: analytics.get(key, {}) for key in ("tracks", "zones", "lines")}
+        counts[camera_id]["state"] = analytics.get("state")
     return {
         "doors": [d.as_json() for d in app[keys.SITE_STATE].doors.values()],
         "lockdowns": lockdowns_json(app[keys.ACCESS]),

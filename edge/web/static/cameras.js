@@ -287,19 +287,35 @@ if (isAdmin) {
   });
 }
 
+function showCounts(a) {
+  counts = { zones: a.zones || {}, lines: a.lines || {} };
+  const tracks = a.tracks || {};
+  document.getElementById("camera-state").textContent = a.state || "";
+  document.getElementById("tracks-now").textContent = `${tracks.person || 0} people, ${tracks.vehicle || 0} vehicles in view now`;
+  // Not while a name is being typed: the row would be rebuilt under the cursor.
+  if (!document.activeElement?.classList.contains("region-name")) renderTables();
+}
+
 async function refreshCounts() {
   try {
     const r = await api(`/api/v1/cameras/${cameraId}/analytics`);
     if (!r.ok) return;  // the camera does not run (disabled, or no detector)
-    const a = await r.json();
-    counts = { zones: a.zones || {}, lines: a.lines || {} };
-    const tracks = a.tracks || {};
-    document.getElementById("camera-state").textContent = a.state || "";
-    document.getElementById("tracks-now").textContent = `${tracks.person || 0} people, ${tracks.vehicle || 0} vehicles in view now`;
-    // Not while a name is being typed: the row would be rebuilt under the cursor.
-    if (!document.activeElement?.classList.contains("region-name")) renderTables();
+    showCounts(await r.json());
   } catch (err) { /* console offline: next tick */ }
 }
+
+// Counts come from the live stream (edge.web.live_updates) as they change; polling only while it is down.
+const liveCounts = { connected: false };
+const countsSource = new EventSource("/api/v1/live");
+const takeCounts = (message) => {
+  liveCounts.connected = true;
+  const c = (JSON.parse(message.data).counts || {})[cameraId];
+  if (c) showCounts(c);
+};
+countsSource.addEventListener("hello", takeCounts);
+countsSource.addEventListener("update", takeCounts);
+countsSource.onerror = () => { liveCounts.connected = false; };
+window.addEventListener("pagehide", () => countsSource.close());
 
 async function refreshTracks() {
   try {
@@ -331,6 +347,6 @@ window.addEventListener("resize", () => drawOverlay());
 changed();
 refreshCounts();
 refreshTracks();
-setInterval(refreshCounts, 2000);
+setInterval(() => { if (!liveCounts.connected) refreshCounts(); }, 2000);
 setInterval(refreshTracks, 5000);
 setInterval(() => { if (!live) img.src = `/api/v1/cameras/${cameraId}/snapshot.jpg?t=${Date.now()}`; }, 3000);

@@ -302,6 +302,16 @@ for (const [id, path] of [["sync-retry", "/api/v1/sync/retry"], ["sync-release",
 
 function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
 
+// A cell holding one link (the event's or the person's own page).
+function linkCell(text, href) {
+  const td = document.createElement("td");
+  const a = document.createElement("a");
+  a.href = href;
+  a.textContent = text;
+  td.append(a);
+  return td;
+}
+
 async function refresh() {
   try {
     renderAlarms(await (await api("/api/v1/alarms")).json());
@@ -322,17 +332,18 @@ async function refresh() {
 function eventRow(e) {
   const tr = document.createElement("tr");
   tr.dataset.eventId = e.id;
-  tr.append(cell(siteTime(e.occurred_at)), cell(e.kind), cell(e.summary), frameCell(e));
+  tr.append(cell(siteTime(e.occurred_at)), cell(e.kind), linkCell(e.summary || e.kind, `/events/${e.id}`), frameCell(e));
   return tr;
 }
 
-// The door camera's frame at the moment of a badge event or door alarm: a thumbnail linking the full frame.
+// The door camera's frame at the moment of a badge event or door alarm: a thumbnail linking the event's page (its
+// full frame, or a note when retention removed it).
 function frameCell(e) {
   const td = document.createElement("td");
   if (!e.door_frame) return td;
   const link = document.createElement("a");
-  link.href = e.door_frame.frame;
-  link.target = "_blank";
+  link.href = `/events/${e.id}`;
+  link.tabIndex = -1;  // the summary beside it links the same page
   const img = document.createElement("img");
   img.src = e.door_frame.thumbnail;
   img.alt = `Camera frame: ${e.summary}`;
@@ -385,7 +396,7 @@ async function refreshPeople() {
       tr.dataset.personId = p.id;
       const name = p.active ? p.name : `${p.name} (suspended)`;
       tr.append(
-        cell(name),
+        linkCell(name, `/people/${p.id}`),
         cell(p.credentials.join(", ")),
         cell(p.managed_by_hq ? "HQ" : "this site"),
         cell(p.local_changes ? "yes, not yet at HQ" : ""),
