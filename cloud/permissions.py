@@ -23,7 +23,7 @@ PERMISSIONS: dict[str, str] = {
     "people.write": "Add, edit and remove people and badges; edit site policies",
     "analytics.read": "Read analytics: occupancy, traffic, access stats, device health",
     "alarms.read": "See alarms across sites",
-    "alarms.write": "Acknowledge alarms",
+    "alarms.write": "Acknowledge alarms (the box applies it with its next document)",
     "fleet.read": "See devices, firmware and box software versions; vehicles, gate log and maintenance",
     "fleet.write": "Manage devices and box software; vehicles, gate directions, maintenance and work orders",
     "hr.read": "See HR reports (attendance, who was on site)",

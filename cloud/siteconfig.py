@@ -21,13 +21,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.billing.limits import site_limits
+from cloud.db.analytics_models import AlarmState
 from cloud.db.models import Badge, Person, PersonSite, Site, SiteConfig, SitePolicy, utcnow
 from cloud.fleet.site_document import site_vehicles
 from cloud.tenancy import tenant_people, tenant_policies
-from sync.downlink import ConfigCredential, ConfigPerson, SiteConfigDocument
+from sync.downlink import ConfigCredential, ConfigPerson, HqAlarmAck, SiteConfigDocument
 from sync.policy import AccessLevel, DoorPolicy, HolidayCalendar, Schedule
 
 RECHECK_S = 1.0
+MAX_ALARM_ACKS = 1000  # per document (SiteConfigDocument.alarm_acks); the oldest HQ acknowledgements first
 SITE_CONFIGS = cast(Table, SiteConfig.__table__)
 
 
@@ -125,6 +127,22 @@ async def stored_version(session: AsyncSession, site_id: str) -> int:
     return 1 if version is None else int(version)
 
 
+async def pending_alarm_acks(session: AsyncSession, site: Site) -> list[HqAlarmAck]:
+    """Alarms of `site` acknowledged at HQ whose acknowledgement by the box has not synced up yet, oldest first."""
+    rows = await session.execute(
+        select(AlarmState.alarm_id, AlarmState.hq_acknowledged_by, AlarmState.hq_acknowledged_at)
+        .where(
+            AlarmState.tenant_id == site.tenant_id,
+            AlarmState.site_id == site.id,
+            AlarmState.hq_acknowledged_at.is_not(None),
+            AlarmState.acknowledged_at.is_(None),
+        )
+        .order_by(AlarmState.hq_acknowledged_at, AlarmState.alarm_id)
+        .limit(MAX_ALARM_ACKS)
+    )
+    return [HqAlarmAck(alarm_id=alarm_id, by=by or "hq", at=at) for alarm_id, by, at in rows if at is not None]
+
+
 def _credential(badge: Badge) -> ConfigCredential:
     return ConfigCredential(
         number=badge.number, active=badge.active, valid_from=badge.valid_from, valid_until=badge.valid_until
@@ -132,8 +150,8 @@ def _credential(badge: Badge) -> ConfigCredential:
 
 
 async def build_document(session: AsyncSession, site: Site, version: int) -> SiteConfigDocument:
-    """Build the site's document from the tables: its people (of its tenant only), its policies and the
-    tenant's vehicle register (cloud/fleet/register.py)."""
+    """Build the site's document from the tables: its people (of its tenant only), its policies, the
+    tenant's vehicle register (cloud/fleet/register.py) and the HQ alarm acknowledgements still to apply."""
     policies = list(await session.scalars(tenant_policies(site.tenant_id).where(SitePolicy.site_id == site.id)))
     bodies: dict[str, dict[str, Any]] = {"access_level": {}, "schedule": {}, "holiday": {}, "door": {}}
     for policy in policies:
@@ -181,4 +199,5 @@ async def build_document(session: AsyncSession, site: Site, version: int) -> Sit
         doors={k: DoorPolicy.model_validate(v) for k, v in bodies["door"].items()},
         vehicles=await site_vehicles(session, site.tenant_id, levels),
         limits=await site_limits(session, site.tenant_id),
+        alarm_acks=await pending_alarm_acks(session, site) or None,
     )

@@ -296,6 +296,7 @@ async def _config_pull(app: web.Application) -> AsyncIterator[None]:
             app[keys.JOURNAL],
             on_policy=editor.apply_effective,
             lock=editor.lock,
+            alarms=app[keys.ACCESS].supervisor.alarms,
         )
         puller = ConfigPuller(
             applier,

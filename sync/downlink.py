@@ -12,6 +12,8 @@ Protocol (docs/SYNC.md):
 - Edits made on the box travel up as outbox records of kind ``config_edit`` (`LocalEdit` payload) and are
   reconciled by the cloud: a revoke always wins; otherwise the later edit per record wins, and a record edited
   on both sides since the last document is listed as a conflict for HQ.
+- An alarm acknowledged at HQ bumps the site's version; the document lists it in `alarm_acks` until the box's own
+  acknowledgement record has synced up (then the cloud's alarm state shows it acknowledged at the site).
 """
 
 from __future__ import annotations
@@ -69,6 +71,14 @@ class PlanLimits(WireModel):
     )
 
 
+class HqAlarmAck(WireModel):
+    """An alarm acknowledged at HQ that the box has not acknowledged yet (an idempotent command by alarm id)."""
+
+    alarm_id: int = Field(ge=0, le=2**63 - 1, description="The box's alarm id (as synced up in its alarm records)")
+    by: str = Field(min_length=1, max_length=320, description="E-mail of the HQ user who acknowledged it")
+    at: AwareDatetime = Field(description="When HQ acknowledged it")
+
+
 class SiteConfigDocument(WireModel):
     """Everything HQ manages for one site, as one versioned document."""
 
@@ -93,6 +103,13 @@ class SiteConfigDocument(WireModel):
         default=None,
         max_length=1000,
         description="Site rules HQ manages (sync.rules); absent: the box keeps the rules it has from the cloud",
+    )
+
+    alarm_acks: list[HqAlarmAck] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Alarms acknowledged at HQ and not yet at the box: the box acknowledges each (by "
+        "'hq:<email>'), also when it refuses the rest of the document; absent or empty: nothing to acknowledge",
     )
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ from cloud.analytics.api_models import (
     Total,
     TotalsOut,
 )
+from cloud.analytics.hq_acks import acknowledge_at_hq
 from cloud.appkeys import DB
 from cloud.auth import require_permission, require_principal
 from cloud.config import format_validation_error
@@ -37,6 +38,7 @@ from cloud.db.models import Site
 from cloud.openapi import documented
 from cloud.permissions import requires
 from cloud.responses import api_error, error_response, invalid_request, json_model
+from cloud.siteconfig import NOTIFIER
 from cloud.tenancy import Principal, SiteNotFound, TenantScope
 from webguard.params import parse_id
 
@@ -214,9 +216,10 @@ async def handle_acknowledge(request: web.Request) -> web.Response:
         return error_response(404, "not_found", "no such alarm")
     async with request.app[DB].begin() as session:
         await _site(session, principal, request.match_info["site_id"])
-        out = await queries.acknowledge(session, principal, request.match_info["site_id"], alarm_id, principal.email)
+        out = await acknowledge_at_hq(session, principal, request.match_info["site_id"], alarm_id)
     if out is None:
         return error_response(404, "not_found", "no such alarm")
+    request.app[NOTIFIER].notify([out.site_id])  # committed: a waiting pull of the box answers now
     return json_model(out)
 
 

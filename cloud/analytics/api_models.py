@@ -106,12 +106,20 @@ class AlarmOut(_Model):
     hq_acknowledged_by: str | None = Field(description="Who acknowledged it at HQ")
     active: bool = Field(description="The condition is still on (raised after the last clear)")
     open: bool = Field(description="Nobody acknowledged it yet (site or HQ)")
+    box_ack: Literal["pending", "applied"] | None = Field(
+        description="HQ's acknowledgement at the box: pending until the box's own acknowledgement has synced up, "
+        "then applied; null when HQ has not acknowledged it"
+    )
 
 
 class AlarmsOut(_Model):
     """Open alarms across sites and how fast alarms get acknowledged."""
 
     open: list[AlarmOut] = Field(description="Unacknowledged alarms, newest first")
+    hq_acknowledged: list[AlarmOut] = Field(
+        description="The latest alarms acknowledged at HQ (any time), newest acknowledgement first, with whether "
+        "the box has applied it (box_ack)"
+    )
     raised: int = Field(description="Alarms raised in the range")
     acknowledged: int = Field(description="Of those, acknowledged")
     mean_time_to_acknowledge_s: float | None = Field(description="Mean seconds from raise to first acknowledgement")

@@ -16,10 +16,12 @@ from cloud.analytics import queries
 from cloud.analytics.api_models import OverviewQuery, RangeQuery, SeriesOut
 from cloud.analytics.buckets import buckets_for
 from cloud.analytics.charts import Chart, line_chart
+from cloud.analytics.hq_acks import acknowledge_at_hq
 from cloud.appkeys import DB
 from cloud.auth import require_permission, require_principal
 from cloud.config import format_validation_error
 from cloud.permissions import requires
+from cloud.siteconfig import NOTIFIER
 from cloud.tenancy import SiteNotFound, TenantScope
 from webguard.params import parse_id
 
@@ -258,9 +260,10 @@ async def handle_acknowledge_form(request: web.Request) -> web.Response:
             raise web.HTTPNotFound(text="no such alarm") from err
         acked = None
         if alarm_id is not None:
-            acked = await queries.acknowledge(session, principal, site.id, alarm_id, principal.email)
+            acked = await acknowledge_at_hq(session, principal, site.id, alarm_id)
     if acked is None:
         raise web.HTTPNotFound(text="no such alarm")
+    request.app[NOTIFIER].notify([acked.site_id])  # committed: a waiting pull of the box answers now
     return web.Response(status=303, headers={"Location": f"{BASE}/alarms"})
 
 

@@ -40,6 +40,7 @@ BATTERY_LOW_BELOW = 20.0
 ONLINE_WINDOW = timedelta(minutes=15)
 TOP = 10
 MAX_ROWS = 5000
+HQ_ACKED_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ def _alarm_out(row: Any) -> AlarmOut:
         hq_acknowledged_by=row.hq_acknowledged_by,
         active=active,
         open=row.acknowledged_at is None and row.hq_acknowledged_at is None,
+        box_ack=None if row.hq_acknowledged_at is None else "pending" if row.acknowledged_at is None else "applied",
     )
 
 
@@ -267,6 +269,11 @@ async def alarms(session: AsyncSession, who: Principal, win: Window) -> AlarmsOu
         .order_by(ALARMS.c.last_raised_at.desc(), ALARMS.c.site_id, ALARMS.c.alarm_id)
         .limit(MAX_ROWS)
     )
+    hq_rows = await session.execute(
+        base.where(ALARMS.c.hq_acknowledged_at.is_not(None))
+        .order_by(ALARMS.c.hq_acknowledged_at.desc(), ALARMS.c.site_id, ALARMS.c.alarm_id)
+        .limit(HQ_ACKED_ROWS)
+    )
     in_range = await session.execute(base.where(ALARMS.c.raised_at >= win.start, ALARMS.c.raised_at < win.end))
     delays = []
     raised = 0
@@ -277,6 +284,7 @@ async def alarms(session: AsyncSession, who: Principal, win: Window) -> AlarmsOu
             delays.append(max(0.0, (min(acks) - row.raised_at).total_seconds()))
     return AlarmsOut(
         open=[_alarm_out(r) for r in open_rows],
+        hq_acknowledged=[_alarm_out(r) for r in hq_rows],
         raised=raised,
         acknowledged=len(delays),
         mean_time_to_acknowledge_s=sum(delays) / len(delays) if delays else None,

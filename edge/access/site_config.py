@@ -33,7 +33,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from edge.access.alarms import AlarmBook
 from edge.access.credentials import CredentialFormatError, as_utc, normalise_credential
+from edge.access.hq_acks import apply_hq_acks
 from edge.access.local_edits import local_cloud_id
 from edge.access.people import PeopleAdmin
 from edge.access.snapshot import (
@@ -194,6 +196,7 @@ class SiteConfigApplier:
         *,
         on_policy: PolicyListener | None = None,
         lock: asyncio.Lock | None = None,
+        alarms: AlarmBook | None = None,
     ) -> None:
         self._config = config
         # Shared with the console's policy edits (edge.access.policy_edits): one of them recompiles at a time.
@@ -202,6 +205,7 @@ class SiteConfigApplier:
         self._people = people_admin
         self._journal = journal
         self._on_policy = on_policy
+        self._alarms = alarms  # where HQ's alarm acknowledgements go (edge.access.hq_acks); None: ignored
         self.applied = 0
         self.refused = 0
 
@@ -210,7 +214,15 @@ class SiteConfigApplier:
         return (await stored_policy(self._db))[0]
 
     async def apply(self, doc: SiteConfigDocument) -> ConfigOutcome:
-        """Validate and apply `doc` atomically; a refusal changes nothing and says why."""
+        """Validate and apply `doc` atomically; a refusal changes nothing and says why.
+
+        HQ's alarm acknowledgements in it are applied first and either way: they do not depend on the rest.
+        """
+        if self._alarms is not None and doc.alarm_acks and doc.site_id == self._config.site.id:
+            await apply_hq_acks(self._alarms, doc.alarm_acks)
+        return await self._apply_locked(doc)
+
+    async def _apply_locked(self, doc: SiteConfigDocument) -> ConfigOutcome:
         try:
             async with self._lock:
                 outcome = await self._apply(doc)

@@ -168,4 +168,21 @@ async def test_an_admin_acknowledges_an_alarm_a_viewer_cannot(
 
     await expect(page.locator("#alarms tbody tr", has_text="back")).to_have_count(0)
     await expect(page.locator("#alarm-stats")).to_contain_text("mean time to acknowledge")
+    # HQ's acknowledgement waits for the box (it goes down with the site's next document) ...
+    acked = page.locator("#hq-acks tbody tr", has_text="back")
+    await expect(acked.locator(".box-ack")).to_have_text("Pending")
+    await expect(acked).to_contain_text(hq["admin"])
+    await no_sideways_scroll(page)
+    # ... until the box's own acknowledgement record (as the box sends it after applying it) has synced up.
+    site = hq["site"]
+    box_ack = {"type": "alarm", "alarm": "forced", "state": "acknowledged", "door_id": "back", "alarm_id": 900}
+    record = SyncRecord(
+        seq=10**6, kind="event", occurred_at=datetime.now(UTC), payload=box_ack | {"by": f"hq:{hq['admin']}"}
+    )
+    async with httpx.AsyncClient(base_url=cloud.url) as box:
+        batch = SyncBatch(site_id=site.site_id, sent_at=datetime.now(UTC), nonce=new_nonce(), records=[record])
+        assert (await send_batch(box, site, batch)).status_code == 200
+    await page.reload()
+    await expect(acked.locator(".box-ack")).to_have_text(f"Applied (hq:{hq['admin']})")
+    await save_screenshots(page, "hq-alarms-acknowledged")
     await context.close()
