@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,9 +13,11 @@ from edge.rules.state import EventWindow, Latch, SiteView
 from sync.policy import HolidayCalendar, HolidayWindow, ScheduleWindow
 from sync.policy import Schedule as ScheduleConfig
 from sync.rules import (
+    Condition,
     CountCondition,
     DoorCondition,
     EventFilter,
+    EventTrigger,
     QuietCondition,
     Rule,
     SensorCondition,
@@ -34,6 +37,9 @@ def window_schedule(cond: TimeWindowCondition, tz: ZoneInfo, calendars: dict[str
         window = ScheduleWindow(days=cond.days, start=cond.start, end=cond.end)
         config = ScheduleConfig(windows=[window], holidays=cond.holidays)
     return Schedule.compile(config, tz, calendars)
+
+
+Check = Callable[[datetime, SiteView], str | None]
 
 
 class UnknownReference(ValueError):
@@ -87,6 +93,9 @@ class CompiledRule:
         self.trigger_latch = (
             Latch(trigger.above, trigger.below, trigger.hysteresis) if isinstance(trigger, ThresholdTrigger) else None
         )
+        # Each condition as a ready check, so an evaluation does not dispatch on its type again.
+        self._checks: tuple[Check, ...] = tuple(self._check(i, c) for i, c in enumerate(rule.conditions))
+        self.waits = isinstance(trigger, EventTrigger) and trigger.for_s is not None
 
     def window_filters(self) -> list[tuple[int, EventFilter, bool]]:
         """The filters of the count and quiet conditions: (condition index, filter, is a quiet condition)."""
@@ -130,29 +139,41 @@ class CompiledRule:
 
     def holds(self, now: datetime, view: SiteView) -> str | None:
         """None if every condition holds at `now`; else which one does not (for the history)."""
-        for index, cond in enumerate(self.rule.conditions):
-            if isinstance(cond, TimeWindowCondition):
-                if not self._window_open(index, now):
-                    return f"conditions.{index}: outside the time window"
-            elif isinstance(cond, DoorCondition):
-                if not _door_state(cond, view):
-                    return f"conditions.{index}: door {cond.door} is not {cond.state}"
-            elif isinstance(cond, ZoneCondition):
-                if not _zone_state(cond, view):
-                    return f"conditions.{index}: zone {cond.zone} is not {cond.state}"
-            elif isinstance(cond, SensorCondition):
-                if not self.latches[index].on:
-                    return f"conditions.{index}: {cond.sensor} {cond.metric} not past its threshold"
-            elif isinstance(cond, CountCondition):
-                if self.windows[index].count(now) < cond.at_least:
-                    return f"conditions.{index}: fewer than {cond.at_least} events in {cond.within_s:g} s"
-            elif isinstance(cond, QuietCondition):
-                # Quiet windows take an event only after its evaluation (RulesEngine), so the triggering
-                # event never breaks its own rule's quiet.
-                last = self.windows[index].last()
-                if last is not None and (now - last).total_seconds() <= cond.minutes * 60:
-                    return f"conditions.{index}: an event in the last {cond.minutes:g} min"
+        for check in self._checks:
+            why = check(now, view)
+            if why is not None:
+                return why
         return None
+
+    def _check(self, index: int, cond: Condition) -> Check:
+        """The check of condition `index`: None if it holds, else why not."""
+        where = f"conditions.{index}"
+        if isinstance(cond, TimeWindowCondition):
+            outside = f"{where}: outside the time window"
+            return lambda now, _view: None if self._window_open(index, now) else outside
+        if isinstance(cond, DoorCondition):
+            door_not = f"{where}: door {cond.door} is not {cond.state}"
+            return lambda _now, view: None if _door_state(cond, view) else door_not
+        if isinstance(cond, ZoneCondition):
+            zone_not = f"{where}: zone {cond.zone} is not {cond.state}"
+            return lambda _now, view: None if _zone_state(cond, view) else zone_not
+        if isinstance(cond, SensorCondition):
+            latch, below = self.latches[index], f"{where}: {cond.sensor} {cond.metric} not past its threshold"
+            return lambda _now, _view: None if latch.on else below
+        if isinstance(cond, CountCondition):
+            window, at_least = self.windows[index], cond.at_least
+            fewer = f"{where}: fewer than {at_least} events in {cond.within_s:g} s"
+            return lambda now, _view: None if window.count(now) >= at_least else fewer
+        # Quiet windows take an event only after its evaluation (RulesEngine), so the triggering event never
+        # breaks its own rule's quiet.
+        quiet, quiet_s = self.windows[index], cond.minutes * 60
+        noisy = f"{where}: an event in the last {cond.minutes:g} min"
+
+        def check_quiet(now: datetime, _view: SiteView) -> str | None:
+            last = quiet.last()
+            return noisy if last is not None and (now - last).total_seconds() <= quiet_s else None
+
+        return check_quiet
 
 
 def _door_state(cond: DoorCondition, view: SiteView) -> bool:

@@ -1,7 +1,8 @@
 """The rules engine: each journaled event -> matching rules -> conditions -> rate limit -> actions.
 
 Evaluation is synchronous and in memory (a journal listener, on the loop, after the event's commit): rules are
-indexed by the event kind and type their filters name, so an event costs only the rules that could match it.
+indexed by the event kind, type and id their filters name (`edge.rules.matching`), so an event costs only the
+rules that could match it.
 Actions run in tasks the engine owns. Waiting runs (`for_s`), absence timers and time-of-day triggers go through
 a `Timers` book: durable on the box (`edge.rules.timers`), simulated in a dry-run (`edge.rules.dryrun`).
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -18,10 +19,11 @@ from zoneinfo import ZoneInfo
 
 from edge.rules.compiled import CompiledRule, UnknownReference
 from edge.rules.events import EventReader, RuleEvent
+from edge.rules.matching import FilterIndex
 from edge.rules.state import SiteView
 from edge.storage.journal import JournalEntry
 from sync.policy import HolidayCalendar
-from sync.rules import AbsenceTrigger, EventFilter, EventTrigger, Rule, TimeTrigger
+from sync.rules import AbsenceTrigger, EventTrigger, Rule, TimeTrigger
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,7 @@ class Timers(Protocol):
 
 Execute = Callable[[Rule, Firing], Awaitable[list[str]]]
 _Role = str  # trigger, count, quiet, cancel, absence
-_IndexKey = tuple[str | None, str | None, str | None, str | None]  # kind, type, id field, its value
-INDEXED_FIELDS = ("door", "sensor", "device", "camera", "zone", "alarm", "plate", "region", "category")
+_Use = tuple[CompiledRule, _Role, int]  # a rule, what its filter is for there, the condition's index (or -1)
 
 
 class RulesEngine:
@@ -104,7 +105,7 @@ class RulesEngine:
         self._execute = execute
         self._clock = clock
         self.rules: dict[str, CompiledRule] = {}
-        self._index: dict[_IndexKey, list[tuple[CompiledRule, _Role, int, EventFilter]]] = {}
+        self._index: FilterIndex[_Use] = FilterIndex()
         self._by_sensor: dict[str, list[CompiledRule]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_ran: Callable[[Firing, str], None] | None = None
@@ -151,27 +152,20 @@ class RulesEngine:
         return errors
 
     def _reindex(self) -> None:
-        index: dict[_IndexKey, list[tuple[CompiledRule, _Role, int, EventFilter]]] = {}
+        index: FilterIndex[_Use] = FilterIndex()
         by_sensor: dict[str, list[CompiledRule]] = {}
-
-        def add(cr: CompiledRule, role: _Role, position: int, flt: EventFilter) -> None:
-            # Under the most selective id the filter names, so an event meets only rules about its own ids.
-            field = next((name for name in INDEXED_FIELDS if getattr(flt, name) is not None), None)
-            key = (flt.kind, flt.type, field, getattr(flt, field) if field else None)
-            index.setdefault(key, []).append((cr, role, position, flt))
-
         for cr in self.rules.values():
             if not cr.rule.enabled:
                 continue
             trigger = cr.rule.trigger
             if isinstance(trigger, EventTrigger):
-                add(cr, "trigger", -1, trigger.filter)
+                index.add(trigger.filter, (cr, "trigger", -1))
                 if trigger.cancel_on is not None:
-                    add(cr, "cancel", -1, trigger.cancel_on)
+                    index.add(trigger.cancel_on, (cr, "cancel", -1))
             elif isinstance(trigger, AbsenceTrigger):
-                add(cr, "absence", -1, trigger.filter)
+                index.add(trigger.filter, (cr, "absence", -1))
             for position, flt, quiet in cr.window_filters():
-                add(cr, "quiet" if quiet else "count", position, flt)
+                index.add(flt, (cr, "quiet" if quiet else "count", position))
             for sensor in cr.sensors():
                 by_sensor.setdefault(sensor, []).append(cr)
         self._index = index
@@ -196,9 +190,7 @@ class RulesEngine:
                 if cr.feed_readings(event):
                     fired.append(cr)
         quiet: list[tuple[CompiledRule, int]] = []
-        for cr, role, position, flt in self._candidates(event):
-            if not event.matches(flt):
-                continue
+        for cr, role, position in self._index.matching(event):
             if role == "trigger":
                 fired.append(cr)
             elif role == "count":
@@ -214,17 +206,6 @@ class RulesEngine:
         for cr, position in quiet:  # after the evaluation: an event never breaks its own rule's quiet
             cr.windows[position].add(event.at)
 
-    def _candidates(self, event: RuleEvent) -> Iterator[tuple[CompiledRule, _Role, int, EventFilter]]:
-        """The index entries that could match `event` (its kind/type, or none, under each of its ids, or none)."""
-        index = self._index
-        attrs = event.attrs
-        ids = [(name, value) for name in INDEXED_FIELDS if (value := attrs.get(name)) is not None]
-        for kind in (event.kind, None):
-            for event_type in (event.type, None):
-                yield from index.get((kind, event_type, None, None), ())
-                for name, value in ids:
-                    yield from index.get((kind, event_type, name, value), ())
-
     def warm(self, events: Iterable[RuleEvent]) -> None:
         """Rebuild state from past events (at start): site view, count and quiet windows, sensor latches.
 
@@ -235,22 +216,27 @@ class RulesEngine:
             if event.kind == "telemetry" and (sensor := event.attrs.get("sensor")) is not None:
                 for cr in self._by_sensor.get(sensor, ()):
                     cr.feed_readings(event)
-            for cr, role, position, flt in self._candidates(event):
-                if role in ("count", "quiet") and event.matches(flt):
+            for cr, role, position in self._index.matching(event):
+                if role in ("count", "quiet"):
                     cr.windows[position].add(event.at)
 
     def _triggered(self, cr: CompiledRule, event: RuleEvent) -> None:
         if cr.holds(event.at, self.view) is not None:
             return
         rule = cr.rule
-        trigger = f"{event.kind}/{event.type}: {event.summary}" if event.summary else f"{event.kind}/{event.type}"
-        if isinstance(rule.trigger, EventTrigger) and rule.trigger.for_s is not None:
+        if cr.waits:
             if not self._timers.pending(rule.id, FOR_KEY):
+                assert isinstance(rule.trigger, EventTrigger) and rule.trigger.for_s is not None
                 due = event.at + timedelta(seconds=rule.trigger.for_s)
-                payload = {"trigger": trigger, "journal_id": event.journal_id, "values": event.placeholders()}
+                payload = {"trigger": _describe(event), "journal_id": event.journal_id, "values": event.placeholders()}
                 self._timers.set(rule.id, FOR_KEY, due, payload)
             return
-        self.fire(cr, Firing(rule.id, event.at, trigger, event.journal_id, event.placeholders()))
+        # The rate limit before the firing's texts: on a busy site most firings of a noisy rule are dropped.
+        if not cr.limiter.allow(event.at):
+            self._suppressed(cr, event.at, event.journal_id, lambda: _describe(event))
+            return
+        trigger = _describe(event)
+        self._launch(cr, Firing(rule.id, event.at, trigger, event.journal_id, event.placeholders()))
 
     def _cancel_wait(self, cr: CompiledRule, event: RuleEvent) -> None:
         if self._timers.pending(cr.rule.id, FOR_KEY):
@@ -292,14 +278,22 @@ class RulesEngine:
 
     def fire(self, cr: CompiledRule, firing: Firing) -> None:
         """Run a rule's actions now, within its rate limit."""
-        rule = cr.rule
         if not cr.limiter.allow(firing.at):
-            self.suppressed += 1
-            if cr.limiter.suppressed_since_run == 1:  # one history row per burst, not one per event
-                limit = rule.rate_limit
-                detail = f"rate limit {limit.max_runs} per {limit.per_s:g} s"
-                self._runs.record(rule.id, firing.at, "suppressed", firing.trigger, firing.journal_id, detail)
+            self._suppressed(cr, firing.at, firing.journal_id, lambda: firing.trigger)
             return
+        self._launch(cr, firing)
+
+    def _suppressed(self, cr: CompiledRule, at: datetime, journal_id: int | None, trigger: Callable[[], str]) -> None:
+        """Count a firing the rate limit dropped; one history row per burst, not one per event."""
+        self.suppressed += 1
+        if cr.limiter.suppressed_since_run == 1:
+            limit = cr.rule.rate_limit
+            detail = f"rate limit {limit.max_runs} per {limit.per_s:g} s"
+            self._runs.record(cr.rule.id, at, "suppressed", trigger(), journal_id, detail)
+
+    def _launch(self, cr: CompiledRule, firing: Firing) -> None:
+        """Start the run of a firing the rate limit let through."""
+        rule = cr.rule
         self.fired += 1
         values = {"rule": rule.name, "rule_id": rule.id, **firing.values}
         values.setdefault("summary", firing.trigger)
@@ -332,3 +326,8 @@ class RulesEngine:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _describe(event: RuleEvent) -> str:
+    """The one-line trigger text of a firing (history, webhooks)."""
+    return f"{event.kind}/{event.type}: {event.summary}" if event.summary else f"{event.kind}/{event.type}"
