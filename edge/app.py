@@ -269,6 +269,7 @@ async def _rules(app: web.Application) -> AsyncIterator[None]:
     service = RulesService(effective, app[keys.DATABASE], app[keys.JOURNAL], ports, mqtt=mqtt, clock=clock.now)
     await service.start()
     unsubscribe_timers = clock.subscribe(service.timers.clock_stepped)
+    unsubscribe_notifier = clock.subscribe(service.notifier.clock_stepped)
     app[keys.RULES] = service
 
     async def use_policy(effective: EdgeConfig) -> None:
@@ -279,6 +280,7 @@ async def _rules(app: web.Application) -> AsyncIterator[None]:
     app[keys.POLICY] = PolicyEditor(config, app[keys.DATABASE], app[keys.JOURNAL], on_policy=use_policy)
     yield
     unsubscribe_timers()
+    unsubscribe_notifier()
     await _stage("stop rules", service.stop())
 
 

@@ -84,6 +84,7 @@ class Notifier:
         self._clock = clock
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._shifts: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self.sent = 0
         self.failed_attempts = 0
@@ -116,8 +117,37 @@ class Notifier:
         self._session = aiohttp.ClientSession()
         self._task = asyncio.create_task(self._run(), name="rule-notifications")
 
+    def clock_stepped(self, step_s: float) -> None:
+        """The wall clock stepped (edge.clock): queued notifications keep their retry waits and their day to be sent.
+
+        Their creation and next-attempt times move by the step, so a backward step does not delay a retry by the
+        step and a forward step does not make them give up.
+        """
+        task = asyncio.get_running_loop().create_task(self._shift(timedelta(seconds=step_s)), name="notify-shift")
+        self._shifts.add(task)
+        task.add_done_callback(self._shifts.discard)
+
+    async def _shift(self, step: timedelta) -> None:
+        pending = notifications.c.status == "pending"
+        async with self._db.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(notifications.c.id, notifications.c.created_at, notifications.c.next_at).where(pending)
+                )
+            ).all()
+            for row in rows:
+                await conn.execute(
+                    update(notifications)
+                    .where(notifications.c.id == row.id, pending)
+                    .values(created_at=aware(row.created_at) + step, next_at=aware(row.next_at) + step)
+                )
+        self._wake.set()
+
     async def stop(self) -> None:
         """Stop sending; what is not sent stays queued."""
+        for shift in list(self._shifts):
+            shift.cancel()
+        await asyncio.gather(*self._shifts, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -3,7 +3,8 @@
 The edge runs on a clock this test steps (edge.clock.WallClock over the system time plus an offset; the system
 clock itself is shared and never touched). Policy (edge/clock.py): a rule waiting `for_s` keeps measuring elapsed
 time (a forward step does not make it "missed", a backward one does not make it wait an hour more); a door's
-unlock schedule follows the new time at once, not at its next periodic check.
+unlock schedule follows the new time at once, not at its next periodic check; a queued notification keeps its
+retry wait and its day to be delivered.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from edge.clock import WallClock
 from edge.config import EdgeConfig
 from firmware_adapters.messages import Command
 from sync.rules import Rule
+from tests.edge.rules.receivers import webhook_receiver, webhook_secret
 from tests.edge.site import DeviceFactory, site_config_dict
 from tests.polling import eventually
 
@@ -138,3 +140,27 @@ async def test_a_door_schedule_follows_a_step_at_once(
     await step(edge_app, time_source, timedelta(hours=-4))  # back to 06:00: outside again
     await next_command(lock, "lock")
     assert state.doors["front"].mode == "secure"
+
+
+@pytest.mark.parametrize("hours", [48, -2])
+async def test_a_queued_notification_keeps_its_retry_wait_and_day_across_a_step(
+    tmp_path: Path, time_source: SteppedTime, hours: int
+) -> None:
+    webhook_secret(tmp_path / "hook.secret")
+    async with webhook_receiver(statuses=[503, 503, 204]) as hook:
+        data = site_config_dict(tmp_path / "edge")
+        channel = {"type": "webhook", "url": hook.url, "secret_file": str(tmp_path / "hook.secret")}
+        data["rules"] = {"channels": {"guard-co": channel}, "first_retry_s": 3, "max_retry_s": 3}
+        runner = EdgeRunner(EdgeConfig.model_validate(data), clock=WallClock(time_source.now))
+        await runner.start()
+        try:
+            notifier = runner.app[keys.RULES].notifier
+            await notifier.enqueue("manual", "guard-co", {"rule": {"id": "manual", "name": "Manual"}})
+            await eventually(lambda: len(hook.received) == 1, timeout_s=30)  # failed: the retry waits 3 s
+            await step(runner, time_source, timedelta(hours=hours))
+            # Backward without the fix: the retry waits two hours more. Forward: the retry runs at once, fails,
+            # and the notification is given up as older than its day (retry_for_s).
+            await eventually(lambda: len(hook.received) == 3, timeout_s=30)
+            await eventually(lambda: notifier.sent == 1, timeout_s=5)
+        finally:
+            await runner.stop()
