@@ -309,12 +309,16 @@ const liveCounts = { connected: false };
 const countsSource = new EventSource("/api/v1/live");
 const takeCounts = (message) => {
   liveCounts.connected = true;
+  document.body.dataset.live = "connected";
   const c = (JSON.parse(message.data).counts || {})[cameraId];
   if (c) showCounts(c);
 };
 countsSource.addEventListener("hello", takeCounts);
 countsSource.addEventListener("update", takeCounts);
-countsSource.onerror = () => { liveCounts.connected = false; };
+countsSource.onerror = () => {
+  liveCounts.connected = false;
+  document.body.dataset.live = "lost";
+};
 window.addEventListener("pagehide", () => countsSource.close());
 
 async function refreshTracks() {

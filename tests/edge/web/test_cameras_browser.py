@@ -39,6 +39,18 @@ async def overlay_box(page: Page) -> FloatRect:
     return box
 
 
+# Counts how often the page writes its counts from now on (window.countChanges).
+COUNT_CHANGES = """() => {
+  window.countChanges = 0;
+  const seen = () => { window.countChanges += 1; };
+  new MutationObserver(seen).observe(document.getElementById("tracks-now"), { childList: true, subtree: true });
+}"""
+
+
+async def _count_changes(page: Page, at_least: int) -> bool:
+    return bool(await page.evaluate(f"window.countChanges >= {at_least}"))
+
+
 async def _image_loaded(page: Page) -> bool:
     return bool(await page.evaluate("document.getElementById('camera-image').naturalWidth === 768"))
 
@@ -149,6 +161,14 @@ async def test_admin_draws_a_zone_that_vision_counts_in(tmp_path: Path, vtest_pa
         assert await page.locator(".region-handle").count() == 0
         assert await page.locator("#save-regions").count() == 0
         assert "walkway" in await page.inner_text("#zone-rows")
+        # The counts come from the live stream, not from polling the analytics.
+        polls: list[str] = []
+        page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/analytics") else None)
+        await page.wait_for_selector('body[data-live="connected"]', timeout=10000)
+        polls.clear()
+        await page.evaluate(COUNT_CHANGES)
+        await eventually(lambda: _count_changes(page, 4), timeout_s=30)  # longer than one 2 s poll
+        assert polls == []
         await eventually(lambda: _image_loaded(page), timeout_s=15)
         assert await _no_sideways_scroll(page)
         await save_screenshots(page, "console-camera-viewer")
