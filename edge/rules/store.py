@@ -193,10 +193,20 @@ _DELETE_RULE_TIMERS = "DELETE FROM rule_timers WHERE rule_id = ?"
 
 
 class TimerRows:
-    """Durable copies of the engine's timers."""
+    """Durable copies of the engine's timers.
+
+    Changes made during one event-loop iteration go to the database writer as one write, the latest change of each
+    timer only (an absence timer re-armed by a burst of events is one row write). Durability is what it was with one
+    write per change (nobody waited for those either): the writer commits the batch with its next group commit;
+    `flush()` hands over what is pending at once and resolves when it is on disk (the timers' stop awaits it).
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # (rule id, key) -> the row to store, or None to delete; (rule id, None) -> delete every timer of the rule.
+        self._changes: dict[tuple[str, str | None], tuple[str, str, str, str] | None] = {}
+        self._flush_soon = False
+        self._last: asyncio.Future[None] | None = None  # the latest write handed over
 
     async def load(self) -> list[tuple[str, str, datetime, dict[str, Any]]]:
         """Every stored timer: (rule id, key, due, payload)."""
@@ -204,26 +214,51 @@ class TimerRows:
             rows = (await conn.execute(select(rule_timers))).all()
         return [(r.rule_id, r.key, aware(r.due_at), dict(r.payload)) for r in rows]
 
-    def put(self, rule_id: str, key: str, due: datetime, payload: dict[str, Any]) -> asyncio.Future[None]:
+    def put(self, rule_id: str, key: str, due: datetime, payload: dict[str, Any]) -> None:
         """Store (or move) a timer."""
-        values = (rule_id, key, iso(due), json.dumps(payload))
+        self._change((rule_id, key), (rule_id, key, iso(due)), payload)
 
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(_UPSERT_TIMER, values)
-
-        future = self._db.writer.submit(write)
-        _logged(future, f"timer {rule_id}/{key}")
-        return future
-
-    def remove(self, rule_id: str, key: str | None = None) -> asyncio.Future[None]:
+    def remove(self, rule_id: str, key: str | None = None) -> None:
         """Forget one timer (or every timer of a rule)."""
+        if key is None:
+            for change in [c for c in self._changes if c[0] == rule_id]:
+                del self._changes[change]  # superseded: the rule's rows all go
+        self._change((rule_id, key), None, None)
+
+    def _change(
+        self, timer: tuple[str, str | None], row: tuple[str, str, str] | None, payload: dict[str, Any] | None
+    ) -> None:
+        self._changes.pop(timer, None)  # re-inserted last: changes are written in the order they were made
+        self._changes[timer] = None if row is None else (*row, json.dumps(payload))
+        if not self._flush_soon:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def flush(self) -> asyncio.Future[None]:
+        """Write the pending changes now; the future resolves once they (and all before them) are committed."""
+        if self._changes:
+            return self._flush()
+        if self._last is None:
+            self._last = asyncio.get_running_loop().create_future()
+            self._last.set_result(None)
+        return self._last
+
+    def _flush(self) -> asyncio.Future[None]:
+        self._flush_soon = False
+        changes, self._changes = self._changes, {}
+        if not changes:  # flushed early by `flush()`
+            return self.flush()
 
         def write(conn: sqlite3.Connection) -> None:
-            if key is None:
-                conn.execute(_DELETE_RULE_TIMERS, (rule_id,))
-            else:
-                conn.execute(_DELETE_TIMER, (rule_id, key))
+            for (rule_id, key), row in changes.items():
+                if row is not None:
+                    conn.execute(_UPSERT_TIMER, row)
+                elif key is None:
+                    conn.execute(_DELETE_RULE_TIMERS, (rule_id,))
+                else:
+                    conn.execute(_DELETE_TIMER, (rule_id, key))
 
         future = self._db.writer.submit(write)
-        _logged(future, f"timer {rule_id}/{key}")
+        _logged(future, f"{len(changes)} timer change(s)")
+        self._last = future
         return future

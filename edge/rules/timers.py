@@ -10,6 +10,7 @@ of it are coalesced into one).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -84,9 +85,11 @@ class DurableTimers:
         self._overdue.clear()
 
     async def stop(self) -> None:
-        """Stop the scheduler; stored timers stay for the next start."""
+        """Stop the scheduler; stored timers stay for the next start (pending row changes committed first)."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        # A failed write is logged where it failed (TimerRows); stopping goes on regardless.
+        await asyncio.gather(self._rows.flush(), return_exceptions=True)
 
     def _schedule(self, rule_id: str, key: str, due: datetime) -> None:
         self._scheduled[(rule_id, key)] = due
