@@ -1,7 +1,8 @@
 """A seeded month of badge events for HR attendance: people on day, early and night shifts at three sites in
 different time zones (two of them change their clocks for DST within the month), entry/exit doors plus a door
 that does not count, late arrivals and early leavers, lunch breaks, people badging at two sites in one day,
-missing out- and in-punches, refused badges, overtime on days off, and sites that were offline so that about
+missing out- and in-punches, refused badges, overtime on days off, a public holiday per site, leave (approved,
+rejected, undecided), a week's cover on another shift (a dated roster), and sites that were offline so that about
 10% of the badge events reach HQ a day or more late.
 
 Pure data (no cloud, no database): the HR month test (tests/cloud/test_hr_synthetic_month.py) sends it through
@@ -96,19 +97,82 @@ class Badge:
     late: bool = False
 
 
+# A public holiday at each site (its local calendar day); most people scheduled there stay at home.
+HOLIDAYS = (
+    (0, date(2026, 10, 31), "Reformation Day"),  # a Saturday: the early and night shifts are scheduled
+    (1, date(2026, 10, 12), "Columbus Day"),
+    (2, date(2026, 10, 20), "Dussehra"),
+)
+
+
+@dataclass(frozen=True)
+class LeaveSpec:
+    """A leave request over whole days; `decision` None: never decided (it does not count, like a rejection)."""
+
+    person: str
+    kind: str
+    first_day: date
+    last_day: date
+    decision: str | None
+
+
+@dataclass(frozen=True)
+class RosterSpec:
+    """A dated roster entry: the person works `shift` from `starts_on` to `ends_on` (a week's cover)."""
+
+    id: str
+    person: str
+    shift: str
+    starts_on: date
+    ends_on: date
+
+
 @dataclass
 class Month:
-    """The generated month: who, which shifts, every badge in time order, and the sites' offline periods."""
+    """The generated month: who, which shifts, holidays, leave and rosters, every badge in time order, and the
+    sites' offline periods."""
 
     first: date
     days: int
     people: list[PersonSpec]
     badges: list[Badge]
+    leave: list[LeaveSpec] = field(default_factory=list)
+    rosters: list[RosterSpec] = field(default_factory=list)
     outages: list[tuple[int, datetime, datetime]] = field(default_factory=list)
 
     @property
     def shifts(self) -> dict[str, ShiftSpec]:
         return {s.id: s for s in SHIFTS}
+
+    def shift_on(self, person: PersonSpec, day: date) -> ShiftSpec | None:
+        """The shift the person works on `day`: a roster entry covering it, else the weekly shift."""
+        return _shift_on(person, day, self.rosters)
+
+    def on_leave(self, person: PersonSpec, day: date) -> str | None:
+        """The kind of approved leave covering `day`, if any."""
+        return _on_leave(person, day, self.leave)
+
+
+def _shift_on(person: PersonSpec, day: date, rosters: list[RosterSpec]) -> ShiftSpec | None:
+    covering = [r for r in rosters if r.person == person.key and r.starts_on <= day <= r.ends_on]
+    key = max(covering, key=lambda r: r.starts_on).shift if covering else person.shift
+    return next((s for s in SHIFTS if s.id == key), None)
+
+
+def _on_leave(person: PersonSpec, day: date, leave: list[LeaveSpec]) -> str | None:
+    return next(
+        (
+            x.kind
+            for x in leave
+            if x.person == person.key and x.decision == "approved" and x.first_day <= day <= x.last_day
+        ),
+        None,
+    )
+
+
+def holiday_at(site: int, day: date) -> str | None:
+    """The public holiday at `site` on `day`, if any."""
+    return next((name for n, d, name in HOLIDAYS if n == site and d == day), None)
 
 
 def _at(rng: random.Random, base: datetime, lo_minutes: int, hi_minutes: int) -> datetime:
@@ -149,13 +213,19 @@ def _punches(rng: random.Random, person: str, segments: list[tuple[int, datetime
     return badges
 
 
-def _person_days(rng: random.Random, person: PersonSpec, first: date, days: int) -> list[Badge]:
-    shift = next((s for s in SHIFTS if s.id == person.shift), None)
+def _person_days(
+    rng: random.Random, person: PersonSpec, first: date, days: int, leave: list[LeaveSpec], rosters: list[RosterSpec]
+) -> list[Badge]:
     zone = ZoneInfo(SITES[person.home].zone)
     badges: list[Badge] = []
     for offset in range(-1, days + 1):
         day = first + timedelta(days=offset)
+        shift = _shift_on(person, day, rosters)
         window = shift.window(day) if shift is not None else None
+        if _on_leave(person, day, leave) is not None:
+            continue  # away on approved leave
+        if holiday_at(shift.site if shift is not None else person.home, day) and rng.random() < 0.85:
+            continue  # the holiday at home; a few work anyway
         if window is not None:
             if rng.random() < 0.03:
                 continue  # absent
@@ -200,9 +270,22 @@ def generate(
         home = n % len(SITES)
         shift = None if n % 20 == 19 else rng.choice([s.id for s in SHIFTS if s.site == home])
         persons.append(PersonSpec(f"p{n:03d}", f"Person {n:03d}", home, shift))
+    leave: list[LeaveSpec] = []
+    rosters: list[RosterSpec] = []
+    for person in persons:
+        if rng.random() < 0.08:  # leave: mostly approved, some rejected or never decided (then they work)
+            start = first + timedelta(days=rng.randrange(days - 5))
+            decision = rng.choice(("approved",) * 8 + ("rejected", None))
+            kind = rng.choice(("annual", "annual", "sick", "unpaid", "other"))
+            leave.append(LeaveSpec(person.key, kind, start, start + timedelta(days=rng.randrange(5)), decision))
+        if person.shift is not None and not person.shift.startswith("night") and rng.random() < 0.06:
+            # A week's cover on the other daytime shift at the home site (Monday to Sunday).
+            other = f"{'early' if person.shift.startswith('day') else 'day'}-{person.home}"
+            monday = first + timedelta(days=7 * rng.randrange(days // 7))
+            rosters.append(RosterSpec(f"cover-{person.key}", person.key, other, monday, monday + timedelta(days=6)))
     badges: list[Badge] = []
     for person in persons:
-        badges += _person_days(rng, person, first, days)
+        badges += _person_days(rng, person, first, days, leave, rosters)
     badges.sort(key=lambda b: (b.at, b.person))
     marked, outages = _take_offline(rng, badges, late_share, first, days)
-    return Month(first, days, persons, marked, outages)
+    return Month(first, days, persons, marked, leave, rosters, outages)

@@ -9,6 +9,7 @@ the days the late batch changes must show the change within 60 s of its acknowle
 from __future__ import annotations
 
 import time as clock
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,7 +21,7 @@ import pytest
 from cloud_helpers import PASSWORD, enroll, login
 from hr_helpers import put, sync
 
-from bench._hr_month import DOORS, SITES, Badge, Month, PersonSpec, ShiftSpec, generate
+from bench._hr_month import DOORS, HOLIDAYS, SITES, Badge, Month, PersonSpec, generate, holiday_at
 from cloud import people
 from cloud.admin import bootstrap_tenant, create_user
 from cloud.app import RunningCloud
@@ -48,11 +49,12 @@ def _whole_minutes(seconds: float) -> int:
     return max(0, int(seconds // 60))
 
 
-def expected_day(
-    person: PersonSpec, shift: ShiftSpec | None, day: date, punches: list[Punch], site_ids: list[str]
-) -> dict[str, Any]:
-    """One person-day by the rules: the day's badges, entry/exit pairs at one site, flagged missing punches,
-    worked and break minutes in elapsed time, late and early leave against the shift with its grace."""
+def expected_day(month: Month, person: PersonSpec, day: date, punches: list[Punch]) -> dict[str, Any]:
+    """One person-day by the rules: the day's shift (a roster entry, else the weekly shift), its badges, entry/exit
+    pairs at one site, flagged missing punches, worked and break minutes in elapsed time, late and early leave
+    against the shift with its grace; a day without badges is a holiday (at the shift's site, else the home site)
+    or approved leave rather than absent or off."""
+    shift = month.shift_on(person, day)
     window = shift.window(day) if shift is not None else None
     if window is not None:
         lo, hi = window[0] - MARGIN, window[1] + MARGIN
@@ -61,14 +63,22 @@ def expected_day(
         lo = datetime.combine(day, time(0), zone).astimezone(UTC)
         hi = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
     # A day without a shift leaves out the badges of the shifts the day before and after (a night's 06:00 exit).
-    taken = [] if window is not None or shift is None else [shift.window(day + timedelta(days=n)) for n in (-1, 1)]
-    theirs = [(a - MARGIN, b + MARGIN) for w in taken if w is not None for a, b in [w]]
+    taken = [] if window is not None else [(month.shift_on(person, day + timedelta(days=n)), n) for n in (-1, 1)]
+    theirs = [
+        (w[0] - MARGIN, w[1] + MARGIN)
+        for s, n in taken
+        if s is not None and (w := s.window(day + timedelta(days=n))) is not None
+    ]
+    holiday = holiday_at(shift.site if shift is not None else person.home, day)
+    leave = month.on_leave(person, day)
     mine = sorted(
         (p for p in punches if lo <= p.at < hi and not any(a <= p.at < b for a, b in theirs)), key=lambda p: p.at
     )
     out: dict[str, Any] = {
         "scheduled": window,
-        "status": "absent" if window else "off",
+        "status": "holiday" if holiday else "leave" if leave else "absent" if window else "off",
+        "holiday": holiday,
+        "leave": leave,
         "first_in": None,
         "last_out": None,
         "worked": 0,
@@ -131,6 +141,8 @@ def api_day(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "scheduled": (start, end) if start is not None and end is not None else None,
         "status": row["status"],
+        "holiday": row["holiday"],
+        "leave": row["leave"],
         "first_in": _t(row["first_in"]),
         "last_out": _t(row["last_out"]),
         "worked": row["worked_minutes"],
@@ -157,11 +169,8 @@ class Expected:
         for b in badges:
             if b.granted and b.door in DOORS:
                 punches.setdefault(b.person, []).append(Punch(b.at, self.site_ids[b.site], DOORS[b.door]))
-        shifts = self.month.shifts
         return {
-            (day, self.ids[p.key]): expected_day(
-                p, shifts.get(p.shift or ""), day, punches.get(p.key, []), self.site_ids
-            )
+            (day, self.ids[p.key]): expected_day(self.month, p, day, punches.get(p.key, []))
             for day in self.days()
             for p in self.month.people
         }
@@ -225,6 +234,24 @@ async def _setup(
                     shift_id=person.shift,
                 )
             )
+    for site, day, name in HOLIDAYS:
+        await put(http, csrf, f"/api/v1/hr/sites/{site_ids[site]}/holidays/{day.isoformat()}", {"name": name})
+    for roster in month.rosters:
+        body = {"person_id": ids[roster.person], "shift_id": roster.shift}
+        body |= {"starts_on": roster.starts_on.isoformat(), "ends_on": roster.ends_on.isoformat()}
+        await put(http, csrf, f"/api/v1/hr/rosters/{roster.id}", body)
+    for leave in month.leave:
+        body = {"person_id": ids[leave.person], "kind": leave.kind}
+        body |= {"first_day": leave.first_day.isoformat(), "last_day": leave.last_day.isoformat()}
+        asked = await http.post("/api/v1/hr/leave", json=body, headers={"X-CSRF-Token": csrf})
+        assert asked.status_code == 201, asked.text
+        if leave.decision is not None:
+            decided = await http.post(
+                f"/api/v1/hr/leave/{asked.json()['id']}/decision",
+                json={"decision": leave.decision},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert decided.status_code == 200, decided.text
     return sites, ids
 
 
@@ -292,21 +319,27 @@ async def test_a_month_of_badges_matches_an_independent_attendance(
     late_share = sum(b.late for b in month.badges) / len(month.badges)
     assert 0.099 <= late_share <= 0.101 and len(changed_keys) > 100
     statuses = [w["status"] for w in want_after.values()]
-    assert {s: statuses.count(s) > 20 for s in ("present", "incomplete", "absent", "off")} == dict.fromkeys(
-        ("present", "incomplete", "absent", "off"), True
-    )
+    kinds = ("present", "incomplete", "absent", "off", "holiday", "leave")
+    assert {s: statuses.count(s) > 20 for s in kinds} == dict.fromkeys(kinds, True), Counter(statuses)
+    # Some worked on their holiday or during leave that was not approved; those days count their badges.
+    assert [w for w in want_after.values() if w["holiday"] and w["status"] == "present"]
+    assert {x.decision for x in month.leave} >= {"approved", "rejected"} and month.rosters
     assert sum(len(w["sites"]) == 2 for w in want_after.values()) > 100
     assert sum(w["late"] > 0 for w in want_after.values()) > 100
     missing_kinds = {m[0] for w in want_after.values() for m in w["missing"]}
     assert missing_kinds == {"in", "out"}
     # The free day after a night shift does not flag that night's exit again as "no entry".
     for person in month.people:
-        shift = month.shifts.get(person.shift or "")
         for day in expected.days():
             seen = got_after[(day, ids[person.key])]
-            if shift is None or seen["scheduled"] is not None:
+            if seen["scheduled"] is not None:
                 continue
-            nights = [w for n in (-1, 1) if (w := shift.window(day + timedelta(days=n))) is not None]
+            nights = [
+                w
+                for n in (-1, 1)
+                if (s := month.shift_on(person, day + timedelta(days=n))) is not None
+                and (w := s.window(day + timedelta(days=n))) is not None
+            ]
             assert not [m for m in seen["missing"] if any(a - MARGIN <= m[1] < b + MARGIN for a, b in nights)]
     # Saturday nights across the DST change: Berlin's on 24 October and New York's on 31 October last 9 hours.
     for n, day in ((0, date(2026, 10, 24)), (1, date(2026, 10, 31))):
