@@ -94,7 +94,8 @@ class DurableTimers:
     def _schedule(self, rule_id: str, key: str, due: datetime) -> None:
         self._scheduled[(rule_id, key)] = due
         # APScheduler plans by the system clock; the due time is on ours (the same one unless a test steps it).
-        run_date = datetime.now(UTC) + (due - self._clock())
+        ours = self._clock()
+        run_date = due + (datetime.now(UTC) - ours)  # read after ours: never before `due` (no early wake-up)
         self._scheduler.add_job(
             self._fire,
             DateTrigger(run_date=run_date),
