@@ -110,8 +110,9 @@ def _edge_main(config_data: dict[str, Any], conn: Any, profile: str | None) -> N
 
 async def _edge_async(config_data: dict[str, Any], conn: Any) -> None:
     from edge.access.credentials import CredentialStore
-    from edge.app import EdgeRunner, freeze_startup_heap
+    from edge.app import EdgeRunner
     from edge.storage.database import Database
+    from observability.heap import freeze_startup_heap
 
     config = EdgeConfig.model_validate(config_data)
     db = Database(config.storage.database_path)

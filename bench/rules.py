@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import emit, machine, percentile, progress
-from edge.app import freeze_startup_heap
 from edge.config import EdgeConfig
 from edge.rules.actions import ActionPorts
 from edge.rules.engine import Firing
 from edge.rules.service import RulesService
 from edge.storage.database import Database
 from edge.storage.journal import Journal, JournalEntry
+from observability.heap import freeze_startup_heap
 from sync.rules import Rule
 
 IN_FLIGHT = 256

@@ -137,9 +137,10 @@ def _edge_main(config_data: dict[str, Any], rules_data: list[dict[str, Any]], co
 
 async def _edge_async(config_data: dict[str, Any], rules_data: list[dict[str, Any]], conn: Any) -> None:
     from edge.access.credentials import CredentialStore
-    from edge.app import EdgeRunner, freeze_startup_heap
+    from edge.app import EdgeRunner
     from edge.rules.store import RuleStore
     from edge.storage.database import Database
+    from observability.heap import freeze_startup_heap
     from sync.rules import Rule
 
     config = EdgeConfig.model_validate(config_data)

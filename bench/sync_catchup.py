@@ -38,6 +38,7 @@ from edge.config.cloud import CloudConfig as EdgeCloudConfig
 from edge.storage.database import Database
 from edge.storage.journal import Outbox
 from edge.storage.schema import events as events_table
+from observability.heap import freeze_startup_heap
 from sync.agent import SyncAgent
 
 BULK_CHUNK = 5000
@@ -169,6 +170,7 @@ async def run_backend(
                 timeout_s=60,
             )
             progress(f"{backend}: end-to-end catch-up of {events} events")
+            freeze_startup_heap()  # this process stands for the edge's, which does so after start (edge.app)
             t0 = time.perf_counter()
             try:
                 delivered = await agent.flush()

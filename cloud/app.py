@@ -71,6 +71,7 @@ from cloud.offline_enrollment import ENROLLMENT_SIGNER
 from cloud.responses import api_error_middleware, reject_nul_middleware
 from cloud.sessions import SESSIONS, SessionStore, load_session_secret
 from cloud.siteconfig import NOTIFIER, ConfigNotifier
+from observability.heap import freeze_startup_heap
 from sync.codec import MAX_BODY_BYTES
 from sync.downlink import CONFIG_PATH, CONFIG_REPORT_PATH
 from sync.enrollment_file import signing_key_from_secret
@@ -274,6 +275,7 @@ async def run_cloud(config: CloudConfig, ready: asyncio.Future[RunningCloud] | N
     """Serve until cancelled; `ready` (if given) receives the RunningCloud once the port is bound."""
     try:
         async with started_cloud(config) as running:
+            freeze_startup_heap()  # full collections then skip the start-up heap (observability.heap)
             if ready is not None and not ready.done():
                 ready.set_result(running)
             await asyncio.Event().wait()

@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cloud.analytics.facts import record_batch
+from cloud.analytics.facts import SiteZone, record_batch
 from cloud.appkeys import DB
 from cloud.billing.metering import invalid_inventory, meter_batch
 from cloud.db.models import Record, Site, SiteSyncState, SyncNonce, utcnow
@@ -40,7 +40,7 @@ from cloud.db.tenant_context import enter_tenant, system_context
 from cloud.offline_enrollment import ClaimRefused, claim_with_batch
 from cloud.permissions import machine, public
 from cloud.reconcile import reconcile_edit
-from cloud.record_rows import encode_rows, insert_ignoring_duplicates, storable
+from cloud.record_rows import insert_new_records, storable
 from cloud.responses import error_response, json_model
 from cloud.siteconfig import NOTIFIER, ConfigNotifier
 from sync.codec import BatchDecodeError, decode_batch_records, describe
@@ -179,7 +179,6 @@ async def store_batch(
         # (waiting up to busy_timeout) instead of failing a read-to-write upgrade with SQLITE_BUSY_SNAPSHOT.
         dialect = session.get_bind().dialect.name
         payloads = [storable(r.payload) for r in batch.records] if scrub else [r.payload for r in batch.records]
-        rows = encode_rows(dialect, batch, payloads, now)
         seen = await session.execute(
             _dialect_insert(dialect, NONCES)
             .values(site_id=batch.site_id, nonce=batch.nonce, seen_at=now)
@@ -194,9 +193,25 @@ async def store_batch(
                     NONCES.c.site_id == batch.site_id, NONCES.c.seen_at < now - timedelta(seconds=NONCE_TTL_S)
                 )
             )
-        if rows:
-            new_seqs.update((await session.execute(insert_ignoring_duplicates(dialect), rows)).scalars())
+        conn = await session.connection()  # Core execution from here: the ORM's per-statement work buys nothing
+        new_seqs.update(await insert_new_records(conn, batch, payloads, now))
         stored = len(new_seqs)
+        # The site's checkpoint, and its tenant and time zone for what follows (one statement, not a lookup each).
+        site = (
+            await conn.execute(
+                update(SITES)
+                .where(SITES.c.id == batch.site_id, SITES.c.revoked_at.is_(None))
+                .values(
+                    # "Last sync" is the last batch that brought something new: a replay of stored records is not.
+                    last_sync_at=now if stored else SITES.c.last_sync_at,
+                    last_seq=case((SITES.c.last_seq < max_seq, max_seq), else_=SITES.c.last_seq),
+                )
+                .returning(SITES.c.tenant_id, SITES.c.timezone)
+            )
+        ).first()
+        if site is None:
+            # Revoked since the signature check: raising rolls the inserts back.
+            raise SiteRevoked(batch.site_id, None)
         # Analytics (typed facts, rollups) of the records new to this batch, in the same transaction.
         await record_batch(
             session,
@@ -210,35 +225,20 @@ async def store_batch(
             received_at=now,
             sent_at=batch.sent_at,
             status=batch.status,
-            batch_size=len(rows),
+            batch_size=len(batch.records),
+            site=SiteZone(site.tenant_id, site.timezone),
         )
         # Billing's daily usage, from the new records only (the dedup above makes replays add nothing).
-        await meter_batch(session, batch.site_id, batch.nonce, batch.records, new_seqs)
+        await meter_batch(session, batch.site_id, batch.nonce, batch.records, new_seqs, tenant_id=site.tenant_id)
         # Box edits are reconciled with the record that carries them, once: a replayed record is not new.
-        edits = [r for r in batch.records if r.kind == "config_edit" and r.seq in new_seqs]
-        if edits:
-            tenant_id = await session.scalar(select(Site.tenant_id).where(Site.id == batch.site_id))
-            for record in edits:
-                if tenant_id is not None:
-                    edit = LocalEdit.model_validate(record.payload)
-                    bumped |= await reconcile_edit(session, tenant_id, batch.site_id, record.seq, edit)
-        advanced = await session.execute(
-            update(SITES)
-            .where(SITES.c.id == batch.site_id, SITES.c.revoked_at.is_(None))
-            .values(
-                # "Last sync" is the last batch that brought something new: a replay of stored records is not.
-                last_sync_at=now if stored else SITES.c.last_sync_at,
-                last_seq=case((SITES.c.last_seq < max_seq, max_seq), else_=SITES.c.last_seq),
-            )
-            .returning(SITES.c.id)
-        )
-        if advanced.first() is None:
-            # Revoked since the signature check: raising rolls the inserts back.
-            raise SiteRevoked(batch.site_id, None)
+        for record in batch.records:
+            if record.kind == "config_edit" and record.seq in new_seqs:
+                edit = LocalEdit.model_validate(record.payload)
+                bumped |= await reconcile_edit(session, site.tenant_id, batch.site_id, record.seq, edit)
         await _upsert_state(session, dialect, batch.site_id, _state_of(batch, now, skew_s))
     if notifier is not None:
         notifier.notify(bumped)
-    return SyncAck(acked_seq=max_seq, stored=stored, duplicates=len(rows) - stored)
+    return SyncAck(acked_seq=max_seq, stored=stored, duplicates=len(batch.records) - stored)
 
 
 class SiteCredentials(NamedTuple):

@@ -1,11 +1,12 @@
 """Rows of the `records` table as the ingest writes them: each value encoded once, in Python, for its backend.
 
 A batch of 500 records spent most of its insert in SQLAlchemy's per-value bind processing (the `UTCDateTime`
-decorator around the dialect's datetime formatting, and `json.dumps` for the payload, for every row). Here the
-values are prepared the way those processors would store them and bound through types that pass them on
-unchanged: the time a batch was received is encoded once per batch, the payload with orjson, and the rows read
-back through `cloud.db.models.Record` exactly as before. `tests/cloud/test_record_rows.py` checks that a row
-written here reads back equal to one written through the model's types, on SQLite and PostgreSQL.
+decorator around the dialect's datetime formatting, and `json.dumps` for the payload, for every row), and then
+in its per-row parameter handling of an executemany. Here the values are prepared the way those processors
+would store them and sent as driver SQL (`insert_new_records`): the time a batch was received is encoded once
+per batch, the payload with orjson, and the rows read back through `cloud.db.models.Record` exactly as before.
+`tests/cloud/test_record_rows.py` checks that a row written here reads back equal to one written through the
+model's types, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,45 +15,23 @@ import json
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from functools import lru_cache
+from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, Dialect, Insert, Table, bindparam
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import PayloadJSON, Record
 from sync.wire import SyncBatch
-
-RECORDS = cast(Table, Record.__table__)
-
-
-class _EncodedTime(TypeDecorator[Any]):
-    """A `UTCDateTime` value already encoded for the backend (`encode_time`): bound as it is."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect) -> None:
-        return None
-
-
-class _EncodedJSON(TypeDecorator[Any]):
-    """A payload already serialised to JSON text (`encode_payload`): bound as it is (a JSONB cast on PostgreSQL)."""
-
-    impl = PayloadJSON
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect) -> None:
-        return None
 
 
 def encode_time(dialect: str, value: datetime) -> Any:
     """`value` as `UTCDateTime` binds it: naive UTC text on SQLite (the dialect's format), aware UTC elsewhere."""
-    utc = value.astimezone(UTC)
     if dialect == "sqlite":
-        return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
-    return utc
+        text = value.isoformat(" ", "microseconds")
+        if text.endswith("+00:00"):  # already UTC, as the edge sends it: the conversion would copy it for nothing
+            return text[:-6]
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.astimezone(UTC)
 
 
 def storable(value: Any) -> Any:
@@ -77,43 +56,72 @@ def encode_payload(payload: dict[str, Any]) -> str:
         return json.dumps(storable(payload))
 
 
-def insert_ignoring_duplicates(dialect: str) -> Insert:
-    """INSERT ... ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq over rows from `encode_rows`.
+# PostgreSQL: one statement whatever the batch size (prepared once per connection), the rows bound as arrays.
+_PG_INSERT = (
+    "INSERT INTO records (site_id, seq, kind, occurred_at, payload, received_at) "
+    "SELECT $1::text, r.seq, r.kind, r.occurred_at, r.payload::jsonb, $2::timestamptz "
+    "FROM unnest($3::bigint[], $4::text[], $5::timestamptz[], $6::text[]) AS r(seq, kind, occurred_at, payload) "
+    "ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq"
+)
+# SQLite: multi-row VALUES of at most this many rows (6 parameters each, far below SQLite's 32,766); the
+# statement of each row count is built once and kept in sqlite3's per-connection statement cache.
+SQLITE_CHUNK = 500
 
-    Executed with a list of rows (executemany): SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs from one
-    cached compiled statement, where `.values(rows)` would compile a statement of every row's parameters anew
-    for each batch. Only new rows come back.
-    """
-    keys = [RECORDS.c.site_id, RECORDS.c.seq]
-    module: Any = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)
-    if module is None:
-        raise ValueError(f"unsupported database dialect {dialect!r}")
-    statement = module.insert(RECORDS).values(
-        site_id=bindparam("site_id"),
-        seq=bindparam("seq"),
-        kind=bindparam("kind"),
-        occurred_at=bindparam("occurred_at", type_=_EncodedTime()),
-        payload=bindparam("payload", type_=_EncodedJSON()),
-        received_at=bindparam("received_at", type_=_EncodedTime()),
+
+@lru_cache(maxsize=8)
+def _sqlite_insert(rows: int) -> str:
+    values = ",".join(["(?,?,?,?,?,?)"] * rows)
+    return (
+        f"INSERT INTO records (site_id, seq, kind, occurred_at, payload, received_at) VALUES {values} "
+        "ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq"
     )
-    return cast(Insert, statement.on_conflict_do_nothing(index_elements=keys).returning(RECORDS.c.seq))
 
 
-def encode_rows(
-    dialect: str, batch: SyncBatch, payloads: Sequence[dict[str, Any]], received_at: datetime
-) -> list[dict[str, Any]]:
-    """The batch's records as rows for `insert_ignoring_duplicates`, with their `payloads` (scrubbed by the caller
-    with `storable` when the batch's JSON can hold a NUL or a non-finite number)."""
-    received = encode_time(dialect, received_at)
+async def insert_new_records(
+    conn: AsyncConnection,
+    batch: SyncBatch,
+    payloads: Sequence[dict[str, Any]],
+    received_at: datetime,
+) -> list[int]:
+    """Insert the batch's records with their `payloads`, skipping those already stored; return the new seqs.
+
+    The payloads are scrubbed by the caller with `storable` when the batch's JSON can hold a NUL or a non-finite
+    number. INSERT ... ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq, sent as driver SQL: SQLAlchemy's
+    executemany builds a parameter dictionary per row and runs each value through its type's processor, most
+    of the insert's CPU for a batch of 2,000 (docs/PERFORMANCE.md). Here each value is encoded once, the way
+    those processors store it (`encode_time`, `encode_payload`).
+    """
+    if not batch.records:
+        return []
+    dialect = conn.dialect.name
     site_id = batch.site_id
-    return [
-        {
-            "site_id": site_id,
-            "seq": record.seq,
-            "kind": record.kind,
-            "occurred_at": encode_time(dialect, record.occurred_at),
-            "payload": encode_payload(payload),
-            "received_at": received,
-        }
-        for record, payload in zip(batch.records, payloads, strict=True)
-    ]
+    received = encode_time(dialect, received_at)
+    if dialect == "postgresql":
+        records = batch.records
+        arrays = (
+            [r.seq for r in records],
+            [r.kind for r in records],
+            [r.occurred_at for r in records],
+            [encode_payload(p) for p in payloads],
+        )
+        result = await conn.exec_driver_sql(_PG_INSERT, (site_id, received, *arrays))
+        return [seq for (seq,) in result]
+    if dialect != "sqlite":
+        raise ValueError(f"unsupported database dialect {dialect!r}")
+    new: list[int] = []
+    pairs = list(zip(batch.records, payloads, strict=True))
+    for start in range(0, len(pairs), SQLITE_CHUNK):
+        chunk = pairs[start : start + SQLITE_CHUNK]
+        params: list[Any] = []
+        for record, payload in chunk:
+            params += (
+                site_id,
+                record.seq,
+                record.kind,
+                encode_time(dialect, record.occurred_at),
+                encode_payload(payload),
+                received,
+            )
+        result = await conn.exec_driver_sql(_sqlite_insert(len(chunk)), tuple(params))
+        new += [seq for (seq,) in result]
+    return new

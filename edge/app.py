@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import secrets
@@ -74,6 +73,7 @@ from edge.web.auth import CONSOLE_AUTH, ConsoleAuth
 from edge.web.live import LIVE_FEEDS
 from edge.web.server import build_console
 from firmware_adapters.base import AdapterError, MqttEndpoint
+from observability.heap import freeze_startup_heap
 from observability.version import software_version
 from sync.agent import SyncAgent
 from sync.media import MediaKind, media_name
@@ -590,18 +590,6 @@ class EdgeRunner:
     async def stop(self) -> None:
         """Staged shutdown (see module docstring)."""
         await self._runner.cleanup()
-
-
-def freeze_startup_heap() -> None:
-    """Collect start-up garbage, then move every surviving object to the GC's permanent generation.
-
-    Call once per edge process, after start. Otherwise each full (generation 2) collection traverses every
-    module, config, ORM and broker object: ~35-40 ms on the 2-core box, about once a minute under device load,
-    stalling whatever badge read was in flight (docs/PERFORMANCE.md). Objects created later are collected as
-    before.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 async def run_edge(config: EdgeConfig, config_path: Path | None = None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, case, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -163,6 +163,13 @@ _STATEMENTS: dict[str, Statements] = {}
 _SITE_ZONE = select(Site.tenant_id, Site.timezone).where(Site.id == bindparam("site_id"))
 
 
+class SiteZone(NamedTuple):
+    """The site's tenant and time zone (its buckets), as ingest already read them."""
+
+    tenant_id: str
+    timezone: str
+
+
 def statements(dialect: str) -> Statements:
     """The cached bulk statements of `dialect`."""
     found = _STATEMENTS.get(dialect)
@@ -226,12 +233,18 @@ async def record_batch(
     sent_at: datetime,
     status: SyncStatus | None,
     batch_size: int,
+    site: SiteZone | None = None,
 ) -> None:
-    """Derive and write analytics for a batch's newly stored records, and advance the site's watermark."""
+    """Derive and write analytics for a batch's newly stored records, and advance the site's watermark.
+
+    `site` saves the lookup of the site's tenant and time zone when the caller has them.
+    """
     conn = await session.connection()
-    site = (await conn.execute(_SITE_ZONE, {"site_id": site_id})).first()
     if site is None:
-        return
+        found = (await conn.execute(_SITE_ZONE, {"site_id": site_id})).first()
+        if found is None:
+            return
+        site = SiteZone(found.tenant_id, found.timezone)
     sql = statements(dialect)
     mark = complete_up_to(status, sent_at, batch_size)
     if mark is not None:

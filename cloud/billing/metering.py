@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -47,7 +47,8 @@ def usage_by_day(records: Iterable[SyncRecord], new_seqs: set[int]) -> dict[date
     for record in records:
         if record.seq not in new_seqs:
             continue
-        usage = days.setdefault(record.occurred_at.astimezone(UTC).date(), DayUsage())
+        at, offset = record.occurred_at, record.occurred_at.utcoffset()
+        usage = days.setdefault((at - offset).date() if offset else at.date(), DayUsage())  # the UTC day
         if record.kind == "inventory":
             report = InventoryReport.model_validate(record.payload)
             for name in INVENTORY_FIELDS:
@@ -112,15 +113,25 @@ async def _upsert_days(
 
 
 async def meter_batch(
-    session: AsyncSession, site_id: str, nonce: str, records: list[SyncRecord], new_seqs: set[int]
+    session: AsyncSession,
+    site_id: str,
+    nonce: str,
+    records: list[SyncRecord],
+    new_seqs: set[int],
+    *,
+    tenant_id: str | None = None,
 ) -> None:
-    """Add a batch's newly stored records to the site's daily usage (in the caller's ingest transaction)."""
+    """Add a batch's newly stored records to the site's daily usage (in the caller's ingest transaction).
+
+    `tenant_id` (the site's) saves its lookup when the caller has it.
+    """
     days = usage_by_day(records, new_seqs)
     if not days:
         return
-    tenant_id = await session.scalar(select(Site.tenant_id).where(Site.id == site_id))
     if tenant_id is None:
-        return
+        tenant_id = await session.scalar(select(Site.tenant_id).where(Site.id == site_id))
+        if tenant_id is None:
+            return
     dialect = session.get_bind().dialect.name
     rows = {day: {"events": usage.events, **usage.inventory} for day, usage in days.items()}
     await _upsert_days(session, dialect, site_id, tenant_id, rows)

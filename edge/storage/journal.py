@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from edge.storage.database import Database
@@ -201,6 +201,13 @@ _WAITING_LOW = (
 )
 assert LOW_PRIORITY_KINDS == ("telemetry",), "update _WAITING_FIRST, _WAITING_LOW and migration 10 with the kinds"
 
+# The seqs as one JSON array parameter: one cached statement whatever their number (an IN list of bound
+# parameters is rendered anew for each call, and SQLite caps the parameters of a statement).
+_MARK_ACKED = (
+    "UPDATE outbox SET acked = 1 WHERE seq IN (SELECT value FROM json_each(?)) "
+    "AND NOT EXISTS (SELECT 1 FROM outbox_quarantine q WHERE q.seq = outbox.seq)"
+)
+
 _RECORD_LIST: TypeAdapter[list[SyncRecord]] = TypeAdapter(list[SyncRecord])
 # Not JSON, though Python's encoder writes them for a non-finite float: such a batch is encoded record by record.
 _NON_FINITE = (b"NaN", b"Infinity")
@@ -297,9 +304,7 @@ class Outbox:
     async def mark_acked(self, seqs: Sequence[int]) -> None:
         """Mark exactly these records as delivered, except any in quarantine (never a range: see `pending`)."""
         async with self._db.engine.begin() as conn:
-            for start in range(0, len(seqs), 500):
-                chunk = list(seqs[start : start + 500])
-                await conn.execute(update(outbox).where(outbox.c.seq.in_(chunk), ~_QUARANTINED).values(acked=True))
+            await conn.exec_driver_sql(_MARK_ACKED, (orjson.dumps(list(seqs)).decode(),))
 
     async def quarantine(self, rejections: Sequence[RecordRejection]) -> None:
         """Set records aside with the reason, so the records behind them go on."""

@@ -1,6 +1,6 @@
 """The ingest's pre-encoded rows (`cloud.record_rows`) store exactly what the model's own column types store.
 
-Runs on SQLite and on PostgreSQL (`db_url`): each record is written twice, once through `encode_rows` and once as
+Runs on SQLite and on PostgreSQL (`db_url`): each record is written twice, once through `insert_new_records` and once as
 a plain insert through `Record`'s types, and both rows must read back equal (and, on SQLite, hold the same time
 text, which the portal's range queries compare as text).
 """
@@ -14,7 +14,7 @@ from sqlalchemy import Table, insert, select, text
 
 from cloud.app import RunningCloud
 from cloud.db.models import Record
-from cloud.record_rows import encode_rows, insert_ignoring_duplicates, storable
+from cloud.record_rows import SQLITE_CHUNK, insert_new_records, storable
 from sync.wire import EnrollResponse, SyncBatch, SyncRecord, new_nonce
 
 RECORDS = cast(Table, Record.__table__)
@@ -56,13 +56,13 @@ async def test_encoded_rows_read_back_as_the_model_stores_them(cloud: RunningClo
     ]
     async with cloud.db.begin() as session:
         dialect = session.get_bind().dialect.name
-        statement = insert_ignoring_duplicates(dialect)
+        conn = await session.connection()
         payloads = [storable(r.payload) for r in records]
-        new = (await session.execute(statement, encode_rows(dialect, batch, payloads, received))).all()
-        again = (await session.execute(statement, encode_rows(dialect, batch, payloads, received))).all()
+        new = await insert_new_records(conn, batch, payloads, received)
+        again = await insert_new_records(conn, batch, payloads, received)
         await session.execute(insert(RECORDS), plain)
 
-    assert sorted(seq for (seq,) in new) == [1, 2, 3, 4, 5] and again == []  # duplicates are skipped
+    assert sorted(new) == [1, 2, 3, 4, 5] and again == []  # duplicates are skipped
     async with cloud.db() as session:
         rows = {r.seq: r for r in await session.scalars(select(Record).where(Record.site_id == site.site_id))}
         raw = {
@@ -81,3 +81,27 @@ async def test_encoded_rows_read_back_as_the_model_stores_them(cloud: RunningClo
         assert encoded.received_at == reference.received_at == received
         assert raw[n] == raw[PLAIN + n], n
     assert rows[5].payload == {"nan": None, "inf": [None, None], "nul\ufffdkey": "a\ufffdb"}
+
+
+async def test_a_large_batch_returns_exactly_its_new_seqs(cloud: RunningCloud, site: EnrollResponse) -> None:
+    """Past one SQLite statement's rows, with some records already stored: only the others come back."""
+    when = datetime(2026, 12, 6, 22, 30, tzinfo=UTC)
+    count = 2 * SQLITE_CHUNK + 7
+
+    def batch_of(seqs: range) -> SyncBatch:
+        records = [SyncRecord(seq=n, kind="event", occurred_at=when, payload={"n": n}) for n in seqs]
+        return SyncBatch(site_id=site.site_id, sent_at=when, nonce=new_nonce(), records=records)
+
+    async with cloud.db.begin() as session:
+        conn = await session.connection()
+        first = batch_of(range(1, SQLITE_CHUNK + 2))
+        assert sorted(await insert_new_records(conn, first, [r.payload for r in first.records], when)) == list(
+            range(1, SQLITE_CHUNK + 2)
+        )
+        whole = batch_of(range(1, count + 1))
+        new = await insert_new_records(conn, whole, [r.payload for r in whole.records], when)
+        assert await insert_new_records(conn, batch_of(range(1, 1)), [], when) == []
+    assert sorted(new) == list(range(SQLITE_CHUNK + 2, count + 1))
+    async with cloud.db() as session:
+        stored = await session.execute(select(Record.seq, Record.payload).where(Record.site_id == site.site_id))
+        assert {seq: payload["n"] for seq, payload in stored} == {n: n for n in range(1, count + 1)}
