@@ -56,3 +56,29 @@ async def test_a_held_write_lock_delays_records_and_loses_none(edge_app: EdgeRun
     # And the writer is back to normal: a new record commits at once.
     after = await asyncio.wait_for(journal.record("event", {"type": "note", "n": 5}, source="test"), 5)
     assert after.id > max(e.id for e in stored_notes)
+
+
+async def test_a_door_alarm_raised_while_the_database_is_held_is_listed(
+    edge_app: EdgeRunner, devices: DeviceFactory
+) -> None:
+    db = edge_app.app[keys.DATABASE]
+    alarms = edge_app.app[keys.ACCESS].supervisor.alarms
+    await devices("lock-front", "lock")
+    contact = await devices("contact-front", "contact")
+
+    blocker = sqlite3.connect(db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        opened = await contact.set_open(True)  # forced open: no grant, the door is locked
+        await eventually(lambda: db.writer.busy_retries >= 1, timeout_s=30)  # held past the busy timeout
+        assert opened.id not in contact.receipts
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+    assert await contact.wait_receipt(opened.id, timeout_s=30)
+
+    async def forced() -> bool:
+        return any(a.alarm == "forced_open" and a.active for a in await alarms.open_alarms())
+
+    await eventually(forced, timeout_s=30)
