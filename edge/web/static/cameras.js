@@ -310,6 +310,7 @@ const countsSource = new EventSource("/api/v1/live");
 const takeCounts = (message) => {
   liveCounts.connected = true;
   document.body.dataset.live = "connected";
+  document.getElementById("connection-banner").hidden = true;
   const c = (JSON.parse(message.data).counts || {})[cameraId];
   if (c) showCounts(c);
 };
@@ -318,6 +319,7 @@ countsSource.addEventListener("update", takeCounts);
 countsSource.onerror = () => {
   liveCounts.connected = false;
   document.body.dataset.live = "lost";
+  document.getElementById("connection-banner").hidden = false;
 };
 window.addEventListener("pagehide", () => countsSource.close());
 

@@ -40,8 +40,10 @@
   }
 
   const source = new EventSource("/api/v1/live");
+  const banner = document.getElementById("connection-banner");
   source.addEventListener("hello", () => {
     document.body.dataset.live = "connected";
+    banner.hidden = true;
     state.hellos += 1;
     if (state.hellos > 1) pull();  // back after a lost connection: records may have arrived meanwhile
   });
@@ -50,6 +52,9 @@
     const events = update.events || [];
     if (events.length && (!kind || events.some((e) => e.kind === kind))) pull();
   });
-  source.onerror = () => { document.body.dataset.live = "lost"; };
+  source.onerror = () => {  // the browser reconnects by itself (the stream's retry)
+    document.body.dataset.live = "lost";
+    banner.hidden = false;
+  };
   window.addEventListener("pagehide", () => source.close());
 })();
