@@ -33,6 +33,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from bench._cloudproc import cloud_process, enroll, fresh_database, issue_codes
 from bench._common import emit, machine, progress
 from cloud.db.engine import create_engine
+from cloud.db.models import Site
 from cloud.ingest import RECORDS
 from edge.config.cloud import CloudConfig as EdgeCloudConfig
 from edge.storage.database import Database
@@ -110,9 +111,12 @@ async def bulk_insert(database_url: str, edge_db: Path, site_id: str) -> tuple[i
     total, spent, last = 0, 0.0, 0
     now = datetime.now(UTC)
     try:
+        async with engine.connect() as conn:
+            tenant_id = (await conn.execute(select(Site.tenant_id).where(Site.id == site_id))).scalar_one()
         while rows := outbox_rows(edge_db, last, BULK_CHUNK):
             values = [
                 {
+                    "tenant_id": tenant_id,
                     "site_id": site_id,
                     "seq": seq,
                     "kind": kind,

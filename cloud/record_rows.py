@@ -56,24 +56,31 @@ def encode_payload(payload: dict[str, Any]) -> str:
         return json.dumps(storable(payload))
 
 
+# Each record takes its site's tenant (part of the table's key, migration 0021) from `sites` in the statement
+# itself: no lookup first, and a site deleted meanwhile stores nothing (the checkpoint update then refuses).
+_COLUMNS = "tenant_id, site_id, seq, kind, occurred_at, payload, received_at"
+_KEY = "tenant_id, site_id, seq, occurred_at"
 # PostgreSQL: one statement whatever the batch size (prepared once per connection), the rows bound as arrays.
 _PG_INSERT = (
-    "INSERT INTO records (site_id, seq, kind, occurred_at, payload, received_at) "
-    "SELECT $1::text, r.seq, r.kind, r.occurred_at, r.payload::jsonb, $2::timestamptz "
-    "FROM unnest($3::bigint[], $4::text[], $5::timestamptz[], $6::text[]) AS r(seq, kind, occurred_at, payload) "
-    "ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq"
+    f"INSERT INTO records ({_COLUMNS}) "
+    "SELECT s.tenant_id, s.id, r.seq, r.kind, r.occurred_at, r.payload::jsonb, $2::timestamptz "
+    "FROM sites s, unnest($3::bigint[], $4::text[], $5::timestamptz[], $6::text[]) "
+    "AS r(seq, kind, occurred_at, payload) "
+    f"WHERE s.id = $1::text ON CONFLICT ({_KEY}) DO NOTHING RETURNING seq"
 )
-# SQLite: multi-row VALUES of at most this many rows (6 parameters each, far below SQLite's 32,766); the
+# SQLite: multi-row VALUES of at most this many rows (5 parameters each, far below SQLite's 32,766); the
 # statement of each row count is built once and kept in sqlite3's per-connection statement cache.
 SQLITE_CHUNK = 500
 
 
 @lru_cache(maxsize=8)
 def _sqlite_insert(rows: int) -> str:
-    values = ",".join(["(?,?,?,?,?,?)"] * rows)
+    values = ",".join(["(?,?,?,?,?)"] * rows)
+    # The WHERE also keeps SQLite from reading ON CONFLICT as a join constraint (INSERT ... SELECT upsert).
     return (
-        f"INSERT INTO records (site_id, seq, kind, occurred_at, payload, received_at) VALUES {values} "
-        "ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq"
+        f"INSERT INTO records ({_COLUMNS}) "
+        "SELECT s.tenant_id, s.id, v.column1, v.column2, v.column3, v.column4, v.column5 "
+        f"FROM sites s, (VALUES {values}) AS v WHERE s.id = ? ON CONFLICT ({_KEY}) DO NOTHING RETURNING seq"
     )
 
 
@@ -86,7 +93,7 @@ async def insert_new_records(
     """Insert the batch's records with their `payloads`, skipping those already stored; return the new seqs.
 
     The payloads are scrubbed by the caller with `storable` when the batch's JSON can hold a NUL or a non-finite
-    number. INSERT ... ON CONFLICT (site_id, seq) DO NOTHING RETURNING seq, sent as driver SQL: SQLAlchemy's
+    number. INSERT ... ON CONFLICT (the table's key) DO NOTHING RETURNING seq, sent as driver SQL: SQLAlchemy's
     executemany builds a parameter dictionary per row and runs each value through its type's processor, most
     of the insert's CPU for a batch of 2,000 (docs/PERFORMANCE.md). Here each value is encoded once, the way
     those processors store it (`encode_time`, `encode_payload`).
@@ -115,13 +122,12 @@ async def insert_new_records(
         params: list[Any] = []
         for record, payload in chunk:
             params += (
-                site_id,
                 record.seq,
                 record.kind,
                 encode_time(dialect, record.occurred_at),
                 encode_payload(payload),
                 received,
             )
-        result = await conn.exec_driver_sql(_sqlite_insert(len(chunk)), tuple(params))
+        result = await conn.exec_driver_sql(_sqlite_insert(len(chunk)), (*params, site_id))
         new += [seq for (seq,) in result]
     return new

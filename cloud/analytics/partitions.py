@@ -1,12 +1,12 @@
-"""Monthly range partitions of the analytics tables on PostgreSQL, and per-tenant retention (every backend).
+"""Monthly range partitions of raw records and analytics on PostgreSQL, and per-tenant retention (every backend).
 
-The typed facts (by `occurred_at`) and the hourly rollups (by `bucket`) are declaratively partitioned by month
-(migration 0013): `<table>_pYYYYMM` for each month and `<table>_default` for anything outside them. The
-maintenance run (`run_maintenance`: at cloud start and every `MAINTENANCE_INTERVAL_S` in one worker, or
-`outpost-cloud analytics maintain`) creates the coming months' partitions ahead, gives a month found in the
-default partition its own partition (rows moved), drops partitions older than every tenant's retention, and
-deletes a tenant's raw records, facts and hourly rollups older than its own retention (its billing plan's
-`retention_days`, else `DEFAULT_RETENTION_DAYS`).
+The raw records and typed facts (by `occurred_at`) and the hourly rollups (by `bucket`) are declaratively
+partitioned by month (migrations 0013, 0018): `<table>_pYYYYMM` for each month and `<table>_default` for
+anything outside them. The maintenance run (`run_maintenance`: at cloud start and every
+`MAINTENANCE_INTERVAL_S` in one worker, or `outpost-cloud analytics maintain`) creates the coming months'
+partitions ahead, gives a month found in the default partition its own partition (rows moved), drops
+partitions older than every tenant's retention, and deletes a tenant's raw records, facts and hourly rollups
+older than its own retention (its billing plan's `retention_days`, else `DEFAULT_RETENTION_DAYS`).
 """
 
 from __future__ import annotations
@@ -24,13 +24,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cloud.analytics.facts import DAILY, FACT_TABLES, HOURLY
-from cloud.db.models import Record, Site, Tenant
+from cloud.db.models import Record, Tenant
 from cloud.db.tenant_context import system_context
 
 log = logging.getLogger(__name__)
 
 # Partitioned table -> its partition column.
-PARTITIONED: dict[str, str] = {**{t.name: "occurred_at" for t in FACT_TABLES.values()}, HOURLY.name: "bucket"}
+PARTITIONED: dict[str, str] = {
+    "records": "occurred_at",
+    **{t.name: "occurred_at" for t in FACT_TABLES.values()},
+    HOURLY.name: "bucket",
+}
 AHEAD_MONTHS = 3
 DEFAULT_RETENTION_DAYS = 365
 MAINTENANCE_INTERVAL_S = 6 * 3600
@@ -187,9 +191,8 @@ async def _partitions(conn: AsyncConnection, now: datetime, longest_days: int, r
 
 
 async def _tenant_retention(session: AsyncSession, tenant_id: str, cutoff: datetime, result: MaintenanceResult) -> None:
-    sites = select(Site.id).where(Site.tenant_id == tenant_id).scalar_subquery()
     statements = [
-        ("records", delete(Record).where(Record.site_id.in_(sites), Record.occurred_at < cutoff)),
+        ("records", delete(Record).where(Record.tenant_id == tenant_id, Record.occurred_at < cutoff)),
         *(
             (t.name, delete(t).where(t.c.tenant_id == tenant_id, t.c.occurred_at < cutoff))
             for t in FACT_TABLES.values()

@@ -193,19 +193,20 @@ class OfflineEnrollment(Base):
 
 
 class Record(Base):
-    """One synced outbox record; (site_id, seq) is the idempotency key of ingest."""
+    """One synced outbox record, keyed by (tenant_id, site_id, seq, occurred_at): the idempotency key of ingest.
+
+    A record never changes at the edge, so a replay carries the same occurred_at; the key holds it because
+    PostgreSQL range-partitions the table by it (migration 0018, `cloud.analytics.partitions`).
+    """
 
     __tablename__ = "records"
-    __table_args__ = (
-        UniqueConstraint("site_id", "seq", name="uq_records_site_id_seq"),
-        Index("ix_records_site_id_kind_occurred_at", "site_id", "kind", "occurred_at"),
-    )
+    __table_args__ = (Index("ix_records_site_id_kind_occurred_at", "site_id", "kind", "occurred_at"),)
 
-    id: Mapped[int] = mapped_column(RecordId, primary_key=True, autoincrement=True)
-    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    seq: Mapped[int] = mapped_column(BigInteger)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     payload: Mapped[dict[str, Any]] = mapped_column(PayloadJSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -44,9 +44,15 @@ async def enroll(http: httpx.AsyncClient, code: str, hostname: str = "box-1") ->
     return EnrollResponse.model_validate_json(response.content)
 
 
-def make_batch(site_id: str, seqs: Sequence[int], kind: str = "event", age: timedelta = timedelta(0)) -> SyncBatch:
-    """A batch with one record per seq."""
-    occurred = datetime.now(UTC) - age
+def make_batch(
+    site_id: str, seqs: Sequence[int], kind: str = "event", age: timedelta = timedelta(0), at: datetime | None = None
+) -> SyncBatch:
+    """A batch with one record per seq, each happening at `at` (default: now - `age`).
+
+    A record resent in another batch is the same record, with the same occurred_at (part of the cloud's key):
+    give overlapping batches the same `at`.
+    """
+    occurred = (datetime.now(UTC) if at is None else at) - age
     return SyncBatch(
         site_id=site_id,
         sent_at=datetime.now(UTC),

@@ -64,9 +64,10 @@ async def test_resent_records_are_acked_as_duplicates(
 async def test_overlapping_batch_stores_only_new_records(
     cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
 ) -> None:
-    await send_batch(http, site, make_batch(site.site_id, [1, 2, 3, 4, 5]))
+    at = datetime.now(UTC)
+    await send_batch(http, site, make_batch(site.site_id, [1, 2, 3, 4, 5], at=at))
 
-    response = await send_batch(http, site, make_batch(site.site_id, [3, 4, 5, 6, 7]))
+    response = await send_batch(http, site, make_batch(site.site_id, [3, 4, 5, 6, 7], at=at))
 
     assert SyncAck.model_validate_json(response.content) == SyncAck(acked_seq=7, stored=2, duplicates=3)
     assert await stored_seqs(cloud, site.site_id) == [1, 2, 3, 4, 5, 6, 7]
@@ -218,8 +219,9 @@ async def test_concurrent_overlapping_batches_store_each_record_once(
     cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
 ) -> None:
     ranges = [range(1, 301), range(200, 501), range(1, 501), range(450, 601)]
+    at = datetime.now(UTC)
 
-    responses = await asyncio.gather(*(send_batch(http, site, make_batch(site.site_id, r)) for r in ranges))
+    responses = await asyncio.gather(*(send_batch(http, site, make_batch(site.site_id, r, at=at)) for r in ranges))
 
     acks = [SyncAck.model_validate_json(r.content) for r in responses]
     assert sum(a.stored for a in acks) == 600

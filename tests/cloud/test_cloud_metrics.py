@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 from cloud_helpers import make_batch, send_batch
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,9 +31,10 @@ async def scrape(http: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, st
 async def test_counters_move_when_a_batch_is_ingested(http: httpx.AsyncClient, site: EnrollResponse) -> None:
     before = await scrape(http)
     assert ("outpost_cloud_sync_requests_total", (("result", "ok"),)) not in before
-    batch = make_batch(site.site_id, [1, 2, 3])
+    at = datetime.now(UTC)
+    batch = make_batch(site.site_id, [1, 2, 3], at=at)
     assert (await send_batch(http, site, batch)).status_code == 200
-    replay = make_batch(site.site_id, [2, 3, 4])
+    replay = make_batch(site.site_id, [2, 3, 4], at=at)
     assert (await send_batch(http, site, replay)).status_code == 200
     wrong = make_batch("no-such-site", [1])
     refused = await send_batch(http, site, wrong)

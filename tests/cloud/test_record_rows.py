@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, text
 
 from cloud.app import RunningCloud
-from cloud.db.models import Record
+from cloud.db.models import Record, Site
 from cloud.record_rows import SQLITE_CHUNK, insert_new_records, storable
 from sync.wire import EnrollResponse, SyncBatch, SyncRecord, new_nonce
 
@@ -43,8 +43,12 @@ async def test_encoded_rows_read_back_as_the_model_stores_them(cloud: RunningClo
         for n, (when, payload) in enumerate(zip(TIMES, PAYLOADS, strict=True), start=1)
     ]
     batch = SyncBatch(site_id=site.site_id, sent_at=received, nonce=new_nonce(), records=records)
+    async with cloud.db() as session:
+        tenant_id = await session.scalar(select(Site.tenant_id).where(Site.id == site.site_id))
+    assert tenant_id is not None
     plain = [
         {
+            "tenant_id": tenant_id,
             "site_id": site.site_id,
             "seq": PLAIN + r.seq,
             "kind": r.kind,

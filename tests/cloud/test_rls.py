@@ -52,7 +52,16 @@ async def _two_tenants(url: str) -> tuple[str, str]:
                     site = Site(id=f"site-{name.lower()}", tenant_id=result.tenant_id, name=f"{name} depot", secret="s")
                     session.add(site)
                     await session.flush()
-                    session.add(Record(site_id=site.id, seq=1, kind="event", occurred_at=utcnow(), payload={"n": 1}))
+                    session.add(
+                        Record(
+                            tenant_id=result.tenant_id,
+                            site_id=site.id,
+                            seq=1,
+                            kind="event",
+                            occurred_at=utcnow(),
+                            payload={"n": 1},
+                        )
+                    )
                     session.add(AuditEntry(tenant_id=result.tenant_id, actor="x", action="test"))
         return ids[0], ids[1]
     finally:
@@ -87,7 +96,16 @@ async def test_an_unfiltered_query_as_the_app_role_sees_only_its_tenant(db_url: 
                     session.add(Site(id="planted", tenant_id=globex, name="planted", secret="s"))
             with tenant_context(acme), pytest.raises(DBAPIError, match="row-level security"):
                 async with db.begin() as session:
-                    session.add(Record(site_id="site-globex", seq=9, kind="event", occurred_at=utcnow(), payload={}))
+                    session.add(
+                        Record(
+                            tenant_id=globex,
+                            site_id="site-globex",
+                            seq=9,
+                            kind="event",
+                            occurred_at=utcnow(),
+                            payload={},
+                        )
+                    )
             with tenant_context(acme):
                 async with db.begin() as session:
                     changed = await session.execute(text("UPDATE sites SET name = 'renamed'"))

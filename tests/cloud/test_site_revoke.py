@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cloud_helpers import PASSWORD, TenantFixture, enroll, login, make_batch, make_tenant, post_batch, send_batch
-from sqlalchemy import func, insert, select
+from sqlalchemy import JSON, BigInteger, String, column, func, insert, select, table
+from sqlalchemy.dialects.postgresql import JSONB
 
 from cloud.admin import create_user
 from cloud.app import RunningCloud
@@ -18,7 +19,7 @@ from cloud.cli import main
 from cloud.config import CloudConfig
 from cloud.db.engine import create_engine
 from cloud.db.migrate import downgrade, upgrade
-from cloud.db.models import Record, Site, Tenant, utcnow
+from cloud.db.models import Record, Site, Tenant, UTCDateTime, utcnow
 from sync.codec import encode_batch
 from sync.wire import ENROLL_PATH, EnrollResponse, SyncAck
 
@@ -232,6 +233,18 @@ def test_cli_revoke_site_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--tenant-id" in out and "--site-id" in out and "--by" in out and "create-code" in out
 
 
+# `records` as revision 0001 made it (the model has moved on: tenant_id in its key since 0018).
+RECORDS_0001 = table(
+    "records",
+    column("site_id", String),
+    column("seq", BigInteger),
+    column("kind", String),
+    column("occurred_at", UTCDateTime()),
+    column("payload", JSON().with_variant(JSONB(), "postgresql")),
+    column("received_at", UTCDateTime()),
+)
+
+
 async def test_migration_keeps_sites_and_records_both_ways(db_url: str) -> None:
     await upgrade(db_url, "0001")
     engine = create_engine(db_url)
@@ -251,19 +264,22 @@ async def test_migration_keeps_sites_and_records_both_ways(db_url: str) -> None:
                     last_seq=1,
                 )
             )
+            # The table as revision 0001 made it (the model has moved on: tenant_id in its key since 0018).
             await conn.execute(
-                insert(Record.__table__).values(
+                insert(RECORDS_0001).values(
                     site_id="s1", seq=1, kind="event", occurred_at=now, payload={}, received_at=now
                 )
             )
         await upgrade(db_url)
         async with engine.connect() as conn:
             revoked_at = (await conn.execute(select(Site.revoked_at).where(Site.id == "s1"))).scalar_one()
+            owners = (await conn.execute(select(Record.tenant_id, Record.site_id, Record.seq))).all()
         await downgrade(db_url, "0001")
         async with engine.connect() as conn:
-            records = (await conn.execute(select(func.count()).select_from(Record.__table__))).scalar_one()
+            records = (await conn.execute(select(func.count()).select_from(RECORDS_0001))).scalar_one()
     finally:
         await engine.dispose()
 
     assert revoked_at is None
+    assert owners == [("t1", "s1", 1)]  # 0018 gave the record its site's tenant
     assert records == 1  # rebuilding `sites` on SQLite would have cascaded to its records
