@@ -1,7 +1,7 @@
 """Monthly range partitions of raw records and analytics on PostgreSQL, and per-tenant retention (every backend).
 
 The raw records and typed facts (by `occurred_at`) and the hourly rollups (by `bucket`) are declaratively
-partitioned by month (migrations 0013, 0018): `<table>_pYYYYMM` for each month and `<table>_default` for
+partitioned by month (migrations 0013, 0021): `<table>_pYYYYMM` for each month and `<table>_default` for
 anything outside them. The maintenance run (`run_maintenance`: at cloud start and every
 `MAINTENANCE_INTERVAL_S` in one worker, or `outpost-cloud analytics maintain`) creates the coming months'
 partitions ahead, gives a month found in the default partition its own partition (rows moved), drops

@@ -196,7 +196,7 @@ class Record(Base):
     """One synced outbox record, keyed by (tenant_id, site_id, seq, occurred_at): the idempotency key of ingest.
 
     A record never changes at the edge, so a replay carries the same occurred_at; the key holds it because
-    PostgreSQL range-partitions the table by it (migration 0018, `cloud.analytics.partitions`).
+    PostgreSQL range-partitions the table by it (migration 0021, `cloud.analytics.partitions`).
     """
 
     __tablename__ = "records"

@@ -92,7 +92,7 @@ async def test_months_ahead_exist_a_stray_month_gets_its_partition_and_expired_o
 
     raw_stray = partition_name("records", month_start(old.date()))
     assert stray in kept.created and partition_name("rollup_hourly", month_start(old.date())) in kept.created
-    assert raw_stray in kept.created  # the raw records are partitioned like the facts (0018)
+    assert raw_stray in kept.created  # the raw records are partitioned like the facts (0021)
     async with cloud.db() as session:
         assert await session.scalar(text("SELECT count(*) FROM fact_access_default")) == 0
         assert await session.scalar(text(f"SELECT count(*) FROM {stray}")) == 1

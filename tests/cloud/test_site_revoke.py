@@ -233,7 +233,7 @@ def test_cli_revoke_site_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--tenant-id" in out and "--site-id" in out and "--by" in out and "create-code" in out
 
 
-# `records` as revision 0001 made it (the model has moved on: tenant_id in its key since 0018).
+# `records` as revision 0001 made it (the model has moved on: tenant_id in its key since 0021).
 RECORDS_0001 = table(
     "records",
     column("site_id", String),
@@ -264,7 +264,7 @@ async def test_migration_keeps_sites_and_records_both_ways(db_url: str) -> None:
                     last_seq=1,
                 )
             )
-            # The table as revision 0001 made it (the model has moved on: tenant_id in its key since 0018).
+            # The table as revision 0001 made it (the model has moved on: tenant_id in its key since 0021).
             await conn.execute(
                 insert(RECORDS_0001).values(
                     site_id="s1", seq=1, kind="event", occurred_at=now, payload={}, received_at=now
@@ -281,5 +281,5 @@ async def test_migration_keeps_sites_and_records_both_ways(db_url: str) -> None:
         await engine.dispose()
 
     assert revoked_at is None
-    assert owners == [("t1", "s1", 1)]  # 0018 gave the record its site's tenant
+    assert owners == [("t1", "s1", 1)]  # 0021 gave the record its site's tenant
     assert records == 1  # rebuilding `sites` on SQLite would have cascaded to its records

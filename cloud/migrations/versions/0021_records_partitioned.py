@@ -9,8 +9,8 @@ with a default partition and monthly partitions from its oldest row's month to t
 and retention: cloud.analytics.partitions), and its row-level security policy reads its own tenant_id instead of
 joining `sites` (0012).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-07
 """
 
@@ -25,8 +25,8 @@ from sqlalchemy.dialects import postgresql
 
 from cloud.db.rls import enable_statements, parent_condition, tenant_condition
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0021"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
