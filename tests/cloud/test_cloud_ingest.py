@@ -50,11 +50,12 @@ async def test_signed_batch_is_stored_and_acked(
 async def test_resent_records_are_acked_as_duplicates(
     cloud: RunningCloud, http: httpx.AsyncClient, site: EnrollResponse
 ) -> None:
-    first = await send_batch(http, site, make_batch(site.site_id, [1, 2, 3, 4, 5]))
+    at = datetime.now(UTC)
+    first = await send_batch(http, site, make_batch(site.site_id, [1, 2, 3, 4, 5], at=at))
     assert first.status_code == 200
 
     # A retry of the same records is a new request (new nonce): idempotent, not refused.
-    retry = await send_batch(http, site, make_batch(site.site_id, [1, 2, 3, 4, 5]))
+    retry = await send_batch(http, site, make_batch(site.site_id, [1, 2, 3, 4, 5], at=at))
 
     assert retry.status_code == 200, retry.text
     assert SyncAck.model_validate_json(retry.content) == SyncAck(acked_seq=5, stored=0, duplicates=5)
