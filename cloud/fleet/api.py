@@ -7,17 +7,16 @@ bumps every site's configuration version, so the boxes get the register's plates
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.analytics.api import csv_response
+from cloud.api_inputs import KEY, BadBody, body_of, check_site, key_of, wants_csv
 from cloud.appkeys import DB
 from cloud.audit import describe
 from cloud.auth import require_principal
@@ -45,43 +44,11 @@ from cloud.fleet.models import FleetGate, FleetVehicle
 from cloud.openapi import documented
 from cloud.people import PersonNotFound
 from cloud.permissions import requires
-from cloud.responses import api_error, error_response, invalid_request, json_model
+from cloud.responses import api_error, error_response, json_model
 from cloud.siteconfig import NOTIFIER
-from cloud.tenancy import Principal, SiteNotFound, TenantScope
+from cloud.tenancy import Principal
 
 BASE = "/api/v1/fleet"
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-M = TypeVar("M", bound=BaseModel)
-
-
-class BadBody(Exception):
-    def __init__(self, response: web.Response) -> None:
-        self.response = response
-
-
-async def body_of(request: web.Request, model: type[M]) -> M:
-    """The request's JSON body as `model`, or raise BadBody (400 `invalid_request`)."""
-    try:
-        return model.model_validate_json(await request.read())
-    except ValidationError as err:
-        raise BadBody(invalid_request(err)) from err
-
-
-def key_of(request: web.Request, name: str) -> str:
-    """A path id, or 404 when it cannot be one."""
-    value = request.match_info[name]
-    if _KEY.fullmatch(value) is None:
-        raise api_error(web.HTTPNotFound, "not_found", f"no such {name.removesuffix('_id')}")
-    return value
-
-
-async def check_site(session: AsyncSession, principal: Principal, site_id: str | None) -> None:
-    """404 unless `site_id` (when given) is one of the principal's sites."""
-    if site_id is not None:
-        try:
-            await TenantScope(session, principal).site(site_id)
-        except SiteNotFound as err:
-            raise api_error(web.HTTPNotFound, "not_found", f"no such site: {site_id}") from err
 
 
 async def find_vehicle(session: AsyncSession, principal: Principal, vehicle_id: str) -> FleetVehicle:
@@ -94,10 +61,6 @@ async def find_vehicle(session: AsyncSession, principal: Principal, vehicle_id: 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def wants_csv(request: web.Request) -> bool:
-    return request.query.get("format") == "csv"
 
 
 @requires("fleet.read")
@@ -185,7 +148,7 @@ async def handle_assignments(request: web.Request) -> web.Response:
     """GET /api/v1/fleet/assignments[?vehicle=][&format=csv]: who drove which vehicle when."""
     principal = require_principal(request)
     vehicle = request.query.get("vehicle")
-    if vehicle is not None and _KEY.fullmatch(vehicle) is None:
+    if vehicle is not None and KEY.fullmatch(vehicle) is None:
         return error_response(400, "bad_query", "vehicle must be a vehicle id")
     async with request.app[DB]() as session:
         rows = await register.assignments(session, principal.tenant_id, vehicle)

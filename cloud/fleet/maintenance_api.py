@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from cloud.analytics.api import csv_response
+from cloud.api_inputs import BadBody, body_of, key_of, wants_csv
 from cloud.appkeys import DB
 from cloud.audit import describe
 from cloud.auth import require_principal
-from cloud.fleet.api import BASE, BadBody, body_of, key_of, wants_csv
+from cloud.fleet.api import BASE
 from cloud.fleet.csv_rows import AlertRow, ScheduleRow, WorkOrderRow
 from cloud.fleet.maintenance_load import board, schedules, work_order_out, work_orders
 from cloud.fleet.maintenance_models import (

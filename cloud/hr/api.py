@@ -6,17 +6,15 @@ the tenant scope, so a user limited to some sites edits and sees only those.
 
 from __future__ import annotations
 
-import re
 from datetime import date
-from typing import TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud import people
 from cloud.analytics.api import csv_response
+from cloud.api_inputs import BadBody, body_of, check_site, key_of
 from cloud.appkeys import DB
 from cloud.auth import require_principal
 from cloud.config import format_validation_error
@@ -39,39 +37,9 @@ from cloud.hr.csv_rows import AttendanceRow, rows_of
 from cloud.hr.models import HrDoor, HrProfile, HrShift
 from cloud.openapi import documented
 from cloud.permissions import requires
-from cloud.responses import api_error, error_response, invalid_request, json_model
-from cloud.tenancy import Principal, SiteNotFound, TenantScope
+from cloud.responses import api_error, error_response, json_model
 
 BASE = "/api/v1/hr"
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-M = TypeVar("M", bound=BaseModel)
-
-
-class BadBody(Exception):
-    def __init__(self, response: web.Response) -> None:
-        self.response = response
-
-
-async def _body(request: web.Request, model: type[M]) -> M:
-    try:
-        return model.model_validate_json(await request.read())
-    except ValidationError as err:
-        raise BadBody(invalid_request(err)) from err
-
-
-def _key(request: web.Request, name: str) -> str:
-    value = request.match_info[name]
-    if _KEY.fullmatch(value) is None:
-        raise api_error(web.HTTPNotFound, "not_found", f"no such {name.removesuffix('_id')}")
-    return value
-
-
-async def _check_site(session: AsyncSession, principal: Principal, site_id: str | None) -> None:
-    if site_id is not None:
-        try:
-            await TenantScope(session, principal).site(site_id)
-        except SiteNotFound as err:
-            raise api_error(web.HTTPNotFound, "not_found", f"no such site: {site_id}") from err
 
 
 def _profile_out(person_id: str, row: HrProfile | None) -> ProfileOut:
@@ -85,7 +53,7 @@ def _profile_out(person_id: str, row: HrProfile | None) -> ProfileOut:
 async def handle_get_profile(request: web.Request) -> web.Response:
     """GET /api/v1/hr/people/{person_id}: the person's HR fields."""
     principal = require_principal(request)
-    person_id = _key(request, "person_id")
+    person_id = key_of(request, "person_id")
     async with request.app[DB]() as session:
         try:
             await people.find_person(session, principal.tenant_id, person_id)
@@ -101,9 +69,9 @@ async def handle_put_profile(request: web.Request) -> web.Response:
     """PUT /api/v1/hr/people/{person_id}: set the person's department, job title, employment dates, home site
     and weekly shift."""
     principal = require_principal(request)
-    person_id = _key(request, "person_id")
+    person_id = key_of(request, "person_id")
     try:
-        body = await _body(request, ProfileIn)
+        body = await body_of(request, ProfileIn)
     except BadBody as bad:
         return bad.response
     async with request.app[DB].begin() as session:
@@ -111,7 +79,7 @@ async def handle_put_profile(request: web.Request) -> web.Response:
             await people.find_person(session, principal.tenant_id, person_id)
         except people.PersonNotFound:
             return error_response(404, "not_found", "no such person")
-        await _check_site(session, principal, body.home_site_id)
+        await check_site(session, principal, body.home_site_id)
         if body.shift_id is not None and await session.get(HrShift, (principal.tenant_id, body.shift_id)) is None:
             return error_response(404, "not_found", f"no such shift: {body.shift_id}")
         row = await session.get(HrProfile, (principal.tenant_id, person_id))
@@ -152,13 +120,13 @@ async def handle_shifts(request: web.Request) -> web.Response:
 async def handle_put_shift(request: web.Request) -> web.Response:
     """PUT /api/v1/hr/shifts/{shift_id}: create or replace a weekly shift (site local times)."""
     principal = require_principal(request)
-    shift_id = _key(request, "shift_id")
+    shift_id = key_of(request, "shift_id")
     try:
-        body = await _body(request, ShiftIn)
+        body = await body_of(request, ShiftIn)
     except BadBody as bad:
         return bad.response
     async with request.app[DB].begin() as session:
-        await _check_site(session, principal, body.site_id)
+        await check_site(session, principal, body.site_id)
         row = await session.get(HrShift, (principal.tenant_id, shift_id))
         if row is None:
             row = HrShift(tenant_id=principal.tenant_id, id=shift_id)
@@ -194,13 +162,13 @@ async def handle_doors(request: web.Request) -> web.Response:
 async def handle_put_door(request: web.Request) -> web.Response:
     """PUT /api/v1/hr/sites/{site_id}/doors/{door_id}: mark a door as an entry (`in`) or exit (`out`) door."""
     principal = require_principal(request)
-    site_id, door_id = _key(request, "site_id"), _key(request, "door_id")
+    site_id, door_id = key_of(request, "site_id"), key_of(request, "door_id")
     try:
-        body = await _body(request, DoorIn)
+        body = await body_of(request, DoorIn)
     except BadBody as bad:
         return bad.response
     async with request.app[DB].begin() as session:
-        await _check_site(session, principal, site_id)
+        await check_site(session, principal, site_id)
         row = await session.get(HrDoor, (principal.tenant_id, site_id, door_id))
         if row is None:
             row = HrDoor(tenant_id=principal.tenant_id, site_id=site_id, door_id=door_id)
@@ -215,13 +183,13 @@ async def handle_put_correction(request: web.Request) -> web.Response:
     """PUT /api/v1/hr/people/{person_id}/days/{day}: HR sets the minutes a day counts, with a reason (audited);
     the badge events stay untouched."""
     principal = require_principal(request)
-    person_id = _key(request, "person_id")
+    person_id = key_of(request, "person_id")
     try:
         day = date.fromisoformat(request.match_info["day"])
     except ValueError:
         return error_response(404, "not_found", "no such day (YYYY-MM-DD)")
     try:
-        body = await _body(request, CorrectionIn)
+        body = await body_of(request, CorrectionIn)
     except BadBody as bad:
         return bad.response
     async with request.app[DB].begin() as session:
@@ -250,7 +218,7 @@ async def handle_attendance(request: web.Request) -> web.Response:
     principal = require_principal(request)
     query = parse_attendance_query(request)
     async with request.app[DB]() as session:
-        await _check_site(session, principal, query.site)
+        await check_site(session, principal, query.site)
         days = await attendance.attendance(session, principal, query.day, query.site)
     if request.query.get("format") == "csv":
         return csv_response(rows_of(days), AttendanceRow, f"attendance-{query.day.isoformat()}")

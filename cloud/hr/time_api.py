@@ -15,12 +15,13 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.analytics.api import csv_response
+from cloud.api_inputs import BadBody, body_of, key_of, wants_csv
 from cloud.appkeys import DB
 from cloud.audit import describe
 from cloud.auth import require_principal
 from cloud.config import format_validation_error
 from cloud.hr import schedule, timesheets
-from cloud.hr.api import BASE, BadBody, _body, _key
+from cloud.hr.api import BASE
 from cloud.hr.errors import HrConflict, HrNotFound
 from cloud.hr.models import HrOvertimeRule
 from cloud.hr.time_models import (
@@ -79,10 +80,6 @@ async def _guarded(work: Callable[[], Awaitable[web.Response]]) -> web.Response:
         return error_response(409, "conflict", str(err))
 
 
-def _wants_csv(request: web.Request) -> bool:
-    return request.query.get("format") == "csv"
-
-
 @requires("hr.read")
 @documented(RosterList, csv=True)
 async def handle_rosters(request: web.Request) -> web.Response:
@@ -90,7 +87,7 @@ async def handle_rosters(request: web.Request) -> web.Response:
     principal = require_principal(request)
     async with request.app[DB]() as session:
         rows = await schedule.list_rosters(session, principal)
-    if _wants_csv(request):
+    if wants_csv(request):
         return csv_response(rows, RosterOut, "rosters")
     return json_model(RosterList(rosters=rows))
 
@@ -100,10 +97,10 @@ async def handle_rosters(request: web.Request) -> web.Response:
 async def handle_put_roster(request: web.Request) -> web.Response:
     """PUT /api/v1/hr/rosters/{roster_id}: assign a person to a shift from one date to another (inclusive)."""
     principal = require_principal(request)
-    roster_id = _key(request, "roster_id")
+    roster_id = key_of(request, "roster_id")
 
     async def work() -> web.Response:
-        body = await _body(request, RosterIn)
+        body = await body_of(request, RosterIn)
         async with request.app[DB].begin() as session:
             out = await schedule.put_roster(session, principal, roster_id, body)
         describe(request, "hr.roster.set", roster_id, **body.model_dump(mode="json"))
@@ -117,7 +114,7 @@ async def handle_put_roster(request: web.Request) -> web.Response:
 async def handle_delete_roster(request: web.Request) -> web.Response:
     """DELETE /api/v1/hr/rosters/{roster_id}: remove a roster entry."""
     principal = require_principal(request)
-    roster_id = _key(request, "roster_id")
+    roster_id = key_of(request, "roster_id")
 
     async def work() -> web.Response:
         async with request.app[DB].begin() as session:
@@ -136,7 +133,7 @@ async def handle_holidays(request: web.Request) -> web.Response:
     query = parse_query(request, HolidayQuery)
     async with request.app[DB]() as session:
         rows = await schedule.list_holidays(session, principal, query)
-    if _wants_csv(request):
+    if wants_csv(request):
         return csv_response(rows, HolidayOut, "holidays")
     return json_model(HolidayList(holidays=rows))
 
@@ -146,10 +143,10 @@ async def handle_holidays(request: web.Request) -> web.Response:
 async def handle_put_holiday(request: web.Request) -> web.Response:
     """PUT /api/v1/hr/sites/{site_id}/holidays/{day}: a public holiday at the site (local calendar day)."""
     principal = require_principal(request)
-    site_id, day = _key(request, "site_id"), _day(request)
+    site_id, day = key_of(request, "site_id"), _day(request)
 
     async def work() -> web.Response:
-        body = await _body(request, HolidayIn)
+        body = await body_of(request, HolidayIn)
         async with request.app[DB].begin() as session:
             out = await schedule.put_holiday(session, principal, site_id, day, body)
         describe(request, "hr.holiday.set", f"{site_id} {day.isoformat()}", name=body.name)
@@ -163,7 +160,7 @@ async def handle_put_holiday(request: web.Request) -> web.Response:
 async def handle_delete_holiday(request: web.Request) -> web.Response:
     """DELETE /api/v1/hr/sites/{site_id}/holidays/{day}: remove a public holiday."""
     principal = require_principal(request)
-    site_id, day = _key(request, "site_id"), _day(request)
+    site_id, day = key_of(request, "site_id"), _day(request)
 
     async def work() -> web.Response:
         async with request.app[DB].begin() as session:
@@ -182,7 +179,7 @@ async def handle_leave(request: web.Request) -> web.Response:
     query = parse_query(request, LeaveQuery)
     async with request.app[DB]() as session:
         rows = await schedule.list_leave(session, principal, query)
-    if _wants_csv(request):
+    if wants_csv(request):
         return csv_response(rows, LeaveOut, "leave")
     return json_model(LeaveList(leave=rows))
 
@@ -194,7 +191,7 @@ async def handle_request_leave(request: web.Request) -> web.Response:
     principal = require_principal(request)
 
     async def work() -> web.Response:
-        body = await _body(request, LeaveIn)
+        body = await body_of(request, LeaveIn)
         async with request.app[DB].begin() as session:
             out = await schedule.request_leave(session, principal, body)
         describe(request, "hr.leave.request", out.id, **body.model_dump(mode="json"))
@@ -208,10 +205,10 @@ async def handle_request_leave(request: web.Request) -> web.Response:
 async def handle_decide_leave(request: web.Request) -> web.Response:
     """POST /api/v1/hr/leave/{leave_id}/decision: approve or reject a leave request (once)."""
     principal = require_principal(request)
-    leave_id = _key(request, "leave_id")
+    leave_id = key_of(request, "leave_id")
 
     async def work() -> web.Response:
-        body = await _body(request, DecisionIn)
+        body = await body_of(request, DecisionIn)
         async with request.app[DB].begin() as session:
             out = await schedule.decide_leave(session, principal, leave_id, body)
         describe_leave(request, leave_id, body)
@@ -242,7 +239,7 @@ async def handle_put_overtime(request: web.Request) -> web.Response:
     principal = require_principal(request)
 
     async def work() -> web.Response:
-        body = await _body(request, OvertimeRuleIn)
+        body = await body_of(request, OvertimeRuleIn)
         async with request.app[DB].begin() as session:
             row = await session.get(HrOvertimeRule, principal.tenant_id)
             if row is None:
@@ -265,7 +262,7 @@ async def handle_timesheets(request: web.Request) -> web.Response:
     async with request.app[DB]() as session:
         await _check_site_query(session, principal, query.site)
         sheets = await timesheets.timesheets(session, principal, query)
-    if _wants_csv(request):
+    if wants_csv(request):
         return csv_response(timesheet_rows(sheets), TimesheetRow, f"payroll-{query.period}-{query.start}")
     return json_model(sheets)
 
@@ -293,7 +290,7 @@ def _sheet_query(request: web.Request) -> TimesheetQuery:
 async def handle_timesheet(request: web.Request) -> web.Response:
     """GET /api/v1/hr/people/{person_id}/timesheets/{period}/{start}: one timesheet with its days."""
     principal = require_principal(request)
-    person_id, query = _key(request, "person_id"), _sheet_query(request)
+    person_id, query = key_of(request, "person_id"), _sheet_query(request)
 
     async def work() -> web.Response:
         async with request.app[DB]() as session:
@@ -310,7 +307,7 @@ async def handle_timesheet(request: web.Request) -> web.Response:
 async def handle_submit_timesheet(request: web.Request) -> web.Response:
     """POST /api/v1/hr/people/{person_id}/timesheets/{period}/{start}/submit: submit for approval (totals stored)."""
     principal = require_principal(request)
-    person_id, query = _key(request, "person_id"), _sheet_query(request)
+    person_id, query = key_of(request, "person_id"), _sheet_query(request)
 
     async def work() -> web.Response:
         async with request.app[DB].begin() as session:
@@ -327,10 +324,10 @@ async def handle_decide_timesheet(request: web.Request) -> web.Response:
     """POST /api/v1/hr/people/{person_id}/timesheets/{period}/{start}/decision: approve or reject a submitted
     timesheet (not by its submitter)."""
     principal = require_principal(request)
-    person_id, query = _key(request, "person_id"), _sheet_query(request)
+    person_id, query = key_of(request, "person_id"), _sheet_query(request)
 
     async def work() -> web.Response:
-        body = await _body(request, DecisionIn)
+        body = await body_of(request, DecisionIn)
         async with request.app[DB].begin() as session:
             out = await timesheets.decide(session, principal, person_id, query, body)
         describe_sheet(request, body.decision.removesuffix("d"), person_id, query, out, body.note)
