@@ -67,6 +67,7 @@ from cloud.hr import api as hr_api
 from cloud.hr import portal as hr_portal
 from cloud.hr import time_api as hr_time_api
 from cloud.hr import time_portal as hr_time_portal
+from cloud.hr import timeline_portal as hr_timeline_portal
 from cloud.offline_enrollment import ENROLLMENT_SIGNER
 from cloud.responses import api_error_middleware, reject_nul_middleware
 from cloud.sessions import SESSIONS, SessionStore, load_session_secret
@@ -178,6 +179,7 @@ def _add_routes(app: web.Application) -> None:
     analytics_portal.add_routes(router)
     billing_portal.add_routes(router)
     hr_portal.add_routes(router)
+    hr_timeline_portal.add_routes(router)
     fleet_portal.add_routes(router)
     fleet_maintenance_portal.add_routes(router)
     hr_time_portal.add_routes(router)

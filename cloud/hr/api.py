@@ -18,7 +18,7 @@ from cloud.api_inputs import BadBody, body_of, check_site, key_of
 from cloud.appkeys import DB
 from cloud.auth import require_principal
 from cloud.config import format_validation_error
-from cloud.hr import attendance
+from cloud.hr import attendance, timeline
 from cloud.hr.api_models import (
     AttendanceDayOut,
     AttendanceQuery,
@@ -32,8 +32,10 @@ from cloud.hr.api_models import (
     ShiftIn,
     ShiftList,
     ShiftOut,
+    TimelineOut,
+    TimelineQuery,
 )
-from cloud.hr.csv_rows import AttendanceRow, rows_of
+from cloud.hr.csv_rows import AttendanceRow, TimelineRow, rows_of, timeline_rows_of
 from cloud.hr.models import HrDoor, HrProfile, HrShift
 from cloud.openapi import documented
 from cloud.permissions import requires
@@ -225,12 +227,35 @@ async def handle_attendance(request: web.Request) -> web.Response:
     return json_model(AttendanceDayOut(day=query.day, people=days))
 
 
+@requires("hr.read")
+@documented(TimelineOut, query=TimelineQuery, csv=True)
+async def handle_timeline(request: web.Request) -> web.Response:
+    """GET /api/v1/hr/people/{person_id}/timeline[?start=YYYY-MM-DD][&end=YYYY-MM-DD][&format=csv]: the person's
+    attendance day by day (default: the 14 days to today; at most 62 days)."""
+    principal = require_principal(request)
+    person_id = _key(request, "person_id")
+    try:
+        query = timeline.parse_query({k: v for k, v in request.query.items() if k != "format"})
+    except ValidationError as err:
+        return error_response(400, "bad_query", format_validation_error(err, root="(query)"))
+    async with request.app[DB]() as session:
+        found = await timeline.person_timeline(session, principal, person_id, query)
+    if found is None:
+        return error_response(404, "not_found", "no such person at your sites")
+    out = found[0]
+    if request.query.get("format") == "csv":
+        name = f"timeline-{person_id}-{query.start.isoformat()}-{query.end.isoformat()}"
+        return csv_response(timeline_rows_of(out.days), TimelineRow, name)
+    return json_model(out)
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the HR API."""
     router.add_get(f"{BASE}/attendance", handle_attendance)
     router.add_get(f"{BASE}/people/{{person_id}}", handle_get_profile)
     router.add_put(f"{BASE}/people/{{person_id}}", handle_put_profile)
     router.add_put(f"{BASE}/people/{{person_id}}/days/{{day}}", handle_put_correction)
+    router.add_get(f"{BASE}/people/{{person_id}}/timeline", handle_timeline)
     router.add_get(f"{BASE}/shifts", handle_shifts)
     router.add_put(f"{BASE}/shifts/{{shift_id}}", handle_put_shift)
     router.add_get(f"{BASE}/doors", handle_doors)

@@ -146,3 +146,38 @@ class AttendanceQuery(BaseModel):
 class AttendanceDayOut(BaseModel):
     day: date
     people: list[PersonDayOut]
+
+
+MAX_TIMELINE_DAYS = 62
+DEFAULT_TIMELINE_DAYS = 14
+
+
+class TimelineQuery(BaseModel):
+    """A person's timeline range: `start` to `end` inclusive (at most 62 days)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _range_valid(self) -> TimelineQuery:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        if (self.end - self.start).days + 1 > MAX_TIMELINE_DAYS:
+            raise ValueError(f"at most {MAX_TIMELINE_DAYS} days")
+        return self
+
+
+class TimelineDayOut(PersonDayOut):
+    day: date
+
+
+class TimelineOut(BaseModel):
+    """One person's attendance day by day over a range (computed like the day grid)."""
+
+    person_id: str
+    name: str
+    start: date
+    end: date
+    days: list[TimelineDayOut]

@@ -1,13 +1,13 @@
-"""The attendance day grid as flat CSV rows (one per person)."""
+"""The attendance day grid (one row per person) and a person's timeline (one row per day) as flat CSV rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel
 
-from cloud.hr.api_models import PersonDayOut
+from cloud.hr.api_models import PersonDayOut, TimelineDayOut
 
 
 class AttendanceRow(BaseModel):
@@ -39,3 +39,12 @@ def rows_of(days: Sequence[PersonDayOut]) -> list[AttendanceRow]:
         )
         for d in days
     ]
+
+
+class TimelineRow(AttendanceRow):
+    day: date
+
+
+def timeline_rows_of(days: Sequence[TimelineDayOut]) -> list[TimelineRow]:
+    """One CSV row per day of a person's timeline (the day grid's columns plus the day)."""
+    return [TimelineRow(day=d.day, **row.model_dump()) for d, row in zip(days, rows_of(days), strict=True)]

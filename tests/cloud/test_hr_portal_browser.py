@@ -56,7 +56,7 @@ async def test_attendance_day_grid_page(cloud: RunningCloud, http: httpx.AsyncCl
     await expect(dan.locator("td").nth(3)).to_have_text("absent")
     await expect(page.locator("#attendance-counts")).to_contain_text("2 present, 1 with a missing punch, 1 absent")
 
-    await cleo.get_by_role("link", name="Cleo").click()
+    await cleo.get_by_role("link", name="Cleo", exact=True).click()
     await expect(page.locator("#missing-punches")).to_contain_text("no exit for 07:55")
     await page.get_by_label("Minutes to count").fill("540")
     await page.get_by_label("Reason").fill("Forgot to badge out")
