@@ -233,7 +233,7 @@ async def handle_timeline(request: web.Request) -> web.Response:
     """GET /api/v1/hr/people/{person_id}/timeline[?start=YYYY-MM-DD][&end=YYYY-MM-DD][&format=csv]: the person's
     attendance day by day (default: the 14 days to today; at most 62 days)."""
     principal = require_principal(request)
-    person_id = _key(request, "person_id")
+    person_id = key_of(request, "person_id")
     try:
         query = timeline.parse_query({k: v for k, v in request.query.items() if k != "format"})
     except ValidationError as err:
