@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from multidict import MultiDictProxy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cloud.days import CalendarDay
 from cloud.permissions import Role
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -63,8 +64,8 @@ class AuditQuery(_Form):
 
     actor: str = Field(default="", max_length=320)
     action: str = Field(default="", max_length=64)
-    since: date | None = None
-    until: date | None = None
+    since: CalendarDay | None = None
+    until: CalendarDay | None = None
     page: int = Field(default=1, ge=1, le=100_000)
 
     @field_validator("since", "until", mode="before")

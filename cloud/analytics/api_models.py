@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cloud.days import CalendarDay
+
 MAX_HOURLY_DAYS = 93
 MAX_DAILY_DAYS = 400
 ID_PATTERN = r"^[\x21-\x7e]{1,140}$"
@@ -20,8 +22,8 @@ class RangeQuery(_Model):
     """Query parameters shared by the analytics reads: site, local date range, granularity, format."""
 
     site: str | None = Field(default=None, pattern=ID_PATTERN, description="One site (default: every site)")
-    start: date | None = Field(default=None, alias="from", description="First local day (default: 6 days ago)")
-    end: date | None = Field(default=None, alias="to", description="Last local day, included (default: today)")
+    start: CalendarDay | None = Field(default=None, alias="from", description="First local day (default: 6 days ago)")
+    end: CalendarDay | None = Field(default=None, alias="to", description="Last local day, included (default: today)")
     granularity: Literal["hour", "day"] = Field(default="day", description="Bucket size (hour needs a site)")
     scope: str | None = Field(
         default=None, pattern=r"^[a-z]{1,16}$", description="door, zone, camera, area, line, device, credential, site"

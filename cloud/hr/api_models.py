@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cloud.days import CalendarDay
+
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 # present/incomplete/absent/off from the badges; holiday or leave replaces absent/off on a day without badges.
@@ -139,7 +141,7 @@ class PersonDayOut(BaseModel):
 class AttendanceQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    day: date
+    day: CalendarDay
     site: str | None = Field(default=None, max_length=32)
 
 
@@ -157,8 +159,8 @@ class TimelineQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: date
-    end: date
+    start: CalendarDay
+    end: CalendarDay
 
     @model_validator(mode="after")
     def _range_valid(self) -> TimelineQuery:

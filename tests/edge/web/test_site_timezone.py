@@ -32,7 +32,7 @@ async def test_dashboard_times_are_in_the_site_zone(edge_app: EdgeRunner) -> Non
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_app.web_port}") as client:
         await console_login(client)
         page = (await client.get("/")).text
-    assert "<td>12:00:00</td><td>audit</td><td>before the page</td>" in page
+    assert '<td>12:00:00</td><td>audit</td><td><a href="/events/' in page and ">before the page</a></td>" in page
     assert "Europe/Berlin" in page
 
 
