@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -66,8 +67,11 @@ async def test_a_killed_mosquitto_loses_no_badge_read(tmp_path: Path) -> None:
         await eventually(lambda: {b.id for b in sent} <= reader.receipts, timeout_s=60)
         assert reader.connects >= 2 and lock.connects >= 2
 
-        after = reader.present(BADGE)  # the door works again
-        await lock.wait_commands(len(sent) + 1, timeout_s=15)
+        # The door works again. (An unlock for a read the broker died under may be lost with the broker's
+        # queue: a late unlock is no loss. What must not be lost is the read itself: audited below.)
+        since = datetime.now(UTC)
+        after = reader.present(BADGE)
+        await eventually(lambda: any(c.action == "unlock" and c.ts >= since for c in lock.commands), timeout_s=15)
         await eventually(lambda: after.id in reader.receipts, timeout_s=15)
 
         audited = await audited_event_ids(runner)
@@ -108,9 +112,9 @@ async def test_the_embedded_broker_killed_with_the_edge_loses_no_confirmed_badge
         sent = before + in_flight + during
         await eventually(lambda: {b.id for b in sent} <= reader.receipts, timeout_s=60)
         assert reader.connects >= 2 and lock.connects >= 2
-        commands = len(lock.commands)
-        after = reader.present(BADGE)
-        await lock.wait_commands(commands + 1, timeout_s=15)  # the door works again
+        since = datetime.now(UTC)
+        after = reader.present(BADGE)  # the door works again: an unlock issued after this read
+        await eventually(lambda: any(c.action == "unlock" and c.ts >= since for c in lock.commands), timeout_s=15)
         await eventually(lambda: after.id in reader.receipts, timeout_s=15)
         assert await edge.stop() == 0, edge.tail()
     finally:

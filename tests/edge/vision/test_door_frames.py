@@ -95,9 +95,11 @@ async def test_each_decision_links_the_frame_of_its_badge_time(
     outbox = Outbox(db)
     await outbox.mark_acked([r.seq for r in await outbox.pending(100)])
     first = await queue.next_upload()
-    event = events[decisions[0].id]
+    # Each decision's frame is taken by its own task, so which decision's pictures are journaled first varies;
+    # what holds is that a thumbnail goes before the full frames.
+    thumbnails = {media_id_for("door_snapshot", media_name(events[d.id]["thumbnail"], "door-cam")) for d in decisions}
     assert first is not None
-    assert first.media_id == media_id_for("door_snapshot", media_name(event["thumbnail"], "door-cam"))
+    assert first.media_id in thumbnails
     assert await queue.waiting() == 2 * len(decisions)
 
 
