@@ -15,9 +15,10 @@ compressed: the cameras run in real time at ``--fps`` throughout.
 
 Measured in the edge process: RSS (VmRSS) sampled every second; event-loop lag as the lateness of a 50 ms sleep
 in a loop, taken after the warm-up (the first 20% of the run, at least 10 s); CPU (utime + stime of the edge's
-threads, as a percentage of one core) after the warm-up. The edge process runs with ``MALLOC_ARENA_MAX=2`` as
-its systemd unit sets (``--malloc-arenas``). ``rss_growth_pct`` compares the median RSS of the last
-tenth of the run with the median of the first tenth after the warm-up, so one sample's noise does not count.
+threads, as a percentage of one core) after the warm-up. The edge sets glibc's heap itself at start
+(observability/heap.py: two arenas, a fixed mmap threshold, a trim every 30 s). ``rss_growth_pct`` compares the
+median RSS of the last tenth of the run with the median of the first tenth after the warm-up, so one sample's
+noise does not count.
 
     .venv/bin/python -m bench.soak [--quick | --smoke] [--minutes M] [--site-minutes S] [--cameras 4] [--fps 5]
 
@@ -424,9 +425,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, default=5.0, help="sampled frames per second per camera")
     parser.add_argument("--rules", type=int, default=50)
     parser.add_argument("--seed", type=int, default=15)
-    parser.add_argument(
-        "--malloc-arenas", type=int, default=2, help="MALLOC_ARENA_MAX of the edge process, as its systemd unit sets"
-    )
     args = parser.parse_args(argv)
     if args.minutes is None:
         args.minutes = 2.0 if args.quick else 0.25 if args.smoke else 10.0
@@ -442,7 +440,6 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = Path(tmp) / "edge"
         config = site_config(data_dir, pws, args.doors, args.cameras, args.fps)
         EdgeConfig.model_validate(config)  # fail here, not in the child
-        os.environ["MALLOC_ARENA_MAX"] = str(args.malloc_arenas)  # read by glibc when the edge process starts
         edge = EdgeProcess(config, rules_data)
         progress(f"starting the edge: {args.doors} doors, {args.sensors} sensors, {args.cameras} cameras")
         edge.start()
@@ -457,7 +454,6 @@ def main(argv: list[str] | None = None) -> int:
         fps=args.fps,
         rules=args.rules,
         site_minutes=args.site_minutes,
-        malloc_arenas=args.malloc_arenas,
         machine=machine(),
         targets=TARGETS,
         targets_met={

@@ -45,8 +45,8 @@ from cloud.responses import error_response, json_model
 from cloud.siteconfig import NOTIFIER, ConfigNotifier
 from sync.codec import BatchDecodeError, decode_batch_records, describe
 from sync.downlink import LocalEdit
-from sync.enrollment_file import CLAIM_HEADER
 from sync.signing import (
+    CLAIM_HEADER,
     MAX_CLOCK_SKEW_S,
     SIGNATURE_HEADER,
     SITE_HEADER,

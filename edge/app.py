@@ -73,7 +73,7 @@ from edge.web.auth import CONSOLE_AUTH, ConsoleAuth
 from edge.web.live import LIVE_FEEDS
 from edge.web.server import build_console
 from firmware_adapters.base import AdapterError, MqttEndpoint
-from observability.heap import freeze_startup_heap
+from observability.heap import freeze_startup_heap, trim_native_heap_every, tune_native_heap
 from observability.version import software_version
 from sync.agent import SyncAgent
 from sync.media import MediaKind, media_name
@@ -82,6 +82,16 @@ from sync.signing import SecretSource
 
 log = logging.getLogger(__name__)
 STAGE_TIMEOUT_S = 10.0
+HEAP_TRIM_INTERVAL_S = 30.0
+
+
+async def _native_heap(_app: web.Application) -> AsyncIterator[None]:
+    """glibc's heap settings before the components start their threads; free pages handed back periodically."""
+    tune_native_heap()
+    trimmer = asyncio.create_task(trim_native_heap_every(HEAP_TRIM_INTERVAL_S), name="heap-trim")
+    yield
+    trimmer.cancel()
+    await asyncio.gather(trimmer, return_exceptions=True)
 
 
 async def _clock(app: web.Application) -> AsyncIterator[None]:
@@ -542,7 +552,9 @@ def build_app(config: EdgeConfig, config_path: Path | None = None, clock: WallCl
     app[keys.CONFIG] = config
     app[keys.CONFIG_PATH] = config_path
     app[keys.CLOCK] = clock or WallClock()
-    app.cleanup_ctx.extend([_clock, _database, _sync, _broker, _rules, _config_pull, _vision, _home_assistant])
+    app.cleanup_ctx.extend(
+        [_native_heap, _clock, _database, _sync, _broker, _rules, _config_pull, _vision, _home_assistant]
+    )
     build_console(app)
     metrics.install(app)  # /metrics, /readyz; its stage runs last, once every component exists
     app.on_shutdown.append(_close_live_feeds)

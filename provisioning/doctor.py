@@ -26,8 +26,7 @@ from edge.config import EdgeConfig
 from edge.config.loader import load_config
 from observability.scrape import TOKEN_FILE_NAME
 from sync.codec import encode_batch
-from sync.enrollment_file import CLAIM_HEADER
-from sync.signing import SITE_HEADER, sign
+from sync.signing import CLAIM_HEADER, SITE_HEADER, sign
 from sync.wire import HEALTH_PATH, SYNC_PATH, SyncBatch, new_nonce
 
 Status = Literal["pass", "warn", "fail"]

@@ -30,9 +30,8 @@ from pydantic import ValidationError
 from observability.version import software_version
 from sync.backoff import Backoff
 from sync.codec import BatchTooLarge, PendingBatch, encode_batch
-from sync.enrollment_file import CLAIM_HEADER
 from sync.media_uploader import MediaRejected, MediaSource, MediaUploader
-from sync.signing import SITE_HEADER, SecretSource, current_secret, sign
+from sync.signing import CLAIM_HEADER, SITE_HEADER, SecretSource, current_secret, sign
 from sync.wire import (
     HEALTH_PATH,
     SYNC_PATH,

@@ -4,9 +4,10 @@ A site without internet gets a file (JSON) from the HQ portal instead of a code.
 cloud URL and an *enrollment secret*, signed with the cloud's Ed25519 key so the box can tell it came from that
 cloud and was not edited. The box never syncs with the enrollment secret itself: it picks a random claim and
 uses ``HMAC-SHA256(enrollment secret, claim)`` as its site secret. Its first sync batch carries the claim
-(`CLAIM_HEADER`); the cloud derives the same secret, checks the batch's signature with it and, the first time,
-stores it as the site's secret and marks the file used. A second box with the same file picks another claim, so
-its secret differs and the cloud refuses it (409 `enrollment_used`): the file is worth nothing once claimed.
+(`sync.signing.CLAIM_HEADER`); the cloud derives the same secret, checks the batch's signature with it and, the
+first time, stores it as the site's secret and marks the file used. A second box with the same file picks another
+claim, so its secret differs and the cloud refuses it (409 `enrollment_used`): the file is worth nothing once
+claimed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from sync.timezones import TimeZoneName
 from sync.wire import WireModel
 
 FORMAT: Literal["outpost-enrollment/1"] = "outpost-enrollment/1"
-CLAIM_HEADER = "X-Outpost-Enrollment-Claim"
 CLAIM_PATTERN = r"^[0-9a-f]{32}$"
 HEX_SECRET = r"^[0-9a-f]{64}$"
 MEDIA_TYPE = "application/vnd.outpost.enrollment+json"

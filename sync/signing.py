@@ -14,6 +14,8 @@ from collections.abc import Callable
 SITE_HEADER = "X-Outpost-Site"
 TIMESTAMP_HEADER = "X-Outpost-Timestamp"
 SIGNATURE_HEADER = "X-Outpost-Signature"
+# A box enrolled from an offline file proves it on its first batches (sync/enrollment_file.py).
+CLAIM_HEADER = "X-Outpost-Enrollment-Claim"
 MAX_CLOCK_SKEW_S = 300
 
 SecretSource = str | Callable[[], str]

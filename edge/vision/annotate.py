@@ -71,6 +71,14 @@ def encode_jpeg(frame_bgr: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     return buf.tobytes()
 
 
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """Decode JPEG bytes to a BGR frame."""
+    frame = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if frame is None:
+        raise EncodeError(f"cannot decode a JPEG of {len(data)} bytes")
+    return frame
+
+
 def annotated_jpeg(
     frame_bgr: np.ndarray, detections: Iterable[Detection], captions: Sequence[str] | None = None
 ) -> bytes:

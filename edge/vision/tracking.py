@@ -72,7 +72,9 @@ class Track:
     best_quality: float = 0.0
     best_box: Box = (0.0, 0.0, 0.0, 0.0)
     best_at: datetime | None = None
-    best_image: Any = None  # the frame of the best sighting, kept by reference (frames are never mutated)
+    # The frame of the best sighting: by reference (frames are never mutated), then as JPEG bytes once the
+    # pipeline has encoded it (CameraPipeline._hold_best_frames_as_jpeg).
+    best_image: Any = None
     path: list[tuple[float, Point]] = field(default_factory=list)  # (media time, anchor point) per hit
 
     @property

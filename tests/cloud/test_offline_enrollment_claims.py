@@ -13,9 +13,9 @@ from sqlalchemy import update
 from cloud.app import RunningCloud
 from cloud.db.models import OfflineEnrollment, utcnow
 from sync.codec import encode_batch
-from sync.enrollment_file import CLAIM_HEADER, derive_site_secret, new_claim, read_enrollment_file
 from sync.enrollment_file import OfflineEnrollment as FileContent
-from sync.signing import SITE_HEADER, sign
+from sync.enrollment_file import derive_site_secret, new_claim, read_enrollment_file
+from sync.signing import CLAIM_HEADER, SITE_HEADER, sign
 from sync.wire import SYNC_PATH
 
 

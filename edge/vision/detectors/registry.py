@@ -37,6 +37,9 @@ def create_session(model_path: Path, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # Memory patterns pre-plan one block per input shape; with crops and full frames resized to one input they
+    # save no time here but hold ~16 MB more (measured with NanoDet-416: 44 ms per run either way).
+    options.enable_mem_pattern = False
     try:
         return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     except _ORT_LOAD_ERRORS as err:

@@ -151,6 +151,17 @@ async def test_track_events_one_pair_per_object_with_best_snapshot_and_analytics
     async def on_detection(event: DetectionEvent) -> None:
         count_events.append(event)
 
+    held_raw: list[int] = []  # tracks holding an earlier frame raw (1.3 MB) instead of as JPEG
+    held_jpeg: set[int] = set()
+
+    def on_frame(result: FrameResult) -> None:
+        frames.append(result)
+        for track in result.tracks:
+            if isinstance(track.best_image, bytes):
+                held_jpeg.add(track.id)
+            elif track.best_image is not None and track.best_image is not result.frame.image:
+                held_raw.append(track.id)
+
     camera = CameraConfig.model_validate(
         {
             "id": "plaza",
@@ -170,7 +181,7 @@ async def test_track_events_one_pair_per_object_with_best_snapshot_and_analytics
         on_detection,
         realtime=False,
         on_track_event=on_track_event,
-        on_frame=frames.append,
+        on_frame=on_frame,
     )
     await pipeline.start()
     try:
@@ -179,6 +190,7 @@ async def test_track_events_one_pair_per_object_with_best_snapshot_and_analytics
         await pipeline.stop()
 
     assert len(frames) == pipeline.status.frames_processed == 100  # 200 frames at 10 fps, every other one
+    assert not held_raw and held_jpeg  # best sightings are held as JPEG once their frame is done
     assert pipeline.status.detector_runs < 100  # motion gating skipped some
     started = [e for e in track_events if e.kind == "track_started"]
     ended = [e for e in track_events if e.kind == "track_ended"]
