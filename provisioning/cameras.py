@@ -179,8 +179,18 @@ def suggest_detect_size(model_input: int, width: int, height: int) -> int:
     return model_input if longest >= model_input else max(32, math.ceil(longest / 32) * 32)
 
 
+def refuse_duplicate(args: AddCameraArgs, config: EdgeConfig) -> None:
+    """Raise StreamProblem when the id or the source is already a camera of the box (before any probing)."""
+    for camera in config.cameras:
+        if camera.id == args.id:
+            raise StreamProblem(f"camera {args.id!r} is already in the config; pick another --id")
+        if camera.source == args.url:
+            raise StreamProblem(f"this source is already camera {camera.id!r}")
+
+
 def examine_camera(args: AddCameraArgs, config: EdgeConfig, progress: Progress) -> CameraReport:
     """Probe the stream, run the box's detector on it, save the annotated snapshot, and suggest settings."""
+    refuse_duplicate(args, config)
     stream = probe_stream(args.url, args.seconds, args.timeout_s, progress)
     detections, frame, inference_ms, model_input = run_detector(config.vision.detector, stream.frames, progress)
     args.snapshot.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +213,7 @@ def add_camera_to_config(config_path: Path, args: AddCameraArgs, fps: float, own
 
     def change(data: dict[str, Any]) -> bool:
         cameras: list[dict[str, Any]] = data.setdefault("cameras", [])
-        for camera in cameras:
+        for camera in cameras:  # again: the file may have changed while the camera was examined
             if camera.get("id") == args.id:
                 raise StreamProblem(f"camera {args.id!r} is already in the config; pick another --id")
             if camera.get("source") == args.url:

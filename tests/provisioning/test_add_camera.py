@@ -63,8 +63,12 @@ async def test_bundled_video_is_probed_detected_and_added(tmp_path: Path) -> Non
     assert camera.source == str(VTEST) and camera.zone == "plaza" and 0.5 <= camera.fps <= 10
     assert f"fps = {camera.fps:g}" in out
 
-    rc, _, err = await provision("add-camera", str(VTEST), "--id", "plaza2", "--config", str(config_path))
+    again = tmp_path / "again.jpg"
+    rc, _, err = await provision(
+        "add-camera", str(VTEST), "--id", "plaza2", "--config", str(config_path), "--snapshot", str(again)
+    )
     assert rc == 1 and "already camera 'plaza'" in err
+    assert not again.exists() and "loading the detector model" not in err  # refused before any probing
 
 
 async def test_rtsp_camera_with_a_password(site_camera: str, tmp_path: Path) -> None:
