@@ -66,6 +66,18 @@ class DetectorConfig(BaseModel):
         ),
     )
     threads: int = Field(default=2, ge=1, le=64, description="onnxruntime intra-op threads.")
+    parallel_runs: int = Field(
+        # One inference at a time: each run in flight keeps its own working memory in onnxruntime's arena
+        # (NanoDet-416: +25 MB for a second one), and on a 2-core box one run at a time, at up to ~20 runs per
+        # second, already covers four cameras' ~9 (the capture threads need the other core).
+        default=1,
+        ge=1,
+        le=16,
+        description=(
+            "Inferences running at once across cameras. Each needs its own working memory (~25 MB for "
+            "NanoDet-416); raise it on boxes with idle cores to spare beyond capture and decoding."
+        ),
+    )
     batch: Literal["auto", "off"] = Field(
         # Off by default: measured on a 2-core CPU box, batching costs 11-20% more CPU per frame and halves
         # throughput with one inference thread (docs/PERFORMANCE.md, "Batching"); it pays on accelerators.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,6 +78,13 @@ class Detector(ABC):
         self.session = session
         self.cfg = cfg
         self.input_name = session.get_inputs()[0].name
+        self._run_slots = threading.BoundedSemaphore(cfg.parallel_runs)
+
+    def run(self, feed: np.ndarray) -> list[np.ndarray]:
+        """Run the model on an [N,3,S,S] tensor (blocking; at most `cfg.parallel_runs` at once)."""
+        with self._run_slots:
+            outputs: list[np.ndarray] = self.session.run(self.output_names, {self.input_name: feed})
+        return outputs
 
     @property
     @abstractmethod
@@ -103,7 +111,7 @@ class Detector(ABC):
     def detect_all(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Detect objects, with the weak ones (track floor up to the threshold) flagged `weak`, for tracking."""
         tensor, geometry = self.preprocess(frame_bgr)
-        outputs = self.session.run(self.output_names, {self.input_name: tensor})
+        outputs = self.run(tensor)
         return self.flag_weak(self.postprocess(outputs, frame_bgr.shape[:2], geometry))
 
     def flag_weak(self, detections: Sequence[Detection]) -> list[Detection]:

@@ -38,8 +38,8 @@ def run_stacked(detector: Detector, tensors: Sequence[np.ndarray]) -> list[list[
     split per image: its tensors are then run one by one.
     """
     feed = tensors[0] if len(tensors) == 1 else np.concatenate(tensors)
-    outputs = detector.session.run(detector.output_names, {detector.input_name: feed})
+    outputs = detector.run(feed)
     n = len(tensors)
     if n > 1 and any(o.shape[0] != n for o in outputs):
-        return [detector.session.run(detector.output_names, {detector.input_name: t}) for t in tensors]
+        return [detector.run(t) for t in tensors]
     return [[o[i : i + 1] for o in outputs] for i in range(n)]
