@@ -40,7 +40,7 @@ from edge.clock import WallClock
 from edge.config import EdgeConfig
 from edge.devices.accounts import config_accounts
 from edge.devices.gateway import DeviceGateway
-from edge.devices.router import DeviceRouter
+from edge.devices.router import REMEMBERED_EVENTS, DeviceRouter, HandledEvents
 from edge.devices.state import SiteState
 from edge.homeassistant.bridge import HomeAssistantBridge
 from edge.homeassistant.store import DiscoveryStore
@@ -51,6 +51,7 @@ from edge.rules.service import RulesMqtt, RulesService
 from edge.secret_file import SecretFile
 from edge.service_notify import SystemdNotifier, Watchdog, watchdog_interval_s
 from edge.storage.database import Database
+from edge.storage.device_events import recent_device_event_ids
 from edge.storage.journal import Journal, Outbox
 from edge.storage.media import MediaQueue
 from edge.storage.schema import mqtt_client_bindings
@@ -249,7 +250,9 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     muster = MusterRoll(app[keys.JOURNAL], effective.doors)
     await muster.load()
     app[keys.MUSTER] = muster
-    await gateway.start(DeviceRouter(state, access, gateway))
+    handled = HandledEvents()  # a device's re-send of an event stored before a restart is only confirmed again
+    handled.load(await recent_device_event_ids(db, REMEMBERED_EVENTS))
+    await gateway.start(DeviceRouter(state, access, gateway, handled))
     await access.start()  # door modes (scheduled unlocks, lockdown) need the adapters to send commands
     yield
     await _stage("stop device intake", gateway.stop())

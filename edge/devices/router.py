@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Iterable, Mapping
 
 from edge.access.service import AccessService
 from edge.devices.gateway import AdapterError, DeviceGateway, UnknownDevice
@@ -35,6 +36,12 @@ class HandledEvents:
         if len(order) > self._size:
             ids.discard(order.popleft())
 
+    def load(self, handled: Mapping[str, Iterable[str]]) -> None:
+        """Remember the ids journaled per device, oldest first (`edge.storage.device_events`, at start)."""
+        for device, event_ids in handled.items():
+            for event_id in event_ids:
+                self.add(device, event_id)
+
 
 class DeviceRouter:
     """Dispatches by message type: state first (what the device reports), then access control.
@@ -44,15 +51,15 @@ class DeviceRouter:
 
     Devices re-send an event whose receipt they did not get (docs/MQTT.md), also when only the receipt was lost (a
     broker restart between the commit and the receipt). An event id handled recently for the same device is
-    therefore only confirmed again: no second decision, audit record or unlock. The memory lives in the process:
-    a re-send that crosses a restart of the edge is handled again.
+    therefore only confirmed again: no second decision, audit record or unlock. `handled` starts from the journal
+    (the last ids stored per device), so this holds also for a re-send that crosses a restart of the edge.
     """
 
-    def __init__(self, state: SiteState, access: AccessService, gateway: DeviceGateway) -> None:
+    def __init__(self, state: SiteState, access: AccessService, gateway: DeviceGateway, handled: HandledEvents) -> None:
         self._state = state
         self._access = access
         self._gateway = gateway
-        self._handled = HandledEvents()
+        self._handled = handled
 
     async def __call__(self, device: str, message: DeviceMessage) -> None:
         """Handle one device message."""

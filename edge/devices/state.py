@@ -194,7 +194,13 @@ class SiteState:
         if rex_door is not None:
             await self._journal.record(
                 "event",
-                {"type": "request_to_exit", "device_id": device_id, "door_id": rex_door, "active": change.open},
+                {
+                    "type": "request_to_exit",
+                    "device_id": device_id,
+                    "door_id": rex_door,
+                    "active": change.open,
+                    "event_id": change.id,
+                },
                 source=device_id,
                 summary=f"{rex_door} request to exit {'pressed' if change.open else 'released'}",
                 occurred_at=change.ts,

@@ -271,6 +271,17 @@ async def _m015_event_timeline(conn: AsyncConnection) -> None:
         await conn.execute(text(statement))
 
 
+async def _m016_device_event_ids(conn: AsyncConnection) -> None:
+    # The device event ids journaled per device (edge.storage.device_events): a restarted edge remembers the last
+    # events it handled, so a device's re-send is only confirmed again. Index only: older releases still work.
+    await conn.execute(
+        text(
+            "CREATE INDEX ix_events_device_event ON events (source, id) "
+            "WHERE json_extract(payload, '$.event_id') IS NOT NULL"
+        )
+    )
+
+
 # Append-only: a released migration is never edited; add a new numbered one.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema", _m001_initial),
@@ -288,6 +299,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (13, "console user roles", _m013_console_roles),
     (14, "door settings, schedules and holidays edited in the console", _m014_local_policy),
     (15, "event timeline indexes: kind, door, camera, person and door frames", _m015_event_timeline),
+    (16, "index of the device event ids journaled per device", _m016_device_event_ids),
 ]
 
 

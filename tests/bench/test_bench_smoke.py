@@ -129,3 +129,10 @@ def test_soak_smoke() -> None:
     assert result["cameras"] == 1 and result["reads"] > 0 and result["receipts_missing"] == 0
     assert result["journal_audit"] == result["reads"]  # every badge read decided and stored once
     assert result["journal_detection"] > 0 and result["journal_telemetry"] > 0
+
+
+def test_handled_events_smoke() -> None:
+    result = run_bench("bench.handled_events")
+    assert result["rows"] == 10_000 and result["devices"] == 30 and result["ids"] == 6_000
+    for key in ("load_s", "load_cpu_s", "baseline_load_s", "migration_s"):
+        assert isinstance(result[key], int | float) and math.isfinite(result[key]) and result[key] >= 0, key

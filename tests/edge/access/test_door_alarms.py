@@ -43,6 +43,7 @@ async def test_grant_manual_unlock_and_rex_are_not_forced(access_harness) -> Non
     assert await h.alarms() == []
     rex = [e.payload for e in await h.journal.recent(20, "event") if e.payload["type"] == "request_to_exit"]
     assert [r["active"] for r in rex] == [False, True]
+    assert len({r["event_id"] for r in rex}) == 2  # the device's event id, remembered across a restart
 
 
 async def test_unknown_lock_state_or_unlocked_lock_is_not_forced(access_harness) -> None:
