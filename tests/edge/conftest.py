@@ -10,6 +10,7 @@ import pytest
 
 from edge.app import EdgeRunner
 from edge.config import EdgeConfig
+from edge.storage.database import Database
 from firmware_adapters.simulated import (
     SimulatedContact,
     SimulatedDevice,
@@ -19,6 +20,15 @@ from firmware_adapters.simulated import (
     SimulatedSensor,
 )
 from tests.edge.site import DEVICE_PASSWORDS, DeviceFactory, site_config_dict
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated edge database in the test's directory."""
+    database = Database(tmp_path / "edge.db")
+    await database.migrate()
+    yield database
+    await database.close()
 
 
 @pytest.fixture

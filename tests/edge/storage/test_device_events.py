@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 
 from edge.storage.database import Database
 from edge.storage.device_events import recent_device_event_ids
 from edge.storage.journal import Journal
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "edge.db")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_the_newest_ids_per_device_oldest_first(db: Database) -> None:

@@ -15,14 +15,6 @@ from edge.storage.journal import Journal, Outbox
 from edge.storage.schema import events, outbox
 
 
-@pytest.fixture
-async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    database = Database(tmp_path / "edge.db")
-    await database.migrate()
-    yield database
-    await database.close()
-
-
 def rows(path: Path, table: str) -> list[tuple[object, ...]]:
     with sqlite3.connect(path) as conn:
         return conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608 - fixed table names

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from edge.storage.database import Database
 from edge.storage.journal import Journal, Outbox
 from sync.wire import RecordRejection
-
-
-@pytest.fixture
-async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    database = Database(tmp_path / "edge.db")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_a_badge_reads_event_id_and_the_journal_id_are_distinct(db: Database) -> None:

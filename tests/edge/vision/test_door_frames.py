@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -33,14 +32,6 @@ INTERVAL_S = 1 / FPS
 def walkway(vtest_path: Path) -> list[np.ndarray]:
     """The first 20 s of vtest.avi sampled at 5 fps (every 2nd frame of the 10 fps file)."""
     return list(read_frames(vtest_path, every=2, limit=100))
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "edge.db")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 def at(index: float) -> datetime:

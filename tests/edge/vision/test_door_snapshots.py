@@ -3,7 +3,6 @@ journaled as its own event and queued for upload; other records and doors get no
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from edge.vision.door_snapshots import DoorSnapshots
 from sync.media import media_id_for, media_name
 from tests.edge.site import site_config_dict
 from tests.polling import eventually
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "edge.db")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_decisions_and_alarms_at_a_watched_door_get_a_snapshot(tmp_path: Path, db: Database) -> None:

@@ -5,7 +5,6 @@ the tracks' ground points, under the rule in docs/ACCESS.md."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -93,14 +92,6 @@ def expected_alarms(crossings: list[datetime], grants: list[datetime], sensitivi
         if window[3] > window[2]:
             alarms.append("tailgating")
     return alarms
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "edge.db")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 def door_config(tmp_path: Path, sensitivity: str) -> EdgeConfig:

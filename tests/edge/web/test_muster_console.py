@@ -4,7 +4,6 @@ badging out takes a person off the list (real SQLite journal)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -69,14 +68,6 @@ async def test_the_console_shows_who_is_inside_during_a_lockdown(edge_app: EdgeR
         await page.locator("#muster-section").scroll_into_view_if_needed()
         await save_screenshots(page, "console-muster")
         await page.close()
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "edge.db")
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_badging_out_leaves_the_list_and_a_restart_remembers(tmp_path: Path, db: Database) -> None:
