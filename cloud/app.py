@@ -6,7 +6,9 @@ Start order (teardown runs in reverse through `cleanup_ctx`): database (migrated
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -222,7 +224,8 @@ def build_app(config: CloudConfig) -> web.Application:
             [jinja2.PackageLoader("cloud", "templates"), jinja2.PackageLoader("cloud.billing", "templates")]
         ),
         autoescape=True,
-        filters={"utc": _utc},
+        # path_segment: a value placed in one URL path segment ("/" too is escaped, unlike jinja's urlencode).
+        filters={"utc": _utc, "path_segment": functools.partial(urllib.parse.quote, safe="")},
     )
     _add_routes(app)
     metrics.install(app)  # /metrics, /readyz, sync counters

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import time
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import httpx
 from cloud_helpers import TenantFixture, enroll, login, make_tenant
@@ -162,6 +165,26 @@ async def test_badge_revoke_and_person_removal_reach_the_document(
     assert removed.json()["removed_at"] is not None
     doc = document(site, await pull(http, site, doc.version))
     assert doc.people == []
+
+
+async def test_badges_with_url_characters_are_revoked_by_api_and_portal(
+    http: httpx.AsyncClient, tenant: TenantFixture, site: EnrollResponse
+) -> None:
+    csrf = await login(http, tenant.admin_email)
+    numbers = ["AB/12", "7?x=1", "9#2", "5%2F6", "+c", "C/D"]
+    person = await add_person(http, csrf, "Ada Lovelace", [site.site_id], numbers)
+    for number in numbers[:3]:  # percent-encoded by the API client
+        path = f"/api/v1/people/{person['id']}/badges/{quote(number, safe='')}/revoke"
+        revoked = await http.post(path, headers={"X-CSRF-Token": csrf})
+        assert revoked.status_code == 200, (number, revoked.text)
+    page = (await http.get(f"/portal/people/{person['id']}")).text
+    for number in numbers[3:]:  # the portal's own revoke forms
+        action = re.search(rf'action="([^"]+/badges/{re.escape(quote(number, safe=""))}/revoke)"', page)
+        assert action, number
+        form = await http.post(html.unescape(action[1]), data={"csrf_token": csrf})
+        assert form.status_code in (200, 303), (number, form.text)
+    doc = document(site, await pull(http, site, 0))
+    assert sorted((c.number, c.active) for c in doc.people[0].credentials) == sorted((n, False) for n in numbers)
 
 
 async def test_report_is_stored_and_shown_on_the_site_page(
