@@ -6,10 +6,9 @@ Start order (teardown runs in reverse through `cleanup_ctx`): database (migrated
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,6 +136,11 @@ def _utc(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _path_segment(value: str) -> str:
+    """A value placed in one URL path segment ("/" too is escaped, unlike jinja's urlencode)."""
+    return urllib.parse.quote(value, safe="")
+
+
 def _add_routes(app: web.Application) -> None:
     router = app.router
     # Machine endpoints (edge boxes).
@@ -218,14 +222,14 @@ def build_app(config: CloudConfig) -> web.Application:
     app.cleanup_ctx.append(_auth)
     app.cleanup_ctx.append(billing_ctx)  # default plans, the scheduled period close
     app.cleanup_ctx.append(analytics_maintenance_ctx)  # partitions ahead, retention (every 6 h)
+    filters: dict[str, Callable[..., str]] = {"utc": _utc, "path_segment": _path_segment}
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.ChoiceLoader(
             [jinja2.PackageLoader("cloud", "templates"), jinja2.PackageLoader("cloud.billing", "templates")]
         ),
         autoescape=True,
-        # path_segment: a value placed in one URL path segment ("/" too is escaped, unlike jinja's urlencode).
-        filters={"utc": _utc, "path_segment": functools.partial(urllib.parse.quote, safe="")},
+        filters=filters,
     )
     _add_routes(app)
     metrics.install(app)  # /metrics, /readyz, sync counters
