@@ -176,6 +176,7 @@ class CameraPipeline:
         self._last_frame_at: datetime | None = None
         self._events = 0
         self._frame_errors = 0
+        self._save_problem: str | None = None  # why the last snapshots could not be saved, until some are
         self._callback_errors = 0
         self._reconnects = 0
         self._last_error: str | None = None
@@ -456,11 +457,23 @@ class CameraPipeline:
         if not snapshots:
             return set()
         try:
-            return await self._call(self._write_snapshots, list(snapshots))
-        except (OSError, EncodeError):
+            written = await self._call(self._write_snapshots, list(snapshots))
+        except (OSError, EncodeError) as err:
             self._frame_errors += 1
-            log.exception("camera %s: cannot save snapshots in %s", self.camera.id, self.camera_dir)
+            problem = (err.strerror or str(err)) if isinstance(err, OSError) else str(err)
+            if problem != self._save_problem:  # once per distinct problem, not on every frame (a full disk)
+                self._save_problem = problem
+                log.warning(
+                    "camera %s: cannot save snapshots in %s: %s (detection goes on without them)",
+                    self.camera.id,
+                    self.camera_dir,
+                    problem,
+                )
             return set()
+        if self._save_problem is not None:
+            log.info("camera %s: snapshots are saved again in %s", self.camera.id, self.camera_dir)
+            self._save_problem = None
+        return written
 
     def _write_snapshots(self, snapshots: list[_Snapshot]) -> set[Path]:
         """Annotate and encode each distinct image once and write its files (executor thread)."""
