@@ -152,7 +152,8 @@ async def page(
     entries = [_entry(r) for r in rows[:limit]]
     if newer_than is not None:
         entries.reverse()
-        older = _cursor(entries[-1]) if entries else newer_than
+        # An empty page (its records gone since, or filtered out): the older page starts at the cursor's record.
+        older = _cursor(entries[-1]) if entries else Cursor(newer_than.occurred_at, newer_than.id + 1)
         return EventPage(entries, older, _cursor(entries[0]) if more else None)
     newer = _cursor(entries[0]) if older_than is not None and entries else None
     return EventPage(entries, _cursor(entries[-1]) if more else None, newer)

@@ -98,6 +98,17 @@ async def test_paging_back_returns_the_same_pages(history: Any) -> None:
     assert [e.id for e in (await event_query.page(db, flt, 50, first.older)).entries] == [e.id for e in second.entries]
 
 
+async def test_older_from_an_empty_newer_page_starts_at_its_cursor(history: Any) -> None:
+    db, _ = history
+    flt = EventFilter(kind="audit")
+    first = await event_query.page(db, flt, 50)
+    newest = first.entries[0]
+    empty = await event_query.page(db, flt, 50, newer_than=event_query.Cursor(newest.occurred_at, newest.id))
+    assert empty.entries == [] and empty.newer is None and empty.older is not None
+    back = await event_query.page(db, flt, 50, empty.older)
+    assert [e.id for e in back.entries] == [e.id for e in first.entries]  # the cursor's own record included
+
+
 async def test_door_snapshots_are_found_by_record(history: Any) -> None:
     db, written = history
     decisions = [e.id for e in written if e.payload.get("type") == "access_decision"]
