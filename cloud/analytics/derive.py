@@ -30,6 +30,7 @@ Agg = list[Any]
 HourKey = tuple[str, str, str, datetime]  # scope, scope_id, metric, bucket
 DayKey = tuple[str, str, str, date]
 MAX_METRIC_KEY = 56
+MAX_SCOPE_ID = 140  # the rollups' column; cut here, so ids equal once cut share one row (one upsert per key)
 
 
 def _milli(value: float) -> int:
@@ -77,6 +78,7 @@ class Derived:
     ) -> None:
         """Count one event (or sample `value`) into the hour and day buckets."""
         bucket, day = where
+        scope_id = scope_id[:MAX_SCOPE_ID]
         _bump(self.hourly, (scope, scope_id, metric, bucket), value)
         _bump(self.daily, (scope, scope_id, metric, day), value)
 

@@ -2,9 +2,10 @@
 
 `record_batch` is the one call ingest makes (cloud/ingest.py). Only records the batch newly stored are passed,
 so a replayed batch adds nothing; a late batch (even 30 days late) adds its deltas to the buckets of its own
-time, once. Each table gets one bulk statement per batch (executemany; SQLAlchemy sends multi-row INSERTs):
-facts are inserted, rollups and state are upserted with ``INSERT ... ON CONFLICT DO UPDATE`` adding deltas
-or keeping the newest/first value, so the result does not depend on the order batches arrive in.
+time, once. Each table gets one bulk statement per batch (PostgreSQL: the rows as one JSON parameter,
+`cloud.analytics.pg_json`; SQLite: an executemany): facts are inserted, rollups and state are upserted with
+``INSERT ... ON CONFLICT DO UPDATE`` adding deltas or keeping the newest/first value, so the result does not
+depend on the order batches arrive in.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, case, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cloud.analytics.buckets import buckets_for
 from cloud.analytics.derive import Derived, derive
+from cloud.analytics.pg_json import JsonInsert
 from cloud.db.analytics_models import (
     AlarmState,
     DeviceState,
@@ -79,6 +81,8 @@ class Statements:
     """The bulk statements of one dialect, built once (their compiled form is cached by SQLAlchemy)."""
 
     def __init__(self, dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+        self._json: dict[str, JsonInsert] = {}
         self.facts = {name: _insert(dialect, t).on_conflict_do_nothing() for name, t in FACT_TABLES.items()}
         self.hourly = self._rollup(dialect, HOURLY)
         self.daily = self._rollup(dialect, DAILY)
@@ -90,6 +94,17 @@ class Statements:
         self.ingest_daily = ins.on_conflict_do_update(
             index_elements=_pk(INGEST_DAILY), set_={"records": INGEST_DAILY.c.records + ins.excluded.records}
         )
+
+    async def bulk(self, conn: AsyncConnection, statement: Any, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Run `statement` (this object's upsert into `table`) for `rows`: on PostgreSQL as one statement with the
+        rows as one JSON parameter (`cloud.analytics.pg_json`), elsewhere as an executemany."""
+        if not self.postgres:
+            await conn.execute(statement, rows)
+            return
+        bulk = self._json.get(table.name)
+        if bulk is None:
+            bulk = self._json[table.name] = JsonInsert(statement, table)
+        await bulk.execute(conn, rows)
 
     @staticmethod
     def _rollup(dialect: str, table: Table) -> Any:
@@ -183,7 +198,7 @@ def _rollup_rows(derived: Derived, by_day: bool) -> list[dict[str, Any]]:
     time_key = "day" if by_day else "bucket"
     ids = {"tenant_id": derived.tenant_id, "site_id": derived.site_id}
     return [
-        {**ids, "scope": scope, "scope_id": scope_id[:140], "metric": metric, time_key: when}
+        {**ids, "scope": scope, "scope_id": scope_id, "metric": metric, time_key: when}
         | {"n": agg[0], "total_milli": agg[1], "peak": agg[2], "low": agg[3]}
         for (scope, scope_id, metric, when), agg in table.items()
     ]
@@ -198,16 +213,16 @@ async def apply(session: AsyncSession, dialect: str, derived: Derived) -> None:
     ids = {"tenant_id": derived.tenant_id, "site_id": derived.site_id}
     for name, rows in derived.facts.items():
         if rows:
-            await conn.execute(sql.facts[name], rows)
+            await sql.bulk(conn, sql.facts[name], FACT_TABLES[name], rows)
     if derived.hourly:
-        await conn.execute(sql.hourly, _rollup_rows(derived, by_day=False))
-        await conn.execute(sql.daily, _rollup_rows(derived, by_day=True))
+        await sql.bulk(conn, sql.hourly, HOURLY, _rollup_rows(derived, by_day=False))
+        await sql.bulk(conn, sql.daily, DAILY, _rollup_rows(derived, by_day=True))
     if derived.alarms:
-        await conn.execute(sql.alarms, [{**ids, **row} for row in derived.alarms.values()])
+        await sql.bulk(conn, sql.alarms, ALARMS, [{**ids, **row} for row in derived.alarms.values()])
     if derived.devices:
-        await conn.execute(sql.devices, [{**ids, **row} for row in derived.devices.values()])
+        await sql.bulk(conn, sql.devices, DEVICES, [{**ids, **row} for row in derived.devices.values()])
     if derived.occupancy:
-        await conn.execute(sql.occupancy, [{**ids, **row} for row in derived.occupancy.values()])
+        await sql.bulk(conn, sql.occupancy, OCCUPANCY, [{**ids, **row} for row in derived.occupancy.values()])
 
 
 def complete_up_to(status: SyncStatus | None, sent_at: datetime, batch_size: int) -> datetime | None:

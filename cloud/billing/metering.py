@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -99,6 +100,12 @@ async def _upsert_days(
         }
         for day, row in sorted(rows.items())
     ]
+    await session.execute(_days_upsert(dialect), values)
+
+
+@lru_cache(maxsize=4)
+def _days_upsert(dialect: str) -> Any:
+    """The usage-day upsert of `dialect`, built once (a new statement each batch costs its cache key each time)."""
     statement = _insert(dialect, DAYS)
     excluded = statement.excluded
     update = {
@@ -107,9 +114,7 @@ async def _upsert_days(
         **{name: _larger(dialect, DAYS.c[name], excluded[name]) for name in INVENTORY_FIELDS},
         "updated_at": excluded.updated_at,
     }
-    await session.execute(
-        statement.on_conflict_do_update(index_elements=[DAYS.c.site_id, DAYS.c.day], set_=update), values
-    )
+    return statement.on_conflict_do_update(index_elements=[DAYS.c.site_id, DAYS.c.day], set_=update)
 
 
 async def meter_batch(
