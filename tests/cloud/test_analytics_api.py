@@ -122,6 +122,41 @@ async def test_access_stats_name_the_most_denied_credentials_and_doors_and_expor
     assert rows[0]["id"] == "9999" and rows[0]["denied"] == str(DENIALS)
 
 
+async def test_top_denied_doors_and_overview_counts_agree_with_the_detail_reads(
+    http: httpx.AsyncClient, acme: tuple[str, EnrollResponse]
+) -> None:
+    _, site = acme
+    since = (datetime.now(UTC) - timedelta(days=5)).date().isoformat()
+    stats = (await http.get("/api/v1/analytics/access", params={"from": since})).json()
+    per_door = (await http.get("/api/v1/analytics/access", params={"site": site.site_id, "from": since})).json()
+    alarms = (await http.get("/api/v1/analytics/alarms")).json()
+    devices = (await http.get("/api/v1/analytics/devices")).json()
+    overview = (await http.get("/api/v1/analytics/overview", params={"sort": "offline_devices"})).json()
+
+    sums: dict[tuple[str, str], int] = {}
+    for p in per_door["series"]["points"]:
+        sums[(p["scope_id"], p["metric"])] = sums.get((p["scope_id"], p["metric"]), 0) + p["n"]
+    doors = {door for door, _ in sums}
+    expected = sorted(
+        (
+            {
+                "site_id": site.site_id,
+                "id": d,
+                "denied": sums[(d, "access.denied")],
+                "granted": sums.get((d, "access.granted"), 0),
+            }
+            for d in doors
+            if sums.get((d, "access.denied"), 0) > 0
+        ),
+        key=lambda r: (-r["denied"], r["id"]),
+    )
+    assert stats["top_denied_doors"] == expected and len(expected) >= 2
+    assert any(r["granted"] > 0 for r in expected)
+    (mine,) = overview["sites"]
+    assert mine["open_alarms"] == len(alarms["open"]) >= 1
+    assert mine["offline_devices"] == devices["offline"] >= 1
+
+
 async def test_open_alarms_are_acknowledged_at_hq_by_admins_only(
     cloud: RunningCloud, http: httpx.AsyncClient, acme: tuple[str, EnrollResponse]
 ) -> None:
