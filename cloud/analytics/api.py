@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.analytics import queries
@@ -53,20 +51,6 @@ SENSOR_METRICS = ("sensor.",)
 ACCESS_METRICS = ("access.",)
 # Spreadsheet programs run a cell starting with these as a formula: exported text gets a leading quote.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-@asynccontextmanager
-async def reading(db: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A session for analytics reads: on PostgreSQL each statement is planned for its actual parameters.
-
-    The driver reuses prepared statements, and after five runs PostgreSQL may switch to a generic plan; for
-    these range queries it estimates one row and sorts the ~53,000 rows of a tenant's 90-day access series
-    (50 ms instead of 18 ms with the planned hash aggregate). Re-planning costs well under a millisecond.
-    """
-    async with db() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            await session.execute(text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"))
-        yield session
 
 
 def parse_range(request: web.Request) -> RangeQuery:
@@ -124,7 +108,7 @@ async def _series(request: web.Request, scopes: Sequence[str], metrics: Sequence
     principal = require_principal(request)
     query = parse_range(request)
     scope = _scope(query, scopes)
-    async with reading(request.app[DB]) as session:
+    async with queries.reading(request.app[DB]) as session:
         win = queries.window(query, await _site(session, principal, query.site))
         return query, await queries.series(session, principal, win, query.granularity, scope, metrics)
 
@@ -148,7 +132,7 @@ async def handle_traffic_columns(request: web.Request) -> web.Response:
     scope = _scope(query, TRAFFIC_SCOPES)
     if query.site is None:
         raise api_error(web.HTTPBadRequest, "bad_query", "columns need one site (site=...)")
-    async with reading(request.app[DB]) as session:
+    async with queries.reading(request.app[DB]) as session:
         site = await _site(session, principal, query.site)
         assert site is not None
         win = queries.window(query, site)
@@ -161,7 +145,7 @@ async def _totals(request: web.Request, scopes: Sequence[str], metrics: Sequence
     query = parse_range(request)
     scope = _scope(query, scopes)
     table = _table(query, ("series", "totals"))
-    async with reading(request.app[DB]) as session:
+    async with queries.reading(request.app[DB]) as session:
         win = queries.window(query, await _site(session, principal, query.site))
         series = await queries.series(session, principal, win, query.granularity, scope, metrics)
         totals = await queries.totals(session, principal, win, scope, metrics)
@@ -189,7 +173,7 @@ async def handle_sensors(request: web.Request) -> web.Response:
 async def _top_denied(
     db: async_sessionmaker[AsyncSession], principal: Principal, win: queries.Window
 ) -> tuple[list[Ranked], list[Ranked]]:
-    async with reading(db) as session:
+    async with queries.reading(db) as session:
         return await queries.top_denied(session, principal, win)
 
 
@@ -200,7 +184,7 @@ async def handle_access(request: web.Request) -> web.Response:
     principal = require_principal(request)
     query = parse_range(request)
     table = _table(query, ("series", "credentials", "doors"))
-    async with reading(request.app[DB]) as session:
+    async with queries.reading(request.app[DB]) as session:
         win = queries.window(query, await _site(session, principal, query.site))
         # Two independent aggregates over the same tenant-wide rows: on two connections PostgreSQL runs them
         # side by side (the read takes the longer of the two, not their sum).
@@ -221,7 +205,7 @@ async def handle_alarms(request: web.Request) -> web.Response:
     """GET /api/v1/analytics/alarms: open alarms across sites and the mean time to acknowledge."""
     principal = require_principal(request)
     query = parse_range(request)
-    async with reading(request.app[DB]) as session:
+    async with queries.reading(request.app[DB]) as session:
         win = queries.window(query, await _site(session, principal, query.site))
         out = await queries.alarms(session, principal, win)
     if query.format == "csv":
@@ -257,7 +241,7 @@ async def handle_devices(request: web.Request) -> web.Response:
     """GET /api/v1/analytics/devices: device health (offline now, battery low, last seen)."""
     principal = require_principal(request)
     query = parse_range(request)
-    async with reading(request.app[DB]) as session:
+    async with queries.reading(request.app[DB]) as session:
         out = await queries.devices(session, principal, await _site(session, principal, query.site))
     if query.format == "csv":
         return csv_response(out.devices, DeviceOut, "devices")
@@ -278,7 +262,7 @@ async def handle_overview(request: web.Request) -> web.Response:
     """GET /api/v1/analytics/overview: every site's health at a glance, filtered, sorted and paged."""
     principal = require_principal(request)
     query = parse_overview(request)
-    async with reading(request.app[DB]) as session:
+    async with queries.reading(request.app[DB]) as session:
         out = await queries.overview(session, principal, query)
     if query.format == "csv":
         return csv_response(out.sites, SiteHealthOut, "sites")

@@ -116,7 +116,7 @@ async def handle_overview_page(request: web.Request) -> web.Response:
         query, error = OverviewQuery(), format_validation_error(err, root="(query)")
     else:
         error = ""
-    async with request.app[DB]() as session:
+    async with queries.reading(request.app[DB]) as session:
         out = await queries.overview(session, principal, query)
     pages = max(1, -(-out.total // query.per_page))
 
@@ -137,7 +137,7 @@ async def handle_overview_page(request: web.Request) -> web.Response:
 async def handle_site_page(request: web.Request) -> web.Response:
     """GET /portal/overview/sites/{site_id}: one site's health, devices, alarms, occupancy and access."""
     principal = require_principal(request)
-    async with request.app[DB]() as session:
+    async with queries.reading(request.app[DB]) as session:
         try:
             site = await TenantScope(session, principal).site(request.match_info["site_id"])
         except SiteNotFound as err:
@@ -181,7 +181,7 @@ async def handle_analytics_page(request: web.Request) -> web.Response:
         detail = format_validation_error(err, root="(query)") if isinstance(err, ValidationError) else str(err)
         query, compare, error = RangeQuery(), None, detail
     charts: list[Chart] = []
-    async with request.app[DB]() as session:
+    async with queries.reading(request.app[DB]) as session:
         scope = TenantScope(session, principal)
         sites = await scope.sites()
         site = None
@@ -243,7 +243,7 @@ def _api_name(view: str) -> str:
 async def handle_alarms_page(request: web.Request) -> web.Response:
     """GET /portal/alarms: open alarms across sites (acknowledge), mean time to acknowledge this week."""
     principal = require_principal(request)
-    async with request.app[DB]() as session:
+    async with queries.reading(request.app[DB]) as session:
         out = await queries.alarms(session, principal, queries.window(RangeQuery(), None))
     return _page(request, "hq_alarms.html", {"alarms": out})
 

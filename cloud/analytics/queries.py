@@ -6,13 +6,14 @@ one is named, is looked up through `TenantScope` first (another tenant's site is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, and_, case, cast, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, case, cast, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cloud.analytics.api_models import (
     AlarmOut,
@@ -34,6 +35,21 @@ from cloud.analytics.buckets import buckets_for
 from cloud.analytics.facts import ALARMS, DAILY, DEVICES, HOURLY, OCCUPANCY, WATERMARK
 from cloud.db.models import Site, SiteSyncState, utcnow
 from cloud.tenancy import Principal, owned, owned_sites, principal_rows
+
+
+@asynccontextmanager
+async def reading(db: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for analytics reads: on PostgreSQL each statement is planned for its actual parameters.
+
+    The driver reuses prepared statements, and after five runs PostgreSQL may switch to a generic plan; for
+    these range queries it estimates one row and sorts the ~53,000 rows of a tenant's 90-day access series
+    (50 ms instead of 18 ms with the planned hash aggregate). Re-planning costs well under a millisecond.
+    """
+    async with db() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"))
+        yield session
+
 
 DEFAULT_DAYS = 7
 BATTERY_LOW_BELOW = 20.0
