@@ -74,6 +74,7 @@ from edge.web.auth import CONSOLE_AUTH, ConsoleAuth
 from edge.web.live import LIVE_FEEDS
 from edge.web.server import build_console
 from firmware_adapters.base import AdapterError, MqttEndpoint
+from firmware_adapters.zigbee2mqtt.config import Zigbee2MqttConfig
 from observability.heap import freeze_startup_heap, trim_native_heap_every, tune_native_heap
 from observability.version import software_version
 from sync.agent import SyncAgent
@@ -262,6 +263,13 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     await _stage("stop broker", broker.stop())
 
 
+def _device_topic_roots(config: EdgeConfig) -> frozenset[str]:
+    """First topic levels of this site's devices beyond the fixed ones (sync.mqtt_topics): bridges, HA discovery."""
+    bridges = {d.adapter.base_topic for d in config.devices if isinstance(d.adapter, Zigbee2MqttConfig)}
+    discovery = {config.homeassistant.discovery_prefix} if config.homeassistant.enabled else set()
+    return frozenset(bridges | discovery)
+
+
 async def _rules(app: web.Application) -> AsyncIterator[None]:
     """Site rules (edge.rules): on every journaled event, after access control is up (actions operate doors)."""
     config = app[keys.CONFIG]
@@ -273,6 +281,7 @@ async def _rules(app: web.Application) -> AsyncIterator[None]:
         gateway=app[keys.GATEWAY],
         media=app[keys.MEDIA],
         snapshot_dir=config.storage.snapshot_dir,
+        device_topic_roots=_device_topic_roots(config),
     )
     broker = app[keys.BROKER]
     mqtt = RulesMqtt(broker, use_local=config.mqtt.core_in_process and broker.local is not None)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sync.mqtt_topics import device_topic_root
 from sync.policy import SLUG, Weekday
 
 EventKind = Literal["event", "audit", "detection", "device_status", "telemetry"]
@@ -208,6 +209,8 @@ class MqttAction(RuleModel):
     def _no_wildcards(self) -> MqttAction:
         if "+" in self.topic or "#" in self.topic:
             raise ValueError("topic must not contain MQTT wildcards (+ or #)")
+        if root := device_topic_root(self.topic):
+            raise ValueError(f"topic must not start with {root!r}: that level belongs to the site's devices")
         return self
 
 

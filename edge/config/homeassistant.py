@@ -6,12 +6,11 @@ from pydantic import Field, model_validator
 
 from edge.config.base import Section
 from firmware_adapters.messages import DEVICE_ID_PATTERN
+from sync.mqtt_topics import DEVICE_TOPIC_ROOTS
 
 # Home Assistant's discovery topic levels allow only these characters (node_id and object_id).
 HA_ID = r"^[a-zA-Z0-9_-]{1,64}$"
 TOPIC_ROOT = r"^[a-zA-Z0-9_-]{1,64}$"
-# First topic levels devices and adapters use (docs/MQTT.md): states under them would reach the adapters.
-RESERVED_ROOTS = frozenset({"outpost", "zigbee2mqtt", "stat", "tele", "cmnd", "shellies"})
 
 
 class HomeAssistantConfig(Section):
@@ -61,7 +60,7 @@ class HomeAssistantConfig(Section):
     def _enabled_has_password(self) -> HomeAssistantConfig:
         if self.enabled and not self.password_hash:
             raise ValueError("password_hash is required when enabled (outpost-edge hash-password)")
-        if self.state_prefix in RESERVED_ROOTS or self.state_prefix == self.discovery_prefix:
+        if self.state_prefix in DEVICE_TOPIC_ROOTS or self.state_prefix == self.discovery_prefix:
             raise ValueError(f"state_prefix: {self.state_prefix!r} is used by devices or by discovery; pick another")
         for key, ids in (("doors", self.doors), ("command_doors", self.command_doors)):
             if "*" in ids and len(ids) > 1:

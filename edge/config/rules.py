@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, field_validator
 
 from edge.config.base import ConfigError, Section, check_private
+from sync.mqtt_topics import device_topic_root
 
 WEBHOOK_SECRET_PREFIX = "whsec_"
 
@@ -74,6 +75,8 @@ class MqttChannel(Section):
     def _no_wildcards(cls, value: str) -> str:
         if "+" in value or "#" in value:
             raise ValueError("topic must not contain MQTT wildcards")
+        if root := device_topic_root(value):
+            raise ValueError(f"topic must not start with {root!r}: that level belongs to the site's devices")
         return value
 
 

@@ -23,6 +23,7 @@ from edge.storage.media import MediaQueue
 from firmware_adapters.base import AdapterError
 from firmware_adapters.messages import Command
 from sync.media import media_name
+from sync.mqtt_topics import device_topic_root
 from sync.rules import (
     Action,
     AlarmAction,
@@ -64,6 +65,7 @@ class ActionPorts:
     media: MediaQueue | None = None
     snapshot_dir: Path | None = None
     door_ids: frozenset[str] = frozenset()
+    device_topic_roots: frozenset[str] = frozenset()  # beyond sync.mqtt_topics' fixed ones (bridges, discovery)
 
 
 class ActionRunner:
@@ -109,6 +111,8 @@ class ActionRunner:
             if p.publish is None:
                 raise ActionFailed("no MQTT broker")
             topic = fill(action.topic, values)
+            if root := device_topic_root(topic, p.device_topic_roots):  # also after its placeholders are filled
+                raise ActionFailed(f"publish to {topic}: {root!r} belongs to the site's devices")
             payload = (
                 json.dumps(_fill_json(action.payload, values)).encode()
                 if isinstance(action.payload, dict)
