@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from cloud.analytics.buckets import buckets_for
 from cloud.analytics.derive import Derived, derive
-from cloud.analytics.pg_json import JsonInsert
+from cloud.analytics.pg_json import JsonUpserts, Upsert
 from cloud.db.analytics_models import (
     AlarmState,
     DeviceState,
@@ -52,6 +52,8 @@ DEVICES = cast(Table, DeviceState.__table__)
 OCCUPANCY = cast(Table, OccupancyNow.__table__)
 WATERMARK = cast(Table, SiteWatermark.__table__)
 INGEST_DAILY = cast(Table, SiteIngestDaily.__table__)
+# HQ's own acknowledgement of an alarm (the portal's), never written by ingest.
+HQ_COLUMNS = frozenset({"hq_acknowledged_at", "hq_acknowledged_by"})
 # Every table analytics derives from records (the rebuild empties and refills them; not the watermark).
 DERIVED_TABLES: tuple[Table, ...] = (*FACT_TABLES.values(), HOURLY, DAILY, ALARMS, DEVICES, OCCUPANCY)
 
@@ -82,7 +84,6 @@ class Statements:
 
     def __init__(self, dialect: str) -> None:
         self.postgres = dialect == "postgresql"
-        self._json: dict[str, JsonInsert] = {}
         self.facts = {name: _insert(dialect, t).on_conflict_do_nothing() for name, t in FACT_TABLES.items()}
         self.hourly = self._rollup(dialect, HOURLY)
         self.daily = self._rollup(dialect, DAILY)
@@ -94,17 +95,33 @@ class Statements:
         self.ingest_daily = ins.on_conflict_do_update(
             index_elements=_pk(INGEST_DAILY), set_={"records": INGEST_DAILY.c.records + ins.excluded.records}
         )
+        # What `apply` writes, by name: each statement and its table.
+        self.derived: dict[str, tuple[Any, Table]] = {name: (self.facts[name], t) for name, t in FACT_TABLES.items()}
+        self.derived |= {
+            "hourly": (self.hourly, HOURLY),
+            "daily": (self.daily, DAILY),
+            "alarms": (self.alarms, ALARMS),
+            "devices": (self.devices, DEVICES),
+            "occupancy": (self.occupancy, OCCUPANCY),
+        }
+        self._json: JsonUpserts | None = None
 
-    async def bulk(self, conn: AsyncConnection, statement: Any, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Run `statement` (this object's upsert into `table`) for `rows`: on PostgreSQL as one statement with the
-        rows as one JSON parameter (`cloud.analytics.pg_json`), elsewhere as an executemany."""
+    async def write(self, conn: AsyncConnection, rows: dict[str, list[dict[str, Any]]]) -> None:
+        """Write derived `rows` by name (see `derived`): on PostgreSQL as one statement with each table's rows as
+        one JSON parameter (`cloud.analytics.pg_json`), elsewhere as an executemany per table with rows."""
         if not self.postgres:
-            await conn.execute(statement, rows)
+            for name, (statement, _table) in self.derived.items():
+                if rows.get(name):
+                    await conn.execute(statement, rows[name])
             return
-        bulk = self._json.get(table.name)
-        if bulk is None:
-            bulk = self._json[table.name] = JsonInsert(statement, table)
-        await bulk.execute(conn, rows)
+        if self._json is None:
+            self._json = JsonUpserts(
+                {
+                    name: Upsert(statement, table, [c.name for c in table.columns if c.name not in HQ_COLUMNS])
+                    for name, (statement, table) in self.derived.items()
+                }
+            )
+        await self._json.execute(conn, rows)
 
     @staticmethod
     def _rollup(dialect: str, table: Table) -> Any:
@@ -211,18 +228,14 @@ async def apply(session: AsyncSession, dialect: str, derived: Derived) -> None:
     # a third of the analytics time for these CASE-heavy upserts).
     conn = await session.connection()
     ids = {"tenant_id": derived.tenant_id, "site_id": derived.site_id}
-    for name, rows in derived.facts.items():
-        if rows:
-            await sql.bulk(conn, sql.facts[name], FACT_TABLES[name], rows)
+    rows = dict(derived.facts)
     if derived.hourly:
-        await sql.bulk(conn, sql.hourly, HOURLY, _rollup_rows(derived, by_day=False))
-        await sql.bulk(conn, sql.daily, DAILY, _rollup_rows(derived, by_day=True))
-    if derived.alarms:
-        await sql.bulk(conn, sql.alarms, ALARMS, [{**ids, **row} for row in derived.alarms.values()])
-    if derived.devices:
-        await sql.bulk(conn, sql.devices, DEVICES, [{**ids, **row} for row in derived.devices.values()])
-    if derived.occupancy:
-        await sql.bulk(conn, sql.occupancy, OCCUPANCY, [{**ids, **row} for row in derived.occupancy.values()])
+        rows["hourly"] = _rollup_rows(derived, by_day=False)
+        rows["daily"] = _rollup_rows(derived, by_day=True)
+    rows["alarms"] = [{**ids, **row} for row in derived.alarms.values()]
+    rows["devices"] = [{**ids, **row} for row in derived.devices.values()]
+    rows["occupancy"] = [{**ids, **row} for row in derived.occupancy.values()]
+    await sql.write(conn, rows)
 
 
 def complete_up_to(status: SyncStatus | None, sent_at: datetime, batch_size: int) -> datetime | None:

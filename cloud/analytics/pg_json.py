@@ -1,19 +1,20 @@
-"""PostgreSQL: a bulk insert or upsert of one table as one statement, its rows bound as one JSON array.
+"""PostgreSQL: the bulk upserts of several tables as one statement, each table's rows bound as one JSON array.
 
 An executemany of N rows costs per row: SQLAlchemy's parameter dictionary and bind processors, and asyncpg's
 Bind/Execute messages (profiled: about a quarter of a batch's worker CPU for the facts and state of 500
-records, docs/PERFORMANCE.md); column arrays (unnest) still cost asyncpg a type check and an encoding per value.
-Here the rows, already mappings of column values, are encoded by orjson in one call and sent as one ``json``
-parameter, which PostgreSQL turns back into rows of the table's own column types (``json_populate_recordset``);
-the ``ON CONFLICT`` clause is the one SQLAlchemy compiles for the same upsert, so both paths share the rule.
-Rows of one statement must not share a key the clause updates (PostgreSQL refuses to update a row twice in one
-command): the derivation keys its rows uniquely (`cloud.analytics.derive`).
+records, docs/PERFORMANCE.md); and each statement costs a round trip through SQLAlchemy, asyncpg and the event
+loop. Here each table's rows, already mappings of column values, are encoded by orjson in one call and sent as
+one ``json`` parameter, which PostgreSQL turns back into rows of the table's own column types
+(``json_populate_recordset``); the tables' inserts are data-modifying CTEs of one statement. Each ``ON CONFLICT``
+clause is the one SQLAlchemy compiles for the same upsert, so both paths share the rule. Rows of one table must
+not share a key its clause updates (PostgreSQL refuses to update a row twice in one command): the derivation
+keys its rows uniquely (`cloud.analytics.derive`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Table
@@ -24,26 +25,33 @@ _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 _QUOTE = _DIALECT.identifier_preparer
 
 
-class JsonInsert:
-    """`statement` (a PostgreSQL ``INSERT ... ON CONFLICT`` into `table`), sent with its rows as one JSON array."""
+class Upsert(NamedTuple):
+    """One table's part: its upsert `statement` (SQLAlchemy, PostgreSQL) and the `columns` its rows carry."""
 
-    def __init__(self, statement: Any, table: Table) -> None:
-        compiled = str(statement.compile(dialect=_DIALECT))
-        self._conflict = compiled[compiled.index(" ON CONFLICT ") :]
-        self._table = _QUOTE.format_table(table)
-        self._sql: dict[tuple[str, ...], str] = {}
+    statement: Any
+    table: Table
+    columns: Sequence[str]
 
-    def sql(self, columns: tuple[str, ...]) -> str:
-        """The statement inserting `columns` from the rows of a JSON array ($1)."""
-        found = self._sql.get(columns)
-        if found is None:
-            names = ", ".join(_QUOTE.quote(name) for name in columns)
-            found = self._sql[columns] = (
-                f"INSERT INTO {self._table} ({names}) "
-                f"SELECT {names} FROM json_populate_recordset(NULL::{self._table}, $1::json){self._conflict}"
-            )
-        return found
 
-    async def execute(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert `rows`: mappings with the same keys (column names), as an executemany takes them."""
-        await conn.exec_driver_sql(self.sql(tuple(rows[0])), (orjson.dumps(rows).decode(),))
+def _part(number: int, upsert: Upsert) -> str:
+    compiled = str(upsert.statement.compile(dialect=_DIALECT))
+    conflict = compiled[compiled.index(" ON CONFLICT ") :]
+    table = _QUOTE.format_table(upsert.table)
+    names = ", ".join(_QUOTE.quote(name) for name in upsert.columns)
+    return (
+        f"w{number} AS (INSERT INTO {table} ({names}) "
+        f"SELECT {names} FROM json_populate_recordset(NULL::{table}, ${number}::json){conflict})"
+    )
+
+
+class JsonUpserts:
+    """Named upserts run as one statement, each with its rows as one JSON array parameter."""
+
+    def __init__(self, upserts: Mapping[str, Upsert]) -> None:
+        self.names = tuple(upserts)
+        parts = ", ".join(_part(number, upsert) for number, upsert in enumerate(upserts.values(), 1))
+        self.sql = f"WITH {parts} SELECT 1"
+
+    async def execute(self, conn: AsyncConnection, rows: Mapping[str, Sequence[dict[str, Any]]]) -> None:
+        """Write `rows` by upsert name (mappings of column values; a name left out has none)."""
+        await conn.exec_driver_sql(self.sql, tuple(orjson.dumps(rows.get(name, ())).decode() for name in self.names))
