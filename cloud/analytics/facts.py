@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, or_, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, literal_column, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -57,6 +57,9 @@ HQ_COLUMNS = frozenset({"hq_acknowledged_at", "hq_acknowledged_by"})
 # Every table analytics derives from records (the rebuild empties and refills them; not the watermark).
 DERIVED_TABLES: tuple[Table, ...] = (*FACT_TABLES.values(), HOURLY, DAILY, ALARMS, DEVICES, OCCUPANCY)
 
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+
 
 def _insert(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
@@ -73,6 +76,17 @@ def _pk(table: Table) -> list[Any]:
 def _greater(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
     """The larger of two nullable values, ignoring NULL (SQLite's max() and PostgreSQL's GREATEST differ)."""
     return case((a.is_(None), b), (b.is_(None), a), (b > a, b), else_=a)
+
+
+def _saturating_sum(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+    """a + b held within a 64-bit integer: a hostile site's readings cannot make the upsert (and its batch) fail.
+
+    Constants are SQL literals, not parameters: the PostgreSQL path sends the compiled ON CONFLICT clause as text.
+    """
+    zero: ColumnElement[int] = literal_column("0")
+    top: ColumnElement[int] = literal_column(str(INT64_MAX))
+    bottom: ColumnElement[int] = literal_column(str(INT64_MIN))
+    return case((and_(b > zero, a > top - b), top), (and_(b < zero, a < bottom - b), bottom), else_=a + b)
 
 
 def _lesser(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -131,7 +145,7 @@ class Statements:
             index_elements=_pk(table),
             set_={
                 "n": table.c.n + new.n,
-                "total_milli": table.c.total_milli + new.total_milli,
+                "total_milli": _saturating_sum(table.c.total_milli, new.total_milli),
                 "peak": _greater(table.c.peak, new.peak),
                 "low": _lesser(table.c.low, new.low),
             },

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+# Larger readings are no sensor's: left out of facts and rollups, which sum readings in thousandths in 64 bits.
+MAX_READING = 1e9
 
 
 class _Payload(BaseModel):
@@ -73,7 +76,14 @@ class TelemetryPayload(_Payload):
     """A ``telemetry`` record: a device's latest readings."""
 
     device_id: str = Field(max_length=64, description="Device id")
-    values: dict[str, float | None] = Field(description="Readings by name (null: not a finite number)")
+    values: dict[str, float | None] = Field(
+        description=f"Readings by name (null: not a finite number; beyond +/-{MAX_READING:g}: not counted)"
+    )
+
+    @field_validator("values")
+    @classmethod
+    def _countable(cls, values: dict[str, float | None]) -> dict[str, float | None]:
+        return {k: v if v is None or abs(v) <= MAX_READING else None for k, v in values.items()}
 
 
 class DevicePayload(_Payload):

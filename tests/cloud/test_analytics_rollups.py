@@ -165,6 +165,37 @@ async def test_occupancy_is_the_cameras_newest_count_whatever_the_arrival_order(
     assert (hour.n, hour.peak, hour.low, hour.total_milli) == (3, 7, 2, 14_000)
 
 
+def telemetry_record(seq: int, at: datetime, values: dict[str, float]) -> SyncRecord:
+    return SyncRecord(seq=seq, kind="telemetry", occurred_at=at, payload={"device_id": "probe", "values": values})
+
+
+async def test_hostile_readings_are_not_counted_and_sums_saturate(cloud: RunningCloud, http: httpx.AsyncClient) -> None:
+    """A reading no sensor gives, or sums past 64 bits, never fail the batch (and the records behind it)."""
+    _, site_id = await new_site(cloud, http, "Acme", "UTC")
+    t0 = datetime(2026, 6, 1, 10, 5, tzinfo=UTC)
+    values = {"temp": 21.5, "huge": 1e300, "deep": -5e20, "edge": 1e9}
+    ack = await store_batch(cloud.db, batch(site_id, [telemetry_record(1, t0, values)]))
+    assert ack.stored == 1
+    daily = {r.metric: r for r in await rows_of(cloud, DAILY, site_id, scope="device")}
+    assert {m for m in daily if m.startswith("sensor.")} == {"sensor.temp", "sensor.edge"}
+    assert daily["sensor.edge"].total_milli == 10**12
+
+    async with cloud.db.begin() as session:  # as if a site had summed near the 64-bit limit already
+        for table in (HOURLY, DAILY):
+            await session.execute(
+                update(table)
+                .where(table.c.site_id == site_id, table.c.metric == "sensor.edge")
+                .values(total_milli=2**63 - 10)
+            )
+    later = [telemetry_record(2, t0 + timedelta(minutes=1), {"edge": 1e9}), count_record(3, t0, 4)]
+    ack = await store_batch(cloud.db, batch(site_id, later))
+    assert ack.stored == 2  # the batch, and the record behind the saturated one, are stored
+    for table in (HOURLY, DAILY):
+        (row,) = await rows_of(cloud, table, site_id, metric="sensor.edge")
+        assert (row.n, row.total_milli) == (2, 2**63 - 1)
+    assert await rows_of(cloud, HOURLY, site_id, metric="occupancy.person")
+
+
 async def test_watermark_follows_the_reported_backlog_and_never_goes_back(
     cloud: RunningCloud, http: httpx.AsyncClient
 ) -> None:

@@ -61,12 +61,10 @@ async def written(cloud: RunningCloud, site_id: str) -> dict[str, list[tuple[Any
     return out
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the JSON path is PostgreSQL's
 async def test_json_rows_store_what_an_executemany_stores(
     cloud: RunningCloud, site: EnrollResponse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with cloud.db() as session:
-        if session.get_bind().dialect.name != "postgresql":
-            pytest.skip("the JSON path is PostgreSQL's (SQLite runs the executemany)")
     executemany = Statements("postgresql")
     executemany.postgres = False  # the reference: SQLAlchemy's executemany of the same statements
     with monkeypatch.context() as patch:
